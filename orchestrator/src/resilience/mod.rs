@@ -1,0 +1,1 @@
+//! Retry with decorrelated jitter, circuit breaking and a dedicated-runtime bulkhead.
