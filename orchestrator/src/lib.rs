@@ -1,7 +1,85 @@
 //! Supervised async dataflow pipelines on tokio.
+//!
+//! A pipeline is an [`OperatorGraph`]: sources, operators and sinks joined by typed, bounded
+//! edges. [`OperatorGraph::build`] validates it (roles, names, cycles — every problem at once,
+//! each naming the operators involved) and wires one bounded channel per edge;
+//! [`BuiltGraph::run`] starts it under one supervisor, which
+//!
+//! * restarts an operator that returns an error, within its [`RestartPolicy`] budget, after a
+//!   jittered backoff, handing it the same edges so nothing queued is lost;
+//! * never restarts a panic: the graph stops and [`SupervisorEvent::Panicked`] names the
+//!   operator and the message;
+//! * escalates a spent budget as [`SupervisorEvent::BudgetExhausted`];
+//! * on shutdown stops the sources, lets every queue drain in topological order, and aborts and
+//!   names whatever is still running at the deadline.
+//!
+//! Every supervisor decision is one structured `tracing` event (field `event`), and operators
+//! and edges publish metrics through the `metrics` facade (see [`metric_names`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use sda_orchestrator::{OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let mut graph = OperatorGraph::new();
+//! let readings = graph.add_source("readings", RestartPolicy::default(), |mut ctx| async move {
+//!     for value in [3.0_f64, -1.0, 4.5] {
+//!         ctx.output.send(value).await?;
+//!     }
+//!     Ok(())
+//! });
+//! let positive = graph.add_operator("positive", RestartPolicy::default(), |mut ctx| async move {
+//!     while let Some(value) = ctx.input.recv().await {
+//!         if value > 0.0 {
+//!             ctx.output.send(value).await?;
+//!         }
+//!     }
+//!     Ok(())
+//! });
+//! let total = graph.add_sink("total", RestartPolicy::Never, |mut ctx| async move {
+//!     let mut sum = 0.0;
+//!     while let Some(value) = ctx.input.recv().await {
+//!         sum += value;
+//!     }
+//!     assert_eq!(sum, 7.5);
+//!     Ok(())
+//! });
+//! graph.connect(&readings, &positive).connect(&positive, &total);
+//!
+//! let outcome = graph.build()?.run(SupervisorPolicy::default()).await;
+//! assert_eq!(outcome, SupervisorEvent::CleanShutdown);
+//! # Ok::<(), sda_orchestrator::BuildError>(())
+//! # }).unwrap();
+//! ```
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod channel;
+mod context;
+mod graph;
+mod message;
+mod monitor;
+mod restart;
 pub mod resilience;
+mod supervisor;
+mod task;
+
+pub use channel::{Inbox, Outbox, SendError};
+pub use context::{OperatorContext, SinkContext, SourceContext};
+pub use graph::{
+    BuildError, BuiltGraph, DEFAULT_EDGE_CAPACITY, Downstream, EdgeDescription, EdgeOptions,
+    GraphError, GraphErrorKind, OperatorFactory, OperatorGraph, OperatorHandle, SinkFactory,
+    SinkHandle, SourceFactory, SourceHandle, Topology, Upstream, VertexDescription, VertexRef,
+};
+pub use message::Message;
+pub use monitor::{
+    EdgeSnapshot, GraphMonitor, GraphSnapshot, OperatorSnapshot, OperatorState, metric_names,
+};
 #[doc(inline)]
 pub use resilience::*;
+pub use restart::{RestartBudget, RestartDecision, RestartPolicy};
+/// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
+pub use sda_orchestrator_topology::Role;
+pub use supervisor::{ShutdownHandle, SupervisorEvent, SupervisorPolicy};
+pub use task::{Task, TaskExit};

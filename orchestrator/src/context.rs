@@ -1,0 +1,78 @@
+//! What a factory is handed each time it starts an operator: its wired ends, its name and the
+//! shutdown signal.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{Inbox, Outbox};
+
+/// What every context carries besides its channel ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Meta {
+    pub(crate) name: Arc<str>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) attempt: u32,
+}
+
+macro_rules! context_accessors {
+    () => {
+        /// The vertex's name, as declared in the graph.
+        pub fn name(&self) -> &str {
+            &self.meta.name
+        }
+
+        /// How many times this vertex has been restarted before this incarnation: 0 on the
+        /// first start.
+        pub fn attempt(&self) -> u32 {
+            self.meta.attempt
+        }
+
+        /// The graph's shutdown signal, cancelled when shutdown begins.
+        ///
+        /// Sources must stop producing and return `Ok(())` when it fires. Operators and sinks
+        /// normally ignore it: they finish when their input closes, after everything upstream
+        /// has drained into them.
+        pub fn shutdown(&self) -> &CancellationToken {
+            &self.meta.shutdown
+        }
+    };
+}
+
+/// What a source's factory receives: where to send what it produces.
+#[derive(Debug)]
+pub struct SourceContext<O> {
+    /// The source's outgoing edges.
+    pub output: Outbox<O>,
+    pub(crate) meta: Meta,
+}
+
+impl<O> SourceContext<O> {
+    context_accessors!();
+}
+
+/// What an operator's factory receives: its incoming and outgoing edges.
+#[derive(Debug)]
+pub struct OperatorContext<I, O> {
+    /// The operator's incoming edges, merged.
+    pub input: Inbox<I>,
+    /// The operator's outgoing edges.
+    pub output: Outbox<O>,
+    pub(crate) meta: Meta,
+}
+
+impl<I, O> OperatorContext<I, O> {
+    context_accessors!();
+}
+
+/// What a sink's factory receives: its incoming edges.
+#[derive(Debug)]
+pub struct SinkContext<I> {
+    /// The sink's incoming edges, merged.
+    pub input: Inbox<I>,
+    pub(crate) meta: Meta,
+}
+
+impl<I> SinkContext<I> {
+    context_accessors!();
+}

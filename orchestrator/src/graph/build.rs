@@ -1,0 +1,234 @@
+//! `build()`: validate, allocate a bounded channel per edge, and wire every vertex.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use sda_orchestrator_topology::{self as topology, Problem};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{DeclaredVertex, OperatorGraph, Runnable};
+use crate::channel::EdgeInfo;
+use crate::supervisor::{self, ShutdownHandle, SupervisorEvent, SupervisorPolicy};
+use crate::{BuildError, GraphError, GraphErrorKind, GraphMonitor, RestartPolicy, Topology};
+
+/// A validated graph with every channel allocated and every vertex wired, ready to
+/// [`run`](BuiltGraph::run).
+///
+/// Nothing runs until `run` is polled: building is synchronous and needs no runtime, and no
+/// operator can start (or fail) before a supervisor is there to see it.
+pub struct BuiltGraph {
+    pub(crate) vertices: Vec<WiredVertex>,
+    /// Vertex indices in topological order: the order in which they are started.
+    pub(crate) order: Vec<usize>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) monitor: GraphMonitor,
+    topology: Topology,
+}
+
+impl std::fmt::Debug for BuiltGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltGraph").field("topology", &self.topology).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct WiredVertex {
+    pub(crate) name: Arc<str>,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) runnable: Box<dyn Runnable>,
+}
+
+impl OperatorGraph {
+    /// Validates the graph and wires it, in four passes:
+    ///
+    /// 1. **Per-role validation**: sources need an outgoing edge, sinks an incoming one,
+    ///    operators both; duplicate names, self-edges, duplicate edges, edges into a source or
+    ///    out of a sink, zero capacities and handles from another graph are errors.
+    /// 2. **Cycle detection**: Kahn's topological sort, then Tarjan's strongly connected
+    ///    components over what Kahn could not order, so each cycle is named on its own, in
+    ///    order (`cycle detected: a -> b -> c -> a`), without what lies downstream of it.
+    /// 3. **Channel allocation**: one bounded channel per edge, of the edge's capacity.
+    /// 4. **Wiring**, in topological order: each vertex is handed its ends, each end exactly
+    ///    once, which is checked. The supervisor later starts vertices in this same order.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] holding every problem found by passes 1 and 2, each naming the
+    /// vertices involved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+    ///
+    /// let mut graph = OperatorGraph::new();
+    /// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    /// let dedup = graph.add_operator("dedup", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    /// let out = graph.add_sink("archive", RestartPolicy::Never, |_ctx: SinkContext<u32>| async { Ok(()) });
+    /// graph.connect(&src, &out);
+    /// # let _: &sda_orchestrator::OperatorHandle<u32, u32> = &dedup;
+    ///
+    /// let error = graph.build().unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "2 problems in the graph: operator `dedup` has no incoming edge; \
+    ///      operator `dedup` has no outgoing edge"
+    /// );
+    /// ```
+    pub fn build(self) -> Result<BuiltGraph, BuildError> {
+        let topology_view = self.topology();
+        let OperatorGraph { vertices, edges, mut connect_errors, .. } = self;
+
+        // Passes 1 and 2: one implementation, shared with the `pipeline!` macro.
+        let checked_vertices: Vec<topology::Vertex<'_>> =
+            vertices.iter().map(|v| topology::Vertex::new(&v.name, v.role)).collect();
+        let checked_edges: Vec<topology::Edge> =
+            edges.iter().map(|e| topology::Edge::new(e.from, e.to)).collect();
+        let order = match topology::check(&checked_vertices, &checked_edges) {
+            Ok(order) => order,
+            Err(problems) => {
+                connect_errors.extend(
+                    problems.iter().map(|p| graph_error(p, &checked_vertices, &checked_edges)),
+                );
+                Vec::new()
+            }
+        };
+        if !connect_errors.is_empty() {
+            return Err(BuildError::new(connect_errors));
+        }
+
+        // Pass 3: a bounded channel per edge.
+        let mut inputs: Vec<Vec<Box<dyn Any + Send>>> = vertices.iter().map(|_| Vec::new()).collect();
+        let mut outputs: Vec<Vec<Box<dyn Any + Send>>> = vertices.iter().map(|_| Vec::new()).collect();
+        let mut infos = Vec::with_capacity(edges.len());
+        for edge in &edges {
+            let label = format!("{}->{}", vertices[edge.from].name, vertices[edge.to].name);
+            let info = Arc::new(EdgeInfo::new(label, edge.from, edge.to, edge.capacity));
+            let (tx, rx) = (edge.allocate)(Arc::clone(&info));
+            outputs[edge.from].push(tx);
+            inputs[edge.to].push(rx);
+            infos.push(info);
+        }
+
+        // Pass 4: hand every vertex its ends, in topological order, each end exactly once.
+        let monitor = GraphMonitor::new(
+            vertices.iter().map(|v| (Arc::clone(&v.name), v.role)).collect(),
+            infos,
+            Instant::now(),
+        );
+        let mut declared: Vec<Option<DeclaredVertex>> = vertices.into_iter().map(Some).collect();
+        let mut wired: Vec<Option<WiredVertex>> = declared.iter().map(|_| None).collect();
+        let mut handed = 0;
+        let mut errors = Vec::new();
+        for &index in &order {
+            let Some(vertex) = declared[index].take() else { continue };
+            let ins = std::mem::take(&mut inputs[index]);
+            let outs = std::mem::take(&mut outputs[index]);
+            handed += ins.len() + outs.len();
+            match vertex.wire.wire(ins, outs) {
+                Some(runnable) => {
+                    wired[index] = Some(WiredVertex {
+                        name: vertex.name,
+                        restart: vertex.restart,
+                        runnable,
+                    })
+                }
+                None => errors.push(wiring_error(&vertex.name)),
+            }
+        }
+        let leftovers = declared.iter().flatten().map(|v| wiring_error(&v.name));
+        errors.extend(leftovers);
+        if handed != 2 * edges.len() && errors.is_empty() {
+            errors.push(wiring_error("<graph>"));
+        }
+        let vertices: Vec<WiredVertex> = wired.into_iter().flatten().collect();
+        if !errors.is_empty() {
+            return Err(BuildError::new(errors));
+        }
+
+        Ok(BuiltGraph {
+            vertices,
+            order,
+            shutdown: CancellationToken::new(),
+            monitor,
+            topology: topology_view,
+        })
+    }
+}
+
+impl BuiltGraph {
+    /// A handle that starts a graceful shutdown: sources are told to stop, everything they
+    /// produced drains through the graph, and what is still running at the drain deadline is
+    /// aborted and named. Take it before calling [`run`](BuiltGraph::run).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle::new(self.shutdown.clone())
+    }
+
+    /// A live view of every operator's state and every edge's queue.
+    pub fn monitor(&self) -> GraphMonitor {
+        self.monitor.clone()
+    }
+
+    /// The graph's structure.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Starts every vertex in topological order and supervises the graph until it ends.
+    ///
+    /// The returned future completes with [`SupervisorEvent::CleanShutdown`] when every vertex
+    /// finished (the sources ran out, or a shutdown drained the graph), or with the event that
+    /// ended it: a panic, a spent restart budget, or a drain deadline that had to abort
+    /// stragglers. See [`SupervisorEvent`] and the crate documentation for the semantics.
+    ///
+    /// # Panics
+    ///
+    /// Panics when polled outside a tokio runtime with the time driver enabled.
+    pub fn run(self, policy: SupervisorPolicy) -> impl Future<Output = SupervisorEvent> + Send {
+        supervisor::supervise(self, policy)
+    }
+}
+
+fn wiring_error(name: &str) -> GraphError {
+    GraphError::new(
+        GraphErrorKind::Wiring { operator: name.to_owned() },
+        format!("channel ends could not be handed to `{name}` (a bug in sda-orchestrator)"),
+    )
+}
+
+/// Turns a problem found by the shared checks into a typed error naming the vertices.
+fn graph_error(
+    problem: &Problem,
+    vertices: &[topology::Vertex<'_>],
+    edges: &[topology::Edge],
+) -> GraphError {
+    let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.name.to_owned());
+    let ends = |e: usize| edges.get(e).map_or((String::new(), String::new()), |e| (name(e.from), name(e.to)));
+    let kind = match problem {
+        Problem::Empty => GraphErrorKind::Empty,
+        Problem::DuplicateName { first, .. } => GraphErrorKind::DuplicateName { name: name(*first) },
+        Problem::UnknownVertex { edge, .. } => GraphErrorKind::ForeignHandle { edge: *edge },
+        Problem::SelfEdge { edge } => GraphErrorKind::SelfEdge { operator: ends(*edge).0 },
+        Problem::DuplicateEdge { second, .. } => {
+            let (from, to) = ends(*second);
+            GraphErrorKind::DuplicateEdge { from, to }
+        }
+        Problem::EdgeIntoSource { edge } => {
+            let (from, to) = ends(*edge);
+            GraphErrorKind::EdgeIntoSource { from, to }
+        }
+        Problem::EdgeOutOfSink { edge } => {
+            let (from, to) = ends(*edge);
+            GraphErrorKind::EdgeOutOfSink { from, to }
+        }
+        Problem::MissingInput { vertex } => GraphErrorKind::MissingInput { operator: name(*vertex) },
+        Problem::MissingOutput { vertex } => {
+            GraphErrorKind::MissingOutput { operator: name(*vertex) }
+        }
+        Problem::Cycle { path, .. } => {
+            GraphErrorKind::Cycle { path: path.iter().map(|&v| name(v)).collect() }
+        }
+    };
+    GraphError::new(kind, problem.message(vertices, edges))
+}

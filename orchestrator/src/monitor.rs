@@ -1,0 +1,294 @@
+//! Live state of a running graph: per-operator status and per-edge queues, read without
+//! stopping anything, and published through the `metrics` facade.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::Role;
+use crate::channel::EdgeInfo;
+
+/// The names of the metrics the orchestrator publishes.
+pub mod metric_names {
+    /// Counter: restarts of an operator. Label `operator`.
+    pub const OPERATOR_RESTART_TOTAL: &str = "operator_restart_total";
+    /// Gauge: seconds since the operator's current incarnation started; 0 when not running.
+    /// Label `operator`.
+    pub const OPERATOR_UPTIME_SECONDS: &str = "operator_uptime_seconds";
+    /// Counter: items the operator took from its incoming edges. Label `operator`.
+    pub const OPERATOR_RECEIVED_TOTAL: &str = "operator_received_total";
+    /// Counter: items the operator put on its outgoing edges, counted once per edge. Label
+    /// `operator`.
+    pub const OPERATOR_SENT_TOTAL: &str = "operator_sent_total";
+    /// Gauge: items queued on an edge. Label `edge` (`from->to`).
+    pub const EDGE_QUEUE_DEPTH: &str = "edge_queue_depth";
+    /// Gauge: how many items an edge holds. Label `edge`.
+    pub const EDGE_CAPACITY: &str = "edge_capacity";
+    /// Counter: seconds producers spent waiting on a full edge (backpressure), in whole
+    /// seconds, since the `metrics` counters are integers. Label `edge`.
+    pub const EDGE_SEND_BLOCKED_SECONDS_TOTAL: &str = "edge_send_blocked_seconds_total";
+}
+
+/// Where an operator is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorState {
+    /// Declared and wired, not started yet.
+    Pending,
+    /// An incarnation is running.
+    Running,
+    /// It failed and waits out its restart backoff.
+    Restarting,
+    /// It returned `Ok(())`: done for good.
+    Finished,
+    /// It panicked or spent its restart budget.
+    Failed,
+    /// It was aborted at the shutdown deadline or during an escalation.
+    Aborted,
+}
+
+impl OperatorState {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => OperatorState::Running,
+            2 => OperatorState::Restarting,
+            3 => OperatorState::Finished,
+            4 => OperatorState::Failed,
+            5 => OperatorState::Aborted,
+            _ => OperatorState::Pending,
+        }
+    }
+}
+
+const NOT_RUNNING: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub(crate) struct OperatorStatus {
+    pub(crate) name: Arc<str>,
+    pub(crate) role: Role,
+    state: AtomicU8,
+    restarts: AtomicU64,
+    /// Nanoseconds after the monitor's epoch when the running incarnation started.
+    started_at: AtomicU64,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+/// A cheap, cloneable view of a running graph's state.
+///
+/// Every read is of atomics, except the last error text, which sits behind a lock held only to
+/// copy a string.
+#[derive(Debug, Clone)]
+pub struct GraphMonitor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    epoch: Instant,
+    operators: Vec<OperatorStatus>,
+    edges: Vec<Arc<EdgeInfo>>,
+}
+
+/// A point-in-time copy of a graph's state, ready to serialize.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphSnapshot {
+    /// Every vertex, in declaration order.
+    pub operators: Vec<OperatorSnapshot>,
+    /// Every edge, in declaration order.
+    pub edges: Vec<EdgeSnapshot>,
+}
+
+/// One vertex in a [`GraphSnapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorSnapshot {
+    /// Its name.
+    pub name: String,
+    /// `source`, `operator` or `sink`.
+    pub role: &'static str,
+    /// Where it is in its life.
+    pub state: OperatorState,
+    /// Restarts so far.
+    pub restarts: u64,
+    /// Seconds since the running incarnation started; 0 when not running.
+    pub uptime_seconds: f64,
+    /// Items taken from its incoming edges.
+    pub received: u64,
+    /// Items put on its outgoing edges, once per edge.
+    pub sent: u64,
+    /// Items that were still queued on its input when it finished or failed for good, dropped
+    /// with the queue. Zero in a graph that drains.
+    pub dropped: u64,
+    /// The last error it returned, if any.
+    pub last_error: Option<String>,
+}
+
+/// One edge in a [`GraphSnapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeSnapshot {
+    /// `from->to`.
+    pub name: String,
+    /// How many items it holds.
+    pub capacity: usize,
+    /// Items queued now.
+    pub depth: u64,
+    /// Items sent on it so far.
+    pub sent: u64,
+    /// Items received from it so far.
+    pub received: u64,
+    /// Seconds producers spent waiting for room on it.
+    pub blocked_seconds: f64,
+}
+
+impl GraphMonitor {
+    pub(crate) fn new(
+        vertices: Vec<(Arc<str>, Role)>,
+        edges: Vec<Arc<EdgeInfo>>,
+        epoch: Instant,
+    ) -> Self {
+        let operators = vertices
+            .into_iter()
+            .enumerate()
+            .map(|(index, (name, role))| OperatorStatus {
+                name,
+                role,
+                state: AtomicU8::new(0),
+                restarts: AtomicU64::new(0),
+                started_at: AtomicU64::new(NOT_RUNNING),
+                dropped: AtomicU64::new(0),
+                last_error: Mutex::new(None),
+                inputs: edges.iter().enumerate().filter(|(_, e)| e.to == index).map(|(i, _)| i).collect(),
+                outputs: edges.iter().enumerate().filter(|(_, e)| e.from == index).map(|(i, _)| i).collect(),
+            })
+            .collect();
+        GraphMonitor { inner: Arc::new(Inner { epoch, operators, edges }) }
+    }
+
+    pub(crate) fn operator(&self, index: usize) -> Option<&OperatorStatus> {
+        self.inner.operators.get(index)
+    }
+
+    pub(crate) fn set_state(&self, index: usize, state: OperatorState) {
+        if let Some(op) = self.operator(index) {
+            op.state.store(state as u8, Ordering::Relaxed);
+            let started = if state == OperatorState::Running {
+                nanos_since(self.inner.epoch)
+            } else {
+                NOT_RUNNING
+            };
+            op.started_at.store(started, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record_restart(&self, index: usize, error: &anyhow::Error) {
+        if let Some(op) = self.operator(index) {
+            op.restarts.fetch_add(1, Ordering::Relaxed);
+            self.record_error(index, error);
+            metrics::counter!(metric_names::OPERATOR_RESTART_TOTAL, "operator" => op.name.to_string())
+                .increment(1);
+        }
+    }
+
+    pub(crate) fn record_error(&self, index: usize, error: &anyhow::Error) {
+        if let Some(op) = self.operator(index) {
+            let mut last = op.last_error.lock().unwrap_or_else(|p| p.into_inner());
+            *last = Some(format!("{error:#}"));
+        }
+    }
+
+    pub(crate) fn record_dropped(&self, index: usize, items: u64) {
+        if let Some(op) = self.operator(index) {
+            op.dropped.fetch_add(items, Ordering::Relaxed);
+        }
+    }
+
+    /// Items dropped with the queues of vertices that finished or failed for good, over the
+    /// whole graph. Zero when the graph drained.
+    pub fn dropped_items(&self) -> u64 {
+        self.inner.operators.iter().map(|op| op.dropped.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Restarts over the whole graph so far.
+    pub fn total_restarts(&self) -> u64 {
+        self.inner.operators.iter().map(|op| op.restarts.load(Ordering::Relaxed)).sum()
+    }
+
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> GraphSnapshot {
+        let now = nanos_since(self.inner.epoch);
+        let edges = &self.inner.edges;
+        let sum = |indices: &[usize], pick: fn(&EdgeInfo) -> u64| -> u64 {
+            indices.iter().filter_map(|&i| edges.get(i)).map(|e| pick(e)).sum()
+        };
+        let operators = self
+            .inner
+            .operators
+            .iter()
+            .map(|op| {
+                let started = op.started_at.load(Ordering::Relaxed);
+                let uptime = if started == NOT_RUNNING {
+                    0.0
+                } else {
+                    now.saturating_sub(started) as f64 / 1e9
+                };
+                OperatorSnapshot {
+                    name: op.name.to_string(),
+                    role: op.role.noun(),
+                    state: OperatorState::from_u8(op.state.load(Ordering::Relaxed)),
+                    restarts: op.restarts.load(Ordering::Relaxed),
+                    uptime_seconds: uptime,
+                    received: sum(&op.inputs, |e| e.received.get()),
+                    sent: sum(&op.outputs, |e| e.sent.get()),
+                    dropped: op.dropped.load(Ordering::Relaxed),
+                    last_error: op.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                }
+            })
+            .collect();
+        let edges = edges
+            .iter()
+            .map(|e| EdgeSnapshot {
+                name: e.name.clone(),
+                capacity: e.capacity,
+                depth: e.depth(),
+                sent: e.sent.get(),
+                received: e.received.get(),
+                blocked_seconds: e.blocked_nanos.get() as f64 / 1e9,
+            })
+            .collect();
+        GraphSnapshot { operators, edges }
+    }
+
+    /// Publishes the current state through the `metrics` facade (see [`metric_names`]). The
+    /// supervisor calls this on every metrics tick; it is cheap enough to call on demand too.
+    pub fn publish_metrics(&self) {
+        let snapshot = self.snapshot();
+        for op in snapshot.operators {
+            let label = op.name;
+            metrics::gauge!(metric_names::OPERATOR_UPTIME_SECONDS, "operator" => label.clone())
+                .set(op.uptime_seconds);
+            metrics::counter!(metric_names::OPERATOR_RECEIVED_TOTAL, "operator" => label.clone())
+                .absolute(op.received);
+            metrics::counter!(metric_names::OPERATOR_SENT_TOTAL, "operator" => label.clone())
+                .absolute(op.sent);
+            metrics::counter!(metric_names::OPERATOR_RESTART_TOTAL, "operator" => label)
+                .absolute(op.restarts);
+        }
+        for edge in snapshot.edges {
+            let label = edge.name;
+            metrics::gauge!(metric_names::EDGE_QUEUE_DEPTH, "edge" => label.clone())
+                .set(edge.depth as f64);
+            metrics::gauge!(metric_names::EDGE_CAPACITY, "edge" => label.clone())
+                .set(edge.capacity as f64);
+            metrics::counter!(metric_names::EDGE_SEND_BLOCKED_SECONDS_TOTAL, "edge" => label)
+                .absolute(edge.blocked_seconds as u64);
+        }
+    }
+}
+
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(NOT_RUNNING - 1)
+}

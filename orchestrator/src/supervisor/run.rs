@@ -1,0 +1,275 @@
+//! The supervisor loop: a `JoinSet` of incarnations, and one decision per exit.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use tokio::task::{Id, JoinError, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
+
+use super::log::{TARGET, decision};
+use super::{SupervisorEvent, SupervisorPolicy};
+use crate::context::Meta;
+use crate::graph::{BuiltGraph, Incarnation};
+use crate::task::panic_message;
+use crate::{
+    Backoff, GraphMonitor, Jitter, OperatorState, RestartBudget, RestartDecision, TaskExit,
+};
+
+/// Per-vertex bookkeeping that lives as long as the supervisor.
+struct Vertex {
+    budget: RestartBudget,
+    backoff: Backoff,
+    /// Incarnations started so far, the first included.
+    incarnations: u32,
+    /// When the current incarnation was started (after its backoff).
+    started: Instant,
+}
+
+struct Supervisor {
+    graph: BuiltGraph,
+    vertices: Vec<Vertex>,
+    running: JoinSet<anyhow::Result<()>>,
+    task_vertex: HashMap<Id, usize>,
+    policy: SupervisorPolicy,
+}
+
+/// Runs `graph` until it ends; see [`BuiltGraph::run`].
+pub(crate) async fn supervise(graph: BuiltGraph, policy: SupervisorPolicy) -> SupervisorEvent {
+    let vertices = graph
+        .vertices
+        .iter()
+        .map(|v| Vertex {
+            budget: RestartBudget::new(v.restart),
+            backoff: Backoff::new(
+                policy.restart_backoff_base(),
+                policy.restart_backoff_cap(),
+                Jitter::Decorrelated,
+            ),
+            incarnations: 0,
+            started: Instant::now(),
+        })
+        .collect();
+    let mut supervisor = Supervisor {
+        graph,
+        vertices,
+        running: JoinSet::new(),
+        task_vertex: HashMap::new(),
+        policy,
+    };
+    supervisor.run().await
+}
+
+impl Supervisor {
+    fn name(&self, index: usize) -> &str {
+        self.graph.vertices.get(index).map_or("?", |v| &v.name)
+    }
+
+    fn monitor(&self) -> &GraphMonitor {
+        &self.graph.monitor
+    }
+
+    async fn run(&mut self) -> SupervisorEvent {
+        let order = self.graph.order.clone();
+        for index in order {
+            decision!(info, "spawn", self.name(index), 0, 0, "initial start");
+            if let Err(event) = self.start(index, Duration::ZERO) {
+                return self.escalate(event).await;
+            }
+        }
+
+        let shutdown = self.graph.shutdown.clone();
+        let mut deadline: Option<Instant> = None;
+        let mut ticker = interval(self.policy.metrics_interval());
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            if self.running.is_empty() {
+                self.monitor().publish_metrics();
+                tracing::info!(target: TARGET, event = "shutdown_complete", aborted = "", reason = "every vertex finished", "supervisor: shutdown_complete");
+                return SupervisorEvent::CleanShutdown;
+            }
+            tokio::select! {
+                biased;
+                joined = self.running.join_next_with_id() => {
+                    let Some(joined) = joined else { continue };
+                    if let Err(event) = self.on_exit(joined) {
+                        return self.escalate(event).await;
+                    }
+                }
+                () = shutdown.cancelled(), if deadline.is_none() => {
+                    let drain = self.policy.drain_deadline();
+                    deadline = Some(Instant::now() + drain);
+                    tracing::info!(target: TARGET, event = "shutdown_started", drain_deadline_seconds = drain.as_secs_f64(), reason = "shutdown requested", "supervisor: shutdown_started");
+                }
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    return self.abort_stragglers().await;
+                }
+                _ = ticker.tick() => self.monitor().publish_metrics(),
+            }
+        }
+    }
+
+    /// Starts the next incarnation of `index` after `delay`.
+    fn start(&mut self, index: usize, delay: Duration) -> Result<(), SupervisorEvent> {
+        let vertex = &mut self.vertices[index];
+        let meta = Meta {
+            name: self.graph.vertices[index].name.clone(),
+            shutdown: self.graph.shutdown.clone(),
+            attempt: vertex.incarnations,
+        };
+        vertex.incarnations += 1;
+        vertex.started = Instant::now() + delay;
+        let runnable = &mut self.graph.vertices[index].runnable;
+        // The factory is user code running on the supervisor's own task: a panic in it must
+        // become an event, not take the supervisor down.
+        let made = std::panic::catch_unwind(AssertUnwindSafe(|| runnable.incarnate(meta)));
+        let incarnation: Incarnation = match made {
+            Ok(Some(incarnation)) => incarnation,
+            Ok(None) => {
+                return Err(SupervisorEvent::InputNotReturned { operator: self.name(index).into() });
+            }
+            Err(payload) => {
+                let message = panic_message(payload);
+                decision!(error, "panicked", self.name(index), vertex_attempt(&self.vertices[index]), 0, message);
+                self.monitor().set_state(index, OperatorState::Failed);
+                return Err(SupervisorEvent::Panicked { operator: self.name(index).into(), message });
+            }
+        };
+        let monitor = self.graph.monitor.clone();
+        let task = self.running.spawn(async move {
+            if !delay.is_zero() {
+                sleep(delay).await;
+            }
+            monitor.set_state(index, OperatorState::Running);
+            incarnation.await
+        });
+        self.task_vertex.insert(task.id(), index);
+        Ok(())
+    }
+
+    /// Decides what an exit means. `Err` carries the event that ends the graph.
+    fn on_exit(
+        &mut self,
+        joined: Result<(Id, anyhow::Result<()>), JoinError>,
+    ) -> Result<(), SupervisorEvent> {
+        let (id, exit) = match joined {
+            Ok((id, result)) => (id, TaskExit::from_join(Ok(result))),
+            Err(error) => (error.id(), TaskExit::from_join(Err(error))),
+        };
+        let Some(index) = self.task_vertex.remove(&id) else { return Ok(()) };
+        let attempt = vertex_attempt(&self.vertices[index]);
+        match exit {
+            TaskExit::Ok => {
+                decision!(info, "clean_exit", self.name(index), attempt, 0, "returned ok");
+                self.monitor().set_state(index, OperatorState::Finished);
+                self.release(index);
+                Ok(())
+            }
+            TaskExit::Errored(error) => self.on_error(index, error),
+            TaskExit::Panicked(message) => {
+                decision!(error, "panicked", self.name(index), attempt, 0, message);
+                self.monitor().set_state(index, OperatorState::Failed);
+                Err(SupervisorEvent::Panicked { operator: self.name(index).into(), message })
+            }
+            TaskExit::Aborted => {
+                decision!(warn, "aborted", self.name(index), attempt, 0, "aborted from outside the supervisor");
+                self.monitor().set_state(index, OperatorState::Aborted);
+                self.release(index);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_error(&mut self, index: usize, error: anyhow::Error) -> Result<(), SupervisorEvent> {
+        let now = Instant::now();
+        let reason = format!("{error:#}");
+        let vertex = &mut self.vertices[index];
+        // A long healthy run means the next failure is a fresh incident, not part of a
+        // crash loop: start the backoff schedule over.
+        if now.saturating_duration_since(vertex.started) > self.policy.restart_backoff_cap() {
+            vertex.backoff.reset();
+        }
+        match vertex.budget.on_failure(now) {
+            RestartDecision::Restart { attempt, restarts_in_window } => {
+                let delay = vertex.backoff.next_delay();
+                decision!(warn, "restart", self.name(index), attempt, restarts_in_window, reason);
+                self.monitor().record_restart(index, &error);
+                self.monitor().set_state(index, OperatorState::Restarting);
+                self.start(index, delay)
+            }
+            RestartDecision::Exhausted { restarts_in_window } => {
+                let attempt = vertex_attempt(vertex);
+                decision!(error, "budget_exhausted", self.name(index), attempt, restarts_in_window, reason);
+                self.monitor().record_error(index, &error);
+                self.monitor().set_state(index, OperatorState::Failed);
+                Err(SupervisorEvent::BudgetExhausted {
+                    operator: self.name(index).into(),
+                    restarts_in_window,
+                    last_error: reason,
+                })
+            }
+        }
+    }
+
+    /// Drops a finished vertex's ends so its downstream sees the close, and accounts for any
+    /// items still queued on its input.
+    fn release(&mut self, index: usize) -> u64 {
+        let dropped = self.graph.vertices[index].runnable.release();
+        if dropped > 0 {
+            tracing::warn!(target: TARGET, event = "dropped", operator = %self.name(index), items = dropped, "supervisor: items still queued on a finished vertex's input were dropped");
+            self.monitor().record_dropped(index, dropped);
+        }
+        dropped
+    }
+
+    /// Ends the graph after a panic or a spent budget: sources are told to stop and every
+    /// other incarnation is aborted at once. Items still queued are counted as dropped.
+    async fn escalate(&mut self, event: SupervisorEvent) -> SupervisorEvent {
+        let operator = event.operator().unwrap_or("?").to_owned();
+        tracing::error!(target: TARGET, event = "escalate", operator = %operator, reason = %event, "supervisor: escalate");
+        self.graph.shutdown.cancel();
+        let aborted = self.abort_all().await;
+        let dropped: u64 = (0..self.graph.vertices.len()).map(|i| self.release(i)).sum();
+        tracing::info!(target: TARGET, event = "shutdown_complete", aborted = %aborted.join(","), dropped_items = dropped, reason = %event, "supervisor: shutdown_complete");
+        event
+    }
+
+    /// The drain deadline passed: abort what still runs and name it.
+    async fn abort_stragglers(&mut self) -> SupervisorEvent {
+        let aborted = self.abort_all().await;
+        let dropped: u64 = (0..self.graph.vertices.len()).map(|i| self.release(i)).sum();
+        tracing::warn!(target: TARGET, event = "shutdown_complete", aborted = %aborted.join(","), dropped_items = dropped, reason = "drain deadline exceeded", "supervisor: shutdown_complete");
+        SupervisorEvent::DeadlineExceeded { aborted }
+    }
+
+    /// Aborts every running incarnation and waits for each to end; returns the names of those
+    /// that were still running, in topological order.
+    async fn abort_all(&mut self) -> Vec<String> {
+        let mut still_running: Vec<usize> = self.task_vertex.values().copied().collect();
+        let position = |v: &usize| self.graph.order.iter().position(|o| o == v);
+        still_running.sort_by_key(position);
+        self.running.abort_all();
+        while let Some(joined) = self.running.join_next_with_id().await {
+            let id = match &joined {
+                Ok((id, _)) => *id,
+                Err(error) => error.id(),
+            };
+            let Some(index) = self.task_vertex.remove(&id) else { continue };
+            let attempt = vertex_attempt(&self.vertices[index]);
+            if joined.is_ok() {
+                // It finished on its own before the abort reached it.
+                decision!(info, "clean_exit", self.name(index), attempt, 0, "returned during shutdown");
+                self.monitor().set_state(index, OperatorState::Finished);
+            } else {
+                decision!(warn, "aborted", self.name(index), attempt, 0, "graph is shutting down");
+                self.monitor().set_state(index, OperatorState::Aborted);
+            }
+        }
+        still_running.into_iter().map(|i| self.name(i).to_owned()).collect()
+    }
+}
+
+/// The zero-based attempt number of the vertex's current incarnation.
+fn vertex_attempt(vertex: &Vertex) -> u32 {
+    vertex.incarnations.saturating_sub(1)
+}
