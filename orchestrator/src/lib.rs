@@ -81,5 +81,8 @@ pub use resilience::*;
 pub use restart::{RestartBudget, RestartDecision, RestartPolicy};
 /// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
 pub use sda_orchestrator_topology::Role;
+/// Declares an [`OperatorGraph`] in a few lines and checks its topology at compile time: cycles,
+/// missing edges, role errors and unknown names are spanned compile errors.
+pub use sda_orchestrator_macros::pipeline;
 pub use supervisor::{ShutdownHandle, SupervisorEvent, SupervisorPolicy};
 pub use task::{Task, TaskExit};

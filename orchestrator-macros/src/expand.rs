@@ -1,0 +1,107 @@
+//! Stage 3: the builder calls.
+//!
+//! The expansion is a block that declares every vertex (in declaration order) and then connects
+//! every edge (in the order written), exactly as the same graph written by hand:
+//!
+//! ```text
+//! {
+//!     let mut graph = ::sda_orchestrator::OperatorGraph::new();
+//!     let radar = graph.add_source("radar", ::sda_orchestrator::RestartPolicy::default(), <factory>);
+//!     ...
+//!     graph.connect(&radar, &normalize);
+//!     graph
+//! }
+//! ```
+//!
+//! The graph and the handles are named with `Span::mixed_site()`, the hygiene of `macro_rules!`
+//! locals, so they can neither shadow nor be shadowed by the caller's own variables inside
+//! factory expressions. Every generated token is *located* at the user's token it stands for (the
+//! keyword of a declaration, the arrow and names of an edge), so that a type error in a generated
+//! call (an edge between mismatched item types, a factory of the wrong shape) is reported by rustc
+//! on those tokens.
+//!
+//! After errors, the `compile_error!`s come first in the block and the well-formed part of the
+//! pipeline follows; the block is still an `OperatorGraph`. The errors taint the block for the
+//! type checker, which then keeps quiet about what it cannot infer without the edges left out
+//! (rustc's own rule for not piling errors on errors), while the factories are still checked and
+//! the caller's imports still count as used.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use sda_orchestrator_topology::Role;
+use syn::{Ident, LitStr};
+
+use crate::check::Plan;
+
+/// The expansion of `plan`, with `errors` (if any) reported first.
+pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStream {
+    let errors = errors.map(syn::Error::to_compile_error);
+    let graph = |at: Span| Ident::new("__pipeline_graph", at);
+    let whole = Span::mixed_site();
+
+    let declarations = plan.vertices.iter().map(|vertex| {
+        let declaration = vertex.declaration;
+        let at = hygienic(declaration.keyword.span());
+        let graph = graph(at);
+        let handle = Ident::new(&vertex.handle, hygienic(declaration.name.span()));
+        let method = match declaration.role {
+            Role::Source => "add_source",
+            Role::Operator => "add_operator",
+            Role::Sink => "add_sink",
+        };
+        let method = Ident::new(method, at);
+        let label = LitStr::new(&declaration.name_text(), declaration.name.span());
+        let restart = match vertex.restart {
+            Some(restart) => quote!(#restart),
+            None => quote_spanned!(at=> ::sda_orchestrator::RestartPolicy::default()),
+        };
+        let factory = &declaration.factory;
+        quote_spanned! {at=>
+            let #handle = #graph.#method(#label, #restart, #factory);
+        }
+    });
+
+    let edges = plan.edges.iter().filter_map(|edge| {
+        let (from, to) = edge.endpoints?;
+        let connection = edge.connection;
+        // Each reference is located at the name it stands for, so that rustc's "this vertex does
+        // not take `T`" lands on that name; the call is located at the arrow.
+        let reference = |vertex: usize, name: &Ident| {
+            let at = hygienic(name.span());
+            let handle = Ident::new(&plan.vertices.get(vertex)?.handle, at);
+            Some(quote_spanned!(at=> &#handle))
+        };
+        let from_ref = reference(from, &connection.from)?;
+        let to_ref = reference(to, &connection.to)?;
+        let at = hygienic(connection.arrow.spans[0]);
+        let graph = graph(at);
+        Some(match edge.capacity {
+            None => quote_spanned! {at=>
+                #graph.connect(#from_ref, #to_ref);
+            },
+            Some(capacity) => quote_spanned! {at=>
+                #graph.connect_with(
+                    #from_ref,
+                    #to_ref,
+                    ::sda_orchestrator::EdgeOptions::new().capacity(#capacity),
+                );
+            },
+        })
+    });
+
+    let graph = graph(whole);
+    quote_spanned! {whole=>
+        {
+            #errors
+            let mut #graph = ::sda_orchestrator::OperatorGraph::new();
+            #(#declarations)*
+            #(#edges)*
+            #graph
+        }
+    }
+}
+
+/// A span with the hygiene of a `macro_rules!` local, located at the user's token `at`.
+fn hygienic(at: Span) -> Span {
+    Span::mixed_site().located_at(at)
+}

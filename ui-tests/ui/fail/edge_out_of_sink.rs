@@ -1,0 +1,14 @@
+use sda_orchestrator::pipeline;
+use ui_tests::{discard, emit, map};
+
+fn main() {
+    let _graph = pipeline! {
+        source   radar   = emit(vec![1_u64]);
+        operator dedup   = map(|n: u64| n);
+        sink     archive = discard();
+        sink     audit   = discard();
+
+        radar -> dedup -> archive;
+        archive -> audit;
+    };
+}

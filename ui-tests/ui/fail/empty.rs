@@ -1,0 +1,5 @@
+use sda_orchestrator::pipeline;
+
+fn main() {
+    let _graph = pipeline! {};
+}

@@ -1,0 +1,13 @@
+use sda_orchestrator::pipeline;
+use ui_tests::{discard, emit, map};
+
+fn main() {
+    let _graph = pipeline! {
+        source   src   = emit(vec![1_u64]);
+        operator retry = map(|n: u64| n);
+        sink     out   = discard();
+
+        src -> retry -> out;
+        retry -> retry;
+    };
+}
