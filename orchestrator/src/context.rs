@@ -15,6 +15,17 @@ pub(crate) struct Meta {
     pub(crate) attempt: u32,
 }
 
+/// The documentation shared by every context's `shutdown` field.
+macro_rules! shutdown_doc {
+    () => {
+        "The graph's shutdown signal, cancelled when shutdown begins.\n\n\
+         Sources must stop producing and return `Ok(())` when it fires. Operators and sinks \
+         normally ignore it: they finish when their input closes, after everything upstream \
+         has drained into them. It is a field, not a method, so that waiting on it in a \
+         `tokio::select!` does not conflict with sending on `output`."
+    };
+}
+
 macro_rules! context_accessors {
     () => {
         /// The vertex's name, as declared in the graph.
@@ -27,15 +38,6 @@ macro_rules! context_accessors {
         pub fn attempt(&self) -> u32 {
             self.meta.attempt
         }
-
-        /// The graph's shutdown signal, cancelled when shutdown begins.
-        ///
-        /// Sources must stop producing and return `Ok(())` when it fires. Operators and sinks
-        /// normally ignore it: they finish when their input closes, after everything upstream
-        /// has drained into them.
-        pub fn shutdown(&self) -> &CancellationToken {
-            &self.meta.shutdown
-        }
     };
 }
 
@@ -44,6 +46,8 @@ macro_rules! context_accessors {
 pub struct SourceContext<O> {
     /// The source's outgoing edges.
     pub output: Outbox<O>,
+    #[doc = shutdown_doc!()]
+    pub shutdown: CancellationToken,
     pub(crate) meta: Meta,
 }
 
@@ -58,6 +62,8 @@ pub struct OperatorContext<I, O> {
     pub input: Inbox<I>,
     /// The operator's outgoing edges.
     pub output: Outbox<O>,
+    #[doc = shutdown_doc!()]
+    pub shutdown: CancellationToken,
     pub(crate) meta: Meta,
 }
 
@@ -70,6 +76,8 @@ impl<I, O> OperatorContext<I, O> {
 pub struct SinkContext<I> {
     /// The sink's incoming edges, merged.
     pub input: Inbox<I>,
+    #[doc = shutdown_doc!()]
+    pub shutdown: CancellationToken,
     pub(crate) meta: Meta,
 }
 

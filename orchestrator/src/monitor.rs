@@ -142,6 +142,8 @@ pub struct EdgeSnapshot {
     pub received: u64,
     /// Seconds producers spent waiting for room on it.
     pub blocked_seconds: f64,
+    /// Items that could not be delivered because its consumer had finished for good.
+    pub dropped: u64,
 }
 
 impl GraphMonitor {
@@ -206,10 +208,14 @@ impl GraphMonitor {
         }
     }
 
-    /// Items dropped with the queues of vertices that finished or failed for good, over the
-    /// whole graph. Zero when the graph drained.
+    /// Items dropped over the whole graph: still queued on the input of a vertex that finished
+    /// or failed for good, or sent to an edge whose consumer had already finished. Zero when the
+    /// graph drained.
     pub fn dropped_items(&self) -> u64 {
-        self.inner.operators.iter().map(|op| op.dropped.load(Ordering::Relaxed)).sum()
+        let queued: u64 =
+            self.inner.operators.iter().map(|op| op.dropped.load(Ordering::Relaxed)).sum();
+        let undelivered: u64 = self.inner.edges.iter().map(|e| e.dropped.get()).sum();
+        queued + undelivered
     }
 
     /// Restarts over the whole graph so far.
@@ -257,6 +263,7 @@ impl GraphMonitor {
                 sent: e.sent.get(),
                 received: e.received.get(),
                 blocked_seconds: e.blocked_nanos.get() as f64 / 1e9,
+                dropped: e.dropped.get(),
             })
             .collect();
         GraphSnapshot { operators, edges }

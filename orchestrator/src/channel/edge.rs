@@ -32,6 +32,8 @@ pub(crate) struct EdgeInfo {
     pub(crate) sent: PaddedCounter,
     pub(crate) received: PaddedCounter,
     pub(crate) blocked_nanos: PaddedCounter,
+    /// Items a producer could not deliver because the edge's consumer had finished for good.
+    pub(crate) dropped: PaddedCounter,
 }
 
 impl EdgeInfo {
@@ -44,6 +46,7 @@ impl EdgeInfo {
             sent: PaddedCounter::default(),
             received: PaddedCounter::default(),
             blocked_nanos: PaddedCounter::default(),
+            dropped: PaddedCounter::default(),
         }
     }
 

@@ -7,18 +7,21 @@ use tokio::time::Instant;
 use super::EdgeTx;
 use crate::Message;
 
-/// The downstream side is gone, so the item could not be delivered on every edge.
+/// The downstream side of an edge is gone, so an item could not be delivered there.
 ///
 /// Downstream operators stay connected for the whole life of a graph, restarts included; an
 /// edge closes only when the vertex behind it has finished for good (it returned early, or the
-/// graph is being torn down after an escalation). The item is handed back.
+/// graph is being torn down after an escalation). The undelivered items are counted as dropped
+/// on the edge (see [`GraphMonitor::dropped_items`](crate::GraphMonitor::dropped_items)), so
+/// they are never lost silently. The error carries no item, so it converts into
+/// `anyhow::Error` whatever the item type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("downstream of `{edge}` has finished; the item was not delivered there")]
-pub struct SendError<T> {
-    /// The item that could not be delivered on every edge.
-    pub item: T,
+#[error("downstream of edge `{edge}` has finished; {undelivered} item(s) not delivered there")]
+pub struct SendError {
     /// The label of the first closed edge, `from->to`.
     pub edge: String,
+    /// How many items were not delivered on that edge.
+    pub undelivered: usize,
 }
 
 /// The items a source or operator produces, delivered on each of its outgoing edges.
@@ -55,23 +58,20 @@ impl<T: Message> Outbox<T> {
     ///
     /// Not cancel safe: if the future is dropped while waiting for room, the item is lost on
     /// the edges it had not reached yet.
-    pub async fn send(&mut self, item: T) -> Result<(), SendError<T>> {
+    pub async fn send(&mut self, item: T) -> Result<(), SendError> {
         let Some((last, rest)) = self.edges.split_last() else {
-            return Err(SendError { item, edge: String::new() });
+            return Err(SendError { edge: String::new(), undelivered: 1 });
         };
         let mut failed = None;
         for edge in rest {
-            if let Err(item) = send_on(edge, item.clone()).await {
-                failed.get_or_insert((item, edge.info.name.clone()));
+            if let Err(e) = send_on(edge, item.clone()).await {
+                failed.get_or_insert(e);
             }
         }
-        if let Err(item) = send_on(last, item).await {
-            failed.get_or_insert((item, last.info.name.clone()));
+        if let Err(e) = send_on(last, item).await {
+            failed.get_or_insert(e);
         }
-        match failed {
-            None => Ok(()),
-            Some((item, edge)) => Err(SendError { item, edge }),
-        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Sends every item of `batch`, in order, on every outgoing edge, leaving `batch` empty.
@@ -81,15 +81,17 @@ impl<T: Message> Outbox<T> {
     ///
     /// # Errors
     ///
-    /// [`SendError`] carrying the items not delivered on the first edge whose downstream has
-    /// finished; the other edges still receive the whole batch.
+    /// [`SendError`] naming the first edge whose downstream has finished; the other edges still
+    /// receive the whole batch.
     ///
     /// # Cancel safety
     ///
     /// Not cancel safe: items not yet sent when the future is dropped are lost.
-    pub async fn send_batch(&mut self, batch: &mut Vec<T>) -> Result<(), SendError<Vec<T>>> {
+    pub async fn send_batch(&mut self, batch: &mut Vec<T>) -> Result<(), SendError> {
         let Some((last, rest)) = self.edges.split_last() else {
-            return Err(SendError { item: std::mem::take(batch), edge: String::new() });
+            let undelivered = batch.len();
+            batch.clear();
+            return Err(SendError { edge: String::new(), undelivered });
         };
         let mut failed = None;
         for edge in rest {
@@ -107,25 +109,32 @@ impl<T: Message> Outbox<T> {
 
 /// Sends one item on one edge: a `try_send` first, so the common case pays no timing cost, and
 /// a timed wait only when the edge is full.
-async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), T> {
-    match edge.tx.try_send(item) {
-        Ok(()) => {
-            edge.info.sent.add(1);
-            Ok(())
-        }
-        Err(TrySendError::Closed(item)) => Err(item),
+async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
+    let sent = match edge.tx.try_send(item) {
+        Ok(()) => true,
+        Err(TrySendError::Closed(_)) => false,
         Err(TrySendError::Full(item)) => {
             let started = Instant::now();
             let sent = edge.tx.send(item).await;
             edge.info.blocked_nanos.add(elapsed_nanos(started));
-            sent.map_err(|e| e.0)?;
-            edge.info.sent.add(1);
-            Ok(())
+            sent.is_ok()
         }
+    };
+    if sent {
+        edge.info.sent.add(1);
+        Ok(())
+    } else {
+        Err(undelivered(edge, 1))
     }
 }
 
-async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError<Vec<T>>> {
+/// Counts items that could not be delivered on a closed edge, and says so.
+fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
+    edge.info.dropped.add(count as u64);
+    SendError { edge: edge.info.name.clone(), undelivered: count }
+}
+
+async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {
     let mut items = batch.drain(..);
     loop {
         let wanted = items.len().min(edge.info.capacity);
@@ -133,7 +142,7 @@ async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), Se
             return Ok(());
         }
         let Some(permits) = reserve_many(edge, wanted).await else {
-            return Err(SendError { item: items.collect(), edge: edge.info.name.clone() });
+            return Err(undelivered(edge, items.len()));
         };
         for (permit, item) in permits.zip(&mut items) {
             permit.send(item);

@@ -197,7 +197,7 @@ impl OperatorGraph {
         F: SourceFactory<O>,
     {
         let spawner: vertex::Spawner<Nothing, O> = Box::new(move |_inbox, output, meta| {
-            factory(SourceContext { output, meta }).boxed()
+            factory(SourceContext { output, shutdown: meta.shutdown.clone(), meta }).boxed()
         });
         SourceHandle::new(self.declare(name.into(), Role::Source, restart, spawner))
     }
@@ -216,7 +216,7 @@ impl OperatorGraph {
         F: OperatorFactory<I, O>,
     {
         let spawner: vertex::Spawner<I, O> = Box::new(move |input, output, meta| {
-            factory(OperatorContext { input, output, meta }).boxed()
+            factory(OperatorContext { input, output, shutdown: meta.shutdown.clone(), meta }).boxed()
         });
         OperatorHandle::new(self.declare(name.into(), Role::Operator, restart, spawner))
     }
@@ -234,7 +234,9 @@ impl OperatorGraph {
         F: SinkFactory<I>,
     {
         let spawner: vertex::Spawner<I, Nothing> =
-            Box::new(move |input, _outbox, meta| factory(SinkContext { input, meta }).boxed());
+            Box::new(move |input, _outbox, meta| {
+                factory(SinkContext { input, shutdown: meta.shutdown.clone(), meta }).boxed()
+            });
         SinkHandle::new(self.declare(name.into(), Role::Sink, restart, spawner))
     }
 

@@ -181,7 +181,7 @@ impl fmt::Display for SupervisorEvent {
 ///     let mut n = 0u64;
 ///     loop {
 ///         tokio::select! {
-///             _ = ctx.shutdown().cancelled() => return Ok(()),
+///             _ = ctx.shutdown.cancelled() => return Ok(()),
 ///             sent = ctx.output.send(n) => sent?,
 ///         }
 ///         n += 1;

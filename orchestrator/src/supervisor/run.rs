@@ -160,9 +160,14 @@ impl Supervisor {
         let attempt = vertex_attempt(&self.vertices[index]);
         match exit {
             TaskExit::Ok => {
-                decision!(info, "clean_exit", self.name(index), attempt, 0, "returned ok");
                 self.monitor().set_state(index, OperatorState::Finished);
-                self.release(index);
+                match self.release(index) {
+                    0 => decision!(info, "clean_exit", self.name(index), attempt, 0, "returned ok"),
+                    dropped => {
+                        let reason = format!("returned ok with {dropped} item(s) still queued on its input; they are dropped");
+                        decision!(warn, "clean_exit", self.name(index), attempt, 0, reason);
+                    }
+                }
                 Ok(())
             }
             TaskExit::Errored(error) => self.on_error(index, error),
@@ -212,13 +217,10 @@ impl Supervisor {
     }
 
     /// Drops a finished vertex's ends so its downstream sees the close, and accounts for any
-    /// items still queued on its input.
+    /// items still queued on its input; returns how many there were, for the caller's event.
     fn release(&mut self, index: usize) -> u64 {
         let dropped = self.graph.vertices[index].runnable.release();
-        if dropped > 0 {
-            tracing::warn!(target: TARGET, event = "dropped", operator = %self.name(index), items = dropped, "supervisor: items still queued on a finished vertex's input were dropped");
-            self.monitor().record_dropped(index, dropped);
-        }
+        self.monitor().record_dropped(index, dropped);
         dropped
     }
 

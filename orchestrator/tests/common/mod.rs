@@ -1,0 +1,41 @@
+//! Small factories shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use sda_orchestrator::{Message, SinkFactory, SourceFactory};
+
+/// A source that sends `items` in order, then finishes.
+pub(crate) fn send_all<T: Message + Sync>(items: Vec<T>) -> impl SourceFactory<T> {
+    let items = Arc::new(items);
+    move |mut ctx: sda_orchestrator::SourceContext<T>| {
+        let items = Arc::clone(&items);
+        async move {
+            for item in items.iter() {
+                ctx.output.send(item.clone()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A sink that appends everything it receives to `store`.
+pub(crate) fn collect<T: Message>(store: Arc<Mutex<Vec<T>>>) -> impl SinkFactory<T> {
+    move |mut ctx: sda_orchestrator::SinkContext<T>| {
+        let store = Arc::clone(&store);
+        async move {
+            while let Some(item) = ctx.input.recv().await {
+                store.lock().unwrap().push(item);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn store<T>() -> Arc<Mutex<Vec<T>>> {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+pub(crate) fn taken<T: Clone>(store: &Arc<Mutex<Vec<T>>>) -> Vec<T> {
+    store.lock().unwrap().clone()
+}
