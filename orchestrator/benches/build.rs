@@ -20,7 +20,11 @@ fn chain(operators: usize) -> OperatorGraph {
         graph.connect(&previous, &next);
         previous = next;
     }
-    let sink = graph.add_sink("sink", RestartPolicy::Never, |_ctx: SinkContext<u64>| async { Ok(()) });
+    let sink = graph.add_sink(
+        "sink",
+        RestartPolicy::Never,
+        |_ctx: SinkContext<u64>| async { Ok(()) },
+    );
     graph.connect(&previous, &sink);
     graph
 }
@@ -39,11 +43,19 @@ fn bench_build(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("build");
     group.bench_function("10_operators_warm", |b| {
-        b.iter_batched(|| chain(10), |graph| black_box(graph.build()), BatchSize::SmallInput)
+        b.iter_batched(
+            || chain(10),
+            |graph| black_box(graph.build()),
+            BatchSize::SmallInput,
+        )
     });
     for operators in [100usize, 1_000, 10_000] {
         group.bench_with_input(BenchmarkId::new("chain", operators), &operators, |b, &n| {
-            b.iter_batched(|| chain(n), |graph| black_box(graph.build()), BatchSize::LargeInput)
+            b.iter_batched(
+                || chain(n),
+                |graph| black_box(graph.build()),
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();
@@ -53,5 +65,7 @@ criterion_group!(benches, bench_build);
 
 fn main() {
     benches();
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
 }

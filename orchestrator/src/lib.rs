@@ -60,8 +60,8 @@ mod context;
 mod graph;
 mod message;
 mod monitor;
-mod restart;
 pub mod resilience;
+mod restart;
 mod supervisor;
 mod task;
 
@@ -79,10 +79,10 @@ pub use monitor::{
 #[doc(inline)]
 pub use resilience::*;
 pub use restart::{RestartBudget, RestartDecision, RestartPolicy};
-/// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
-pub use sda_orchestrator_topology::Role;
 /// Declares an [`OperatorGraph`] in a few lines and checks its topology at compile time: cycles,
 /// missing edges, role errors and unknown names are spanned compile errors.
 pub use sda_orchestrator_macros::pipeline;
+/// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
+pub use sda_orchestrator_topology::Role;
 pub use supervisor::{ShutdownHandle, SupervisorEvent, SupervisorPolicy};
 pub use task::{Task, TaskExit};

@@ -152,10 +152,22 @@ impl GraphMonitor {
         edges: Vec<Arc<EdgeInfo>>,
         epoch: Instant,
     ) -> Self {
+        // One pass over the edges, not one per vertex: graphs of tens of thousands of vertices
+        // must build in linear time.
+        let mut inputs = vec![Vec::new(); vertices.len()];
+        let mut outputs = vec![Vec::new(); vertices.len()];
+        for (i, edge) in edges.iter().enumerate() {
+            if let Some(list) = inputs.get_mut(edge.to) {
+                list.push(i);
+            }
+            if let Some(list) = outputs.get_mut(edge.from) {
+                list.push(i);
+            }
+        }
         let operators = vertices
             .into_iter()
-            .enumerate()
-            .map(|(index, (name, role))| OperatorStatus {
+            .zip(inputs.into_iter().zip(outputs))
+            .map(|((name, role), (inputs, outputs))| OperatorStatus {
                 name,
                 role,
                 state: AtomicU8::new(0),
@@ -163,11 +175,17 @@ impl GraphMonitor {
                 started_at: AtomicU64::new(NOT_RUNNING),
                 dropped: AtomicU64::new(0),
                 last_error: Mutex::new(None),
-                inputs: edges.iter().enumerate().filter(|(_, e)| e.to == index).map(|(i, _)| i).collect(),
-                outputs: edges.iter().enumerate().filter(|(_, e)| e.from == index).map(|(i, _)| i).collect(),
+                inputs,
+                outputs,
             })
             .collect();
-        GraphMonitor { inner: Arc::new(Inner { epoch, operators, edges }) }
+        GraphMonitor {
+            inner: Arc::new(Inner {
+                epoch,
+                operators,
+                edges,
+            }),
+        }
     }
 
     pub(crate) fn operator(&self, index: usize) -> Option<&OperatorStatus> {
@@ -212,15 +230,23 @@ impl GraphMonitor {
     /// or failed for good, or sent to an edge whose consumer had already finished. Zero when the
     /// graph drained.
     pub fn dropped_items(&self) -> u64 {
-        let queued: u64 =
-            self.inner.operators.iter().map(|op| op.dropped.load(Ordering::Relaxed)).sum();
+        let queued: u64 = self
+            .inner
+            .operators
+            .iter()
+            .map(|op| op.dropped.load(Ordering::Relaxed))
+            .sum();
         let undelivered: u64 = self.inner.edges.iter().map(|e| e.dropped.get()).sum();
         queued + undelivered
     }
 
     /// Restarts over the whole graph so far.
     pub fn total_restarts(&self) -> u64 {
-        self.inner.operators.iter().map(|op| op.restarts.load(Ordering::Relaxed)).sum()
+        self.inner
+            .operators
+            .iter()
+            .map(|op| op.restarts.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// A copy of the current state.
@@ -228,7 +254,11 @@ impl GraphMonitor {
         let now = nanos_since(self.inner.epoch);
         let edges = &self.inner.edges;
         let sum = |indices: &[usize], pick: fn(&EdgeInfo) -> u64| -> u64 {
-            indices.iter().filter_map(|&i| edges.get(i)).map(|e| pick(e)).sum()
+            indices
+                .iter()
+                .filter_map(|&i| edges.get(i))
+                .map(|e| pick(e))
+                .sum()
         };
         let operators = self
             .inner
@@ -250,7 +280,11 @@ impl GraphMonitor {
                     received: sum(&op.inputs, |e| e.received.get()),
                     sent: sum(&op.outputs, |e| e.sent.get()),
                     dropped: op.dropped.load(Ordering::Relaxed),
-                    last_error: op.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    last_error: op
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
                 }
             })
             .collect();

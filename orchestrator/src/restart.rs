@@ -43,7 +43,10 @@ pub enum RestartPolicy {
 impl RestartPolicy {
     /// `Bounded { max_restarts, window }`.
     pub const fn bounded(max_restarts: u32, window: Duration) -> Self {
-        RestartPolicy::Bounded { max_restarts, window }
+        RestartPolicy::Bounded {
+            max_restarts,
+            window,
+        }
     }
 }
 
@@ -108,7 +111,11 @@ pub struct RestartBudget {
 impl RestartBudget {
     /// A fresh budget for `policy`.
     pub fn new(policy: RestartPolicy) -> Self {
-        RestartBudget { policy, recent: VecDeque::new(), total: 0 }
+        RestartBudget {
+            policy,
+            recent: VecDeque::new(),
+            total: 0,
+        }
     }
 
     /// The policy this budget applies.
@@ -126,22 +133,35 @@ impl RestartBudget {
     /// A restart at time `t` counts against the window while `now < t + window`.
     pub fn on_failure(&mut self, now: Instant) -> RestartDecision {
         match self.policy {
-            RestartPolicy::Never => RestartDecision::Exhausted { restarts_in_window: 0 },
+            RestartPolicy::Never => RestartDecision::Exhausted {
+                restarts_in_window: 0,
+            },
             RestartPolicy::Always => {
                 self.total = self.total.saturating_add(1);
-                RestartDecision::Restart { attempt: self.total, restarts_in_window: 1 }
+                RestartDecision::Restart {
+                    attempt: self.total,
+                    restarts_in_window: 1,
+                }
             }
-            RestartPolicy::Bounded { max_restarts, window } => {
+            RestartPolicy::Bounded {
+                max_restarts,
+                window,
+            } => {
                 while self.recent.front().is_some_and(|&t| t + window <= now) {
                     self.recent.pop_front();
                 }
                 let in_window = u32::try_from(self.recent.len()).unwrap_or(u32::MAX);
                 if in_window >= max_restarts {
-                    return RestartDecision::Exhausted { restarts_in_window: in_window };
+                    return RestartDecision::Exhausted {
+                        restarts_in_window: in_window,
+                    };
                 }
                 self.recent.push_back(now);
                 self.total = self.total.saturating_add(1);
-                RestartDecision::Restart { attempt: self.total, restarts_in_window: in_window + 1 }
+                RestartDecision::Restart {
+                    attempt: self.total,
+                    restarts_in_window: in_window + 1,
+                }
             }
         }
     }

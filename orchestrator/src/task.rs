@@ -98,7 +98,11 @@ impl Task {
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        Task { name: Arc::from(name.into()), restart, handle: tokio::spawn(future) }
+        Task {
+            name: Arc::from(name.into()),
+            restart,
+            handle: tokio::spawn(future),
+        }
     }
 
     /// The task's name.

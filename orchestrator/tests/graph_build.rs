@@ -12,13 +12,17 @@ fn source(graph: &mut OperatorGraph, name: &str) -> SourceHandle<u32> {
 }
 
 fn operator(graph: &mut OperatorGraph, name: &str) -> OperatorHandle<u32, u32> {
-    graph.add_operator(name, RestartPolicy::default(), |_ctx: OperatorContext<u32, u32>| async {
-        Ok(())
-    })
+    graph.add_operator(
+        name,
+        RestartPolicy::default(),
+        |_ctx: OperatorContext<u32, u32>| async { Ok(()) },
+    )
 }
 
 fn sink(graph: &mut OperatorGraph, name: &str) -> SinkHandle<u32> {
-    graph.add_sink(name, RestartPolicy::Never, |_ctx: SinkContext<u32>| async { Ok(()) })
+    graph.add_sink(name, RestartPolicy::Never, |_ctx: SinkContext<u32>| async {
+        Ok(())
+    })
 }
 
 fn messages(graph: OperatorGraph) -> Vec<String> {
@@ -47,12 +51,19 @@ fn a_cycle_is_named_in_order() {
     let b = operator(&mut graph, "b");
     let c = operator(&mut graph, "c");
     let k = sink(&mut graph, "out");
-    graph.connect(&s, &a).connect(&a, &b).connect(&b, &c).connect(&c, &k).connect(&c, &a);
+    graph
+        .connect(&s, &a)
+        .connect(&a, &b)
+        .connect(&b, &c)
+        .connect(&c, &k)
+        .connect(&c, &a);
     let error = graph.build().unwrap_err();
     assert_eq!(error.to_string(), "cycle detected: a -> b -> c -> a");
     assert_eq!(
         error.errors()[0].kind(),
-        &GraphErrorKind::Cycle { path: vec!["a".into(), "b".into(), "c".into()] }
+        &GraphErrorKind::Cycle {
+            path: vec!["a".into(), "b".into(), "c".into()]
+        }
     );
 }
 
@@ -82,7 +93,10 @@ fn a_disconnected_operator_is_named_with_the_missing_direction() {
     let dedup = operator(&mut graph, "dedup");
     let k = sink(&mut graph, "archive");
     graph.connect(&s, &dedup).connect(&s, &k);
-    assert_eq!(messages(graph), vec!["operator `dedup` has no outgoing edge"]);
+    assert_eq!(
+        messages(graph),
+        vec!["operator `dedup` has no outgoing edge"]
+    );
 }
 
 #[test]
@@ -96,7 +110,11 @@ fn two_problems_give_two_errors() {
     graph.connect(&s, &k).connect(&dedup, &k);
     let error = graph.build().unwrap_err();
     assert_eq!(
-        error.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        error
+            .errors()
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>(),
         vec![
             "source `idle` has no outgoing edge",
             "operator `dedup` has no incoming edge",
@@ -140,7 +158,10 @@ fn a_handle_from_another_graph_is_rejected() {
     let s = source(&mut graph, "radar");
     let k = sink(&mut graph, "archive");
     graph.connect(&s, &k).connect(&foreign, &k);
-    assert_eq!(messages(graph), vec!["edge #1 uses a handle that belongs to another graph"]);
+    assert_eq!(
+        messages(graph),
+        vec!["edge #1 uses a handle that belongs to another graph"]
+    );
 }
 
 #[test]

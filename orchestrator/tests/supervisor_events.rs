@@ -6,7 +6,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{collect, send_all, store};
-use sda_orchestrator::{OperatorContext, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy};
+use sda_orchestrator::{
+    OperatorContext, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy,
+};
 use serde_json::Value;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -36,7 +38,9 @@ impl Captured {
         String::from_utf8(bytes)
             .unwrap()
             .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
             .collect()
     }
 }
@@ -65,17 +69,31 @@ async fn every_decision_is_one_json_event_with_the_documented_fields() {
 
     // 1000 items flow, one operator fails twice with a budget of one restart.
     let mut graph = OperatorGraph::new();
-    let s = graph.add_source("numbers", RestartPolicy::default(), send_all((0..1000u32).collect()));
-    let fails = graph.add_operator("fails", RestartPolicy::bounded(1, std::time::Duration::from_secs(60)), |mut ctx: OperatorContext<u32, u32>| async move {
-        for _ in 0..10 {
-            let Some(n) = ctx.input.recv().await else { break };
-            ctx.output.send(n).await?;
-        }
-        anyhow::bail!("checksum mismatch")
-    });
+    let s = graph.add_source(
+        "numbers",
+        RestartPolicy::default(),
+        send_all((0..1000u32).collect()),
+    );
+    let fails = graph.add_operator(
+        "fails",
+        RestartPolicy::bounded(1, std::time::Duration::from_secs(60)),
+        |mut ctx: OperatorContext<u32, u32>| async move {
+            for _ in 0..10 {
+                let Some(n) = ctx.input.recv().await else {
+                    break;
+                };
+                ctx.output.send(n).await?;
+            }
+            anyhow::bail!("checksum mismatch")
+        },
+    );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(store()));
     graph.connect(&s, &fails).connect(&fails, &k);
-    let outcome = graph.build().unwrap().run(SupervisorPolicy::default()).await;
+    let outcome = graph
+        .build()
+        .unwrap()
+        .run(SupervisorPolicy::default())
+        .await;
     assert!(matches!(outcome, SupervisorEvent::BudgetExhausted { .. }));
 
     let events: Vec<Value> = captured
@@ -83,7 +101,10 @@ async fn every_decision_is_one_json_event_with_the_documented_fields() {
         .into_iter()
         .filter(|e| e["target"] == "sda_orchestrator::supervisor")
         .collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["fields"]["event"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["fields"]["event"].as_str().unwrap())
+        .collect();
     for kind in &kinds {
         assert!(DECISIONS.contains(kind), "undocumented event {kind}");
     }
@@ -99,18 +120,27 @@ async fn every_decision_is_one_json_event_with_the_documented_fields() {
     for event in &events {
         let fields = &event["fields"];
         let kind = fields["event"].as_str().unwrap();
-        if matches!(kind, "spawn" | "restart" | "clean_exit" | "panicked" | "budget_exhausted" | "aborted") {
+        if matches!(
+            kind,
+            "spawn" | "restart" | "clean_exit" | "panicked" | "budget_exhausted" | "aborted"
+        ) {
             for key in ["operator", "attempt", "restarts_in_window", "reason"] {
                 assert!(!fields[key].is_null(), "{kind} lacks {key}: {event}");
             }
         }
     }
-    let restart = events.iter().find(|e| e["fields"]["event"] == "restart").unwrap();
+    let restart = events
+        .iter()
+        .find(|e| e["fields"]["event"] == "restart")
+        .unwrap();
     assert_eq!(restart["fields"]["operator"], "fails");
     assert_eq!(restart["fields"]["attempt"], 1);
     assert_eq!(restart["fields"]["restarts_in_window"], 1);
     assert_eq!(restart["fields"]["reason"], "checksum mismatch");
-    let exhausted = events.iter().find(|e| e["fields"]["event"] == "budget_exhausted").unwrap();
+    let exhausted = events
+        .iter()
+        .find(|e| e["fields"]["event"] == "budget_exhausted")
+        .unwrap();
     assert_eq!(exhausted["fields"]["operator"], "fails");
     assert_eq!(exhausted["fields"]["restarts_in_window"], 1);
     assert_eq!(exhausted["level"], "ERROR");
@@ -119,14 +149,21 @@ async fn every_decision_is_one_json_event_with_the_documented_fields() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_drained_shutdown_logs_start_and_completion() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(captured.clone())
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mut graph = OperatorGraph::new();
-    let s = graph.add_source("idle", RestartPolicy::default(), |ctx: sda_orchestrator::SourceContext<u8>| async move {
-        ctx.shutdown.cancelled().await;
-        Ok(())
-    });
+    let s = graph.add_source(
+        "idle",
+        RestartPolicy::default(),
+        |ctx: sda_orchestrator::SourceContext<u8>| async move {
+            ctx.shutdown.cancelled().await;
+            Ok(())
+        },
+    );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(store()));
     graph.connect(&s, &k);
     let built = graph.build().unwrap();
@@ -141,6 +178,13 @@ async fn a_drained_shutdown_logs_start_and_completion() {
         .collect();
     assert_eq!(
         kinds,
-        ["spawn", "spawn", "shutdown_started", "clean_exit", "clean_exit", "shutdown_complete"]
+        [
+            "spawn",
+            "spawn",
+            "shutdown_started",
+            "clean_exit",
+            "clean_exit",
+            "shutdown_complete"
+        ]
     );
 }

@@ -26,20 +26,28 @@ fn flaky_graph(
     out: Arc<std::sync::Mutex<Vec<u32>>>,
 ) -> OperatorGraph {
     let mut graph = OperatorGraph::new();
-    let s = graph.add_source("numbers", RestartPolicy::default(), send_all((0..10u32).collect()));
-    let flaky = graph.add_operator("flaky", policy, move |mut ctx: OperatorContext<u32, u32>| {
-        let attempt = starts.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if attempt < failures {
-                tokio::time::sleep(run_for).await;
-                anyhow::bail!("transient failure {attempt}");
+    let s = graph.add_source(
+        "numbers",
+        RestartPolicy::default(),
+        send_all((0..10u32).collect()),
+    );
+    let flaky = graph.add_operator(
+        "flaky",
+        policy,
+        move |mut ctx: OperatorContext<u32, u32>| {
+            let attempt = starts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if attempt < failures {
+                    tokio::time::sleep(run_for).await;
+                    anyhow::bail!("transient failure {attempt}");
+                }
+                while let Some(n) = ctx.input.recv().await {
+                    ctx.output.send(n).await?;
+                }
+                Ok(())
             }
-            while let Some(n) = ctx.input.recv().await {
-                ctx.output.send(n).await?;
-            }
-            Ok(())
-        }
-    });
+        },
+    );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(out));
     graph.connect(&s, &flaky).connect(&flaky, &k);
     graph
@@ -48,12 +56,29 @@ fn flaky_graph(
 #[tokio::test(start_paused = true)]
 async fn restarts_within_the_budget_and_loses_nothing_queued() {
     let (starts, out) = (Arc::new(AtomicU32::new(0)), store());
-    let graph = flaky_graph(RestartPolicy::bounded(3, MINUTE), 3, Duration::ZERO, starts.clone(), out.clone());
+    let graph = flaky_graph(
+        RestartPolicy::bounded(3, MINUTE),
+        3,
+        Duration::ZERO,
+        starts.clone(),
+        out.clone(),
+    );
     let built = graph.build().unwrap();
     let monitor = built.monitor();
-    assert_eq!(built.run(SupervisorPolicy::default()).await, SupervisorEvent::CleanShutdown);
-    assert_eq!(starts.load(Ordering::SeqCst), 4, "one start and three restarts");
-    assert_eq!(taken(&out), (0..10).collect::<Vec<_>>(), "queued items survive restarts");
+    assert_eq!(
+        built.run(SupervisorPolicy::default()).await,
+        SupervisorEvent::CleanShutdown
+    );
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        4,
+        "one start and three restarts"
+    );
+    assert_eq!(
+        taken(&out),
+        (0..10).collect::<Vec<_>>(),
+        "queued items survive restarts"
+    );
     let flaky = &monitor.snapshot().operators[1];
     assert_eq!((flaky.name.as_str(), flaky.restarts), ("flaky", 3));
     assert_eq!(flaky.last_error.as_deref(), Some("transient failure 2"));
@@ -63,8 +88,18 @@ async fn restarts_within_the_budget_and_loses_nothing_queued() {
 #[tokio::test(start_paused = true)]
 async fn an_exhausted_budget_escalates_naming_the_operator() {
     let (starts, out) = (Arc::new(AtomicU32::new(0)), store());
-    let graph = flaky_graph(RestartPolicy::bounded(3, MINUTE), 4, Duration::ZERO, starts.clone(), out);
-    let outcome = graph.build().unwrap().run(SupervisorPolicy::default()).await;
+    let graph = flaky_graph(
+        RestartPolicy::bounded(3, MINUTE),
+        4,
+        Duration::ZERO,
+        starts.clone(),
+        out,
+    );
+    let outcome = graph
+        .build()
+        .unwrap()
+        .run(SupervisorPolicy::default())
+        .await;
     assert_eq!(
         outcome,
         SupervisorEvent::BudgetExhausted {
@@ -74,7 +109,11 @@ async fn an_exhausted_budget_escalates_naming_the_operator() {
         }
     );
     assert_eq!(outcome.operator(), Some("flaky"));
-    assert_eq!(starts.load(Ordering::SeqCst), 4, "no restart after the budget is spent");
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        4,
+        "no restart after the budget is spent"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -83,8 +122,18 @@ async fn the_budget_comes_back_once_the_window_has_passed() {
     // the 60 s window: six failures in a row never exhaust a budget of two.
     let (starts, out) = (Arc::new(AtomicU32::new(0)), store());
     let policy = RestartPolicy::bounded(2, MINUTE);
-    let graph = flaky_graph(policy, 6, Duration::from_secs(40), starts.clone(), out.clone());
-    let outcome = graph.build().unwrap().run(SupervisorPolicy::default()).await;
+    let graph = flaky_graph(
+        policy,
+        6,
+        Duration::from_secs(40),
+        starts.clone(),
+        out.clone(),
+    );
+    let outcome = graph
+        .build()
+        .unwrap()
+        .run(SupervisorPolicy::default())
+        .await;
     assert_eq!(outcome, SupervisorEvent::CleanShutdown);
     assert_eq!(starts.load(Ordering::SeqCst), 7);
     assert_eq!(taken(&out).len(), 10);
@@ -92,8 +141,18 @@ async fn the_budget_comes_back_once_the_window_has_passed() {
     // The same failures packed 10 s apart do exhaust it.
     let starts = Arc::new(AtomicU32::new(0));
     let graph = flaky_graph(policy, 6, Duration::from_secs(10), starts.clone(), store());
-    let outcome = graph.build().unwrap().run(SupervisorPolicy::default()).await;
-    assert!(matches!(outcome, SupervisorEvent::BudgetExhausted { restarts_in_window: 2, .. }));
+    let outcome = graph
+        .build()
+        .unwrap()
+        .run(SupervisorPolicy::default())
+        .await;
+    assert!(matches!(
+        outcome,
+        SupervisorEvent::BudgetExhausted {
+            restarts_in_window: 2,
+            ..
+        }
+    ));
     assert_eq!(starts.load(Ordering::SeqCst), 3);
 }
 
@@ -101,8 +160,18 @@ async fn the_budget_comes_back_once_the_window_has_passed() {
 async fn never_escalates_on_the_first_error() {
     let (starts, out) = (Arc::new(AtomicU32::new(0)), store());
     let graph = flaky_graph(RestartPolicy::Never, 1, Duration::ZERO, starts.clone(), out);
-    let outcome = graph.build().unwrap().run(SupervisorPolicy::default()).await;
-    assert!(matches!(outcome, SupervisorEvent::BudgetExhausted { restarts_in_window: 0, .. }));
+    let outcome = graph
+        .build()
+        .unwrap()
+        .run(SupervisorPolicy::default())
+        .await;
+    assert!(matches!(
+        outcome,
+        SupervisorEvent::BudgetExhausted {
+            restarts_in_window: 0,
+            ..
+        }
+    ));
     assert_eq!(starts.load(Ordering::SeqCst), 1);
 }
 
@@ -110,23 +179,58 @@ async fn never_escalates_on_the_first_error() {
 async fn the_budget_state_machine_slides_its_window() {
     tokio::time::pause();
     let mut budget = RestartBudget::new(RestartPolicy::bounded(2, MINUTE));
-    assert_eq!(budget.on_failure(Instant::now()), RestartDecision::Restart { attempt: 1, restarts_in_window: 1 });
+    assert_eq!(
+        budget.on_failure(Instant::now()),
+        RestartDecision::Restart {
+            attempt: 1,
+            restarts_in_window: 1
+        }
+    );
     advance(Duration::from_secs(30)).await;
-    assert_eq!(budget.on_failure(Instant::now()), RestartDecision::Restart { attempt: 2, restarts_in_window: 2 });
+    assert_eq!(
+        budget.on_failure(Instant::now()),
+        RestartDecision::Restart {
+            attempt: 2,
+            restarts_in_window: 2
+        }
+    );
     advance(Duration::from_secs(29)).await;
-    assert_eq!(budget.on_failure(Instant::now()), RestartDecision::Exhausted { restarts_in_window: 2 });
+    assert_eq!(
+        budget.on_failure(Instant::now()),
+        RestartDecision::Exhausted {
+            restarts_in_window: 2
+        }
+    );
     // At 60 s the first restart ages out and one restart is available again.
     advance(Duration::from_secs(1)).await;
-    assert_eq!(budget.on_failure(Instant::now()), RestartDecision::Restart { attempt: 3, restarts_in_window: 2 });
-    assert_eq!(budget.on_failure(Instant::now()), RestartDecision::Exhausted { restarts_in_window: 2 });
+    assert_eq!(
+        budget.on_failure(Instant::now()),
+        RestartDecision::Restart {
+            attempt: 3,
+            restarts_in_window: 2
+        }
+    );
+    assert_eq!(
+        budget.on_failure(Instant::now()),
+        RestartDecision::Exhausted {
+            restarts_in_window: 2
+        }
+    );
     assert_eq!(budget.total_restarts(), 3);
 
     let mut always = RestartBudget::new(RestartPolicy::Always);
     for attempt in 1..=100 {
-        assert!(matches!(always.on_failure(Instant::now()), RestartDecision::Restart { attempt: a, .. } if a == attempt));
+        assert!(
+            matches!(always.on_failure(Instant::now()), RestartDecision::Restart { attempt: a, .. } if a == attempt)
+        );
     }
     let mut never = RestartBudget::new(RestartPolicy::Never);
-    assert_eq!(never.on_failure(Instant::now()), RestartDecision::Exhausted { restarts_in_window: 0 });
+    assert_eq!(
+        never.on_failure(Instant::now()),
+        RestartDecision::Exhausted {
+            restarts_in_window: 0
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -145,18 +249,22 @@ async fn a_panic_is_surfaced_never_restarted_and_stops_the_graph() {
         }
     });
     let counted = starts.clone();
-    let explode = graph.add_operator("explode", RestartPolicy::Always, move |mut ctx: OperatorContext<u32, u32>| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async move {
-            while let Some(n) = ctx.input.recv().await {
-                if n == 5 {
-                    panic!("boom at {n}");
+    let explode = graph.add_operator(
+        "explode",
+        RestartPolicy::Always,
+        move |mut ctx: OperatorContext<u32, u32>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                while let Some(n) = ctx.input.recv().await {
+                    if n == 5 {
+                        panic!("boom at {n}");
+                    }
+                    ctx.output.send(n).await?;
                 }
-                ctx.output.send(n).await?;
+                Ok(())
             }
-            Ok(())
-        }
-    });
+        },
+    );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(store()));
     graph.connect(&s, &explode).connect(&explode, &k);
     let built = graph.build().unwrap();
@@ -164,26 +272,55 @@ async fn a_panic_is_surfaced_never_restarted_and_stops_the_graph() {
     let outcome = built.run(SupervisorPolicy::default()).await;
     assert_eq!(
         outcome,
-        SupervisorEvent::Panicked { operator: "explode".into(), message: "boom at 5".into() }
+        SupervisorEvent::Panicked {
+            operator: "explode".into(),
+            message: "boom at 5".into()
+        }
     );
-    assert_eq!(starts.load(Ordering::SeqCst), 1, "a panic is never restarted");
-    let states: Vec<OperatorState> = monitor.snapshot().operators.iter().map(|o| o.state).collect();
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        1,
+        "a panic is never restarted"
+    );
+    let states: Vec<OperatorState> = monitor
+        .snapshot()
+        .operators
+        .iter()
+        .map(|o| o.state)
+        .collect();
     assert_eq!(states[1], OperatorState::Failed);
-    assert!(states.iter().all(|s| matches!(s, OperatorState::Failed | OperatorState::Aborted | OperatorState::Finished)), "{states:?}");
+    assert!(
+        states.iter().all(|s| matches!(
+            s,
+            OperatorState::Failed | OperatorState::Aborted | OperatorState::Finished
+        )),
+        "{states:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_factory_is_surfaced_too() {
     let mut graph = OperatorGraph::new();
     let s = graph.add_source("numbers", RestartPolicy::default(), send_all(vec![1u8]));
-    let k = graph.add_sink("bad_factory", RestartPolicy::Never, |_ctx: sda_orchestrator::SinkContext<u8>| -> std::future::Ready<anyhow::Result<()>> {
-        panic!("cannot open the archive")
-    });
+    let k = graph.add_sink(
+        "bad_factory",
+        RestartPolicy::Never,
+        |_ctx: sda_orchestrator::SinkContext<u8>| -> std::future::Ready<anyhow::Result<()>> {
+            panic!("cannot open the archive")
+        },
+    );
     graph.connect(&s, &k);
-    let outcome = graph.build().unwrap().run(SupervisorPolicy::default()).await;
+    let outcome = graph
+        .build()
+        .unwrap()
+        .run(SupervisorPolicy::default())
+        .await;
     assert_eq!(
         outcome,
-        SupervisorEvent::Panicked { operator: "bad_factory".into(), message: "cannot open the archive".into() }
+        SupervisorEvent::Panicked {
+            operator: "bad_factory".into(),
+            message: "cannot open the archive".into()
+        }
     );
 }
 
@@ -209,7 +346,13 @@ async fn a_clean_exit_is_not_restarted() {
     assert!(built.run(SupervisorPolicy::default()).await.is_clean());
     assert_eq!(starts.load(Ordering::SeqCst), 1);
     assert_eq!(taken(&out), vec![0, 1, 2]);
-    assert!(monitor.snapshot().operators.iter().all(|o| o.state == OperatorState::Finished && o.restarts == 0));
+    assert!(
+        monitor
+            .snapshot()
+            .operators
+            .iter()
+            .all(|o| o.state == OperatorState::Finished && o.restarts == 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -232,23 +375,29 @@ async fn a_restart_keeps_every_item_queued_on_the_input() {
             Ok(())
         }
     });
-    let op = graph.add_operator("fails_once", RestartPolicy::bounded(1, MINUTE), move |mut ctx: OperatorContext<u32, u32>| {
-        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-        let wait = wait.clone();
-        async move {
-            if first {
-                wait.notified().await;
-                assert_eq!(ctx.input.len(), 100);
-                anyhow::bail!("lost the database connection");
+    let op = graph.add_operator(
+        "fails_once",
+        RestartPolicy::bounded(1, MINUTE),
+        move |mut ctx: OperatorContext<u32, u32>| {
+            let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+            let wait = wait.clone();
+            async move {
+                if first {
+                    wait.notified().await;
+                    assert_eq!(ctx.input.len(), 100);
+                    anyhow::bail!("lost the database connection");
+                }
+                while let Some(n) = ctx.input.recv().await {
+                    ctx.output.send(n).await?;
+                }
+                Ok(())
             }
-            while let Some(n) = ctx.input.recv().await {
-                ctx.output.send(n).await?;
-            }
-            Ok(())
-        }
-    });
+        },
+    );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(out.clone()));
-    graph.connect_with(&s, &op, EdgeOptions::new().capacity(128)).connect(&op, &k);
+    graph
+        .connect_with(&s, &op, EdgeOptions::new().capacity(128))
+        .connect(&op, &k);
     let built = graph.build().unwrap();
     let monitor = built.monitor();
     assert!(built.run(SupervisorPolicy::default()).await.is_clean());
@@ -260,15 +409,23 @@ async fn a_restart_keeps_every_item_queued_on_the_input() {
 #[tokio::test(start_paused = true)]
 async fn an_early_clean_exit_counts_what_it_left_queued() {
     let mut graph = OperatorGraph::new();
-    let s = graph.add_source("numbers", RestartPolicy::Never, send_all((0..10u32).collect()));
-    let quitter = graph.add_sink("quitter", RestartPolicy::Never, |mut ctx: sda_orchestrator::SinkContext<u32>| async move {
-        // Wait until everything is queued, take one item, and leave.
-        while ctx.input.len() < 10 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let _ = ctx.input.recv().await;
-        Ok(())
-    });
+    let s = graph.add_source(
+        "numbers",
+        RestartPolicy::Never,
+        send_all((0..10u32).collect()),
+    );
+    let quitter = graph.add_sink(
+        "quitter",
+        RestartPolicy::Never,
+        |mut ctx: sda_orchestrator::SinkContext<u32>| async move {
+            // Wait until everything is queued, take one item, and leave.
+            while ctx.input.len() < 10 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let _ = ctx.input.recv().await;
+            Ok(())
+        },
+    );
     graph.connect_with(&s, &quitter, EdgeOptions::new().capacity(16));
     let built = graph.build().unwrap();
     let monitor = built.monitor();

@@ -37,13 +37,17 @@ async fn items_queued_at_shutdown_all_reach_the_sink() {
     let out = store();
     let mut graph = OperatorGraph::new();
     let s = graph.add_source("endless", RestartPolicy::default(), endless(sent.clone()));
-    let slow = graph.add_operator("slow", RestartPolicy::default(), |mut ctx: OperatorContext<u64, u64>| async move {
-        while let Some(n) = ctx.input.recv().await {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            ctx.output.send(n).await?;
-        }
-        Ok(())
-    });
+    let slow = graph.add_operator(
+        "slow",
+        RestartPolicy::default(),
+        |mut ctx: OperatorContext<u64, u64>| async move {
+            while let Some(n) = ctx.input.recv().await {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                ctx.output.send(n).await?;
+            }
+            Ok(())
+        },
+    );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(out.clone()));
     graph
         .connect_with(&s, &slow, EdgeOptions::new().capacity(64))
@@ -55,12 +59,19 @@ async fn items_queued_at_shutdown_all_reach_the_sink() {
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let queued: u64 = monitor.snapshot().edges.iter().map(|e| e.depth).sum();
-    assert!(queued > 0, "the test needs items in flight when shutdown starts");
+    assert!(
+        queued > 0,
+        "the test needs items in flight when shutdown starts"
+    );
     stop.shutdown();
 
     assert_eq!(running.await.unwrap(), SupervisorEvent::CleanShutdown);
     let got = taken(&out);
-    assert_eq!(got.len() as u64, sent.load(Ordering::SeqCst), "every accepted item drained");
+    assert_eq!(
+        got.len() as u64,
+        sent.load(Ordering::SeqCst),
+        "every accepted item drained"
+    );
     assert_eq!(got, (0..got.len() as u64).collect::<Vec<_>>());
     assert_eq!(monitor.dropped_items(), 0);
 }
@@ -70,18 +81,28 @@ async fn a_stuck_operator_is_aborted_at_the_deadline_and_named() {
     let mut graph = OperatorGraph::new();
     let s = graph.add_source("endless", RestartPolicy::default(), endless(Arc::default()));
     // Ignores its input closing: it never finishes on its own.
-    let stuck = graph.add_operator("stuck", RestartPolicy::default(), |_ctx: OperatorContext<u64, u64>| async {
-        std::future::pending::<()>().await;
-        Ok(())
-    });
-    let k = graph.add_sink("archive", RestartPolicy::Never, |mut ctx: SinkContext<u64>| async move {
-        while ctx.input.recv().await.is_some() {}
-        Ok(())
-    });
+    let stuck = graph.add_operator(
+        "stuck",
+        RestartPolicy::default(),
+        |_ctx: OperatorContext<u64, u64>| async {
+            std::future::pending::<()>().await;
+            Ok(())
+        },
+    );
+    let k = graph.add_sink(
+        "archive",
+        RestartPolicy::Never,
+        |mut ctx: SinkContext<u64>| async move {
+            while ctx.input.recv().await.is_some() {}
+            Ok(())
+        },
+    );
     graph.connect(&s, &stuck).connect(&stuck, &k);
     let built = graph.build().unwrap();
     let stop = built.shutdown_handle();
-    let running = tokio::spawn(built.run(SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(5))));
+    let running = tokio::spawn(
+        built.run(SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(5))),
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let started = tokio::time::Instant::now();
@@ -89,9 +110,15 @@ async fn a_stuck_operator_is_aborted_at_the_deadline_and_named() {
     let outcome = running.await.unwrap();
     assert_eq!(
         outcome,
-        SupervisorEvent::DeadlineExceeded { aborted: vec!["stuck".into(), "archive".into()] }
+        SupervisorEvent::DeadlineExceeded {
+            aborted: vec!["stuck".into(), "archive".into()]
+        }
     );
-    assert_eq!(started.elapsed(), Duration::from_secs(5), "aborted exactly at the deadline");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(5),
+        "aborted exactly at the deadline"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -107,9 +134,13 @@ async fn a_source_that_ignores_shutdown_is_named_too() {
     graph.connect(&s, &k);
     let built = graph.build().unwrap();
     built.shutdown_handle().shutdown();
-    let outcome = built.run(SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(1))).await;
+    let outcome = built
+        .run(SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(1)))
+        .await;
     assert_eq!(
         outcome,
-        SupervisorEvent::DeadlineExceeded { aborted: vec!["deaf".into(), "collect".into()] }
+        SupervisorEvent::DeadlineExceeded {
+            aborted: vec!["deaf".into(), "collect".into()]
+        }
     );
 }

@@ -12,7 +12,9 @@ async fn ok_maps_to_ok() {
 
 #[tokio::test]
 async fn an_error_maps_to_errored_with_the_error() {
-    let task = Task::spawn("failing", RestartPolicy::default(), async { anyhow::bail!("disk full") });
+    let task = Task::spawn("failing", RestartPolicy::default(), async {
+        anyhow::bail!("disk full")
+    });
     assert_eq!(task.restart_policy(), RestartPolicy::default());
     match task.join().await {
         TaskExit::Errored(error) => assert_eq!(error.to_string(), "disk full"),
@@ -33,7 +35,9 @@ async fn a_panic_maps_to_panicked_with_the_message() {
     assert_eq!(exit.kind(), "panicked");
     assert!(matches!(exit, TaskExit::Panicked(m) if m == "bad frame 7"));
 
-    let literal = Task::spawn("literal", RestartPolicy::Never, async { panic!("static message") });
+    let literal = Task::spawn("literal", RestartPolicy::Never, async {
+        panic!("static message")
+    });
     assert!(matches!(literal.join().await, TaskExit::Panicked(m) if m == "static message"));
 }
 

@@ -66,7 +66,10 @@ pub(crate) struct EdgeTx<T> {
 
 impl<T> Clone for EdgeTx<T> {
     fn clone(&self) -> Self {
-        EdgeTx { tx: self.tx.clone(), info: Arc::clone(&self.info) }
+        EdgeTx {
+            tx: self.tx.clone(),
+            info: Arc::clone(&self.info),
+        }
     }
 }
 
@@ -80,7 +83,13 @@ pub(crate) struct EdgeRx<T> {
 /// Allocates the bounded channel of one edge.
 pub(crate) fn channel<T>(info: Arc<EdgeInfo>) -> (EdgeTx<T>, EdgeRx<T>) {
     let (tx, rx) = mpsc::channel(info.capacity);
-    (EdgeTx { tx, info: Arc::clone(&info) }, EdgeRx { rx, info })
+    (
+        EdgeTx {
+            tx,
+            info: Arc::clone(&info),
+        },
+        EdgeRx { rx, info },
+    )
 }
 
 /// Where an operator's receivers live between incarnations. Receivers cannot be cloned, so the
@@ -104,7 +113,9 @@ impl<T> InputSlot<T> {
     fn lock(&self) -> MutexGuard<'_, Option<Vec<EdgeRx<T>>>> {
         // A panic while holding this lock cannot leave the Option half-written, so a poisoned
         // lock still holds a consistent value.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn take(&self) -> Option<Vec<EdgeRx<T>>> {

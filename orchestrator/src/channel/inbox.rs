@@ -55,7 +55,11 @@ pub struct Inbox<T> {
 
 impl<T> Inbox<T> {
     pub(crate) fn new(edges: Vec<EdgeRx<T>>, slot: InputSlot<T>) -> Self {
-        Inbox { edges, next: 0, slot }
+        Inbox {
+            edges,
+            next: 0,
+            slot,
+        }
     }
 
     /// Receives the next item, or `None` once every incoming edge is closed and drained.
@@ -111,7 +115,11 @@ impl<T> Inbox<T> {
                 Poll::Pending => {}
             }
         }
-        if closed == count { Poll::Ready(None) } else { Poll::Pending }
+        if closed == count {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
     }
 
     fn poll_recv_many(
@@ -135,7 +143,11 @@ impl<T> Inbox<T> {
                 Poll::Pending => {}
             }
         }
-        if closed == count { Poll::Ready(0) } else { Poll::Pending }
+        if closed == count {
+            Poll::Ready(0)
+        } else {
+            Poll::Pending
+        }
     }
 }
 

@@ -60,7 +60,10 @@ impl<T: Message> Outbox<T> {
     /// the edges it had not reached yet.
     pub async fn send(&mut self, item: T) -> Result<(), SendError> {
         let Some((last, rest)) = self.edges.split_last() else {
-            return Err(SendError { edge: String::new(), undelivered: 1 });
+            return Err(SendError {
+                edge: String::new(),
+                undelivered: 1,
+            });
         };
         let mut failed = None;
         for edge in rest {
@@ -91,7 +94,10 @@ impl<T: Message> Outbox<T> {
         let Some((last, rest)) = self.edges.split_last() else {
             let undelivered = batch.len();
             batch.clear();
-            return Err(SendError { edge: String::new(), undelivered });
+            return Err(SendError {
+                edge: String::new(),
+                undelivered,
+            });
         };
         let mut failed = None;
         for edge in rest {
@@ -131,7 +137,10 @@ async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
 /// Counts items that could not be delivered on a closed edge, and says so.
 fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
     edge.info.dropped.add(count as u64);
-    SendError { edge: edge.info.name.clone(), undelivered: count }
+    SendError {
+        edge: edge.info.name.clone(),
+        undelivered: count,
+    }
 }
 
 async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {

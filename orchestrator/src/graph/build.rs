@@ -29,7 +29,9 @@ pub struct BuiltGraph {
 
 impl std::fmt::Debug for BuiltGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BuiltGraph").field("topology", &self.topology).finish_non_exhaustive()
+        f.debug_struct("BuiltGraph")
+            .field("topology", &self.topology)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,18 +80,29 @@ impl OperatorGraph {
     /// ```
     pub fn build(self) -> Result<BuiltGraph, BuildError> {
         let topology_view = self.topology();
-        let OperatorGraph { vertices, edges, mut connect_errors, .. } = self;
+        let OperatorGraph {
+            vertices,
+            edges,
+            mut connect_errors,
+            ..
+        } = self;
 
         // Passes 1 and 2: one implementation, shared with the `pipeline!` macro.
-        let checked_vertices: Vec<topology::Vertex<'_>> =
-            vertices.iter().map(|v| topology::Vertex::new(&v.name, v.role)).collect();
-        let checked_edges: Vec<topology::Edge> =
-            edges.iter().map(|e| topology::Edge::new(e.from, e.to)).collect();
+        let checked_vertices: Vec<topology::Vertex<'_>> = vertices
+            .iter()
+            .map(|v| topology::Vertex::new(&v.name, v.role))
+            .collect();
+        let checked_edges: Vec<topology::Edge> = edges
+            .iter()
+            .map(|e| topology::Edge::new(e.from, e.to))
+            .collect();
         let order = match topology::check(&checked_vertices, &checked_edges) {
             Ok(order) => order,
             Err(problems) => {
                 connect_errors.extend(
-                    problems.iter().map(|p| graph_error(p, &checked_vertices, &checked_edges)),
+                    problems
+                        .iter()
+                        .map(|p| graph_error(p, &checked_vertices, &checked_edges)),
                 );
                 Vec::new()
             }
@@ -99,8 +112,10 @@ impl OperatorGraph {
         }
 
         // Pass 3: a bounded channel per edge.
-        let mut inputs: Vec<Vec<Box<dyn Any + Send>>> = vertices.iter().map(|_| Vec::new()).collect();
-        let mut outputs: Vec<Vec<Box<dyn Any + Send>>> = vertices.iter().map(|_| Vec::new()).collect();
+        let mut inputs: Vec<Vec<Box<dyn Any + Send>>> =
+            vertices.iter().map(|_| Vec::new()).collect();
+        let mut outputs: Vec<Vec<Box<dyn Any + Send>>> =
+            vertices.iter().map(|_| Vec::new()).collect();
         let mut infos = Vec::with_capacity(edges.len());
         for edge in &edges {
             let label = format!("{}->{}", vertices[edge.from].name, vertices[edge.to].name);
@@ -113,7 +128,10 @@ impl OperatorGraph {
 
         // Pass 4: hand every vertex its ends, in topological order, each end exactly once.
         let monitor = GraphMonitor::new(
-            vertices.iter().map(|v| (Arc::clone(&v.name), v.role)).collect(),
+            vertices
+                .iter()
+                .map(|v| (Arc::clone(&v.name), v.role))
+                .collect(),
             infos,
             Instant::now(),
         );
@@ -122,7 +140,9 @@ impl OperatorGraph {
         let mut handed = 0;
         let mut errors = Vec::new();
         for &index in &order {
-            let Some(vertex) = declared[index].take() else { continue };
+            let Some(vertex) = declared[index].take() else {
+                continue;
+            };
             let ins = std::mem::take(&mut inputs[index]);
             let outs = std::mem::take(&mut outputs[index]);
             handed += ins.len() + outs.len();
@@ -192,7 +212,9 @@ impl BuiltGraph {
 
 fn wiring_error(name: &str) -> GraphError {
     GraphError::new(
-        GraphErrorKind::Wiring { operator: name.to_owned() },
+        GraphErrorKind::Wiring {
+            operator: name.to_owned(),
+        },
         format!("channel ends could not be handed to `{name}` (a bug in sda-orchestrator)"),
     )
 }
@@ -203,13 +225,25 @@ fn graph_error(
     vertices: &[topology::Vertex<'_>],
     edges: &[topology::Edge],
 ) -> GraphError {
-    let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.name.to_owned());
-    let ends = |e: usize| edges.get(e).map_or((String::new(), String::new()), |e| (name(e.from), name(e.to)));
+    let name = |i: usize| {
+        vertices
+            .get(i)
+            .map_or_else(String::new, |v| v.name.to_owned())
+    };
+    let ends = |e: usize| {
+        edges.get(e).map_or((String::new(), String::new()), |e| {
+            (name(e.from), name(e.to))
+        })
+    };
     let kind = match problem {
         Problem::Empty => GraphErrorKind::Empty,
-        Problem::DuplicateName { first, .. } => GraphErrorKind::DuplicateName { name: name(*first) },
+        Problem::DuplicateName { first, .. } => {
+            GraphErrorKind::DuplicateName { name: name(*first) }
+        }
         Problem::UnknownVertex { edge, .. } => GraphErrorKind::ForeignHandle { edge: *edge },
-        Problem::SelfEdge { edge } => GraphErrorKind::SelfEdge { operator: ends(*edge).0 },
+        Problem::SelfEdge { edge } => GraphErrorKind::SelfEdge {
+            operator: ends(*edge).0,
+        },
         Problem::DuplicateEdge { second, .. } => {
             let (from, to) = ends(*second);
             GraphErrorKind::DuplicateEdge { from, to }
@@ -222,13 +256,15 @@ fn graph_error(
             let (from, to) = ends(*edge);
             GraphErrorKind::EdgeOutOfSink { from, to }
         }
-        Problem::MissingInput { vertex } => GraphErrorKind::MissingInput { operator: name(*vertex) },
-        Problem::MissingOutput { vertex } => {
-            GraphErrorKind::MissingOutput { operator: name(*vertex) }
-        }
-        Problem::Cycle { path, .. } => {
-            GraphErrorKind::Cycle { path: path.iter().map(|&v| name(v)).collect() }
-        }
+        Problem::MissingInput { vertex } => GraphErrorKind::MissingInput {
+            operator: name(*vertex),
+        },
+        Problem::MissingOutput { vertex } => GraphErrorKind::MissingOutput {
+            operator: name(*vertex),
+        },
+        Problem::Cycle { path, .. } => GraphErrorKind::Cycle {
+            path: path.iter().map(|&v| name(v)).collect(),
+        },
     };
     GraphError::new(kind, problem.message(vertices, edges))
 }

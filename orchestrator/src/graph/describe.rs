@@ -66,11 +66,19 @@ impl Topology {
         let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.0.clone());
         let edges = edges
             .into_iter()
-            .map(|(from, to, capacity)| EdgeDescription { from: name(from), to: name(to), capacity })
+            .map(|(from, to, capacity)| EdgeDescription {
+                from: name(from),
+                to: name(to),
+                capacity,
+            })
             .collect();
         let vertices = vertices
             .into_iter()
-            .map(|(name, role, restart)| VertexDescription { name, role, restart })
+            .map(|(name, role, restart)| VertexDescription {
+                name,
+                role,
+                restart,
+            })
             .collect();
         Topology { vertices, edges }
     }
@@ -79,8 +87,12 @@ impl Topology {
     /// sinks as cylinders, each edge labelled with its capacity.
     pub fn to_mermaid(&self) -> String {
         let mut text = String::from("flowchart LR\n");
-        let ids: HashMap<&str, usize> =
-            self.vertices.iter().enumerate().map(|(i, v)| (v.name.as_str(), i)).collect();
+        let ids: HashMap<&str, usize> = self
+            .vertices
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.as_str(), i))
+            .collect();
         for (i, v) in self.vertices.iter().enumerate() {
             let label = v.name.replace('"', "#quot;");
             let _ = match v.role {

@@ -140,7 +140,9 @@ impl Default for OperatorGraph {
 
 impl std::fmt::Debug for OperatorGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorGraph").field("topology", &self.topology()).finish()
+        f.debug_struct("OperatorGraph")
+            .field("topology", &self.topology())
+            .finish()
     }
 }
 
@@ -178,7 +180,10 @@ impl OperatorGraph {
             restart,
             wire: Box::new(Declared { spawner }),
         });
-        VertexRef { graph: self.id, index }
+        VertexRef {
+            graph: self.id,
+            index,
+        }
     }
 
     /// Declares a source: a vertex that produces items of type `O` and has no input.
@@ -197,7 +202,12 @@ impl OperatorGraph {
         F: SourceFactory<O>,
     {
         let spawner: vertex::Spawner<Nothing, O> = Box::new(move |_inbox, output, meta| {
-            factory(SourceContext { output, shutdown: meta.shutdown.clone(), meta }).boxed()
+            factory(SourceContext {
+                output,
+                shutdown: meta.shutdown.clone(),
+                meta,
+            })
+            .boxed()
         });
         SourceHandle::new(self.declare(name.into(), Role::Source, restart, spawner))
     }
@@ -216,7 +226,13 @@ impl OperatorGraph {
         F: OperatorFactory<I, O>,
     {
         let spawner: vertex::Spawner<I, O> = Box::new(move |input, output, meta| {
-            factory(OperatorContext { input, output, shutdown: meta.shutdown.clone(), meta }).boxed()
+            factory(OperatorContext {
+                input,
+                output,
+                shutdown: meta.shutdown.clone(),
+                meta,
+            })
+            .boxed()
         });
         OperatorHandle::new(self.declare(name.into(), Role::Operator, restart, spawner))
     }
@@ -233,10 +249,14 @@ impl OperatorGraph {
         I: Message,
         F: SinkFactory<I>,
     {
-        let spawner: vertex::Spawner<I, Nothing> =
-            Box::new(move |input, _outbox, meta| {
-                factory(SinkContext { input, shutdown: meta.shutdown.clone(), meta }).boxed()
-            });
+        let spawner: vertex::Spawner<I, Nothing> = Box::new(move |input, _outbox, meta| {
+            factory(SinkContext {
+                input,
+                shutdown: meta.shutdown.clone(),
+                meta,
+            })
+            .boxed()
+        });
         SinkHandle::new(self.declare(name.into(), Role::Sink, restart, spawner))
     }
 
@@ -275,10 +295,18 @@ impl OperatorGraph {
         }
         let capacity = options.capacity_or(self.default_capacity);
         if capacity == 0 {
-            let (from, to) = (self.name(from.index).to_owned(), self.name(to.index).to_owned());
+            let (from, to) = (
+                self.name(from.index).to_owned(),
+                self.name(to.index).to_owned(),
+            );
             self.connect_errors.push(GraphError::new(
-                GraphErrorKind::ZeroCapacity { from: from.clone(), to: to.clone() },
-                format!("edge `{from} -> {to}` has capacity 0: an edge must hold at least one item"),
+                GraphErrorKind::ZeroCapacity {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+                format!(
+                    "edge `{from} -> {to}` has capacity 0: an edge must hold at least one item"
+                ),
             ));
             return self;
         }
@@ -299,8 +327,14 @@ impl OperatorGraph {
     /// capacities, in declaration order.
     pub fn topology(&self) -> Topology {
         Topology::new(
-            self.vertices.iter().map(|v| (v.name.to_string(), v.role, v.restart)).collect(),
-            self.edges.iter().map(|e| (e.from, e.to, e.capacity)).collect(),
+            self.vertices
+                .iter()
+                .map(|v| (v.name.to_string(), v.role, v.restart))
+                .collect(),
+            self.edges
+                .iter()
+                .map(|e| (e.from, e.to, e.capacity))
+                .collect(),
         )
     }
 }

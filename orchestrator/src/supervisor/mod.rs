@@ -152,7 +152,11 @@ impl fmt::Display for SupervisorEvent {
             SupervisorEvent::Panicked { operator, message } => {
                 write!(f, "operator `{operator}` panicked: {message}")
             }
-            SupervisorEvent::BudgetExhausted { operator, restarts_in_window, last_error } => write!(
+            SupervisorEvent::BudgetExhausted {
+                operator,
+                restarts_in_window,
+                last_error,
+            } => write!(
                 f,
                 "operator `{operator}` exhausted its restart budget after {restarts_in_window} \
                  restarts in the window: {last_error}"

@@ -126,13 +126,25 @@ impl Supervisor {
         let incarnation: Incarnation = match made {
             Ok(Some(incarnation)) => incarnation,
             Ok(None) => {
-                return Err(SupervisorEvent::InputNotReturned { operator: self.name(index).into() });
+                return Err(SupervisorEvent::InputNotReturned {
+                    operator: self.name(index).into(),
+                });
             }
             Err(payload) => {
                 let message = panic_message(payload);
-                decision!(error, "panicked", self.name(index), vertex_attempt(&self.vertices[index]), 0, message);
+                decision!(
+                    error,
+                    "panicked",
+                    self.name(index),
+                    vertex_attempt(&self.vertices[index]),
+                    0,
+                    message
+                );
                 self.monitor().set_state(index, OperatorState::Failed);
-                return Err(SupervisorEvent::Panicked { operator: self.name(index).into(), message });
+                return Err(SupervisorEvent::Panicked {
+                    operator: self.name(index).into(),
+                    message,
+                });
             }
         };
         let monitor = self.graph.monitor.clone();
@@ -156,15 +168,26 @@ impl Supervisor {
             Ok((id, result)) => (id, TaskExit::from_join(Ok(result))),
             Err(error) => (error.id(), TaskExit::from_join(Err(error))),
         };
-        let Some(index) = self.task_vertex.remove(&id) else { return Ok(()) };
+        let Some(index) = self.task_vertex.remove(&id) else {
+            return Ok(());
+        };
         let attempt = vertex_attempt(&self.vertices[index]);
         match exit {
             TaskExit::Ok => {
                 self.monitor().set_state(index, OperatorState::Finished);
                 match self.release(index) {
-                    0 => decision!(info, "clean_exit", self.name(index), attempt, 0, "returned ok"),
+                    0 => decision!(
+                        info,
+                        "clean_exit",
+                        self.name(index),
+                        attempt,
+                        0,
+                        "returned ok"
+                    ),
                     dropped => {
-                        let reason = format!("returned ok with {dropped} item(s) still queued on its input; they are dropped");
+                        let reason = format!(
+                            "returned ok with {dropped} item(s) still queued on its input; they are dropped"
+                        );
                         decision!(warn, "clean_exit", self.name(index), attempt, 0, reason);
                     }
                 }
@@ -174,10 +197,20 @@ impl Supervisor {
             TaskExit::Panicked(message) => {
                 decision!(error, "panicked", self.name(index), attempt, 0, message);
                 self.monitor().set_state(index, OperatorState::Failed);
-                Err(SupervisorEvent::Panicked { operator: self.name(index).into(), message })
+                Err(SupervisorEvent::Panicked {
+                    operator: self.name(index).into(),
+                    message,
+                })
             }
             TaskExit::Aborted => {
-                decision!(warn, "aborted", self.name(index), attempt, 0, "aborted from outside the supervisor");
+                decision!(
+                    warn,
+                    "aborted",
+                    self.name(index),
+                    attempt,
+                    0,
+                    "aborted from outside the supervisor"
+                );
                 self.monitor().set_state(index, OperatorState::Aborted);
                 self.release(index);
                 Ok(())
@@ -195,16 +228,33 @@ impl Supervisor {
             vertex.backoff.reset();
         }
         match vertex.budget.on_failure(now) {
-            RestartDecision::Restart { attempt, restarts_in_window } => {
+            RestartDecision::Restart {
+                attempt,
+                restarts_in_window,
+            } => {
                 let delay = vertex.backoff.next_delay();
-                decision!(warn, "restart", self.name(index), attempt, restarts_in_window, reason);
+                decision!(
+                    warn,
+                    "restart",
+                    self.name(index),
+                    attempt,
+                    restarts_in_window,
+                    reason
+                );
                 self.monitor().record_restart(index, &error);
                 self.monitor().set_state(index, OperatorState::Restarting);
                 self.start(index, delay)
             }
             RestartDecision::Exhausted { restarts_in_window } => {
                 let attempt = vertex_attempt(vertex);
-                decision!(error, "budget_exhausted", self.name(index), attempt, restarts_in_window, reason);
+                decision!(
+                    error,
+                    "budget_exhausted",
+                    self.name(index),
+                    attempt,
+                    restarts_in_window,
+                    reason
+                );
                 self.monitor().record_error(index, &error);
                 self.monitor().set_state(index, OperatorState::Failed);
                 Err(SupervisorEvent::BudgetExhausted {
@@ -231,7 +281,9 @@ impl Supervisor {
         tracing::error!(target: TARGET, event = "escalate", operator = %operator, reason = %event, "supervisor: escalate");
         self.graph.shutdown.cancel();
         let aborted = self.abort_all().await;
-        let dropped: u64 = (0..self.graph.vertices.len()).map(|i| self.release(i)).sum();
+        let dropped: u64 = (0..self.graph.vertices.len())
+            .map(|i| self.release(i))
+            .sum();
         tracing::info!(target: TARGET, event = "shutdown_complete", aborted = %aborted.join(","), dropped_items = dropped, reason = %event, "supervisor: shutdown_complete");
         event
     }
@@ -239,7 +291,9 @@ impl Supervisor {
     /// The drain deadline passed: abort what still runs and name it.
     async fn abort_stragglers(&mut self) -> SupervisorEvent {
         let aborted = self.abort_all().await;
-        let dropped: u64 = (0..self.graph.vertices.len()).map(|i| self.release(i)).sum();
+        let dropped: u64 = (0..self.graph.vertices.len())
+            .map(|i| self.release(i))
+            .sum();
         tracing::warn!(target: TARGET, event = "shutdown_complete", aborted = %aborted.join(","), dropped_items = dropped, reason = "drain deadline exceeded", "supervisor: shutdown_complete");
         SupervisorEvent::DeadlineExceeded { aborted }
     }
@@ -256,18 +310,37 @@ impl Supervisor {
                 Ok((id, _)) => *id,
                 Err(error) => error.id(),
             };
-            let Some(index) = self.task_vertex.remove(&id) else { continue };
+            let Some(index) = self.task_vertex.remove(&id) else {
+                continue;
+            };
             let attempt = vertex_attempt(&self.vertices[index]);
             if joined.is_ok() {
                 // It finished on its own before the abort reached it.
-                decision!(info, "clean_exit", self.name(index), attempt, 0, "returned during shutdown");
+                decision!(
+                    info,
+                    "clean_exit",
+                    self.name(index),
+                    attempt,
+                    0,
+                    "returned during shutdown"
+                );
                 self.monitor().set_state(index, OperatorState::Finished);
             } else {
-                decision!(warn, "aborted", self.name(index), attempt, 0, "graph is shutting down");
+                decision!(
+                    warn,
+                    "aborted",
+                    self.name(index),
+                    attempt,
+                    0,
+                    "graph is shutting down"
+                );
                 self.monitor().set_state(index, OperatorState::Aborted);
             }
         }
-        still_running.into_iter().map(|i| self.name(i).to_owned()).collect()
+        still_running
+            .into_iter()
+            .map(|i| self.name(i).to_owned())
+            .collect()
     }
 }
 

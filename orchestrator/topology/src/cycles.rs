@@ -23,7 +23,11 @@ impl Adjacency {
         }
         let mut next = start.clone();
         let mut edges_of = vec![0usize; start[vertex_count]];
-        for (index, (edge, _)) in edges.iter().zip(usable).enumerate().filter(|(_, (_, ok))| **ok)
+        for (index, (edge, _)) in edges
+            .iter()
+            .zip(usable)
+            .enumerate()
+            .filter(|(_, (_, ok))| **ok)
         {
             edges_of[next[edge.from]] = index;
             next[edge.from] += 1;
@@ -192,9 +196,14 @@ fn cycle_in(
         cycle_edges.reverse();
     }
 
-    let last = (0..cycle_edges.len()).max_by_key(|&i| cycle_edges[i]).unwrap_or(0);
+    let last = (0..cycle_edges.len())
+        .max_by_key(|&i| cycle_edges[i])
+        .unwrap_or(0);
     let shift = (last + 1) % cycle_edges.len().max(1);
     cycle_edges.rotate_left(shift);
     let path = cycle_edges.iter().map(|&e| edges[e].from).collect();
-    Problem::Cycle { path, closing_edge: cycle_edges.last().copied().unwrap_or(0) }
+    Problem::Cycle {
+        path,
+        closing_edge: cycle_edges.last().copied().unwrap_or(0),
+    }
 }

@@ -92,7 +92,10 @@ impl Problem {
                 "pipeline is empty: declare at least one source and one sink".to_owned()
             }
             Problem::DuplicateName { first, .. } => {
-                format!("duplicate name `{}`: every vertex needs its own name", name(*first))
+                format!(
+                    "duplicate name `{}`: every vertex needs its own name",
+                    name(*first)
+                )
             }
             Problem::UnknownVertex { edge, endpoint } => {
                 let side = match endpoint {

@@ -13,7 +13,10 @@ pub(crate) fn validate(vertices: &[Vertex<'_>], edges: &[Edge]) -> (Vec<Problem>
     let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(vertices.len());
     for (index, vertex) in vertices.iter().enumerate() {
         if let Some(&first) = by_name.get(vertex.name) {
-            problems.push(Problem::DuplicateName { first, second: index });
+            problems.push(Problem::DuplicateName {
+                first,
+                second: index,
+            });
         } else {
             by_name.insert(vertex.name, index);
         }
@@ -25,8 +28,15 @@ pub(crate) fn validate(vertices: &[Vertex<'_>], edges: &[Edge]) -> (Vec<Problem>
     let mut seen_edges: HashMap<(usize, usize), usize> = HashMap::with_capacity(edges.len());
     for (index, edge) in edges.iter().enumerate() {
         let (Some(from), Some(to)) = (vertices.get(edge.from), vertices.get(edge.to)) else {
-            let endpoint = if edge.from >= vertices.len() { Endpoint::From } else { Endpoint::To };
-            problems.push(Problem::UnknownVertex { edge: index, endpoint });
+            let endpoint = if edge.from >= vertices.len() {
+                Endpoint::From
+            } else {
+                Endpoint::To
+            };
+            problems.push(Problem::UnknownVertex {
+                edge: index,
+                endpoint,
+            });
             continue;
         };
         if edge.from == edge.to {
@@ -34,7 +44,10 @@ pub(crate) fn validate(vertices: &[Vertex<'_>], edges: &[Edge]) -> (Vec<Problem>
             continue;
         }
         if let Some(&first) = seen_edges.get(&(edge.from, edge.to)) {
-            problems.push(Problem::DuplicateEdge { first, second: index });
+            problems.push(Problem::DuplicateEdge {
+                first,
+                second: index,
+            });
             continue;
         }
         seen_edges.insert((edge.from, edge.to), index);

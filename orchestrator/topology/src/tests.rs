@@ -11,7 +11,10 @@ fn edges(pairs: &[(usize, usize)]) -> Vec<Edge> {
 fn messages(vertices: &[Vertex<'_>], edges: &[Edge]) -> Vec<String> {
     match check(vertices, edges) {
         Ok(order) => panic!("expected problems, got order {order:?}"),
-        Err(problems) => problems.iter().map(|p| p.message(vertices, edges)).collect(),
+        Err(problems) => problems
+            .iter()
+            .map(|p| p.message(vertices, edges))
+            .collect(),
     }
 }
 
@@ -31,7 +34,10 @@ fn diamond_orders_every_vertex_after_its_inputs() {
     let order = check(&v, &e).unwrap();
     let pos = |x: usize| order.iter().position(|&y| y == x).unwrap();
     for edge in &e {
-        assert!(pos(edge.from) < pos(edge.to), "{edge:?} out of order in {order:?}");
+        assert!(
+            pos(edge.from) < pos(edge.to),
+            "{edge:?} out of order in {order:?}"
+        );
     }
 }
 
@@ -47,8 +53,17 @@ fn three_cycle_is_named_in_order_ending_with_the_last_declared_edge() {
     let e = edges(&[(0, 1), (1, 2), (2, 3), (3, 4), (3, 1)]);
     let problems = check(&v, &e).unwrap_err();
     assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].message(&v, &e), "cycle detected: a -> b -> c -> a");
-    assert_eq!(problems[0], Problem::Cycle { path: vec![1, 2, 3], closing_edge: 4 });
+    assert_eq!(
+        problems[0].message(&v, &e),
+        "cycle detected: a -> b -> c -> a"
+    );
+    assert_eq!(
+        problems[0],
+        Problem::Cycle {
+            path: vec![1, 2, 3],
+            closing_edge: 4
+        }
+    );
 }
 
 #[test]
@@ -58,12 +73,25 @@ fn cycle_listing_starts_after_the_closing_edge() {
     let e = edges(&[(2, 1), (0, 1), (2, 3), (1, 2)]);
     let problems = check(&v, &e).unwrap_err();
     assert_eq!(problems[0].message(&v, &e), "cycle detected: b -> a -> b");
-    assert_eq!(problems[0], Problem::Cycle { path: vec![2, 1], closing_edge: 3 });
+    assert_eq!(
+        problems[0],
+        Problem::Cycle {
+            path: vec![2, 1],
+            closing_edge: 3
+        }
+    );
 }
 
 #[test]
 fn vertices_downstream_of_a_cycle_are_not_named() {
-    let v = names(&[("s", S), ("a", O), ("b", O), ("down1", O), ("down2", O), ("k", K)]);
+    let v = names(&[
+        ("s", S),
+        ("a", O),
+        ("b", O),
+        ("down1", O),
+        ("down2", O),
+        ("k", K),
+    ]);
     let e = edges(&[(0, 1), (1, 2), (2, 1), (2, 3), (3, 4), (4, 5)]);
     assert_eq!(messages(&v, &e), vec!["cycle detected: a -> b -> a"]);
 }

@@ -1,0 +1,317 @@
+//! Backoff schedules: decorrelated jitter (clamped), full jitter and plain exponential.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Source of uniform random numbers in `[0, 1)`, injectable for deterministic tests.
+///
+/// [`Backoff`] draws one number per delay. Production code uses [`fastrand::Rng`] (seeded from
+/// entropy by [`Backoff::new`]); tests and documentation use [`SequenceRng`] or a seeded
+/// `fastrand::Rng` so that the schedule is reproducible.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::JitterRng;
+///
+/// let mut rng = fastrand::Rng::with_seed(7);
+/// let u = rng.next_unit();
+/// assert!((0.0..1.0).contains(&u));
+/// ```
+pub trait JitterRng: Send + 'static {
+    /// Returns the next number, uniform in `[0, 1)`.
+    fn next_unit(&mut self) -> f64;
+}
+
+impl JitterRng for fastrand::Rng {
+    fn next_unit(&mut self) -> f64 {
+        self.f64()
+    }
+}
+
+/// A deterministic [`JitterRng`] that cycles through a fixed list of numbers.
+///
+/// Values are clamped into `[0, 1]` so a typo in a test cannot push a delay outside the documented
+/// range. An empty list yields `0.0` forever.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::{JitterRng, SequenceRng};
+///
+/// let mut rng = SequenceRng::new(vec![0.5, 0.25]);
+/// assert_eq!(rng.next_unit(), 0.5);
+/// assert_eq!(rng.next_unit(), 0.25);
+/// assert_eq!(rng.next_unit(), 0.5); // it cycles
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceRng {
+    values: Vec<f64>,
+    position: usize,
+}
+
+impl SequenceRng {
+    /// Creates an RNG that yields `values` in order, then starts again from the first.
+    pub fn new(values: Vec<f64>) -> Self {
+        Self {
+            values,
+            position: 0,
+        }
+    }
+}
+
+impl JitterRng for SequenceRng {
+    fn next_unit(&mut self) -> f64 {
+        let Some(value) = self.values.get(self.position).copied() else {
+            return 0.0;
+        };
+        self.position = (self.position + 1) % self.values.len();
+        if value.is_nan() {
+            0.0
+        } else {
+            value.clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// How [`Backoff`] spreads delays to keep clients that failed together from retrying together.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::Jitter;
+///
+/// assert_eq!(Jitter::default(), Jitter::Decorrelated);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Jitter {
+    /// Decorrelated jitter with the ceiling clamped before drawing (the default):
+    /// `d_0 = base`, `d_k = uniform(base, min(cap, 3 * d_{k-1}))`.
+    #[default]
+    Decorrelated,
+    /// Full jitter: `d_k = uniform(0, min(cap, base * 2^k))`.
+    Full,
+    /// No jitter, plain capped exponential: `d_k = min(cap, base * 2^k)`. Kept for comparison;
+    /// clients that fail together retry together. With `base == cap` it is a fixed delay.
+    None,
+}
+
+/// A stateful backoff schedule: each call to [`next_delay`](Backoff::next_delay) returns the
+/// delay to wait before the next attempt.
+///
+/// # Schedule
+///
+/// `k` counts the delays handed out since creation or the last [`reset`](Backoff::reset),
+/// starting at 0, and `u` is the next number from the RNG (uniform in `[0, 1)`).
+///
+/// * [`Jitter::Decorrelated`] (default), after AWS's "Exponential Backoff And Jitter":
+///   `d_0 = base` is the seed (never returned), and the `k`-th call returns
+///   `d_{k+1} = base + u * (min(cap, 3 * d_k) - base)`, that is
+///   `uniform(base, min(cap, 3 * d_k))`. The first delay is therefore uniform in
+///   `[base, min(cap, 3 * base)]`.
+/// * [`Jitter::Full`]: `d_k = u * min(cap, base * 2^k)`.
+/// * [`Jitter::None`]: `d_k = min(cap, base * 2^k)`.
+///
+/// Every delay lies in `[0, cap]` (and in `[base, cap]` for decorrelated jitter); if `cap <
+/// base`, `cap` wins.
+///
+/// **Why the ceiling is clamped before drawing.** The published decorrelated formula is
+/// `d_k = min(cap, uniform(base, 3 * d_{k-1}))`. Once `3 * d_{k-1}` exceeds `cap`, every draw
+/// above `cap` is clamped to exactly `cap`, and since those draws keep `d_{k-1}` at `cap` the
+/// next interval is `[base, 3 * cap]`, of which two thirds clamp to `cap` again: most long-running
+/// clients end up retrying at exactly `cap`, in lockstep, which is the herd the jitter was meant
+/// to break up. Clamping the ceiling first keeps every draw uniform over `[base, cap]`. The
+/// unclamped formula is still available as [`decorrelated_unclamped`] for comparison and tests.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sda_orchestrator::{Backoff, Jitter, SequenceRng};
+///
+/// let ms = Duration::from_millis;
+/// // base 100 ms, cap 400 ms: the cap bites from the second delay on.
+/// let mut backoff = Backoff::new(ms(100), ms(400), Jitter::Decorrelated)
+///     .with_rng(SequenceRng::new(vec![0.5, 0.25, 0.75, 0.0]));
+///
+/// assert_eq!(backoff.next_delay(), ms(200)); // 100 + 0.5  * (min(400, 3 * 100) - 100)
+/// assert_eq!(backoff.next_delay(), ms(175)); // 100 + 0.25 * (min(400, 3 * 200) - 100)
+/// assert_eq!(backoff.next_delay(), ms(325)); // 100 + 0.75 * (min(400, 3 * 175) - 100)
+/// assert_eq!(backoff.next_delay(), ms(100)); // 100 + 0.0  * (min(400, 3 * 325) - 100)
+///
+/// backoff.reset(); // back to d0 = base; the RNG cycles to 0.5 again
+/// assert_eq!(backoff.next_delay(), ms(200));
+/// ```
+///
+/// While the cap does not bite, clamped and unclamped agree; this is DESIGN.md's test vector:
+///
+/// ```
+/// use std::time::Duration;
+/// use sda_orchestrator::{Backoff, Jitter, SequenceRng};
+///
+/// let ms = Duration::from_millis;
+/// let mut backoff = Backoff::new(ms(100), Duration::from_secs(10), Jitter::Decorrelated)
+///     .with_rng(SequenceRng::new(vec![0.5, 0.25, 0.75, 0.0]));
+/// let delays: Vec<_> = (0..4).map(|_| backoff.next_delay()).collect();
+/// assert_eq!(delays, [ms(200), ms(225), Duration::from_micros(531_250), ms(100)]);
+/// ```
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    jitter: Jitter,
+    /// Number of delays handed out since the last reset.
+    attempt: u32,
+    /// The previous delay (`base` after a reset), the decorrelated schedule's only state.
+    previous: Duration,
+    rng: Box<dyn JitterRng>,
+}
+
+impl fmt::Debug for Backoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backoff")
+            .field("base", &self.base)
+            .field("cap", &self.cap)
+            .field("jitter", &self.jitter)
+            .field("attempt", &self.attempt)
+            .field("previous", &self.previous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backoff {
+    /// Creates a schedule with an RNG seeded from entropy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::{Backoff, Jitter};
+    ///
+    /// let ms = Duration::from_millis;
+    /// let mut backoff = Backoff::new(ms(100), Duration::from_secs(10), Jitter::default());
+    /// let delay = backoff.next_delay();
+    /// // The first decorrelated delay is uniform in [base, 3 * base].
+    /// assert!(delay >= ms(100) && delay <= ms(300));
+    /// ```
+    pub fn new(base: Duration, cap: Duration, jitter: Jitter) -> Self {
+        Self {
+            base,
+            cap,
+            jitter,
+            attempt: 0,
+            previous: base.min(cap),
+            rng: Box::new(fastrand::Rng::new()),
+        }
+    }
+
+    /// Replaces the RNG, for reproducible schedules (tests, simulations).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::{Backoff, Jitter};
+    ///
+    /// let make = || {
+    ///     Backoff::new(Duration::from_millis(100), Duration::from_secs(10), Jitter::Full)
+    ///         .with_rng(fastrand::Rng::with_seed(42))
+    /// };
+    /// let (mut a, mut b) = (make(), make());
+    /// for _ in 0..5 {
+    ///     assert_eq!(a.next_delay(), b.next_delay());
+    /// }
+    /// ```
+    pub fn with_rng(mut self, rng: impl JitterRng) -> Self {
+        self.rng = Box::new(rng);
+        self
+    }
+
+    /// The jitter strategy of this schedule.
+    pub fn jitter(&self) -> Jitter {
+        self.jitter
+    }
+
+    /// How many delays were handed out since creation or the last reset.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Returns the next delay of the schedule and advances it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::{Backoff, Jitter};
+    ///
+    /// let ms = Duration::from_millis;
+    /// let mut backoff = Backoff::new(ms(100), ms(1000), Jitter::None);
+    /// let delays: Vec<_> = (0..6).map(|_| backoff.next_delay()).collect();
+    /// assert_eq!(delays, [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]);
+    /// ```
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = match self.jitter {
+            Jitter::Decorrelated => self.next_decorrelated(),
+            Jitter::Full => {
+                let ceiling = exponential(self.base, self.cap, self.attempt);
+                ceiling.mul_f64(self.rng.next_unit())
+            }
+            Jitter::None => exponential(self.base, self.cap, self.attempt),
+        };
+        self.attempt = self.attempt.saturating_add(1);
+        self.previous = delay;
+        delay
+    }
+
+    /// Starts the schedule again from `d_0`, typically after a success.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+        self.previous = self.base.min(self.cap);
+    }
+
+    fn next_decorrelated(&mut self) -> Duration {
+        // `base` above `cap` would make the interval empty; the cap is the hard promise.
+        let floor = self.base.min(self.cap);
+        let ceiling = self.previous.saturating_mul(3).min(self.cap).max(floor);
+        floor + (ceiling - floor).mul_f64(self.rng.next_unit())
+    }
+}
+
+/// `min(cap, base * 2^attempt)`, without overflow.
+fn exponential(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(cap)
+}
+
+/// One step of the *unclamped* decorrelated formula as published:
+/// `min(cap, base + u * (3 * previous - base))`, for comparison with [`Backoff`]'s clamped
+/// schedule and for checking the published test vector.
+///
+/// Pass `Duration::MAX` as `cap` to see the raw draw. `u` is clamped into `[0, 1]`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sda_orchestrator::decorrelated_unclamped;
+///
+/// let ms = Duration::from_millis;
+/// let base = ms(100);
+/// let mut d = base; // d0
+/// let mut out = Vec::new();
+/// for u in [0.5, 0.25, 0.75, 0.0] {
+///     d = decorrelated_unclamped(base, Duration::MAX, d, u);
+///     out.push(d);
+/// }
+/// assert_eq!(out, [ms(200), ms(225), Duration::from_micros(531_250), ms(100)]);
+/// ```
+pub fn decorrelated_unclamped(
+    base: Duration,
+    cap: Duration,
+    previous: Duration,
+    u: f64,
+) -> Duration {
+    let u = if u.is_nan() { 0.0 } else { u.clamp(0.0, 1.0) };
+    let high = previous.saturating_mul(3).max(base);
+    (base + (high - base).mul_f64(u)).min(cap)
+}

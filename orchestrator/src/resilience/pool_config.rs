@@ -1,0 +1,136 @@
+//! Configuration and errors of the dedicated-runtime pool.
+
+use std::time::Duration;
+
+/// Configuration of a [`DedicatedPool`](crate::DedicatedPool).
+///
+/// Worker threads are named `{name}-{i}` (`propagator-0`, `propagator-1`, ...), blocking threads
+/// `{name}-blocking-{i}`. `name` is also the `pool` label of the pool's gauges.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::PoolConfig;
+///
+/// let config = PoolConfig::new("propagator").worker_threads(2).max_in_flight(64);
+/// assert_eq!(config.name(), "propagator");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub(crate) name: String,
+    pub(crate) worker_threads: usize,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) low_priority: bool,
+}
+
+impl PoolConfig {
+    /// A configuration with one worker thread per available CPU, 4 blocking threads and at most
+    /// 64 tasks in flight (queued or running).
+    pub fn new(name: impl Into<String>) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            name: name.into(),
+            worker_threads: cpus,
+            max_blocking_threads: 4,
+            max_in_flight: 64,
+            low_priority: false,
+        }
+    }
+
+    /// Sets the number of worker threads (at least 1).
+    #[must_use]
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = threads.max(1);
+        self
+    }
+
+    /// Sets the cap on the pool runtime's own blocking threads (at least 1), used by
+    /// `tokio::task::spawn_blocking` inside pool tasks.
+    #[must_use]
+    pub fn max_blocking_threads(mut self, threads: usize) -> Self {
+        self.max_blocking_threads = threads.max(1);
+        self
+    }
+
+    /// Sets the bound on tasks in flight, queued or running (at least 1, at most
+    /// `u32::MAX >> 3`); a submission beyond it waits for a slot.
+    #[must_use]
+    pub fn max_in_flight(mut self, tasks: usize) -> Self {
+        // Tokio's semaphore holds at most `usize::MAX >> 3` permits, and `acquire_many` takes a
+        // `u32`; the tighter of the two keeps shutdown's drain (which takes them all) valid.
+        self.max_in_flight = tasks.clamp(1, (u32::MAX >> 3) as usize);
+        self
+    }
+
+    /// Runs the pool's threads at the lowest OS priority (niceness 19 on Linux) when `true`.
+    ///
+    /// Off by default. Turn it on when the machine has fewer cores than busy threads: a separate
+    /// runtime stops CPU-bound tasks from hogging the main runtime's *workers*, but only the OS
+    /// scheduler decides who gets a *core*, and at equal priority a main-runtime thread woken by
+    /// I/O may wait a scheduler slice (milliseconds) behind a pool thread. At the lowest priority
+    /// the pool still uses every idle cycle, yet yields the core at once to anything else, which
+    /// also means it can be starved by other busy processes. If the OS refuses, a warning is
+    /// logged and the threads keep their normal priority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::PoolConfig;
+    ///
+    /// let config = PoolConfig::new("propagator").worker_threads(1).low_priority(true);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn low_priority(mut self, low: bool) -> Self {
+        self.low_priority = low;
+        self
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Errors of a [`DedicatedPool`](crate::DedicatedPool).
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The pool's runtime could not be built.
+    #[error("failed to start pool `{pool}`")]
+    Start {
+        /// The pool's name.
+        pool: String,
+        /// The runtime builder's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pool is shutting down or shut down; the task was not run.
+    #[error("pool `{pool}` is shut down")]
+    ShutDown {
+        /// The pool's name.
+        pool: String,
+    },
+    /// The task panicked; the panic was caught on the pool and the pool keeps running.
+    #[error("task on pool `{pool}` panicked: {message}")]
+    Panicked {
+        /// The pool's name.
+        pool: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+    /// The task was cancelled by the pool's shutdown before it finished.
+    #[error("task on pool `{pool}` was cancelled by shutdown")]
+    Cancelled {
+        /// The pool's name.
+        pool: String,
+    },
+    /// Shutdown's deadline passed with tasks still running; they were abandoned.
+    #[error("pool `{pool}` did not drain within {timeout:?}")]
+    ShutdownTimeout {
+        /// The pool's name.
+        pool: String,
+        /// The deadline given to shutdown.
+        timeout: Duration,
+    },
+}
