@@ -1,0 +1,3 @@
+//! The built-in simulator: a deterministic scenario and its expected outcome.
+
+pub mod scenario;
