@@ -2,19 +2,8 @@
 
 mod common;
 
-use common::{collect, send_all, store, taken};
-use sda_orchestrator::{
-    EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy,
-};
-
-fn pass_through<T: sda_orchestrator::Message>() -> impl sda_orchestrator::OperatorFactory<T, T> {
-    |mut ctx: OperatorContext<T, T>| async move {
-        while let Some(item) = ctx.input.recv().await {
-            ctx.output.send(item).await?;
-        }
-        Ok(())
-    }
-}
+use common::{collect, pass_through, run_to_completion, send_all, store, taken};
+use sda_orchestrator::{EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy};
 
 #[tokio::test]
 async fn a_linear_chain_delivers_every_item_once_in_order() {
@@ -42,12 +31,7 @@ async fn a_linear_chain_delivers_every_item_once_in_order() {
         .connect_with(&s, &a, EdgeOptions::new().capacity(4))
         .connect(&a, &b)
         .connect_with(&b, &k, EdgeOptions::new().capacity(1));
-    let built = graph.build().unwrap();
-    let monitor = built.monitor();
-    assert_eq!(
-        built.run(SupervisorPolicy::default()).await,
-        SupervisorEvent::CleanShutdown
-    );
+    let monitor = run_to_completion(graph).await;
     assert_eq!(
         taken(&out),
         (0..10_000u64).map(|n| n * 2).collect::<Vec<_>>()
@@ -82,14 +66,7 @@ async fn fan_in_takes_every_item_from_three_sources_in_order_per_source() {
     }
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(out.clone()));
     graph.connect(&merge, &k);
-    assert!(
-        graph
-            .build()
-            .unwrap()
-            .run(SupervisorPolicy::default())
-            .await
-            .is_clean()
-    );
+    run_to_completion(graph).await;
 
     let got = taken(&out);
     assert_eq!(got.len(), 6_000);
@@ -127,14 +104,7 @@ async fn fan_out_gives_every_consumer_every_item() {
     graph
         .connect_with(&s, &l, EdgeOptions::new().capacity(2))
         .connect(&s, &r);
-    assert!(
-        graph
-            .build()
-            .unwrap()
-            .run(SupervisorPolicy::default())
-            .await
-            .is_clean()
-    );
+    run_to_completion(graph).await;
     assert_eq!(taken(&left), (0..5_000).collect::<Vec<_>>());
     assert_eq!(taken(&right), (0..5_000).collect::<Vec<_>>());
 }
@@ -167,14 +137,7 @@ async fn batches_move_through_recv_many_and_send_batch() {
         .connect_with(&s, &batcher, EdgeOptions::new().capacity(100))
         .connect_with(&batcher, &l, EdgeOptions::new().capacity(10))
         .connect(&batcher, &r);
-    assert!(
-        graph
-            .build()
-            .unwrap()
-            .run(SupervisorPolicy::default())
-            .await
-            .is_clean()
-    );
+    run_to_completion(graph).await;
     assert_eq!(taken(&out), (0..10_000).collect::<Vec<_>>());
 }
 
@@ -195,14 +158,7 @@ async fn a_diamond_joins_both_branches() {
         .connect(&s, &r)
         .connect(&l, &k)
         .connect(&r, &k);
-    assert!(
-        graph
-            .build()
-            .unwrap()
-            .run(SupervisorPolicy::default())
-            .await
-            .is_clean()
-    );
+    run_to_completion(graph).await;
     let mut got = taken(&out);
     got.sort_unstable();
     let expected: Vec<u32> = (0..100).flat_map(|n| [n, n]).collect();

@@ -5,11 +5,9 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{collect, send_all, store};
+use common::{collect, run_to_completion, send_all, store};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use sda_orchestrator::{
-    EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy, SupervisorPolicy, metric_names,
-};
+use sda_orchestrator::{EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy, metric_names};
 
 /// The value of `name` whose single label equals `label`, from a snapshot.
 fn value(
@@ -70,14 +68,7 @@ async fn operator_and_edge_metrics_are_published() {
     graph
         .connect_with(&s, &flaky, EdgeOptions::new().capacity(32))
         .connect(&flaky, &k);
-    assert!(
-        graph
-            .build()
-            .unwrap()
-            .run(SupervisorPolicy::default())
-            .await
-            .is_clean()
-    );
+    run_to_completion(graph).await;
 
     let snapshot = snapshotter.snapshot().into_vec();
     let op = |name: &str, operator: &str| value(&snapshot, name, ("operator", operator));

@@ -3,7 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use sda_orchestrator::{Message, SinkFactory, SourceFactory};
+use sda_orchestrator::{
+    GraphMonitor, Message, OperatorContext, OperatorFactory, OperatorGraph, SinkFactory,
+    SourceFactory, SupervisorEvent, SupervisorPolicy,
+};
 
 /// A source that sends `items` in order, then finishes.
 pub(crate) fn send_all<T: Message + Sync>(items: Vec<T>) -> impl SourceFactory<T> {
@@ -38,4 +41,26 @@ pub(crate) fn store<T>() -> Arc<Mutex<Vec<T>>> {
 
 pub(crate) fn taken<T: Clone>(store: &Arc<Mutex<Vec<T>>>) -> Vec<T> {
     store.lock().unwrap().clone()
+}
+
+/// An operator that forwards every item unchanged.
+pub(crate) fn pass_through<T: Message>() -> impl OperatorFactory<T, T> {
+    |mut ctx: OperatorContext<T, T>| async move {
+        while let Some(item) = ctx.input.recv().await {
+            ctx.output.send(item).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds and runs `graph` with the default policy, asserts that it ended cleanly, and returns
+/// its monitor for further checks.
+pub(crate) async fn run_to_completion(graph: OperatorGraph) -> GraphMonitor {
+    let built = graph.build().expect("the graph builds");
+    let monitor = built.monitor();
+    assert_eq!(
+        built.run(SupervisorPolicy::default()).await,
+        SupervisorEvent::CleanShutdown
+    );
+    monitor
 }
