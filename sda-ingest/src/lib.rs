@@ -15,8 +15,12 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
+pub mod cli;
+pub mod config;
 mod observation;
 pub mod orbit;
+pub mod pipeline;
 pub mod process;
 pub mod sensors;
 pub mod sim;

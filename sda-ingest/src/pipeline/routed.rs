@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::observation::{Observation, SensorKind};
+use crate::observation::Observation;
 
 /// One item out of `normalize` or `validate`.
 #[derive(Debug, Clone)]
@@ -28,27 +28,28 @@ pub enum Routed {
 pub struct DeadLetter {
     /// The stage that rejected it: `normalize` (decoding) or `validate`.
     pub stage: &'static str,
-    /// The stable reason code: the decoder's `code()` or the validation reason.
+    /// The stable reason code: the decoder's `code()` or the validation reason's.
     pub reason_code: &'static str,
     /// Human-readable reason.
     pub reason: String,
-    /// The source vertex that received it.
+    /// The source stream it came from (the source vertex, named after its sensor kind).
     pub source: String,
-    /// The sensor stream it belongs to.
-    pub sensor_kind: SensorKind,
-    /// Replay pass and position of the raw frame in its stream.
-    pub pass: u32,
-    /// Position of the raw frame in its stream.
-    pub index: usize,
     /// Observation id, when decoding got that far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The raw bytes (decode failures only), hex for binary formats and text for JSON ones.
+    /// Replay pass of the raw frame (decode failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<u32>,
+    /// Position of the raw frame in its stream (decode failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// The raw bytes (decode failures only): hex for binary formats, text for JSON ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
     /// The normalised observation (validation failures only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observation: Option<Observation>,
     /// When the source received it: UTC seconds since the Unix epoch.
-    pub received_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<f64>,
 }

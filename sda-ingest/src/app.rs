@@ -1,0 +1,238 @@
+//! The application: generates the scenario, wires the pipeline, runs it under the supervisor
+//! until it finishes, the duration elapses or a stop signal arrives, and reports a [`Summary`].
+
+mod progress;
+mod summary;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sda_orchestrator::{DedicatedPool, PoolConfig, SupervisorPolicy};
+use tokio::time::Instant;
+
+pub use progress::ProgressStyle;
+pub use summary::Summary;
+
+use crate::orbit::conjunction::ScreeningConfig;
+use crate::orbit::propagate::Propagator;
+use crate::pipeline::operators::CorrelatorConfig;
+use crate::pipeline::sinks::files;
+use crate::pipeline::sources::{BASE_RECORDS_PER_S, Pacing};
+use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
+use crate::sim::scenario::{Scenario, ScenarioConfig};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppConfig {
+    /// Folder of the output files.
+    pub out_dir: PathBuf,
+    /// Stop after this long; `None` runs until the stop signal (or the last pass).
+    pub duration: Option<Duration>,
+    /// Load multiplier on [`BASE_RECORDS_PER_S`].
+    pub rate: f64,
+    /// Scenario seed.
+    pub seed: u64,
+    /// Replays before the sources finish; `None` replays once and idles until stopped.
+    pub passes: Option<u32>,
+    /// Time between progress lines.
+    pub progress_interval: Duration,
+    /// How progress is reported.
+    pub progress: ProgressStyle,
+    /// How long a shutdown may take to drain before stragglers are aborted.
+    pub drain_deadline: Duration,
+    /// Correlator parameters.
+    pub correlator: CorrelatorSettings,
+    /// Testing only: the operator to make panic on its first item.
+    pub inject_panic: Option<String>,
+}
+
+/// The correlator's tunable parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CorrelatorSettings {
+    /// Association gate, km.
+    pub gate_km: f64,
+    /// Conjunction alert threshold, km.
+    pub threshold_km: f64,
+    /// Screening lookahead past the latest observation epoch, seconds.
+    pub lookahead_s: f64,
+}
+
+impl Default for CorrelatorSettings {
+    /// A 50 km gate, alerts under 1 km (the scenario's planted-approach threshold), one hour
+    /// of lookahead.
+    fn default() -> Self {
+        CorrelatorSettings {
+            gate_km: 50.0,
+            threshold_km: ScenarioConfig::default().conjunction_threshold_km,
+            lookahead_s: 3_600.0,
+        }
+    }
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            out_dir: PathBuf::from("./sda-out"),
+            duration: None,
+            rate: 1.0,
+            seed: ScenarioConfig::default().seed,
+            passes: None,
+            progress_interval: Duration::from_secs(2),
+            progress: ProgressStyle::Human,
+            drain_deadline: Duration::from_secs(10),
+            correlator: CorrelatorSettings::default(),
+            inject_panic: None,
+        }
+    }
+}
+
+/// Runs the pipeline until it finishes by itself (`passes`), `duration` elapses, or `stop`
+/// completes; then drains it and reports.
+///
+/// # Errors
+///
+/// Start-up failures only: the output folder cannot be prepared, the scenario cannot be
+/// generated, the pool cannot start, or the graph does not build. How the run itself ended is
+/// in [`Summary::outcome`].
+pub async fn run(
+    config: AppConfig,
+    stop: impl Future<Output = ()> + Send,
+) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    prepare_out_dir(&config.out_dir).await?;
+    let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
+    let scenario_config = ScenarioConfig {
+        seed: config.seed,
+        ..ScenarioConfig::default()
+    };
+    let window = (scenario_config.start_unix_s, scenario_config.duration_s);
+    let scenario = pool
+        .submit(move || Scenario::generate(&scenario_config))
+        .await?
+        .context("cannot generate the simulated scenario")?;
+    let catalog: Arc<[Propagator]> = scenario
+        .catalog
+        .objects
+        .iter()
+        .map(Propagator::new)
+        .collect::<Result<_, _>>()?;
+    tracing::info!(
+        seed = config.seed,
+        objects = catalog.len(),
+        records = scenario.expected.messages,
+        out = %config.out_dir.display(),
+        "simulator ready"
+    );
+    let counters = Arc::new(Counters::default());
+    let parts = Parts {
+        streams: Arc::new(scenario.streams),
+        pacing: Pacing {
+            records_per_s: BASE_RECORDS_PER_S * config.rate,
+            passes: config.passes,
+        },
+        registry: Arc::new(scenario.sensors),
+        catalog,
+        pool: pool.clone(),
+        correlator: CorrelatorConfig {
+            gate_km: config.correlator.gate_km,
+            screening: ScreeningConfig {
+                threshold_km: config.correlator.threshold_km,
+                ..ScreeningConfig::default()
+            },
+            screen_from: window.0,
+            // One day past the scenario window bounds any screening run.
+            screen_limit: window.0 + window.1 + 86_400.0,
+            lookahead_s: config.correlator.lookahead_s,
+            min_step_s: 600.0,
+        },
+        out_dir: config.out_dir.clone(),
+        counters: counters.clone(),
+        faults: config
+            .inject_panic
+            .as_deref()
+            .map_or_else(FaultInjection::none, FaultInjection::panic_in),
+    };
+    let built = build_topology(&parts).build()?;
+    let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
+    let reporter = progress::spawn(
+        config.progress,
+        config.progress_interval,
+        counters.clone(),
+        monitor.clone(),
+    );
+    let policy = SupervisorPolicy::default().with_drain_deadline(config.drain_deadline);
+    let running = built.run(policy);
+    tokio::pin!(running);
+    let deadline = async {
+        match config.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stopped_by = tokio::select! {
+        outcome = &mut running => Err(outcome),
+        () = deadline => Ok("duration reached"),
+        () = stop => Ok("stop signal"),
+    };
+    let outcome = match stopped_by {
+        Err(outcome) => outcome,
+        Ok(reason) => {
+            tracing::info!(reason, "draining");
+            shutdown.shutdown();
+            running.await
+        }
+    };
+    reporter.abort();
+    if let Err(e) = pool.shutdown(Duration::from_secs(5)).await {
+        tracing::warn!(error = %e, "propagator pool did not shut down cleanly");
+    }
+    let summary = Summary::new(
+        counters.snapshot(),
+        monitor.total_restarts(),
+        monitor.dropped_items(),
+        outcome,
+        started.elapsed(),
+        &config.out_dir,
+    );
+    summary.log();
+    Ok(summary)
+}
+
+/// Creates the output folder and empties the output files (the sinks append).
+async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    for name in files::ALL {
+        let path = dir.join(name);
+        tokio::fs::File::create(&path)
+            .await
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}

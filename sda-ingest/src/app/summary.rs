@@ -1,0 +1,85 @@
+//! The final report: one JSON line on stdout.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sda_orchestrator::SupervisorEvent;
+use serde::Serialize;
+
+use crate::pipeline::CounterSnapshot;
+
+/// How a run ended, printed by the binary as one JSON line on stdout.
+///
+/// The counters are flattened in (see [`CounterSnapshot`] for their definitions); on a run
+/// that drained, `received = delivered + dead_lettered + duplicates` and `lost` is 0.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Every pipeline counter, with `lost`.
+    #[serde(flatten)]
+    pub counters: CounterSnapshot,
+    /// Operator restarts over the run.
+    pub restarts: u64,
+    /// Items the orchestrator dropped with a finished or failed vertex's queue.
+    pub dropped_items: u64,
+    /// How the supervisor ended the run.
+    pub outcome: SupervisorEvent,
+    /// The operator that ended the run, when one did.
+    pub failed_operator: Option<String>,
+    /// Wall-clock seconds from start to the end of the drain.
+    pub elapsed_s: f64,
+    /// Where the output files are.
+    pub out_dir: String,
+}
+
+impl Summary {
+    pub(super) fn new(
+        counters: CounterSnapshot,
+        restarts: u64,
+        dropped_items: u64,
+        outcome: SupervisorEvent,
+        elapsed: Duration,
+        out_dir: &Path,
+    ) -> Summary {
+        Summary {
+            counters,
+            restarts,
+            dropped_items,
+            failed_operator: outcome.operator().map(str::to_owned),
+            outcome,
+            elapsed_s: elapsed.as_secs_f64(),
+            out_dir: out_dir.display().to_string(),
+        }
+    }
+
+    /// Whether the run ended cleanly with every record accounted for.
+    pub fn is_success(&self) -> bool {
+        self.outcome.is_clean() && self.counters.lost == 0 && self.dropped_items == 0
+    }
+
+    /// The process exit code: 0 on success, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(!self.is_success())
+    }
+
+    /// Logs the outcome: info when clean, error naming the operator otherwise.
+    pub(super) fn log(&self) {
+        let c = &self.counters;
+        if self.is_success() {
+            tracing::info!(
+                delivered = c.delivered,
+                dead_lettered = c.dead_lettered,
+                duplicates = c.duplicates,
+                alerts = c.alerts,
+                "pipeline finished cleanly"
+            );
+        } else {
+            tracing::error!(
+                operator = self.failed_operator.as_deref().unwrap_or("-"),
+                outcome = %self.outcome,
+                lost = c.lost,
+                dropped_items = self.dropped_items,
+                "pipeline failed"
+            );
+        }
+    }
+}

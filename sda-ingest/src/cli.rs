@@ -1,0 +1,143 @@
+//! Command-line flags, merged with the optional config file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+use crate::app::{AppConfig, ProgressStyle};
+use crate::config::FileConfig;
+
+/// Log and progress output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `sda-ingest`: runs the SDA ingest pipeline on the built-in simulator.
+///
+/// With no flags it replays the simulated scenario once into `./sda-out` and keeps running
+/// until Ctrl-C or SIGTERM, printing progress every two seconds on stderr and a final JSON
+/// summary on stdout. Flags override the config file, which overrides the defaults.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "sda-ingest", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file (keys as the flags; see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder for the output files, created if missing; the files are replaced
+    /// [default: ./sda-out].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run this many seconds, then drain and exit [default: until Ctrl-C or SIGTERM].
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Load multiplier on the simulator's base rate of 25 records/s per source [default: 1].
+    #[arg(long, value_name = "MULT")]
+    pub rate: Option<f64>,
+    /// Seed of the simulated scenario [default: 42].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Replay the scenario N times, then drain and exit [default: replay once, then idle until
+    /// stopped]. Replays after the first re-send identical records, which dedup drops.
+    #[arg(long, value_name = "N")]
+    pub passes: Option<u32>,
+    /// Log and progress format [default: human].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds between progress lines [default: 2].
+    #[arg(long, value_name = "SECS")]
+    pub progress_interval: Option<f64>,
+    /// Testing only: make the named operator panic on its first item.
+    #[arg(long, value_name = "OPERATOR", hide = true)]
+    pub inject_panic: Option<String>,
+}
+
+impl Cli {
+    /// The config file named by `--config`, or an empty one.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or parsed; the message names it.
+    pub fn file_config(&self) -> Result<FileConfig, String> {
+        self.config.as_deref().map_or_else(
+            || Ok(FileConfig::default()),
+            |path| FileConfig::load(path).map_err(|e| e.to_string()),
+        )
+    }
+
+    /// The log format: the flag, else the file's, else human.
+    pub fn log_format(&self, file: &FileConfig) -> LogFormat {
+        self.log_format
+            .or(file.log_format)
+            .unwrap_or(LogFormat::Human)
+    }
+
+    /// The application configuration: flags over `file` over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the setting when a value is out of range.
+    pub fn app_config(&self, file: &FileConfig) -> Result<AppConfig, String> {
+        let seconds = |name: &str, secs: f64| {
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| format!("--{name} must be a non-negative number of seconds"))
+        };
+        let positive = |name: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(value)
+            } else {
+                Err(format!("{name} must be a positive number"))
+            }
+        };
+        let defaults = AppConfig::default();
+        let rate = positive("--rate", self.rate.or(file.rate).unwrap_or(defaults.rate))?;
+        let passes = self.passes.or(file.passes);
+        if passes == Some(0) {
+            return Err("--passes must be at least 1".into());
+        }
+        let progress_interval = match self.progress_interval.or(file.progress_interval_s) {
+            Some(secs) => seconds("progress-interval", positive("--progress-interval", secs)?)?,
+            None => defaults.progress_interval,
+        };
+        let duration = self.duration.or(file.duration_s);
+        let mut correlator = defaults.correlator;
+        let c = &file.correlator;
+        correlator.gate_km = positive(
+            "correlator.gate_km",
+            c.gate_km.unwrap_or(correlator.gate_km),
+        )?;
+        correlator.threshold_km = positive(
+            "correlator.threshold_km",
+            c.threshold_km.unwrap_or(correlator.threshold_km),
+        )?;
+        correlator.lookahead_s = positive(
+            "correlator.lookahead_s",
+            c.lookahead_s.unwrap_or(correlator.lookahead_s),
+        )?;
+        Ok(AppConfig {
+            out_dir: self
+                .out
+                .clone()
+                .or_else(|| file.out.clone())
+                .unwrap_or(defaults.out_dir),
+            duration: duration.map(|d| seconds("duration", d)).transpose()?,
+            rate,
+            seed: self.seed.or(file.seed).unwrap_or(defaults.seed),
+            passes,
+            progress_interval,
+            progress: match self.log_format(file) {
+                LogFormat::Human => ProgressStyle::Human,
+                LogFormat::Json => ProgressStyle::Json,
+            },
+            correlator,
+            inject_panic: self.inject_panic.clone(),
+            drain_deadline: defaults.drain_deadline,
+        })
+    }
+}

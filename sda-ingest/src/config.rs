@@ -1,0 +1,100 @@
+//! The optional TOML configuration file (`--config FILE`).
+//!
+//! Every key is optional; a flag given on the command line wins over the file, and the file
+//! wins over the built-in default. Unknown keys are errors, so a typo is not silently ignored.
+//!
+//! ```toml
+//! out = "/var/lib/sda-ingest"
+//! duration_s = 600          # omit to run until Ctrl-C / SIGTERM
+//! rate = 2.0                # multiplier on 25 records/s per simulated source
+//! seed = 42
+//! passes = 1                # omit to replay once and idle until stopped
+//! log_format = "json"       # or "human"
+//! progress_interval_s = 5.0
+//!
+//! [correlator]
+//! gate_km = 50.0            # association gate
+//! threshold_km = 1.0        # conjunction alert threshold
+//! lookahead_s = 3600.0      # screen this far past the latest observation epoch
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::cli::LogFormat;
+
+/// The file's contents.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Output folder.
+    pub out: Option<PathBuf>,
+    /// Run length, seconds.
+    pub duration_s: Option<f64>,
+    /// Load multiplier.
+    pub rate: Option<f64>,
+    /// Scenario seed.
+    pub seed: Option<u64>,
+    /// Replays before finishing.
+    pub passes: Option<u32>,
+    /// Log and progress format.
+    pub log_format: Option<LogFormat>,
+    /// Seconds between progress lines.
+    pub progress_interval_s: Option<f64>,
+    /// Correlator parameters.
+    #[serde(default)]
+    pub correlator: CorrelatorFile,
+}
+
+/// The `[correlator]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelatorFile {
+    /// Association gate, km.
+    pub gate_km: Option<f64>,
+    /// Conjunction alert threshold, km.
+    pub threshold_km: Option<f64>,
+    /// Screening lookahead past the latest observation epoch, seconds.
+    pub lookahead_s: Option<f64>,
+}
+
+/// Why the file could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// It could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// It is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parse error, with line and column.
+        source: toml::de::Error,
+    },
+}
+
+impl FileConfig {
+    /// Reads and parses `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when the file cannot be read or does not match the schema.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}

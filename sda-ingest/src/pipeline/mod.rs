@@ -1,0 +1,19 @@
+//! The running service: simulated sources, the operators and sinks, and the topology that
+//! joins them on the orchestrator.
+
+mod counters;
+mod faults;
+mod frame;
+pub mod operators;
+mod parts;
+mod routed;
+pub mod sinks;
+pub mod sources;
+mod topology;
+
+pub use counters::{CounterSnapshot, Counters};
+pub use faults::FaultInjection;
+pub use frame::{RawFrame, WireFormat, unix_now};
+pub use parts::Parts;
+pub use routed::{DeadLetter, Routed};
+pub use topology::build_topology;

@@ -1,0 +1,144 @@
+//! `correlator`: associates observations with catalog objects and screens the catalog for
+//! close approaches, all on the propagator pool so SGP4 never runs on the I/O runtime.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory};
+
+use super::BATCH;
+use crate::observation::Observation;
+use crate::orbit::associate::associate;
+use crate::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
+use crate::orbit::propagate::Propagator;
+use crate::pipeline::counters::{Counters, bump};
+use crate::pipeline::faults::FaultInjection;
+
+/// Correlator parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CorrelatorConfig {
+    /// Association gate: an observation farther than this from every object is unassociated, km.
+    pub gate_km: f64,
+    /// Conjunction screening parameters (threshold, step).
+    pub screening: ScreeningConfig,
+    /// Screening starts here: the catalog's epoch, UTC Unix seconds.
+    pub screen_from: f64,
+    /// Screening never looks past this (UTC Unix seconds), whatever epochs arrive, so one
+    /// far-future observation cannot start an unbounded screening run.
+    pub screen_limit: f64,
+    /// How far past the latest observed epoch to screen, seconds.
+    pub lookahead_s: f64,
+    /// Screen only once the horizon has advanced at least this far, seconds.
+    pub min_step_s: f64,
+}
+
+/// What survives a restart: how far the catalog has been screened and which pairs have alerted.
+#[derive(Debug)]
+struct ScreeningState {
+    screened_until: f64,
+    raised: HashSet<(u32, u32)>,
+}
+
+/// The `correlator` operator, emitting each close approach found once per pair.
+///
+/// Screening is driven by the data: as observation epochs advance, the catalog is screened
+/// from where the last run stopped up to the latest epoch plus `lookahead_s`, in steps of at
+/// least `min_step_s`; when the input closes, whatever is left up to the horizon is screened.
+/// Association and screening both run on `pool` (the PropagatorPool).
+pub fn correlator(
+    pool: DedicatedPool,
+    catalog: Arc<[Propagator]>,
+    config: CorrelatorConfig,
+    counters: Arc<Counters>,
+    faults: FaultInjection,
+) -> impl OperatorFactory<Arc<Observation>, Conjunction> {
+    let state = Arc::new(Mutex::new(ScreeningState {
+        screened_until: config.screen_from,
+        raised: HashSet::new(),
+    }));
+    move |mut ctx: OperatorContext<Arc<Observation>, Conjunction>| {
+        let (pool, catalog, state) = (pool.clone(), catalog.clone(), state.clone());
+        let (counters, faults) = (counters.clone(), faults.clone());
+        async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut horizon = f64::NEG_INFINITY;
+            while ctx.input.recv_many(&mut batch, BATCH).await > 0 {
+                faults.check("correlator");
+                let latest = batch
+                    .iter()
+                    .map(|o| o.epoch)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                horizon = horizon.max((latest + config.lookahead_s).min(config.screen_limit));
+                let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
+                let (hits, total) = pool
+                    .submit(move || {
+                        let hits = observations
+                            .iter()
+                            .filter(|o| associate(o, &objects, config.gate_km).is_some())
+                            .count();
+                        (hits as u64, observations.len() as u64)
+                    })
+                    .await?;
+                counters.associated.fetch_add(hits, Ordering::Relaxed);
+                counters
+                    .unassociated
+                    .fetch_add(total - hits, Ordering::Relaxed);
+                let from = lock(&state).screened_until;
+                if horizon - from >= config.min_step_s {
+                    screen_window(
+                        &pool, &catalog, &config, &state, horizon, &counters, &mut ctx,
+                    )
+                    .await?;
+                }
+            }
+            screen_window(
+                &pool, &catalog, &config, &state, horizon, &counters, &mut ctx,
+            )
+            .await
+        }
+    }
+}
+
+fn lock(state: &Mutex<ScreeningState>) -> std::sync::MutexGuard<'_, ScreeningState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Screens the catalog from where the last run stopped up to `until` and sends each pair's
+/// first close approach.
+async fn screen_window(
+    pool: &DedicatedPool,
+    catalog: &Arc<[Propagator]>,
+    config: &CorrelatorConfig,
+    state: &Mutex<ScreeningState>,
+    until: f64,
+    counters: &Counters,
+    ctx: &mut OperatorContext<Arc<Observation>, Conjunction>,
+) -> anyhow::Result<()> {
+    let from = lock(state).screened_until;
+    if until <= from {
+        return Ok(());
+    }
+    let (objects, cfg) = (catalog.clone(), config.screening);
+    let found = pool
+        .submit(move || screen(&objects, from, until, &cfg))
+        .await?;
+    bump(&counters.screenings);
+    for failure in &found.failed {
+        tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
+    }
+    let fresh: Vec<Conjunction> = {
+        let mut state = lock(state);
+        state.screened_until = until;
+        let raised = &mut state.raised;
+        found
+            .conjunctions
+            .into_iter()
+            .filter(|c| raised.insert((c.a, c.b)))
+            .collect()
+    };
+    for conjunction in fresh {
+        ctx.output.send(conjunction).await?;
+    }
+    Ok(())
+}

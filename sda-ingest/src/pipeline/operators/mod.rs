@@ -1,0 +1,17 @@
+//! The pipeline's operators, one file each.
+
+mod alert;
+mod correlator;
+mod dedup;
+mod normalize;
+mod validate;
+
+pub use alert::{ConjunctionAlert, alert_emitter};
+pub use correlator::{CorrelatorConfig, correlator};
+pub use dedup::dedup;
+pub use normalize::normalize;
+pub use validate::validate;
+
+/// Items taken from an input per wake-up: large enough to amortise channel costs, small enough
+/// to keep latency low.
+pub(crate) const BATCH: usize = 256;

@@ -1,0 +1,137 @@
+//! Everything the topology's factories need, with one constructor per vertex kind so that
+//! `build_topology` reads as the diagram.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sda_orchestrator::{DedicatedPool, OperatorFactory, SinkFactory, SourceFactory};
+
+use super::counters::Counters;
+use super::faults::FaultInjection;
+use super::frame::RawFrame;
+use super::operators::{self, ConjunctionAlert, CorrelatorConfig};
+use super::routed::Routed;
+use super::sinks::{self, files};
+use super::sources::{self, Pacing, SimStream};
+use crate::observation::{Observation, SensorKind};
+use crate::orbit::conjunction::Conjunction;
+use crate::orbit::propagate::Propagator;
+use crate::process::dedup::DedupConfig;
+use crate::process::validate::ValidationPolicy;
+use crate::sensors::SensorRegistry;
+use crate::sim::scenario::Streams;
+
+/// The pipeline's shared pieces.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// The simulator's wire streams.
+    pub streams: Arc<Streams>,
+    /// How fast and how often the simulated sources replay.
+    pub pacing: Pacing,
+    /// Sensor names, kinds and sites for `normalize`.
+    pub registry: Arc<SensorRegistry>,
+    /// Catalog propagators for the correlator.
+    pub catalog: Arc<[Propagator]>,
+    /// The PropagatorPool: the correlator's dedicated runtime.
+    pub pool: DedicatedPool,
+    /// Correlator parameters.
+    pub correlator: CorrelatorConfig,
+    /// Folder of the output files.
+    pub out_dir: PathBuf,
+    /// Shared counters.
+    pub counters: Arc<Counters>,
+    /// Test-only fault injection.
+    pub faults: FaultInjection,
+}
+
+impl Parts {
+    /// The simulated source replaying `kind`'s stream.
+    pub fn source(&self, kind: SensorKind) -> impl SourceFactory<RawFrame> + use<> {
+        let stream = SimStream::from_streams(&self.streams, kind);
+        sources::simulated(stream, self.pacing, self.counters.clone())
+    }
+
+    /// The `normalize` operator.
+    pub fn normalize(&self) -> impl OperatorFactory<RawFrame, Routed> + use<> {
+        operators::normalize(
+            self.registry.clone(),
+            self.counters.clone(),
+            self.faults.clone(),
+        )
+    }
+
+    /// The `validate` operator.
+    pub fn validate(&self) -> impl OperatorFactory<Routed, Routed> + use<> {
+        let policy = ValidationPolicy::default();
+        operators::validate(policy, self.counters.clone(), self.faults.clone())
+    }
+
+    /// The `dedup` operator.
+    pub fn dedup(&self) -> impl OperatorFactory<Routed, Arc<Observation>> + use<> {
+        operators::dedup(
+            DedupConfig::default(),
+            self.counters.clone(),
+            self.faults.clone(),
+        )
+    }
+
+    /// The `correlator` operator, on the PropagatorPool.
+    pub fn correlator(&self) -> impl OperatorFactory<Arc<Observation>, Conjunction> + use<> {
+        operators::correlator(
+            self.pool.clone(),
+            self.catalog.clone(),
+            self.correlator,
+            self.counters.clone(),
+            self.faults.clone(),
+        )
+    }
+
+    /// The `alert_emitter` operator.
+    pub fn alert_emitter(
+        &self,
+    ) -> impl OperatorFactory<Conjunction, Arc<ConjunctionAlert>> + use<> {
+        operators::alert_emitter(self.faults.clone())
+    }
+
+    /// The `observations` sink: `observations.jsonl`, counting `delivered`.
+    pub fn observations_sink(&self) -> impl SinkFactory<Arc<Observation>> + use<> {
+        let path = self.out_dir.join(files::OBSERVATIONS);
+        let (c, f) = (self.counters.clone(), self.faults.clone());
+        sinks::jsonl_sink(
+            "observations",
+            path,
+            c,
+            |c| &c.delivered,
+            f,
+            sinks::encode_observation,
+        )
+    }
+
+    /// The `audit` sink: `audit.jsonl`, counting `audited`.
+    pub fn audit_sink(&self) -> impl SinkFactory<Arc<Observation>> + use<> {
+        let path = self.out_dir.join(files::AUDIT);
+        let (c, f) = (self.counters.clone(), self.faults.clone());
+        sinks::jsonl_sink("audit", path, c, |c| &c.audited, f, sinks::encode_audit)
+    }
+
+    /// The `alerts` sink: `alerts.jsonl`, counting `alerts`.
+    pub fn alerts_sink(&self) -> impl SinkFactory<Arc<ConjunctionAlert>> + use<> {
+        let path = self.out_dir.join(files::ALERTS);
+        let (c, f) = (self.counters.clone(), self.faults.clone());
+        sinks::jsonl_sink("alerts", path, c, |c| &c.alerts, f, sinks::encode_alert)
+    }
+
+    /// The `dead_letter` sink: `dead_letter.jsonl`, counting `dead_lettered`.
+    pub fn dead_letter_sink(&self) -> impl SinkFactory<Routed> + use<> {
+        let path = self.out_dir.join(files::DEAD_LETTER);
+        let (c, f) = (self.counters.clone(), self.faults.clone());
+        sinks::jsonl_sink(
+            "dead_letter",
+            path,
+            c,
+            |c| &c.dead_lettered,
+            f,
+            sinks::encode_dead_letter,
+        )
+    }
+}

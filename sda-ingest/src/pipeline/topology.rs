@@ -1,0 +1,70 @@
+//! The pipeline's topology, as in DESIGN §10.
+
+use std::time::Duration;
+
+use sda_orchestrator::{OperatorGraph, RestartPolicy, pipeline};
+
+use super::parts::Parts;
+use crate::observation::SensorKind as K;
+
+/// Builds the ingest pipeline: eight sources → normalize → validate → dedup → {observations,
+/// correlator → alert emitter → alerts, audit}, with normalize and validate → dead letters.
+pub fn build_topology(p: &Parts) -> OperatorGraph {
+    let minute = Duration::from_secs(60);
+    // Transient faults (a dropped socket, a bad poll) are worth a few quick retries.
+    let transient = RestartPolicy::bounded(5, minute);
+    // Stateful operators lose in-flight work on restart: allow fewer before escalating.
+    let stateful = RestartPolicy::bounded(3, minute);
+    // A sink that failed to write may have lost records: never hide it behind a restart.
+    let never = RestartPolicy::Never;
+    pipeline! {
+        // Radar datagrams: a transient source; it resumes at its position after a restart.
+        source radar = p.source(K::Radar), restart = transient;
+        // Optical archive pages: a transient source (the poller retries on its own as well).
+        source optical = p.source(K::Optical), restart = transient;
+        // ISL frames: a transient source; a restart is a reconnect.
+        source isl = p.source(K::Isl), restart = transient;
+        // Laser ranging records: a transient source.
+        source laser_ranging = p.source(K::LaserRanging), restart = transient;
+        // Passive RF records: a transient source.
+        source passive_rf = p.source(K::PassiveRf), restart = transient;
+        // Space-based optical records: a transient source.
+        source space_based_optical = p.source(K::SpaceBasedOptical), restart = transient;
+        // Bistatic radar records: a transient source.
+        source bistatic_radar = p.source(K::BistaticRadar), restart = transient;
+        // Photometry records: a transient source.
+        source photometry = p.source(K::Photometry), restart = transient;
+        // Stateless decoding: a restart loses at most the frame in hand.
+        operator normalize = p.normalize(), restart = transient;
+        // Stateless checks: a restart loses at most the batch in hand.
+        operator validate = p.validate(), restart = transient;
+        // Stateful: its window survives a restart, but a crash loop must escalate sooner.
+        operator dedup = p.dedup(), restart = stateful;
+        // Stateful: screening progress and raised pairs; pool failures should not loop.
+        operator correlator = p.correlator(), restart = stateful;
+        // Stateless formatting of alerts.
+        operator alert_emitter = p.alert_emitter(), restart = transient;
+        // Integrity-critical: the record of what was delivered.
+        sink observations = p.observations_sink(), restart = never;
+        // Integrity-critical: the audit trail must have no gaps.
+        sink audit = p.audit_sink(), restart = never;
+        // Integrity-critical: a lost alert is a missed conjunction.
+        sink alerts = p.alerts_sink(), restart = never;
+        // Integrity-critical: every rejected record must be accounted for.
+        sink dead_letter = p.dead_letter_sink(), restart = never;
+
+        radar -> normalize;
+        optical -> normalize;
+        isl -> normalize;
+        laser_ranging -> normalize;
+        passive_rf -> normalize;
+        space_based_optical -> normalize;
+        bistatic_radar -> normalize;
+        photometry -> normalize;
+        normalize -> validate -> dedup -> observations;
+        normalize -> dead_letter;
+        validate -> dead_letter;
+        dedup -> correlator -> alert_emitter -> alerts;
+        dedup -> audit;
+    }
+}

@@ -1,0 +1,133 @@
+//! The built binary: exit codes, the JSON summary on stdout, and the output files.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run(args: &[&str]) -> (Output, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let last = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no summary; stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let summary = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    (output, summary)
+}
+
+#[test]
+fn a_timed_run_exits_zero_with_a_clean_summary_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (output, summary) = run(&[
+        "--duration",
+        "3",
+        "--rate",
+        "4",
+        "--progress-interval",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    assert_eq!(summary["outcome"]["outcome"], "clean_shutdown");
+    assert_eq!(summary["lost"], 0);
+    assert!(summary["delivered"].as_u64().unwrap() > 0, "{summary}");
+    for key in [
+        "accepted",
+        "dead_lettered",
+        "duplicates",
+        "alerts",
+        "restarts",
+        "elapsed_s",
+    ] {
+        assert!(summary[key].is_number(), "summary lacks {key}: {summary}");
+    }
+    assert!(stderr.contains("obs/s"), "no progress line:\n{stderr}");
+    for name in [
+        "observations.jsonl",
+        "audit.jsonl",
+        "alerts.jsonl",
+        "dead_letter.jsonl",
+    ] {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+    let delivered = std::fs::read_to_string(out.join("observations.jsonl")).unwrap();
+    assert_eq!(
+        delivered.lines().count() as u64,
+        summary["delivered"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn an_injected_panic_exits_non_zero_naming_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, summary) = run(&[
+        "--duration",
+        "20",
+        "--inject-panic",
+        "validate",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(summary["outcome"]["outcome"], "panicked");
+    assert_eq!(summary["outcome"]["operator"], "validate");
+    assert_eq!(summary["failed_operator"], "validate");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("validate"), "{stderr}");
+}
+
+#[test]
+fn a_bad_flag_value_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
+        .args(["--rate", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--rate"));
+}
+
+#[test]
+fn a_config_file_sets_the_run_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("from-file");
+    let config = dir.path().join("sda.toml");
+    let text = format!(
+        "out = {:?}\nrate = 400.0\npasses = 3\nlog_format = \"json\"\n\n[correlator]\nthreshold_km = 1.0\n",
+        out.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    // The flag overrides the file's three passes; the run finishes by itself after one.
+    let (output, summary) = run(&["--config", config.to_str().unwrap(), "--passes", "1"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(summary["received"], 1038, "{summary}");
+    assert_eq!(summary["alerts"], 1);
+    assert!(out.join("observations.jsonl").is_file());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr.lines().next().unwrap();
+    assert!(
+        serde_json::from_str::<Value>(first).is_ok(),
+        "not JSON: {first}"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "rtae = 2.0\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("rtae"));
+}
