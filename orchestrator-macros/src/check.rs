@@ -19,7 +19,7 @@ use crate::suggest;
 /// The attributes a declaration accepts.
 const DECLARATION_KEYS: &[&str] = &["restart"];
 /// The attributes an edge accepts.
-const EDGE_KEYS: &[&str] = &["capacity"];
+const EDGE_KEYS: &[&str] = &["capacity", "priority", "broadcast"];
 
 /// What to expand: the declarations and edges with their attributes looked up and their names
 /// resolved.
@@ -43,6 +43,10 @@ pub(crate) struct PlannedVertex<'a> {
 pub(crate) struct PlannedEdge<'a> {
     pub(crate) connection: &'a Connection,
     pub(crate) capacity: Option<&'a Expr>,
+    /// The classifier of a priority edge (`priority = classify`), a `fn(&T) -> Lane`.
+    pub(crate) priority: Option<&'a Expr>,
+    /// The ring capacity of a lossy broadcast edge (`broadcast = 16`).
+    pub(crate) broadcast: Option<&'a Expr>,
     /// `(from, to)`, or `None` for an edge that is already reported as wrong (an unknown name,
     /// a wrong role, a self-edge or a repeat): its `connect` call would only add a type error
     /// saying the same thing again.
@@ -84,14 +88,34 @@ pub(crate) fn check<'a>(pipeline: &'a Pipeline, cx: &mut Ctxt) -> Plan<'a> {
         .edges
         .iter()
         .map(|connection| {
-            let capacity =
-                lookup(&connection.attributes, EDGE_KEYS, Place::Edge, cx).remove("capacity");
-            if let Some(value) = capacity {
+            let mut found = lookup(&connection.attributes, EDGE_KEYS, Place::Edge, cx);
+            let capacity = found.remove("capacity");
+            let priority = found.remove("priority");
+            let broadcast = found.remove("broadcast");
+            for value in capacity.iter().chain(&broadcast) {
                 check_capacity(value, cx);
+            }
+            if let Some(value) = broadcast {
+                if capacity.is_some() {
+                    cx.error_spanned_by(
+                        value,
+                        "`broadcast = N` already gives the edge's capacity (its ring size): \
+                         drop `capacity`",
+                    );
+                }
+                if priority.is_some() {
+                    cx.error_spanned_by(
+                        value,
+                        "an edge cannot be both `broadcast` (lossy) and `priority` (lanes): \
+                         choose one",
+                    );
+                }
             }
             PlannedEdge {
                 connection,
                 capacity,
+                priority,
+                broadcast,
                 endpoints: None,
             }
         })

@@ -75,17 +75,26 @@ pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStrea
         let to_ref = reference(to, &connection.to)?;
         let at = hygienic(connection.arrow.spans[0]);
         let graph = graph(at);
-        Some(match edge.capacity {
-            None => quote_spanned! {at=>
+        if edge.capacity.is_none() && edge.priority.is_none() && edge.broadcast.is_none() {
+            return Some(quote_spanned! {at=>
                 #graph.connect(#from_ref, #to_ref);
-            },
-            Some(capacity) => quote_spanned! {at=>
-                #graph.connect_with(
-                    #from_ref,
-                    #to_ref,
-                    ::sda_orchestrator::EdgeOptions::new().capacity(#capacity),
-                );
-            },
+            });
+        }
+        let capacity = edge
+            .capacity
+            .map(|capacity| quote_spanned!(at=> .capacity(#capacity)));
+        let broadcast = edge
+            .broadcast
+            .map(|capacity| quote_spanned!(at=> .broadcast(#capacity)));
+        let priority = edge
+            .priority
+            .map(|classify| quote_spanned!(at=> .priority(#classify)));
+        Some(quote_spanned! {at=>
+            #graph.connect_with(
+                #from_ref,
+                #to_ref,
+                ::sda_orchestrator::EdgeOptions::new()#capacity #broadcast #priority,
+            );
         })
     });
 

@@ -32,8 +32,14 @@ use proc_macro::TokenStream;
 /// * `a -> b;` connects two vertices; a chain `a -> b -> c;` declares one edge per arrow.
 ///   Attributes of an edge go in brackets before its target: `a -> [capacity = 256] b;`
 ///   (without one the edge gets the graph's default capacity).
+///   `a -> [capacity = 64, priority = classify] b;` gives the edge an emergency and a routine
+///   lane, `classify` (a `fn(&T) -> Lane`) choosing each item's (`EdgeOptions::priority`);
+///   `a -> [broadcast = 16] b;` makes it a lossy broadcast ring of 16 items for a consumer
+///   allowed to lag (`EdgeOptions::broadcast`). An edge is not both, and `broadcast` already
+///   gives the capacity.
 ///
-/// Valid attributes: `restart` on a declaration, `capacity` on an edge. Names are Rust
+/// Valid attributes: `restart` on a declaration; `capacity`, `priority` and `broadcast` on an
+/// edge. Names are Rust
 /// identifiers and live in their own namespace: a vertex called `radar` does not shadow a
 /// variable `radar` used inside a factory expression.
 ///

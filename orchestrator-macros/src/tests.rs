@@ -130,13 +130,14 @@ fn attributes_are_checked() {
         [
             "duplicate attribute `restart`: give each attribute at most once; valid attributes \
              on a declaration: `restart`",
-            "unknown attribute `priority` on a declaration; valid attributes: `restart`",
+            "unknown attribute `priority` on a declaration: `priority` belongs on an edge, in \
+             brackets before its target: `a -> [priority = ...] b`",
             "unknown attribute `restat` on a declaration: did you mean `restart`? valid \
              attributes: `restart`",
             "unknown attribute `capacity` on a declaration: `capacity` belongs on an edge, in \
              brackets before its target: `a -> [capacity = ...] b`",
             "duplicate attribute `capacity`: give each attribute at most once; valid attributes \
-             on an edge: `capacity`",
+             on an edge: `capacity`, `priority`, `broadcast`",
             "unknown attribute `restart` on an edge: `restart` belongs on a declaration, after its \
              factory: `operator a = ..., restart = ...;`",
             "edge capacity must be at least 1: an edge holds at least one item",
@@ -244,4 +245,45 @@ fn suggestions_and_hygiene_helpers() {
     assert!(messages.is_empty(), "{messages:?}");
     assert!(expansion.contains("add_source (\"type\""), "{expansion}");
     assert!(expansion.contains("__pipeline_type"), "{expansion}");
+}
+
+#[test]
+fn priority_and_broadcast_edges_expand_into_edge_options() {
+    let (messages, expansion) = run("
+        source s = f();
+        operator p = g();
+        sink a = h();
+        sink d = h();
+        s -> [capacity = 64, priority = classify] p;
+        p -> a;
+        p -> [broadcast = 16] d;
+    ");
+    assert!(messages.is_empty(), "{messages:?}");
+    assert!(
+        expansion.contains("EdgeOptions :: new () . capacity (64) . priority (classify) ,"),
+        "{expansion}"
+    );
+    assert!(
+        expansion.contains("EdgeOptions :: new () . broadcast (16) ,"),
+        "{expansion}"
+    );
+}
+
+#[test]
+fn broadcast_conflicts_are_reported() {
+    let input = "
+        source s = f();
+        sink a = h();
+        sink b = h();
+        s -> [broadcast = 8, priority = classify] a;
+        s -> [capacity = 4, broadcast = 0] b;
+    ";
+    assert_eq!(
+        errors(input),
+        [
+            "an edge cannot be both `broadcast` (lossy) and `priority` (lanes): choose one",
+            "edge capacity must be at least 1: an edge holds at least one item",
+            "`broadcast = N` already gives the edge's capacity (its ring size): drop `capacity`",
+        ]
+    );
 }

@@ -16,6 +16,14 @@
 //! Every supervisor decision is one structured `tracing` event (field `event`), and operators
 //! and edges publish metrics through the `metrics` facade (see [`metric_names`]).
 //!
+//! Beyond the default edge (bounded, every item, backpressure), an edge can have **priority
+//! lanes** ([`EdgeOptions::priority`]: an emergency lane drained before every routine lane of
+//! the receiving [`Inbox`]) or be a **lossy broadcast** ([`EdgeOptions::broadcast`]: the
+//! producer never waits, a lagging consumer warns with the count missed and continues). A
+//! **router** ([`OperatorGraph::add_router`], [`RouterHandle`]) is a source whose feeds are
+//! registered and removed while the graph runs, each supervised like an operator, and
+//! [`StatsPublisher`] publishes counters that readers take without a lock.
+//!
 //! # Examples
 //!
 //! ```
@@ -62,6 +70,7 @@ mod message;
 mod monitor;
 pub mod resilience;
 mod restart;
+mod stats;
 mod supervisor;
 mod task;
 
@@ -69,8 +78,9 @@ pub use channel::{Inbox, Outbox, SendError};
 pub use context::{OperatorContext, SinkContext, SourceContext};
 pub use graph::{
     BuildError, BuiltGraph, DEFAULT_EDGE_CAPACITY, Downstream, EdgeDescription, EdgeOptions,
-    GraphError, GraphErrorKind, OperatorFactory, OperatorGraph, OperatorHandle, SinkFactory,
-    SinkHandle, SourceFactory, SourceHandle, Topology, Upstream, VertexDescription, VertexRef,
+    EdgeSpec, FeedError, GraphError, GraphErrorKind, IntoEdgeSpec, Lane, OperatorFactory,
+    OperatorGraph, OperatorHandle, RouterHandle, SinkFactory, SinkHandle, SourceFactory,
+    SourceHandle, Topology, Upstream, VertexDescription, VertexRef,
 };
 pub use message::Message;
 pub use monitor::{
@@ -84,5 +94,6 @@ pub use restart::{RestartBudget, RestartDecision, RestartPolicy};
 pub use sda_orchestrator_macros::pipeline;
 /// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
 pub use sda_orchestrator_topology::Role;
+pub use stats::{StatsCounters, StatsPublisher, StatsReader, StatsSnapshot};
 pub use supervisor::{ShutdownHandle, SupervisorEvent, SupervisorPolicy};
 pub use task::{Task, TaskExit};

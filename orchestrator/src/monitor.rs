@@ -29,6 +29,10 @@ pub mod metric_names {
     /// Counter: seconds producers spent waiting on a full edge (backpressure), in whole
     /// seconds, since the `metrics` counters are integers. Label `edge`.
     pub const EDGE_SEND_BLOCKED_SECONDS_TOTAL: &str = "edge_send_blocked_seconds_total";
+    /// Counter: items a lagging consumer of a lossy broadcast edge missed. Label `edge`.
+    pub const EDGE_LAGGED_ITEMS_TOTAL: &str = "edge_lagged_items_total";
+    /// Counter: items sent on the emergency lane of a priority edge. Label `edge`.
+    pub const EDGE_EMERGENCY_ITEMS_TOTAL: &str = "edge_emergency_items_total";
 }
 
 /// Where an operator is in its life.
@@ -144,6 +148,12 @@ pub struct EdgeSnapshot {
     pub blocked_seconds: f64,
     /// Items that could not be delivered because its consumer had finished for good.
     pub dropped: u64,
+    /// `plain`, `priority` (emergency and routine lanes) or `broadcast` (lossy).
+    pub kind: &'static str,
+    /// Items sent on the emergency lane of a priority edge (0 on other edges).
+    pub emergency: u64,
+    /// Items a lagging consumer of a broadcast edge missed (0 on other edges).
+    pub lagged: u64,
 }
 
 impl GraphMonitor {
@@ -298,6 +308,9 @@ impl GraphMonitor {
                 received: e.received.get(),
                 blocked_seconds: e.blocked_nanos.get() as f64 / 1e9,
                 dropped: e.dropped.get(),
+                kind: e.kind.noun(),
+                emergency: e.emergency.get(),
+                lagged: e.lagged.get(),
             })
             .collect();
         GraphSnapshot { operators, edges }
@@ -324,8 +337,20 @@ impl GraphMonitor {
                 .set(edge.depth as f64);
             metrics::gauge!(metric_names::EDGE_CAPACITY, "edge" => label.clone())
                 .set(edge.capacity as f64);
-            metrics::counter!(metric_names::EDGE_SEND_BLOCKED_SECONDS_TOTAL, "edge" => label)
+            metrics::counter!(metric_names::EDGE_SEND_BLOCKED_SECONDS_TOTAL, "edge" => label.clone())
                 .absolute(edge.blocked_seconds as u64);
+            // Only the edges of those kinds get the series, so plain graphs export nothing new.
+            match edge.kind {
+                "broadcast" => {
+                    metrics::counter!(metric_names::EDGE_LAGGED_ITEMS_TOTAL, "edge" => label)
+                        .absolute(edge.lagged);
+                }
+                "priority" => {
+                    metrics::counter!(metric_names::EDGE_EMERGENCY_ITEMS_TOTAL, "edge" => label)
+                        .absolute(edge.emergency);
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -2,8 +2,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
 
-use tokio::sync::mpsc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::ReusableBoxFuture;
+
+use crate::Lane;
 
 /// A counter on its own cache line: the producer and consumer of an edge run on different
 /// cores, and sharing a line would make every send and receive contend for it.
@@ -34,11 +39,47 @@ pub(crate) struct EdgeInfo {
     pub(crate) blocked_nanos: PaddedCounter,
     /// Items a producer could not deliver because the edge's consumer had finished for good.
     pub(crate) dropped: PaddedCounter,
+    /// Items a lagging consumer of a lossy broadcast edge missed (always 0 on other edges).
+    pub(crate) lagged: PaddedCounter,
+    /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
+    pub(crate) emergency: PaddedCounter,
+    /// How the edge delivers.
+    pub(crate) kind: EdgeKind,
+}
+
+/// How an edge delivers its items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EdgeKind {
+    /// One bounded channel: every item, with backpressure.
+    Plain,
+    /// Two bounded channels, an emergency lane drained before the routine lane.
+    Priority,
+    /// A lossy ring: the sender never waits, a lagging receiver misses the oldest items.
+    Broadcast,
+}
+
+impl EdgeKind {
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            EdgeKind::Plain => "plain",
+            EdgeKind::Priority => "priority",
+            EdgeKind::Broadcast => "broadcast",
+        }
+    }
 }
 
 impl EdgeInfo {
-    pub(crate) fn new(name: String, from: usize, to: usize, capacity: usize) -> Self {
+    pub(crate) fn new(
+        name: String,
+        from: usize,
+        to: usize,
+        capacity: usize,
+        kind: EdgeKind,
+    ) -> Self {
         EdgeInfo {
+            kind,
+            lagged: PaddedCounter::default(),
+            emergency: PaddedCounter::default(),
             name,
             from,
             to,
@@ -53,21 +94,58 @@ impl EdgeInfo {
     /// Items sent and not yet received. Exact when the edge is quiet; while items move it may
     /// trail by the few in flight, since the two counters are read separately.
     pub(crate) fn depth(&self) -> u64 {
-        self.sent.get().saturating_sub(self.received.get())
+        self.sent
+            .get()
+            .saturating_sub(self.received.get())
+            .saturating_sub(self.lagged.get())
     }
 }
 
 /// The sending end of one edge.
 #[derive(Debug)]
 pub(crate) struct EdgeTx<T> {
-    pub(crate) tx: mpsc::Sender<T>,
+    pub(crate) tx: TxEnd<T>,
     pub(crate) info: Arc<EdgeInfo>,
+}
+
+/// The channel(s) behind a sending end, by edge kind.
+pub(crate) enum TxEnd<T> {
+    Plain(mpsc::Sender<T>),
+    Priority {
+        routine: mpsc::Sender<T>,
+        emergency: mpsc::Sender<T>,
+        classify: fn(&T) -> Lane,
+    },
+    Broadcast(broadcast::Sender<T>),
+}
+
+impl<T> std::fmt::Debug for TxEnd<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TxEnd::Plain(_) => "Plain",
+            TxEnd::Priority { .. } => "Priority",
+            TxEnd::Broadcast(_) => "Broadcast",
+        })
+    }
 }
 
 impl<T> Clone for EdgeTx<T> {
     fn clone(&self) -> Self {
+        let tx = match &self.tx {
+            TxEnd::Plain(tx) => TxEnd::Plain(tx.clone()),
+            TxEnd::Priority {
+                routine,
+                emergency,
+                classify,
+            } => TxEnd::Priority {
+                routine: routine.clone(),
+                emergency: emergency.clone(),
+                classify: *classify,
+            },
+            TxEnd::Broadcast(tx) => TxEnd::Broadcast(tx.clone()),
+        };
         EdgeTx {
-            tx: self.tx.clone(),
+            tx,
             info: Arc::clone(&self.info),
         }
     }
@@ -76,13 +154,147 @@ impl<T> Clone for EdgeTx<T> {
 /// The receiving end of one edge.
 #[derive(Debug)]
 pub(crate) struct EdgeRx<T> {
-    pub(crate) rx: mpsc::Receiver<T>,
+    pub(crate) rx: RxEnd<T>,
     pub(crate) info: Arc<EdgeInfo>,
 }
 
-/// Allocates the bounded channel of one edge.
-pub(crate) fn channel<T>(info: Arc<EdgeInfo>) -> (EdgeTx<T>, EdgeRx<T>) {
-    let (tx, rx) = mpsc::channel(info.capacity);
+/// The channel(s) behind a receiving end, by edge kind.
+pub(crate) enum RxEnd<T> {
+    Plain(mpsc::Receiver<T>),
+    Priority {
+        routine: mpsc::Receiver<T>,
+        emergency: mpsc::Receiver<T>,
+    },
+    /// Boxed so that polling it needs no `Clone` bound where the item type is generic: the
+    /// bound is met once, when the edge is allocated.
+    Broadcast(Box<dyn LossyRx<T>>),
+}
+
+/// The receiving side of a lossy broadcast edge, with its item type's `Clone` bound erased.
+pub(crate) trait LossyRx<T>: Send {
+    /// Polls for the next item; see [`BroadcastRx::poll_recv`].
+    fn poll_recv(&mut self, cx: &mut Context<'_>, info: &EdgeInfo) -> Poll<Option<T>>;
+}
+
+impl<T: Clone + Send + 'static> LossyRx<T> for BroadcastRx<T> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>, info: &EdgeInfo) -> Poll<Option<T>> {
+        BroadcastRx::poll_recv(self, cx, info)
+    }
+}
+
+impl<T> std::fmt::Debug for RxEnd<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RxEnd::Plain(_) => "Plain",
+            RxEnd::Priority { .. } => "Priority",
+            RxEnd::Broadcast(_) => "Broadcast",
+        })
+    }
+}
+
+type Received<T> = (Result<T, RecvError>, broadcast::Receiver<T>);
+
+/// A broadcast receiver made pollable: `broadcast::Receiver` only offers an `async fn recv`, so
+/// the pending receive lives in a reusable boxed future that owns the receiver. The future is
+/// part of the edge's receiving end, so it goes back to the input slot with the rest of the
+/// inbox and a restarted consumer resumes the same receive: nothing is lost across a restart.
+pub(crate) struct BroadcastRx<T> {
+    pending: ReusableBoxFuture<'static, Received<T>>,
+    closed: bool,
+}
+
+async fn receive<T: Clone>(mut rx: broadcast::Receiver<T>) -> Received<T> {
+    let result = rx.recv().await;
+    (result, rx)
+}
+
+impl<T: Clone + Send + 'static> BroadcastRx<T> {
+    fn new(rx: broadcast::Receiver<T>) -> Self {
+        BroadcastRx {
+            pending: ReusableBoxFuture::new(receive(rx)),
+            closed: false,
+        }
+    }
+
+    /// Polls for the next item. A lag is reported (a warning and the edge's `lagged` count) and
+    /// skipped over: the receiver goes on with the oldest item still held.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>, info: &EdgeInfo) -> Poll<Option<T>> {
+        loop {
+            if self.closed {
+                return Poll::Ready(None);
+            }
+            let (result, rx) = ready!(self.pending.poll(cx));
+            self.pending.set(receive(rx));
+            match result {
+                Ok(item) => return Poll::Ready(Some(item)),
+                Err(RecvError::Lagged(missed)) => {
+                    info.lagged.add(missed);
+                    tracing::warn!(
+                        edge = %info.name,
+                        missed,
+                        "broadcast receiver lagged: {missed} item(s) missed; continuing with the oldest item still held"
+                    );
+                }
+                Err(RecvError::Closed) => {
+                    self.closed = true;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+impl<T> RxEnd<T> {
+    /// Items queued now. A broadcast edge's queue is estimated from the edge's counters.
+    pub(crate) fn len(&self, info: &EdgeInfo) -> usize {
+        match self {
+            RxEnd::Plain(rx) => rx.len(),
+            RxEnd::Priority { routine, emergency } => routine.len() + emergency.len(),
+            RxEnd::Broadcast(_) => usize::try_from(info.depth()).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// The largest ring a broadcast edge gets.
+const MAX_BROADCAST_CAPACITY: usize = 1 << 30;
+
+/// Allocates the channel(s) of one edge.
+pub(crate) fn channel<T: Clone + Send + 'static>(
+    info: Arc<EdgeInfo>,
+    classify: Option<fn(&T) -> Lane>,
+) -> (EdgeTx<T>, EdgeRx<T>) {
+    let (tx, rx) = match (info.kind, classify) {
+        (EdgeKind::Broadcast, _) => {
+            // tokio rounds the ring up to a power of two and refuses more than `usize::MAX / 2`
+            // slots; the clamp keeps an absurd capacity from panicking.
+            let (tx, rx) = broadcast::channel(info.capacity.clamp(1, MAX_BROADCAST_CAPACITY));
+            (
+                TxEnd::Broadcast(tx),
+                RxEnd::Broadcast(Box::new(BroadcastRx::new(rx))),
+            )
+        }
+        (EdgeKind::Priority, Some(classify)) => {
+            // Each lane has the edge's capacity: backpressure applies per lane, so a flood of
+            // routine items never takes the room an emergency item needs.
+            let (routine_tx, routine_rx) = mpsc::channel(info.capacity);
+            let (emergency_tx, emergency_rx) = mpsc::channel(info.capacity);
+            (
+                TxEnd::Priority {
+                    routine: routine_tx,
+                    emergency: emergency_tx,
+                    classify,
+                },
+                RxEnd::Priority {
+                    routine: routine_rx,
+                    emergency: emergency_rx,
+                },
+            )
+        }
+        _ => {
+            let (tx, rx) = mpsc::channel(info.capacity);
+            (TxEnd::Plain(tx), RxEnd::Plain(rx))
+        }
+    };
     (
         EdgeTx {
             tx,

@@ -3,12 +3,17 @@
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
-use super::{EdgeRx, InputSlot};
+use super::{EdgeRx, InputSlot, RxEnd};
 
 /// The items arriving on an operator's or sink's incoming edges.
 ///
 /// With several incoming edges (fan-in) the inbox takes from them in turn, so a busy upstream
 /// cannot starve a quiet one, and items from any one upstream arrive in the order it sent them.
+/// With priority edges (see [`EdgeOptions::priority`](crate::EdgeOptions::priority)) the inbox
+/// is biased: every emergency lane of every edge is drained before any routine lane, and each
+/// lane is taken in turn across edges. From a lossy broadcast edge, a receiver that fell behind
+/// skips what it missed, logs a `tracing` warning with the count, adds it to the edge's
+/// `lagged` count, and goes on with the oldest item still held.
 /// [`recv`](Inbox::recv) answers `None` once every upstream has finished and every queue is
 /// empty: that is the signal for the operator to finish too, which is how a graph drains.
 ///
@@ -50,14 +55,22 @@ use super::{EdgeRx, InputSlot};
 pub struct Inbox<T> {
     edges: Vec<EdgeRx<T>>,
     next: usize,
+    /// The round-robin cursor of the emergency lanes, kept apart from the routine one so that
+    /// each lane is fair on its own.
+    next_emergency: usize,
+    /// Whether any edge is not a plain channel; plain inboxes keep the original fast path.
+    special: bool,
     slot: InputSlot<T>,
 }
 
 impl<T> Inbox<T> {
     pub(crate) fn new(edges: Vec<EdgeRx<T>>, slot: InputSlot<T>) -> Self {
+        let special = edges.iter().any(|e| !matches!(e.rx, RxEnd::Plain(_)));
         Inbox {
             edges,
             next: 0,
+            next_emergency: 0,
+            special,
             slot,
         }
     }
@@ -88,24 +101,92 @@ impl<T> Inbox<T> {
         poll_fn(|cx| self.poll_recv_many(cx, buffer, limit)).await
     }
 
-    /// Items queued on all incoming edges right now.
+    /// Items queued on all incoming edges right now (both lanes of a priority edge; on a lossy
+    /// broadcast edge, an estimate from the edge's counters).
     pub fn len(&self) -> usize {
-        self.edges.iter().map(|e| e.rx.len()).sum()
+        self.edges.iter().map(|e| e.rx.len(&e.info)).sum()
+    }
+
+    /// Items queued on the emergency lanes of the incoming priority edges right now (0 when
+    /// there are none).
+    pub fn emergency_len(&self) -> usize {
+        self.edges
+            .iter()
+            .map(|e| match &e.rx {
+                RxEnd::Priority { emergency, .. } => emergency.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Whether no item is queued right now (more may still arrive).
     pub fn is_empty(&self) -> bool {
-        self.edges.iter().all(|e| e.rx.is_empty())
+        self.len() == 0
     }
 
     /// Polls for the next item; the building block of [`recv`](Inbox::recv).
+    ///
+    /// With priority edges, every emergency lane is polled (in turn) before any routine lane:
+    /// an emergency item queued anywhere is taken before every routine item.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if self.special {
+            return self.poll_recv_special(cx);
+        }
         let count = self.edges.len();
         let mut closed = 0;
         for step in 0..count {
             let index = (self.next + step) % count;
             let edge = &mut self.edges[index];
-            match edge.rx.poll_recv(cx) {
+            let RxEnd::Plain(rx) = &mut edge.rx else {
+                continue;
+            };
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(item)) => {
+                    edge.info.received.add(1);
+                    self.next = index + 1;
+                    return Poll::Ready(Some(item));
+                }
+                Poll::Ready(None) => closed += 1,
+                Poll::Pending => {}
+            }
+        }
+        if closed == count {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The emergency lanes first, then every edge's routine lane (or only channel) in turn.
+    fn poll_recv_special(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let count = self.edges.len();
+        for step in 0..count {
+            let index = (self.next_emergency + step) % count;
+            let edge = &mut self.edges[index];
+            if let RxEnd::Priority { emergency, .. } = &mut edge.rx
+                && let Poll::Ready(Some(item)) = emergency.poll_recv(cx)
+            {
+                edge.info.received.add(1);
+                self.next_emergency = index + 1;
+                return Poll::Ready(Some(item));
+            }
+        }
+        let mut closed = 0;
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            let edge = &mut self.edges[index];
+            let polled = match &mut edge.rx {
+                RxEnd::Plain(rx) => rx.poll_recv(cx),
+                RxEnd::Priority { routine, emergency } => match routine.poll_recv(cx) {
+                    // The routine lane closed: its senders are gone, and with them the
+                    // emergency lane's; an emergency item sent just before the close is still
+                    // taken, and the edge counts as closed only once both lanes are.
+                    Poll::Ready(None) => emergency.poll_recv(cx),
+                    other => other,
+                },
+                RxEnd::Broadcast(rx) => rx.poll_recv(cx, &edge.info),
+            };
+            match polled {
                 Poll::Ready(Some(item)) => {
                     edge.info.received.add(1);
                     self.next = index + 1;
@@ -128,12 +209,26 @@ impl<T> Inbox<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
+        if self.special {
+            // Priority and broadcast edges hand out one item at a time, so that an emergency
+            // item is never queued behind a batch of routine ones.
+            return self.poll_recv_special(cx).map(|item| match item {
+                Some(item) => {
+                    buffer.push(item);
+                    1
+                }
+                None => 0,
+            });
+        }
         let count = self.edges.len();
         let mut closed = 0;
         for step in 0..count {
             let index = (self.next + step) % count;
             let edge = &mut self.edges[index];
-            match edge.rx.poll_recv_many(cx, buffer, limit) {
+            let RxEnd::Plain(rx) = &mut edge.rx else {
+                continue;
+            };
+            match rx.poll_recv_many(cx, buffer, limit) {
                 Poll::Ready(0) => closed += 1,
                 Poll::Ready(n) => {
                     edge.info.received.add(n as u64);

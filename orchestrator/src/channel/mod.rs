@@ -5,6 +5,8 @@ mod edge;
 mod inbox;
 mod outbox;
 
-pub(crate) use edge::{EdgeInfo, EdgeRx, EdgeTx, InputSlot, channel};
+pub(crate) use edge::{
+    EdgeInfo, EdgeKind, EdgeRx, EdgeTx, InputSlot, PaddedCounter, RxEnd, TxEnd, channel,
+};
 pub use inbox::Inbox;
 pub use outbox::{Outbox, SendError};

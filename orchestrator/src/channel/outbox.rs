@@ -4,8 +4,8 @@ use tokio::sync::mpsc::PermitIterator;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
-use super::EdgeTx;
-use crate::Message;
+use super::{EdgeTx, TxEnd};
+use crate::{Lane, Message};
 
 /// The downstream side of an edge is gone, so an item could not be delivered there.
 ///
@@ -30,6 +30,12 @@ pub struct SendError {
 /// its own clone, with backpressure from the slowest: `send` waits until each edge has room. A
 /// full edge is the normal way a slow consumer slows its producers down; the time spent waiting
 /// is counted in `edge_send_blocked_seconds_total{edge}`.
+///
+/// Two edge kinds change that per edge (see [`EdgeOptions`](crate::EdgeOptions)): on a
+/// priority edge the item goes to the lane its classifier picks, and only that lane's room is
+/// waited for; on a lossy broadcast edge `send` never waits (a lagging consumer misses the
+/// oldest items instead), so a fan-out that mixes both kinds is held back only by its plain and
+/// priority edges.
 #[derive(Debug)]
 pub struct Outbox<T> {
     edges: Vec<EdgeTx<T>>,
@@ -38,6 +44,13 @@ pub struct Outbox<T> {
 impl<T> Outbox<T> {
     pub(crate) fn new(edges: Vec<EdgeTx<T>>) -> Self {
         Outbox { edges }
+    }
+
+    /// Another outbox over the same edges, for a task that feeds them too (a router's feeds).
+    pub(crate) fn share(&self) -> Outbox<T> {
+        Outbox {
+            edges: self.edges.clone(),
+        }
     }
 
     /// The number of outgoing edges.
@@ -59,6 +72,22 @@ impl<T: Message> Outbox<T> {
     /// Not cancel safe: if the future is dropped while waiting for room, the item is lost on
     /// the edges it had not reached yet.
     pub async fn send(&mut self, item: T) -> Result<(), SendError> {
+        // The common case — one plain edge with room — completes without building the general
+        // path's state machine.
+        let item = match self.edges.as_slice() {
+            [edge] => match &edge.tx {
+                TxEnd::Plain(tx) => match tx.try_send(item) {
+                    Ok(()) => {
+                        edge.info.sent.add(1);
+                        return Ok(());
+                    }
+                    Err(TrySendError::Closed(_)) => return Err(undelivered(edge, 1)),
+                    Err(TrySendError::Full(item)) => item,
+                },
+                _ => item,
+            },
+            _ => item,
+        };
         let Some((last, rest)) = self.edges.split_last() else {
             return Err(SendError {
                 edge: String::new(),
@@ -116,21 +145,45 @@ impl<T: Message> Outbox<T> {
 /// Sends one item on one edge: a `try_send` first, so the common case pays no timing cost, and
 /// a timed wait only when the edge is full.
 async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
-    let sent = match edge.tx.try_send(item) {
-        Ok(()) => true,
-        Err(TrySendError::Closed(_)) => false,
-        Err(TrySendError::Full(item)) => {
-            let started = Instant::now();
-            let sent = edge.tx.send(item).await;
-            edge.info.blocked_nanos.add(elapsed_nanos(started));
-            sent.is_ok()
-        }
+    let sent = match &edge.tx {
+        TxEnd::Plain(tx) => send_mpsc(edge, tx, item).await,
+        TxEnd::Priority {
+            routine,
+            emergency,
+            classify,
+        } => match classify(&item) {
+            Lane::Emergency => {
+                let sent = send_mpsc(edge, emergency, item).await;
+                if sent {
+                    edge.info.emergency.add(1);
+                }
+                sent
+            }
+            Lane::Routine => send_mpsc(edge, routine, item).await,
+        },
+        // A lossy edge never waits: a full ring overwrites its oldest item, which the lagging
+        // receiver then reports as missed. It fails only when the receiver has gone for good.
+        TxEnd::Broadcast(tx) => tx.send(item).is_ok(),
     };
     if sent {
         edge.info.sent.add(1);
         Ok(())
     } else {
         Err(undelivered(edge, 1))
+    }
+}
+
+/// Sends on one bounded channel, timing the wait when it is full; `false` when closed.
+async fn send_mpsc<T>(edge: &EdgeTx<T>, tx: &tokio::sync::mpsc::Sender<T>, item: T) -> bool {
+    match tx.try_send(item) {
+        Ok(()) => true,
+        Err(TrySendError::Closed(_)) => false,
+        Err(TrySendError::Full(item)) => {
+            let started = Instant::now();
+            let sent = tx.send(item).await;
+            edge.info.blocked_nanos.add(elapsed_nanos(started));
+            sent.is_ok()
+        }
     }
 }
 
@@ -144,13 +197,26 @@ fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
 }
 
 async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {
+    let TxEnd::Plain(tx) = &edge.tx else {
+        // Priority and broadcast edges decide per item (its lane, or no waiting at all).
+        let mut items = batch.drain(..);
+        while let Some(item) = items.next() {
+            if let Err(mut error) = send_on(edge, item).await {
+                let rest = items.len();
+                edge.info.dropped.add(rest as u64);
+                error.undelivered += rest;
+                return Err(error);
+            }
+        }
+        return Ok(());
+    };
     let mut items = batch.drain(..);
     loop {
         let wanted = items.len().min(edge.info.capacity);
         if wanted == 0 {
             return Ok(());
         }
-        let Some(permits) = reserve_many(edge, wanted).await else {
+        let Some(permits) = reserve_many(edge, tx, wanted).await else {
             return Err(undelivered(edge, items.len()));
         };
         for (permit, item) in permits.zip(&mut items) {
@@ -161,13 +227,17 @@ async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), Se
 }
 
 /// Reserves room for `n` items, timing the wait when the edge is full; `None` when closed.
-async fn reserve_many<T>(edge: &EdgeTx<T>, n: usize) -> Option<PermitIterator<'_, T>> {
-    match edge.tx.try_reserve_many(n) {
+async fn reserve_many<'a, T>(
+    edge: &EdgeTx<T>,
+    tx: &'a tokio::sync::mpsc::Sender<T>,
+    n: usize,
+) -> Option<PermitIterator<'a, T>> {
+    match tx.try_reserve_many(n) {
         Ok(permits) => Some(permits),
         Err(TrySendError::Closed(())) => None,
         Err(TrySendError::Full(())) => {
             let started = Instant::now();
-            let reserved = edge.tx.reserve_many(n).await;
+            let reserved = tx.reserve_many(n).await;
             edge.info.blocked_nanos.add(elapsed_nanos(started));
             reserved.ok()
         }

@@ -117,10 +117,20 @@ impl OperatorGraph {
         let mut outputs: Vec<Vec<Box<dyn Any + Send>>> =
             vertices.iter().map(|_| Vec::new()).collect();
         let mut infos = Vec::with_capacity(edges.len());
-        for edge in &edges {
+        let mut edges = edges;
+        for edge in &mut edges {
             let label = format!("{}->{}", vertices[edge.from].name, vertices[edge.to].name);
-            let info = Arc::new(EdgeInfo::new(label, edge.from, edge.to, edge.capacity));
-            let (tx, rx) = (edge.allocate)(Arc::clone(&info));
+            let info = Arc::new(EdgeInfo::new(
+                label,
+                edge.from,
+                edge.to,
+                edge.capacity,
+                edge.kind,
+            ));
+            let Some(allocate) = edge.allocate.take() else {
+                return Err(BuildError::new(vec![wiring_error(&info.name)]));
+            };
+            let (tx, rx) = allocate(Arc::clone(&info));
             outputs[edge.from].push(tx);
             inputs[edge.to].push(rx);
             infos.push(info);

@@ -25,6 +25,13 @@ pub enum GraphErrorKind {
         /// Downstream vertex.
         to: String,
     },
+    /// An edge was declared both with priority lanes and as a lossy broadcast.
+    ConflictingEdgeKinds {
+        /// Upstream vertex.
+        from: String,
+        /// Downstream vertex.
+        to: String,
+    },
     /// A vertex is connected to itself.
     SelfEdge {
         /// The vertex.

@@ -5,6 +5,8 @@ mod describe;
 mod error;
 mod factory;
 mod handle;
+mod options;
+mod router;
 mod vertex;
 
 use std::any::Any;
@@ -18,54 +20,28 @@ pub use describe::{EdgeDescription, Topology, VertexDescription};
 pub use error::{BuildError, GraphError, GraphErrorKind};
 pub use factory::{OperatorFactory, SinkFactory, SourceFactory};
 pub use handle::{Downstream, OperatorHandle, SinkHandle, SourceHandle, Upstream, VertexRef};
+pub use options::{EdgeOptions, EdgeSpec, IntoEdgeSpec, Lane};
+pub use router::{FeedError, RouterHandle};
 pub(crate) use vertex::{Incarnation, Runnable};
 
 use self::vertex::{Declared, Nothing, Wire};
-use crate::channel::{EdgeInfo, channel};
+use crate::channel::{EdgeInfo, EdgeKind, channel};
 use crate::{Message, OperatorContext, RestartPolicy, Role, SinkContext, SourceContext};
 
 /// The capacity of an edge that does not declare its own.
 pub const DEFAULT_EDGE_CAPACITY: usize = 1024;
 
-/// Options of one edge, given to [`OperatorGraph::connect_with`].
-///
-/// # Examples
-///
-/// ```
-/// use sda_orchestrator::EdgeOptions;
-///
-/// let options = EdgeOptions::new().capacity(256);
-/// assert_eq!(options.capacity_or(1024), 256);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EdgeOptions {
-    capacity: Option<usize>,
-}
+/// Allocates one edge's channel(s) with the item type erased: `(sender, receiver)`.
+type Allocate = Box<dyn FnOnce(Arc<EdgeInfo>) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) + Send>;
 
-impl EdgeOptions {
-    /// The defaults: the graph's default capacity.
-    pub fn new() -> Self {
-        EdgeOptions::default()
-    }
-
-    /// How many items the edge holds before its producer waits. Must be at least 1.
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
-        self
-    }
-
-    /// The declared capacity, or `default` when none was declared.
-    pub fn capacity_or(&self, default: usize) -> usize {
-        self.capacity.unwrap_or(default)
-    }
-}
-
-/// Allocates one edge's channel with its item type erased: `(sender, receiver)`.
-type Allocate = fn(Arc<EdgeInfo>) -> (Box<dyn Any + Send>, Box<dyn Any + Send>);
-
-fn allocate<T: Message>(info: Arc<EdgeInfo>) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) {
-    let (tx, rx) = channel::<T>(info);
-    (Box::new(tx), Box::new(rx))
+fn allocator<T: Message>(classify: Option<fn(&T) -> Lane>) -> Allocate {
+    Box::new(move |info| {
+        let (tx, rx) = channel::<T>(info, classify);
+        (
+            Box::new(tx) as Box<dyn Any + Send>,
+            Box::new(rx) as Box<dyn Any + Send>,
+        )
+    })
 }
 
 pub(crate) struct DeclaredVertex {
@@ -79,7 +55,8 @@ pub(crate) struct DeclaredEdge {
     pub(crate) from: usize,
     pub(crate) to: usize,
     pub(crate) capacity: usize,
-    pub(crate) allocate: Allocate,
+    pub(crate) kind: EdgeKind,
+    pub(crate) allocate: Option<Allocate>,
 }
 
 /// A declarative dataflow topology: sources, operators and sinks joined by bounded, typed edges.
@@ -274,16 +251,19 @@ impl OperatorGraph {
         self.connect_with(from, to, EdgeOptions::new())
     }
 
-    /// Connects `from` to `to` with the given options, such as a capacity of its own.
+    /// Connects `from` to `to` with the given options: a capacity of its own, priority lanes
+    /// ([`EdgeOptions::priority`]) or a lossy broadcast ([`EdgeOptions::broadcast`]).
     ///
-    /// Problems that can only be seen here (a handle from another graph, a zero capacity) are
-    /// recorded and reported by [`build`](OperatorGraph::build) with all the others.
+    /// Problems that can only be seen here (a handle from another graph, a zero capacity, an
+    /// edge that is both priority and broadcast) are recorded and reported by
+    /// [`build`](OperatorGraph::build) with all the others.
     pub fn connect_with<T: Message>(
         &mut self,
         from: &impl Upstream<T>,
         to: &impl Downstream<T>,
-        options: EdgeOptions,
+        options: impl IntoEdgeSpec<T>,
     ) -> &mut Self {
+        let EdgeSpec { options, classify } = options.into_spec();
         let (from, to) = (from.upstream(), to.downstream());
         let edge = self.edges.len() + self.connect_errors.len();
         if from.graph != self.id || to.graph != self.id {
@@ -310,11 +290,31 @@ impl OperatorGraph {
             ));
             return self;
         }
+        let kind = match (options.is_broadcast(), classify.is_some()) {
+            (false, false) => EdgeKind::Plain,
+            (false, true) => EdgeKind::Priority,
+            (true, false) => EdgeKind::Broadcast,
+            (true, true) => {
+                let (from, to) = (
+                    self.name(from.index).to_owned(),
+                    self.name(to.index).to_owned(),
+                );
+                self.connect_errors.push(GraphError::new(
+                    GraphErrorKind::ConflictingEdgeKinds {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                    format!("edge `{from} -> {to}` is both priority and broadcast: choose one"),
+                ));
+                return self;
+            }
+        };
         self.edges.push(DeclaredEdge {
             from: from.index,
             to: to.index,
             capacity,
-            allocate: allocate::<T>,
+            kind,
+            allocate: Some(allocator::<T>(classify)),
         });
         self
     }

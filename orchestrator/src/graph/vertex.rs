@@ -92,7 +92,10 @@ impl<I: Message, O: Message> Runnable for Wired<I, O> {
     fn release(&mut self) -> u64 {
         self.outputs.clear();
         self.inputs.take().map_or(0, |receivers| {
-            receivers.iter().map(|edge| edge.rx.len() as u64).sum()
+            receivers
+                .iter()
+                .map(|edge| edge.rx.len(&edge.info) as u64)
+                .sum()
         })
     }
 }

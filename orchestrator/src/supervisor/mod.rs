@@ -1,7 +1,7 @@
 //! One supervisor per graph: starts the vertices, restarts what may be restarted, surfaces what
 //! must not be hidden, and drains on shutdown.
 
-mod log;
+pub(crate) mod log;
 mod run;
 
 use std::fmt;

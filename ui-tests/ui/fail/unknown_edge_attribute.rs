@@ -6,6 +6,6 @@ fn main() {
         source   radar = emit(vec![1_u64]);
         sink     out   = discard();
 
-        radar -> [capacity = 8, broadcast = true] out;
+        radar -> [capacity = 8, lossy = true] out;
     };
 }
