@@ -616,7 +616,11 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
 
 #[allow(dead_code)]
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_target(false).init();
+    // Logs go to stderr so that stdout carries only the processing trace and the summary.
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
     let full = std::env::args().any(|a| a == "--full");
     let config = if full { Config::full() } else { Config::demo() };
     let runtime = tokio::runtime::Builder::new_current_thread()
