@@ -129,18 +129,17 @@ impl<T> Inbox<T> {
     /// With priority edges, every emergency lane is polled (in turn) before any routine lane:
     /// an emergency item queued anywhere is taken before every routine item.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if self.special {
-            return self.poll_recv_special(cx);
+        if self.special
+            && let Poll::Ready(item) = self.poll_emergency(cx)
+        {
+            return Poll::Ready(Some(item));
         }
         let count = self.edges.len();
         let mut closed = 0;
         for step in 0..count {
             let index = (self.next + step) % count;
             let edge = &mut self.edges[index];
-            let RxEnd::Plain(rx) = &mut edge.rx else {
-                continue;
-            };
-            match rx.poll_recv(cx) {
+            match poll_edge(edge, cx) {
                 Poll::Ready(Some(item)) => {
                     edge.info.received.add(1);
                     self.next = index + 1;
@@ -157,8 +156,9 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// The emergency lanes first, then every edge's routine lane (or only channel) in turn.
-    fn poll_recv_special(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// One round over the emergency lanes of the priority edges, in turn; `Pending` when none
+    /// holds an item.
+    fn poll_emergency(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let count = self.edges.len();
         for step in 0..count {
             let index = (self.next_emergency + step) % count;
@@ -168,39 +168,10 @@ impl<T> Inbox<T> {
             {
                 edge.info.received.add(1);
                 self.next_emergency = index + 1;
-                return Poll::Ready(Some(item));
+                return Poll::Ready(item);
             }
         }
-        let mut closed = 0;
-        for step in 0..count {
-            let index = (self.next + step) % count;
-            let edge = &mut self.edges[index];
-            let polled = match &mut edge.rx {
-                RxEnd::Plain(rx) => rx.poll_recv(cx),
-                RxEnd::Priority { routine, emergency } => match routine.poll_recv(cx) {
-                    // The routine lane closed: its senders are gone, and with them the
-                    // emergency lane's; an emergency item sent just before the close is still
-                    // taken, and the edge counts as closed only once both lanes are.
-                    Poll::Ready(None) => emergency.poll_recv(cx),
-                    other => other,
-                },
-                RxEnd::Broadcast(rx) => rx.poll_recv(cx, &edge.info),
-            };
-            match polled {
-                Poll::Ready(Some(item)) => {
-                    edge.info.received.add(1);
-                    self.next = index + 1;
-                    return Poll::Ready(Some(item));
-                }
-                Poll::Ready(None) => closed += 1,
-                Poll::Pending => {}
-            }
-        }
-        if closed == count {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
-        }
+        Poll::Pending
     }
 
     fn poll_recv_many(
@@ -212,7 +183,7 @@ impl<T> Inbox<T> {
         if self.special {
             // Priority and broadcast edges hand out one item at a time, so that an emergency
             // item is never queued behind a batch of routine ones.
-            return self.poll_recv_special(cx).map(|item| match item {
+            return self.poll_recv(cx).map(|item| match item {
                 Some(item) => {
                     buffer.push(item);
                     1
@@ -249,5 +220,19 @@ impl<T> Inbox<T> {
 impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
         self.slot.put_back(std::mem::take(&mut self.edges));
+    }
+}
+
+/// Polls one edge's only channel, or a priority edge's routine lane. A priority edge counts as
+/// closed only once both lanes are: when the routine lane closes, its senders are gone and with
+/// them the emergency lane's, but an emergency item sent just before the close is still taken.
+fn poll_edge<T>(edge: &mut EdgeRx<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    match &mut edge.rx {
+        RxEnd::Plain(rx) => rx.poll_recv(cx),
+        RxEnd::Priority { routine, emergency } => match routine.poll_recv(cx) {
+            Poll::Ready(None) => emergency.poll_recv(cx),
+            other => other,
+        },
+        RxEnd::Broadcast(rx) => rx.poll_recv(cx, &edge.info),
     }
 }
