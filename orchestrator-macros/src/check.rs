@@ -19,7 +19,7 @@ use crate::suggest;
 /// The attributes a declaration accepts.
 const DECLARATION_KEYS: &[&str] = &["restart"];
 /// The attributes an edge accepts.
-const EDGE_KEYS: &[&str] = &["capacity", "priority", "broadcast"];
+const EDGE_KEYS: &[&str] = &["capacity", "priority", "broadcast", "filter"];
 
 /// What to expand: the declarations and edges with their attributes looked up and their names
 /// resolved.
@@ -47,6 +47,8 @@ pub(crate) struct PlannedEdge<'a> {
     pub(crate) priority: Option<&'a Expr>,
     /// The ring capacity of a lossy broadcast edge (`broadcast = 16`).
     pub(crate) broadcast: Option<&'a Expr>,
+    /// The filter of a routed edge (`filter = keep`), a `fn(&T) -> bool`.
+    pub(crate) filter: Option<&'a Expr>,
     /// `(from, to)`, or `None` for an edge that is already reported as wrong (an unknown name,
     /// a wrong role, a self-edge or a repeat): its `connect` call would only add a type error
     /// saying the same thing again.
@@ -92,6 +94,7 @@ pub(crate) fn check<'a>(pipeline: &'a Pipeline, cx: &mut Ctxt) -> Plan<'a> {
             let capacity = found.remove("capacity");
             let priority = found.remove("priority");
             let broadcast = found.remove("broadcast");
+            let filter = found.remove("filter");
             for value in capacity.iter().chain(&broadcast) {
                 check_capacity(value, cx);
             }
@@ -116,6 +119,7 @@ pub(crate) fn check<'a>(pipeline: &'a Pipeline, cx: &mut Ctxt) -> Plan<'a> {
                 capacity,
                 priority,
                 broadcast,
+                filter,
                 endpoints: None,
             }
         })

@@ -75,7 +75,11 @@ pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStrea
         let to_ref = reference(to, &connection.to)?;
         let at = hygienic(connection.arrow.spans[0]);
         let graph = graph(at);
-        if edge.capacity.is_none() && edge.priority.is_none() && edge.broadcast.is_none() {
+        if edge.capacity.is_none()
+            && edge.priority.is_none()
+            && edge.broadcast.is_none()
+            && edge.filter.is_none()
+        {
             return Some(quote_spanned! {at=>
                 #graph.connect(#from_ref, #to_ref);
             });
@@ -89,11 +93,12 @@ pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStrea
         let priority = edge
             .priority
             .map(|classify| quote_spanned!(at=> .priority(#classify)));
+        let filter = edge.filter.map(|keep| quote_spanned!(at=> .filter(#keep)));
         Some(quote_spanned! {at=>
             #graph.connect_with(
                 #from_ref,
                 #to_ref,
-                ::sda_orchestrator::EdgeOptions::new()#capacity #broadcast #priority,
+                ::sda_orchestrator::EdgeOptions::new()#capacity #broadcast #priority #filter,
             );
         })
     });

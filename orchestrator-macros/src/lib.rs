@@ -36,12 +36,14 @@ use proc_macro::TokenStream;
 ///   lane, `classify` (a `fn(&T) -> Lane`) choosing each item's (`EdgeOptions::priority`);
 ///   `a -> [broadcast = 16] b;` makes it a lossy broadcast ring of 16 items for a consumer
 ///   allowed to lag (`EdgeOptions::broadcast`). An edge is not both, and `broadcast` already
-///   gives the capacity.
+///   gives the capacity. `a -> [filter = keep] b;` sends on the edge only the items `keep` (a
+///   `fn(&T) -> bool`) accepts (`EdgeOptions::filter`): with one filtered edge per kind of
+///   item, an operator routes each item to where it belongs (accepted records on, rejects to a
+///   dead-letter sink).
 ///
-/// Valid attributes: `restart` on a declaration; `capacity`, `priority` and `broadcast` on an
-/// edge. Names are Rust
-/// identifiers and live in their own namespace: a vertex called `radar` does not shadow a
-/// variable `radar` used inside a factory expression.
+/// Valid attributes: `restart` on a declaration; `capacity`, `priority`, `broadcast` and
+/// `filter` on an edge. Names are Rust identifiers and live in their own namespace: a vertex
+/// called `radar` does not shadow a variable `radar` used inside a factory expression.
 ///
 /// The macro evaluates to an `OperatorGraph` whose vertices and edges are in the order written,
 /// exactly as the same `add_*` and `connect` calls written by hand. `build()` still runs its own

@@ -137,7 +137,7 @@ fn attributes_are_checked() {
             "unknown attribute `capacity` on a declaration: `capacity` belongs on an edge, in \
              brackets before its target: `a -> [capacity = ...] b`",
             "duplicate attribute `capacity`: give each attribute at most once; valid attributes \
-             on an edge: `capacity`, `priority`, `broadcast`",
+             on an edge: `capacity`, `priority`, `broadcast`, `filter`",
             "unknown attribute `restart` on an edge: `restart` belongs on a declaration, after its \
              factory: `operator a = ..., restart = ...;`",
             "edge capacity must be at least 1: an edge holds at least one item",
@@ -265,6 +265,28 @@ fn priority_and_broadcast_edges_expand_into_edge_options() {
     );
     assert!(
         expansion.contains("EdgeOptions :: new () . broadcast (16) ,"),
+        "{expansion}"
+    );
+}
+
+#[test]
+fn filtered_edges_expand_into_edge_options() {
+    let (messages, expansion) = run("
+        source s = f();
+        sink a = h();
+        sink d = h();
+        s -> [filter = is_ok] a;
+        s -> [capacity = 8, priority = classify, filter = is_err] d;
+    ");
+    assert!(messages.is_empty(), "{messages:?}");
+    assert!(
+        expansion.contains("EdgeOptions :: new () . filter (is_ok) ,"),
+        "{expansion}"
+    );
+    assert!(
+        expansion.contains(
+            "EdgeOptions :: new () . capacity (8) . priority (classify) . filter (is_err) ,"
+        ),
         "{expansion}"
     );
 }

@@ -152,6 +152,9 @@ pub struct EdgeSnapshot {
     pub kind: &'static str,
     /// Items sent on the emergency lane of a priority edge (0 on other edges).
     pub emergency: u64,
+    /// Items the edge's filter did not keep (0 on an edge without a filter): routed elsewhere,
+    /// not lost.
+    pub filtered: u64,
     /// Items a lagging consumer of a broadcast edge missed (0 on other edges).
     pub lagged: u64,
 }
@@ -310,6 +313,7 @@ impl GraphMonitor {
                 dropped: e.dropped.get(),
                 kind: e.kind.noun(),
                 emergency: e.emergency.get(),
+                filtered: e.filtered.get(),
                 lagged: e.lagged.get(),
             })
             .collect();

@@ -43,6 +43,8 @@ pub(crate) struct EdgeInfo {
     pub(crate) lagged: PaddedCounter,
     /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
     pub(crate) emergency: PaddedCounter,
+    /// Items the edge's filter did not keep (always 0 on an edge without a filter).
+    pub(crate) filtered: PaddedCounter,
     /// How the edge delivers.
     pub(crate) kind: EdgeKind,
 }
@@ -80,6 +82,7 @@ impl EdgeInfo {
             kind,
             lagged: PaddedCounter::default(),
             emergency: PaddedCounter::default(),
+            filtered: PaddedCounter::default(),
             name,
             from,
             to,
@@ -106,6 +109,8 @@ impl EdgeInfo {
 pub(crate) struct EdgeTx<T> {
     pub(crate) tx: TxEnd<T>,
     pub(crate) info: Arc<EdgeInfo>,
+    /// The edge's filter: only items it keeps are sent on this edge (content-based routing).
+    pub(crate) keep: Option<fn(&T) -> bool>,
 }
 
 /// The channel(s) behind a sending end, by edge kind.
@@ -147,6 +152,7 @@ impl<T> Clone for EdgeTx<T> {
         EdgeTx {
             tx,
             info: Arc::clone(&self.info),
+            keep: self.keep,
         }
     }
 }
@@ -262,6 +268,7 @@ const MAX_BROADCAST_CAPACITY: usize = 1 << 30;
 pub(crate) fn channel<T: Clone + Send + 'static>(
     info: Arc<EdgeInfo>,
     classify: Option<fn(&T) -> Lane>,
+    keep: Option<fn(&T) -> bool>,
 ) -> (EdgeTx<T>, EdgeRx<T>) {
     let (tx, rx) = match (info.kind, classify) {
         (EdgeKind::Broadcast, _) => {
@@ -299,6 +306,7 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
         EdgeTx {
             tx,
             info: Arc::clone(&info),
+            keep,
         },
         EdgeRx { rx, info },
     )

@@ -75,7 +75,7 @@ impl<T: Message> Outbox<T> {
         // The common case — one plain edge with room — completes without building the general
         // path's state machine.
         let item = match self.edges.as_slice() {
-            [edge] => match &edge.tx {
+            [edge] if edge.keep.is_none() => match &edge.tx {
                 TxEnd::Plain(tx) => match tx.try_send(item) {
                     Ok(()) => {
                         edge.info.sent.add(1);
@@ -96,11 +96,16 @@ impl<T: Message> Outbox<T> {
         };
         let mut failed = None;
         for edge in rest {
-            if let Err(e) = send_on(edge, item.clone()).await {
+            // A filtered edge decides before the item is cloned for it.
+            if keeps(edge, &item)
+                && let Err(e) = send_on(edge, item.clone()).await
+            {
                 failed.get_or_insert(e);
             }
         }
-        if let Err(e) = send_on(last, item).await {
+        if keeps(last, &item)
+            && let Err(e) = send_on(last, item).await
+        {
             failed.get_or_insert(e);
         }
         failed.map_or(Ok(()), Err)
@@ -139,6 +144,18 @@ impl<T: Message> Outbox<T> {
             failed.get_or_insert(e);
         }
         failed.map_or(Ok(()), Err)
+    }
+}
+
+/// Whether `edge` carries `item`: always, unless the edge has a filter that rejects it, which is
+/// counted as filtered on the edge.
+fn keeps<T>(edge: &EdgeTx<T>, item: &T) -> bool {
+    match edge.keep {
+        Some(keep) if !keep(item) => {
+            edge.info.filtered.add(1);
+            false
+        }
+        _ => true,
     }
 }
 
@@ -197,10 +214,14 @@ fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
 }
 
 async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {
-    let TxEnd::Plain(tx) = &edge.tx else {
-        // Priority and broadcast edges decide per item (its lane, or no waiting at all).
+    let (TxEnd::Plain(tx), None) = (&edge.tx, edge.keep) else {
+        // Priority, broadcast and filtered edges decide per item (its lane, no waiting at all,
+        // or whether it goes on this edge).
         let mut items = batch.drain(..);
         while let Some(item) = items.next() {
+            if !keeps(edge, &item) {
+                continue;
+            }
             if let Err(mut error) = send_on(edge, item).await {
                 let rest = items.len();
                 edge.info.dropped.add(rest as u64);

@@ -34,9 +34,12 @@ pub const DEFAULT_EDGE_CAPACITY: usize = 1024;
 /// Allocates one edge's channel(s) with the item type erased: `(sender, receiver)`.
 type Allocate = Box<dyn FnOnce(Arc<EdgeInfo>) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) + Send>;
 
-fn allocator<T: Message>(classify: Option<fn(&T) -> Lane>) -> Allocate {
+fn allocator<T: Message>(
+    classify: Option<fn(&T) -> Lane>,
+    keep: Option<fn(&T) -> bool>,
+) -> Allocate {
     Box::new(move |info| {
-        let (tx, rx) = channel::<T>(info, classify);
+        let (tx, rx) = channel::<T>(info, classify, keep);
         (
             Box::new(tx) as Box<dyn Any + Send>,
             Box::new(rx) as Box<dyn Any + Send>,
@@ -263,7 +266,11 @@ impl OperatorGraph {
         to: &impl Downstream<T>,
         options: impl IntoEdgeSpec<T>,
     ) -> &mut Self {
-        let EdgeSpec { options, classify } = options.into_spec();
+        let EdgeSpec {
+            options,
+            classify,
+            keep,
+        } = options.into_spec();
         let (from, to) = (from.upstream(), to.downstream());
         let edge = self.edges.len() + self.connect_errors.len();
         if from.graph != self.id || to.graph != self.id {
@@ -314,7 +321,7 @@ impl OperatorGraph {
             to: to.index,
             capacity,
             kind,
-            allocate: Some(allocator::<T>(classify)),
+            allocate: Some(allocator::<T>(classify, keep)),
         });
         self
     }

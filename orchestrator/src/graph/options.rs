@@ -1,5 +1,5 @@
-//! How one edge delivers: its capacity, and whether it is a plain bounded channel, a pair of
-//! priority lanes or a lossy broadcast.
+//! How one edge delivers: its capacity, whether it is a plain bounded channel, a pair of
+//! priority lanes or a lossy broadcast, and which items it carries (a filter).
 
 /// The lane of an item on a priority edge, chosen by the edge's classifier.
 ///
@@ -122,10 +122,56 @@ impl EdgeOptions {
     /// # }).unwrap();
     /// ```
     pub fn priority<T>(self, classify: fn(&T) -> Lane) -> EdgeSpec<T> {
-        EdgeSpec {
-            options: self,
-            classify: Some(classify),
-        }
+        EdgeSpec::from(self).priority(classify)
+    }
+
+    /// Sends on this edge only the items `keep` accepts: content-based routing. An operator
+    /// whose output fans out to several edges with filters sends each item only where it
+    /// belongs — accepted records to the next stage, rejects to a dead-letter sink — and an
+    /// item no edge keeps is counted as filtered, not lost. The filter runs before the item is
+    /// cloned for the edge.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{EdgeOptions, OperatorGraph, RestartPolicy, SupervisorPolicy};
+    ///
+    /// fn is_even(n: &u32) -> bool { n % 2 == 0 }
+    /// fn is_odd(n: &u32) -> bool { n % 2 == 1 }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut graph = OperatorGraph::new();
+    /// let numbers = graph.add_source("numbers", RestartPolicy::Never, |mut ctx| async move {
+    ///     for n in 0..6u32 {
+    ///         ctx.output.send(n).await?;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let evens = graph.add_sink("evens", RestartPolicy::Never, |mut ctx| async move {
+    ///     let mut got = Vec::new();
+    ///     while let Some(n) = ctx.input.recv().await {
+    ///         got.push(n);
+    ///     }
+    ///     assert_eq!(got, [0, 2, 4]);
+    ///     Ok(())
+    /// });
+    /// let odds = graph.add_sink("odds", RestartPolicy::Never, |mut ctx| async move {
+    ///     let mut got = Vec::new();
+    ///     while let Some(n) = ctx.input.recv().await {
+    ///         got.push(n);
+    ///     }
+    ///     assert_eq!(got, [1, 3, 5]);
+    ///     Ok(())
+    /// });
+    /// graph
+    ///     .connect_with(&numbers, &evens, EdgeOptions::new().filter(is_even))
+    ///     .connect_with(&numbers, &odds, EdgeOptions::new().filter(is_odd));
+    /// assert!(graph.build()?.run(SupervisorPolicy::default()).await.is_clean());
+    /// # Ok::<(), sda_orchestrator::BuildError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn filter<T>(self, keep: fn(&T) -> bool) -> EdgeSpec<T> {
+        EdgeSpec::from(self).filter(keep)
     }
 
     /// The declared capacity, or `default` when none was declared.
@@ -139,15 +185,34 @@ impl EdgeOptions {
     }
 }
 
-/// [`EdgeOptions`] bound to the edge's item type, as a priority classifier needs; made by
-/// [`EdgeOptions::priority`]. Plain `EdgeOptions` convert into it for any item type, so
-/// [`connect_with`](crate::OperatorGraph::connect_with) takes either.
+/// [`EdgeOptions`] bound to the edge's item type, as a priority classifier or a filter needs;
+/// made by [`EdgeOptions::priority`] or [`EdgeOptions::filter`]. Plain `EdgeOptions` convert
+/// into it for any item type, so [`connect_with`](crate::OperatorGraph::connect_with) takes
+/// either.
 pub struct EdgeSpec<T> {
     pub(crate) options: EdgeOptions,
     pub(crate) classify: Option<fn(&T) -> Lane>,
+    pub(crate) keep: Option<fn(&T) -> bool>,
 }
 
 impl<T> EdgeSpec<T> {
+    /// Adds priority lanes; see [`EdgeOptions::priority`].
+    pub fn priority(mut self, classify: fn(&T) -> Lane) -> EdgeSpec<T> {
+        self.classify = Some(classify);
+        self
+    }
+
+    /// Adds a filter; see [`EdgeOptions::filter`].
+    pub fn filter(mut self, keep: fn(&T) -> bool) -> EdgeSpec<T> {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// Whether the edge sends only the items a filter keeps.
+    pub fn is_filtered(&self) -> bool {
+        self.keep.is_some()
+    }
+
     /// The untyped options.
     pub fn options(&self) -> EdgeOptions {
         self.options
@@ -172,6 +237,7 @@ impl<T> std::fmt::Debug for EdgeSpec<T> {
         f.debug_struct("EdgeSpec")
             .field("options", &self.options)
             .field("priority", &self.classify.is_some())
+            .field("filtered", &self.keep.is_some())
             .finish()
     }
 }
@@ -181,6 +247,7 @@ impl<T> From<EdgeOptions> for EdgeSpec<T> {
         EdgeSpec {
             options,
             classify: None,
+            keep: None,
         }
     }
 }
@@ -196,8 +263,8 @@ mod sealed {
 /// [`EdgeOptions::priority`] with a classifier of `&T`. Sealed.
 #[diagnostic::on_unimplemented(
     message = "these edge options do not fit an edge carrying `{T}`",
-    label = "the priority classifier of this edge must be a `fn(&{T}) -> Lane`",
-    note = "`priority = classify` needs `classify` to take the edge's item type by reference"
+    label = "the priority classifier or filter of this edge must take `&{T}`",
+    note = "`priority = classify` needs a `fn(&T) -> Lane` and `filter = keep` a `fn(&T) -> bool`, with `T` the edge's item type"
 )]
 pub trait IntoEdgeSpec<T>: sealed::Sealed {
     /// The options bound to the item type.
