@@ -5,6 +5,7 @@ mod progress;
 mod summary;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,15 @@ use tokio::time::Instant;
 pub use progress::ProgressStyle;
 pub use summary::Summary;
 
+use crate::observation::SensorKind;
 use crate::orbit::conjunction::ScreeningConfig;
 use crate::orbit::propagate::Propagator;
 use crate::pipeline::operators::CorrelatorConfig;
 use crate::pipeline::sinks::files;
-use crate::pipeline::sources::{BASE_RECORDS_PER_S, Pacing};
+use crate::pipeline::sources::{BASE_RECORDS_PER_S, Pacing, SimStream};
+use crate::pipeline::transport::{self, IslTransport, RadarTransport, Transports};
 use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
-use crate::sim::scenario::{Scenario, ScenarioConfig};
+use crate::sim::scenario::{Scenario, ScenarioConfig, Streams};
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +50,24 @@ pub struct AppConfig {
     pub correlator: CorrelatorSettings,
     /// Testing only: the operator to make panic on its first item.
     pub inject_panic: Option<String>,
+    /// How the radar and ISL sources receive their streams.
+    pub transport: TransportMode,
+    /// Listen for radar datagrams here instead of starting the simulator's UDP sender.
+    pub radar_bind: Option<SocketAddr>,
+    /// Read the ISL stream from this peer instead of starting the simulator's TCP server.
+    pub isl_connect: Option<SocketAddr>,
+}
+
+/// How the radar and ISL sources receive their streams when no endpoint is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportMode {
+    /// Real sockets on loopback: the app starts the simulator's UDP sender and TCP server on
+    /// ephemeral ports of 127.0.0.1, and the sources receive from them.
+    #[default]
+    Loopback,
+    /// The simulator's bytes handed over in-process (no sockets), for determinism.
+    Inprocess,
 }
 
 /// The correlator's tunable parameters.
@@ -85,6 +106,9 @@ impl Default for AppConfig {
             drain_deadline: Duration::from_secs(10),
             correlator: CorrelatorSettings::default(),
             inject_panic: None,
+            transport: TransportMode::default(),
+            radar_bind: None,
+            isl_connect: None,
         }
     }
 }
@@ -127,12 +151,14 @@ pub async fn run(
         "simulator ready"
     );
     let counters = Arc::new(Counters::default());
+    let pacing = Pacing {
+        records_per_s: BASE_RECORDS_PER_S * config.rate,
+        passes: config.passes,
+    };
+    let (transports, peers) = start_transports(&config, &scenario.streams, pacing).await?;
     let parts = Parts {
         streams: Arc::new(scenario.streams),
-        pacing: Pacing {
-            records_per_s: BASE_RECORDS_PER_S * config.rate,
-            passes: config.passes,
-        },
+        pacing,
         registry: Arc::new(scenario.sensors),
         catalog,
         pool: pool.clone(),
@@ -154,6 +180,7 @@ pub async fn run(
             .inject_panic
             .as_deref()
             .map_or_else(FaultInjection::none, FaultInjection::panic_in),
+        transports,
     };
     let built = build_topology(&parts).build()?;
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
@@ -186,6 +213,9 @@ pub async fn run(
         }
     };
     reporter.abort();
+    for peer in peers {
+        peer.abort();
+    }
     if let Err(e) = pool.shutdown(Duration::from_secs(5)).await {
         tracing::warn!(error = %e, "propagator pool did not shut down cleanly");
     }
@@ -199,6 +229,71 @@ pub async fn run(
     );
     summary.log();
     Ok(summary)
+}
+
+/// Binds the radar socket and picks the ISL peer, starting the simulator peers on loopback
+/// where no endpoint was given; returns the transports and the peer tasks to stop at the end.
+async fn start_transports(
+    config: &AppConfig,
+    streams: &Streams,
+    pacing: Pacing,
+) -> anyhow::Result<(Transports, Vec<tokio::task::JoinHandle<()>>)> {
+    let loopback = config.transport == TransportMode::Loopback;
+    let local: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let (mut transports, mut peers) = (Transports::default(), Vec::new());
+    let total = |messages: &[bytes::Bytes]| {
+        pacing
+            .passes
+            .map(|passes| messages.len() as u64 * u64::from(passes))
+    };
+    if config.radar_bind.is_some() || loopback {
+        let bind = config.radar_bind.unwrap_or(local);
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .with_context(|| format!("cannot bind the radar socket to {bind}"))?;
+        let addr = socket.local_addr()?;
+        let mut finish_after = None;
+        if config.radar_bind.is_none() {
+            let messages = SimStream::from_streams(streams, SensorKind::Radar).messages;
+            finish_after = total(&messages);
+            peers.push(tokio::spawn(async move {
+                if let Err(e) = transport::simulate_radar_sender(messages, pacing, addr).await {
+                    tracing::warn!(error = %e, "radar simulator stopped");
+                }
+            }));
+        }
+        tracing::info!(
+            %addr,
+            simulated = config.radar_bind.is_none(),
+            "radar listening (udp)"
+        );
+        transports.radar = Some(RadarTransport {
+            socket: Arc::new(socket),
+            finish_after,
+        });
+    }
+    if let Some(addr) = config.isl_connect {
+        tracing::info!(%addr, "isl reading from peer (tcp)");
+        transports.isl = Some(IslTransport {
+            addr,
+            finish_after: None,
+        });
+    } else if loopback {
+        let listener = tokio::net::TcpListener::bind(local)
+            .await
+            .context("cannot bind the isl simulator")?;
+        let addr = listener.local_addr()?;
+        let messages = SimStream::from_streams(streams, SensorKind::Isl).messages;
+        let finish_after = total(&messages);
+        peers.push(tokio::spawn(async move {
+            if let Err(e) = transport::simulate_isl_server(listener, messages, pacing).await {
+                tracing::warn!(error = %e, "isl simulator stopped");
+            }
+        }));
+        tracing::info!(%addr, "isl simulator serving (tcp)");
+        transports.isl = Some(IslTransport { addr, finish_after });
+    }
+    Ok((transports, peers))
 }
 
 /// Creates the output folder and empties the output files (the sinks append).

@@ -1,12 +1,13 @@
 //! Command-line flags, merged with the optional config file.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
-use crate::app::{AppConfig, ProgressStyle};
+use crate::app::{AppConfig, ProgressStyle, TransportMode};
 use crate::config::FileConfig;
 
 /// Log and progress output format.
@@ -21,7 +22,8 @@ pub enum LogFormat {
 
 /// `sda-ingest`: runs the SDA ingest pipeline on the built-in simulator.
 ///
-/// With no flags it replays the simulated scenario once into `./sda-out` and keeps running
+/// With no flags it replays the simulated scenario once into `./sda-out` (radar over UDP and
+/// ISL over TCP on loopback, from simulator peers it starts on ephemeral ports) and keeps running
 /// until Ctrl-C or SIGTERM, printing progress every two seconds on stderr and a final JSON
 /// summary on stdout. Flags override the config file, which overrides the defaults.
 #[derive(Debug, Clone, Default, Parser)]
@@ -53,6 +55,17 @@ pub struct Cli {
     /// Seconds between progress lines [default: 2].
     #[arg(long, value_name = "SECS")]
     pub progress_interval: Option<f64>,
+    /// How radar and ISL arrive when no endpoint is given: `loopback` (real UDP/TCP sockets on
+    /// 127.0.0.1, fed by simulator peers the app starts) or `inprocess` (no sockets)
+    /// [default: loopback].
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportMode>,
+    /// Listen for radar datagrams (UDP) on ADDR instead of starting the simulator's sender.
+    #[arg(long, value_name = "ADDR")]
+    pub radar_bind: Option<SocketAddr>,
+    /// Read the ISL stream (TCP) from ADDR instead of starting the simulator's server.
+    #[arg(long, value_name = "ADDR")]
+    pub isl_connect: Option<SocketAddr>,
     /// Testing only: make the named operator panic on its first item.
     #[arg(long, value_name = "OPERATOR", hide = true)]
     pub inject_panic: Option<String>,
@@ -138,6 +151,12 @@ impl Cli {
             correlator,
             inject_panic: self.inject_panic.clone(),
             drain_deadline: defaults.drain_deadline,
+            transport: self
+                .transport
+                .or(file.transport)
+                .unwrap_or(defaults.transport),
+            radar_bind: self.radar_bind.or(file.radar_bind),
+            isl_connect: self.isl_connect.or(file.isl_connect),
         })
     }
 }

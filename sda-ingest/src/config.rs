@@ -11,6 +11,9 @@
 //! passes = 1                # omit to replay once and idle until stopped
 //! log_format = "json"       # or "human"
 //! progress_interval_s = 5.0
+//! transport = "loopback"    # or "inprocess" (no sockets)
+//! radar_bind = "0.0.0.0:5600"      # listen for radar here; no simulated radar sender
+//! isl_connect = "10.0.0.7:5700"    # read ISL from here; no simulated ISL server
 //!
 //! [correlator]
 //! gate_km = 50.0            # association gate
@@ -18,11 +21,13 @@
 //! lookahead_s = 3600.0      # screen this far past the latest observation epoch
 //! ```
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::app::TransportMode;
 use crate::cli::LogFormat;
 
 /// The file's contents.
@@ -43,6 +48,12 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// Seconds between progress lines.
     pub progress_interval_s: Option<f64>,
+    /// How radar and ISL arrive when no endpoint is given.
+    pub transport: Option<TransportMode>,
+    /// Radar UDP listen address.
+    pub radar_bind: Option<SocketAddr>,
+    /// ISL TCP peer address.
+    pub isl_connect: Option<SocketAddr>,
     /// Correlator parameters.
     #[serde(default)]
     pub correlator: CorrelatorFile,

@@ -1,11 +1,13 @@
 //! The whole service in-process on the simulator: one pass of the scenario must come out
-//! exactly as `Scenario::expected` says, with every record accounted for.
+//! exactly as `Scenario::expected` says, with every record accounted for — over the default
+//! loopback transports (radar over UDP, ISL over TCP, paced so loopback drops nothing) and over
+//! the in-process replay.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use sda_ingest::app::{self, AppConfig, ProgressStyle};
+use sda_ingest::app::{self, AppConfig, ProgressStyle, TransportMode};
 use sda_ingest::pipeline::sinks::files;
 use sda_ingest::sim::scenario::{PLANTED_A, PLANTED_B, Scenario, ScenarioConfig};
 use serde_json::Value;
@@ -25,12 +27,23 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pass_of_the_scenario_is_accounted_for_exactly() {
+    assert_eq!(AppConfig::default().transport, TransportMode::Loopback);
+    one_pass(TransportMode::Loopback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pass_replayed_in_process_is_accounted_for_exactly() {
+    one_pass(TransportMode::Inprocess).await;
+}
+
+async fn one_pass(transport: TransportMode) {
     let dir = tempfile::tempdir().unwrap();
     let config = AppConfig {
         out_dir: dir.path().to_owned(),
         rate: 400.0,
         passes: Some(1),
         progress: ProgressStyle::Off,
+        transport,
         ..AppConfig::default()
     };
     let run = app::run(config, std::future::pending());

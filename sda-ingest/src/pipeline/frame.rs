@@ -1,5 +1,5 @@
-//! The raw frame every source emits: the unit shared by the simulator and, later, the network
-//! transports.
+//! The raw frame every source emits: the unit shared by the in-process simulator and the
+//! network transports.
 
 use std::sync::Arc;
 
@@ -34,8 +34,8 @@ impl WireFormat {
 
 /// Bytes as a source received them, before any decoding.
 ///
-/// Every transport — the built-in simulator today; the UDP radar listener, the HTTP optical
-/// poller and the TCP ISL reader later — produces this one type, so the rest of the pipeline
+/// Every transport — the in-process simulator, the UDP radar listener and the TCP ISL reader
+/// (and, later, the HTTP optical poller) — produces this one type, so the rest of the pipeline
 /// does not change when a source does. A stream transport (ISL over TCP) splits its stream into
 /// frames before sending them on; decoding is left to `normalize` so that a bad frame becomes a
 /// dead letter with the decoder's reason code, not a source error.

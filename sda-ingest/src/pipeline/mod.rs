@@ -1,5 +1,5 @@
-//! The running service: simulated sources, the operators and sinks, and the topology that
-//! joins them on the orchestrator.
+//! The running service: simulated sources, network transports, the operators and sinks, and
+//! the topology that joins them on the orchestrator.
 
 mod counters;
 mod faults;
@@ -10,6 +10,7 @@ mod routed;
 pub mod sinks;
 pub mod sources;
 mod topology;
+pub mod transport;
 
 pub use counters::{CounterSnapshot, Counters};
 pub use faults::FaultInjection;

@@ -1,10 +1,12 @@
 //! Everything the topology's factories need, with one constructor per vertex kind so that
 //! `build_topology` reads as the diagram.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use sda_orchestrator::{DedicatedPool, OperatorFactory, SinkFactory, SourceFactory};
+use sda_orchestrator::{DedicatedPool, OperatorFactory, SinkFactory, SourceContext, SourceFactory};
 
 use super::counters::Counters;
 use super::faults::FaultInjection;
@@ -13,6 +15,7 @@ use super::operators::{self, ConjunctionAlert, CorrelatorConfig};
 use super::routed::Routed;
 use super::sinks::{self, files};
 use super::sources::{self, Pacing, SimStream};
+use super::transport::{self, Transports};
 use crate::observation::{Observation, SensorKind};
 use crate::orbit::conjunction::Conjunction;
 use crate::orbit::propagate::Propagator;
@@ -42,13 +45,43 @@ pub struct Parts {
     pub counters: Arc<Counters>,
     /// Test-only fault injection.
     pub faults: FaultInjection,
+    /// The network transports of the radar and ISL sources (`None`: in-process replay).
+    pub transports: Transports,
+}
+
+/// A source factory with its future boxed, so one constructor can return different transports.
+type BoxedSource = Box<
+    dyn FnMut(
+            SourceContext<RawFrame>,
+        ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'static>>
+        + Send
+        + 'static,
+>;
+
+fn boxed(mut factory: impl SourceFactory<RawFrame>) -> BoxedSource {
+    Box::new(move |ctx| Box::pin(factory(ctx)))
 }
 
 impl Parts {
-    /// The simulated source replaying `kind`'s stream.
+    /// The source of `kind`'s stream: the radar UDP listener or ISL TCP reader when
+    /// [`Parts::transports`] names one, otherwise the in-process replay.
     pub fn source(&self, kind: SensorKind) -> impl SourceFactory<RawFrame> + use<> {
-        let stream = SimStream::from_streams(&self.streams, kind);
-        sources::simulated(stream, self.pacing, self.counters.clone())
+        let counters = self.counters.clone();
+        let mut factory = match (kind, &self.transports.radar, &self.transports.isl) {
+            (SensorKind::Radar, Some(radar), _) => boxed(transport::radar_udp(
+                radar.socket.clone(),
+                radar.finish_after,
+                counters,
+            )),
+            (SensorKind::Isl, _, Some(isl)) => {
+                boxed(transport::isl_tcp(isl.addr, isl.finish_after, counters))
+            }
+            _ => {
+                let stream = SimStream::from_streams(&self.streams, kind);
+                boxed(sources::simulated(stream, self.pacing, counters))
+            }
+        };
+        move |ctx: SourceContext<RawFrame>| factory(ctx)
     }
 
     /// The `normalize` operator.

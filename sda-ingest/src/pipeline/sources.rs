@@ -1,9 +1,10 @@
-//! Sources. Today: the built-in simulator, one source per sensor stream of a
+//! In-process sources: the built-in simulator, one source per sensor stream of a
 //! [`Scenario`](crate::sim::scenario::Scenario), replaying the real wire bytes at a paced rate.
 //!
-//! Every source emits [`RawFrame`]s, so a network transport (UDP radar listener, HTTP optical
-//! poller with retry and circuit breaker, TCP ISL reader) slots in as another factory with the
-//! same output type, and nothing downstream changes.
+//! Every source emits [`RawFrame`]s, so a network transport slots in as another factory with
+//! the same output type, and nothing downstream changes: the radar UDP listener and the ISL TCP
+//! reader are in [`transport`](super::transport); optical and the five synthetic sensors still
+//! replay in-process.
 //!
 //! **Replay.** A source sends its stream `passes` times. The scenario's bytes cannot be
 //! re-numbered here, so a second pass re-sends identical records: `dedup` drops them as
