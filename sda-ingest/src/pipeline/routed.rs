@@ -1,12 +1,10 @@
 //! The item type of the stages that can reject: an accepted observation or a dead letter.
 //!
-//! **Why this exists (interim).** An operator has one output type, and the orchestrator's
-//! fan-out delivers every item to every outgoing edge; there is no per-edge routing yet. So
-//! `normalize` and `validate` each send [`Routed`] items to two edges — the next stage and the
-//! dead-letter sink — and each consumer keeps only its half: the next stage ignores
-//! [`Routed::DeadLetter`], the dead-letter sink ignores [`Routed::Accepted`]. When the
-//! orchestrator gains per-edge routing, this enum becomes two typed ports and the filtering
-//! goes away.
+//! An operator has one output type, so `normalize` and `validate` emit [`Routed`] items, and
+//! the topology routes them with filtered edges: `[filter = Routed::is_accepted]` to the next
+//! stage, `[filter = Routed::is_dead_letter]` to the dead-letter sink. Each item travels on one
+//! edge only. The consumers still match on the variant (the type allows both) and skip the
+//! other one, which the filters make unreachable in this topology.
 
 use std::sync::Arc;
 
@@ -21,6 +19,18 @@ pub enum Routed {
     Accepted(Arc<Observation>),
     /// A record that goes to the dead-letter sink.
     DeadLetter(Arc<DeadLetter>),
+}
+
+impl Routed {
+    /// Whether this is an accepted observation: the filter of the edges to the next stage.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Routed::Accepted(_))
+    }
+
+    /// Whether this is a dead letter: the filter of the edges to the dead-letter sink.
+    pub fn is_dead_letter(&self) -> bool {
+        matches!(self, Routed::DeadLetter(_))
+    }
 }
 
 /// A record the pipeline could not use, as written to `dead_letter.jsonl`.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sda_orchestrator::{OperatorGraph, RestartPolicy, pipeline};
 
 use super::parts::Parts;
+use super::routed::Routed;
 use crate::observation::SensorKind as K;
 
 /// Builds the ingest pipeline: eight sources → normalize → validate → dedup → {observations,
@@ -61,9 +62,11 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
         space_based_optical -> normalize;
         bistatic_radar -> normalize;
         photometry -> normalize;
-        normalize -> validate -> dedup -> observations;
-        normalize -> dead_letter;
-        validate -> dead_letter;
+        // Each record goes one way: on to the next stage, or to the dead letters.
+        normalize -> [filter = Routed::is_accepted] validate;
+        validate -> [filter = Routed::is_accepted] dedup -> observations;
+        normalize -> [filter = Routed::is_dead_letter] dead_letter;
+        validate -> [filter = Routed::is_dead_letter] dead_letter;
         dedup -> correlator -> alert_emitter -> alerts;
         dedup -> audit;
     }
