@@ -189,3 +189,41 @@ fn topology_lists_the_declared_structure_and_draws_mermaid() {
     assert_eq!(json["vertices"][0]["role"], "source");
     assert_eq!(json["vertices"][1]["restart"]["kind"], "never");
 }
+
+#[test]
+fn topology_describes_edge_kinds_and_filters() {
+    fn urgent(n: &u32) -> sda_orchestrator::Lane {
+        if *n > 100 {
+            sda_orchestrator::Lane::Emergency
+        } else {
+            sda_orchestrator::Lane::Routine
+        }
+    }
+    fn odd(n: &u32) -> bool {
+        n % 2 == 1
+    }
+    let mut graph = OperatorGraph::new();
+    let s = source(&mut graph, "radar");
+    let o = operator(&mut graph, "process");
+    let k = sink(&mut graph, "archive");
+    let v = sink(&mut graph, "view");
+    graph
+        .connect_with(&s, &o, EdgeOptions::new().capacity(64).priority(urgent))
+        .connect_with(&o, &k, EdgeOptions::new().capacity(8).filter(odd))
+        .connect_with(&o, &v, EdgeOptions::new().broadcast(16));
+    let topology = graph.topology();
+    let kinds: Vec<(&str, bool)> = topology
+        .edges
+        .iter()
+        .map(|e| (e.kind, e.filtered))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("priority", false), ("plain", true), ("broadcast", false)]
+    );
+    let mermaid = topology.to_mermaid();
+    assert!(mermaid.contains("v0 -->|64 priority| v1"), "{mermaid}");
+    assert!(mermaid.contains("v1 -->|8 filtered| v2"), "{mermaid}");
+    assert!(mermaid.contains("v1 -.->|16 broadcast| v3"), "{mermaid}");
+    assert!(graph.build().is_ok());
+}

@@ -50,8 +50,12 @@ pub struct EdgeDescription {
     pub from: String,
     /// The downstream vertex's name.
     pub to: String,
-    /// How many items the edge holds.
+    /// How many items the edge holds (per lane on a priority edge; the ring on a broadcast one).
     pub capacity: usize,
+    /// `plain`, `priority` (emergency and routine lanes) or `broadcast` (lossy).
+    pub kind: &'static str,
+    /// Whether the edge carries only the items its filter keeps.
+    pub filtered: bool,
 }
 
 fn role_noun<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
@@ -61,15 +65,17 @@ fn role_noun<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error>
 impl Topology {
     pub(crate) fn new(
         vertices: Vec<(String, Role, RestartPolicy)>,
-        edges: Vec<(usize, usize, usize)>,
+        edges: Vec<(usize, usize, usize, &'static str, bool)>,
     ) -> Self {
         let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.0.clone());
         let edges = edges
             .into_iter()
-            .map(|(from, to, capacity)| EdgeDescription {
+            .map(|(from, to, capacity, kind, filtered)| EdgeDescription {
                 from: name(from),
                 to: name(to),
                 capacity,
+                kind,
+                filtered,
             })
             .collect();
         let vertices = vertices
@@ -84,7 +90,8 @@ impl Topology {
     }
 
     /// The graph as a Mermaid flowchart: sources as parallelograms, operators as rectangles,
-    /// sinks as cylinders, each edge labelled with its capacity.
+    /// sinks as cylinders, each edge labelled with its capacity (and its kind and filter when it
+    /// has them; lossy broadcast edges dotted).
     pub fn to_mermaid(&self) -> String {
         let mut text = String::from("flowchart LR\n");
         let ids: HashMap<&str, usize> = self
@@ -103,7 +110,18 @@ impl Topology {
         }
         for e in &self.edges {
             if let (Some(from), Some(to)) = (ids.get(e.from.as_str()), ids.get(e.to.as_str())) {
-                let _ = writeln!(text, "    v{from} -->|{}| v{to}", e.capacity);
+                // A plain edge is labelled with its capacity alone; other kinds and filters say
+                // so after it, and a lossy edge is drawn dotted.
+                let mut label = e.capacity.to_string();
+                if e.kind != "plain" {
+                    label.push(' ');
+                    label.push_str(e.kind);
+                }
+                if e.filtered {
+                    label.push_str(" filtered");
+                }
+                let arrow = if e.kind == "broadcast" { "-.->" } else { "-->" };
+                let _ = writeln!(text, "    v{from} {arrow}|{label}| v{to}");
             }
         }
         text

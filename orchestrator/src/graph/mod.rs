@@ -59,6 +59,8 @@ pub(crate) struct DeclaredEdge {
     pub(crate) to: usize,
     pub(crate) capacity: usize,
     pub(crate) kind: EdgeKind,
+    /// Whether the edge has a filter (it carries only the items the filter keeps).
+    pub(crate) filtered: bool,
     pub(crate) allocate: Option<Allocate>,
 }
 
@@ -321,6 +323,7 @@ impl OperatorGraph {
             to: to.index,
             capacity,
             kind,
+            filtered: keep.is_some(),
             allocate: Some(allocator::<T>(classify, keep)),
         });
         self
@@ -340,7 +343,7 @@ impl OperatorGraph {
                 .collect(),
             self.edges
                 .iter()
-                .map(|e| (e.from, e.to, e.capacity))
+                .map(|e| (e.from, e.to, e.capacity, e.kind.noun(), e.filtered))
                 .collect(),
         )
     }
