@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{collect, send_all, store};
+use common::{collect, run_graph, send_all, store};
 use sda_orchestrator::{
     OperatorContext, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy,
 };
@@ -89,11 +89,7 @@ async fn every_decision_is_one_json_event_with_the_documented_fields() {
     );
     let k = graph.add_sink("collect", RestartPolicy::Never, collect(store()));
     graph.connect(&s, &fails).connect(&fails, &k);
-    let outcome = graph
-        .build()
-        .unwrap()
-        .run(SupervisorPolicy::default())
-        .await;
+    let outcome = run_graph(graph).await;
     assert!(matches!(outcome, SupervisorEvent::BudgetExhausted { .. }));
 
     let events: Vec<Value> = captured

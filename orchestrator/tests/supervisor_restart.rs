@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{collect, send_all, store, taken};
+use common::{collect, run_graph, send_all, store, taken};
 use sda_orchestrator::{
     EdgeOptions, OperatorContext, OperatorGraph, OperatorState, RestartBudget, RestartDecision,
     RestartPolicy, SupervisorEvent, SupervisorPolicy,
@@ -95,11 +95,7 @@ async fn an_exhausted_budget_escalates_naming_the_operator() {
         starts.clone(),
         out,
     );
-    let outcome = graph
-        .build()
-        .unwrap()
-        .run(SupervisorPolicy::default())
-        .await;
+    let outcome = run_graph(graph).await;
     assert_eq!(
         outcome,
         SupervisorEvent::BudgetExhausted {
@@ -129,11 +125,7 @@ async fn the_budget_comes_back_once_the_window_has_passed() {
         starts.clone(),
         out.clone(),
     );
-    let outcome = graph
-        .build()
-        .unwrap()
-        .run(SupervisorPolicy::default())
-        .await;
+    let outcome = run_graph(graph).await;
     assert_eq!(outcome, SupervisorEvent::CleanShutdown);
     assert_eq!(starts.load(Ordering::SeqCst), 7);
     assert_eq!(taken(&out).len(), 10);
@@ -141,11 +133,7 @@ async fn the_budget_comes_back_once_the_window_has_passed() {
     // The same failures packed 10 s apart do exhaust it.
     let starts = Arc::new(AtomicU32::new(0));
     let graph = flaky_graph(policy, 6, Duration::from_secs(10), starts.clone(), store());
-    let outcome = graph
-        .build()
-        .unwrap()
-        .run(SupervisorPolicy::default())
-        .await;
+    let outcome = run_graph(graph).await;
     assert!(matches!(
         outcome,
         SupervisorEvent::BudgetExhausted {
@@ -160,11 +148,7 @@ async fn the_budget_comes_back_once_the_window_has_passed() {
 async fn never_escalates_on_the_first_error() {
     let (starts, out) = (Arc::new(AtomicU32::new(0)), store());
     let graph = flaky_graph(RestartPolicy::Never, 1, Duration::ZERO, starts.clone(), out);
-    let outcome = graph
-        .build()
-        .unwrap()
-        .run(SupervisorPolicy::default())
-        .await;
+    let outcome = run_graph(graph).await;
     assert!(matches!(
         outcome,
         SupervisorEvent::BudgetExhausted {
@@ -310,11 +294,7 @@ async fn a_panicking_factory_is_surfaced_too() {
         },
     );
     graph.connect(&s, &k);
-    let outcome = graph
-        .build()
-        .unwrap()
-        .run(SupervisorPolicy::default())
-        .await;
+    let outcome = run_graph(graph).await;
     assert_eq!(
         outcome,
         SupervisorEvent::Panicked {

@@ -53,6 +53,15 @@ pub(crate) fn pass_through<T: Message>() -> impl OperatorFactory<T, T> {
     }
 }
 
+/// Builds and runs `graph` with the default policy and returns how it ended.
+pub(crate) async fn run_graph(graph: OperatorGraph) -> SupervisorEvent {
+    graph
+        .build()
+        .expect("the graph builds")
+        .run(SupervisorPolicy::default())
+        .await
+}
+
 /// Builds and runs `graph` with the default policy, asserts that it ended cleanly, and returns
 /// its monitor for further checks.
 pub(crate) async fn run_to_completion(graph: OperatorGraph) -> GraphMonitor {
