@@ -20,7 +20,9 @@ pub use summary::Summary;
 use crate::observation::SensorKind;
 use crate::orbit::conjunction::ScreeningConfig;
 use crate::orbit::propagate::Propagator;
+use crate::pipeline::archive_simulator::ArchiveSimulator;
 use crate::pipeline::operators::CorrelatorConfig;
+use crate::pipeline::optical_poller::OpticalPollerConfig;
 use crate::pipeline::sinks::files;
 use crate::pipeline::sources::{BASE_RECORDS_PER_S, Pacing, SimStream};
 use crate::pipeline::transport::{self, IslTransport, RadarTransport, Transports};
@@ -56,6 +58,8 @@ pub struct AppConfig {
     pub radar_bind: Option<SocketAddr>,
     /// Read the ISL stream from this peer instead of starting the simulator's TCP server.
     pub isl_connect: Option<SocketAddr>,
+    /// Poll this optical archive instead of starting the simulator's HTTP archive.
+    pub optical_url: Option<reqwest::Url>,
 }
 
 /// How the radar and ISL sources receive their streams when no endpoint is given.
@@ -109,6 +113,7 @@ impl Default for AppConfig {
             transport: TransportMode::default(),
             radar_bind: None,
             isl_connect: None,
+            optical_url: None,
         }
     }
 }
@@ -231,8 +236,9 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Binds the radar socket and picks the ISL peer, starting the simulator peers on loopback
-/// where no endpoint was given; returns the transports and the peer tasks to stop at the end.
+/// Binds the radar socket and picks the ISL peer and the optical archive, starting the
+/// simulator peers on loopback where no endpoint was given; returns the transports and the
+/// peer tasks to stop at the end.
 async fn start_transports(
     config: &AppConfig,
     streams: &Streams,
@@ -292,6 +298,25 @@ async fn start_transports(
         }));
         tracing::info!(%addr, "isl simulator serving (tcp)");
         transports.isl = Some(IslTransport { addr, finish_after });
+    }
+    if let Some(url) = &config.optical_url {
+        tracing::info!(%url, "optical polling archive (http)");
+        transports.optical = Some(OpticalPollerConfig::new(url.clone()));
+    } else if loopback {
+        let listener = tokio::net::TcpListener::bind(local)
+            .await
+            .context("cannot bind the optical archive simulator")?;
+        let addr = listener.local_addr()?;
+        let pages = SimStream::from_streams(streams, SensorKind::Optical).messages;
+        let archive = ArchiveSimulator::new(pages, pacing);
+        peers.push(tokio::spawn(async move {
+            if let Err(e) = archive.serve(listener).await {
+                tracing::warn!(error = %e, "optical archive simulator stopped");
+            }
+        }));
+        let url = reqwest::Url::parse(&format!("http://{addr}/"))?;
+        tracing::info!(%url, "optical archive simulator serving (http)");
+        transports.optical = Some(OpticalPollerConfig::new(url));
     }
     Ok((transports, peers))
 }

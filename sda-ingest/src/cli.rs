@@ -66,6 +66,9 @@ pub struct Cli {
     /// Read the ISL stream (TCP) from ADDR instead of starting the simulator's server.
     #[arg(long, value_name = "ADDR")]
     pub isl_connect: Option<SocketAddr>,
+    /// Poll the optical archive at URL (HTTP) instead of starting the simulator's archive.
+    #[arg(long, value_name = "URL")]
+    pub optical_url: Option<String>,
     /// Testing only: make the named operator panic on its first item.
     #[arg(long, value_name = "OPERATOR", hide = true)]
     pub inject_panic: Option<String>,
@@ -157,6 +160,15 @@ impl Cli {
                 .unwrap_or(defaults.transport),
             radar_bind: self.radar_bind.or(file.radar_bind),
             isl_connect: self.isl_connect.or(file.isl_connect),
+            optical_url: self
+                .optical_url
+                .clone()
+                .or_else(|| file.optical_url.clone())
+                .map(|url| {
+                    reqwest::Url::parse(&url)
+                        .map_err(|e| format!("--optical-url {url:?} is not a valid URL: {e}"))
+                })
+                .transpose()?,
         })
     }
 }

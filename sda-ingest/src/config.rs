@@ -14,6 +14,7 @@
 //! transport = "loopback"    # or "inprocess" (no sockets)
 //! radar_bind = "0.0.0.0:5600"      # listen for radar here; no simulated radar sender
 //! isl_connect = "10.0.0.7:5700"    # read ISL from here; no simulated ISL server
+//! optical_url = "http://archive.example:8080/"  # poll this archive; no simulated archive
 //!
 //! [correlator]
 //! gate_km = 50.0            # association gate
@@ -54,6 +55,8 @@ pub struct FileConfig {
     pub radar_bind: Option<SocketAddr>,
     /// ISL TCP peer address.
     pub isl_connect: Option<SocketAddr>,
+    /// Optical archive base URL.
+    pub optical_url: Option<String>,
     /// Correlator parameters.
     #[serde(default)]
     pub correlator: CorrelatorFile,

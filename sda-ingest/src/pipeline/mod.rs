@@ -1,10 +1,12 @@
 //! The running service: simulated sources, network transports, the operators and sinks, and
 //! the topology that joins them on the orchestrator.
 
+pub mod archive_simulator;
 mod counters;
 mod faults;
 mod frame;
 pub mod operators;
+pub mod optical_poller;
 mod parts;
 mod routed;
 pub mod sinks;

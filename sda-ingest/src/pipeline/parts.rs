@@ -12,6 +12,7 @@ use super::counters::Counters;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
 use super::operators::{self, ConjunctionAlert, CorrelatorConfig};
+use super::optical_poller;
 use super::routed::Routed;
 use super::sinks::{self, files};
 use super::sources::{self, Pacing, SimStream};
@@ -45,7 +46,7 @@ pub struct Parts {
     pub counters: Arc<Counters>,
     /// Test-only fault injection.
     pub faults: FaultInjection,
-    /// The network transports of the radar and ISL sources (`None`: in-process replay).
+    /// The network transports of the radar, ISL and optical sources (`None`: in-process replay).
     pub transports: Transports,
 }
 
@@ -63,18 +64,23 @@ fn boxed(mut factory: impl SourceFactory<RawFrame>) -> BoxedSource {
 }
 
 impl Parts {
-    /// The source of `kind`'s stream: the radar UDP listener or ISL TCP reader when
+    /// The source of `kind`'s stream: the radar UDP listener, ISL TCP reader or optical HTTP
+    /// poller when
     /// [`Parts::transports`] names one, otherwise the in-process replay.
     pub fn source(&self, kind: SensorKind) -> impl SourceFactory<RawFrame> + use<> {
         let counters = self.counters.clone();
-        let mut factory = match (kind, &self.transports.radar, &self.transports.isl) {
-            (SensorKind::Radar, Some(radar), _) => boxed(transport::radar_udp(
+        let t = &self.transports;
+        let mut factory = match (kind, &t.radar, &t.isl, &t.optical) {
+            (SensorKind::Radar, Some(radar), _, _) => boxed(transport::radar_udp(
                 radar.socket.clone(),
                 radar.finish_after,
                 counters,
             )),
-            (SensorKind::Isl, _, Some(isl)) => {
+            (SensorKind::Isl, _, Some(isl), _) => {
                 boxed(transport::isl_tcp(isl.addr, isl.finish_after, counters))
+            }
+            (SensorKind::Optical, _, _, Some(optical)) => {
+                boxed(optical_poller::optical_http(optical.clone(), counters))
             }
             _ => {
                 let stream = SimStream::from_streams(&self.streams, kind);

@@ -37,6 +37,7 @@ use tokio_util::codec::Decoder;
 
 use super::counters::Counters;
 use super::frame::{RawFrame, WireFormat, unix_now};
+use super::optical_poller::OpticalPollerConfig;
 use super::sources::Pacing;
 use crate::observation::SensorKind;
 use crate::wire::isl::{IslCodec, IslError, MAX_FRAME_LEN, PREFIX_LEN};
@@ -49,6 +50,8 @@ pub struct Transports {
     pub radar: Option<RadarTransport>,
     /// The ISL TCP reader, or `None` for the in-process replay.
     pub isl: Option<IslTransport>,
+    /// The optical archive poller, or `None` for the in-process replay.
+    pub optical: Option<OpticalPollerConfig>,
 }
 
 /// Where the radar source listens.
