@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::control::PauseGate;
 use crate::{Inbox, Outbox};
 
 /// What every context carries besides its channel ends.
@@ -13,6 +14,9 @@ pub(crate) struct Meta {
     pub(crate) name: Arc<str>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) attempt: u32,
+    /// The vertex's pause gate: present for sources (and a router's feeds), which are the
+    /// vertices that can be paused.
+    pub(crate) pause: Option<Arc<PauseGate>>,
 }
 
 /// The documentation shared by every context's `shutdown` field.
@@ -53,6 +57,51 @@ pub struct SourceContext<O> {
 
 impl<O> SourceContext<O> {
     context_accessors!();
+
+    /// Whether the source is paused (see [`GraphControls`](crate::GraphControls)). While it
+    /// is, every send on [`output`](SourceContext::output) waits, holding its item.
+    pub fn is_paused(&self) -> bool {
+        self.meta
+            .pause
+            .as_ref()
+            .is_some_and(|gate| gate.is_paused())
+    }
+
+    /// Waits until the source is not paused, or until shutdown begins; returns at once when
+    /// neither holds it back.
+    ///
+    /// A send on a paused source already waits, holding its item, so a source that pulls an
+    /// item and then sends it stops after one pull. A source whose pull has a cost of its own
+    /// (a poller issuing HTTP requests) awaits this before each pull, and issues none while
+    /// paused. Shutdown ends the wait so that the source sees its shutdown signal and returns.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it holds nothing, so it can be a branch of a `tokio::select!`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{SourceContext, SourceFactory};
+    ///
+    /// fn poller() -> impl SourceFactory<u64> {
+    ///     |mut ctx: SourceContext<u64>| async move {
+    ///         let mut polls = 0;
+    ///         while !ctx.shutdown.is_cancelled() && polls < 3 {
+    ///             ctx.resumed().await; // no request goes out while paused
+    ///             polls += 1; // stands for an HTTP request
+    ///             ctx.output.send(polls).await?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = poller();
+    /// ```
+    pub async fn resumed(&self) {
+        if let Some(gate) = &self.meta.pause {
+            gate.wait().await;
+        }
+    }
 }
 
 /// What an operator's factory receives: its incoming and outgoing edges.

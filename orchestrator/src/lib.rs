@@ -65,8 +65,12 @@
 
 mod channel;
 mod context;
+mod control;
 mod graph;
+#[cfg(feature = "http")]
+pub mod http;
 mod message;
+mod metric_help;
 mod monitor;
 pub mod resilience;
 mod restart;
@@ -76,6 +80,7 @@ mod task;
 
 pub use channel::{Inbox, Outbox, SendError};
 pub use context::{OperatorContext, SinkContext, SourceContext};
+pub use control::{ControlError, GraphControls};
 pub use graph::{
     BuildError, BuiltGraph, DEFAULT_EDGE_CAPACITY, Downstream, EdgeDescription, EdgeOptions,
     EdgeSpec, FeedError, GraphError, GraphErrorKind, IntoEdgeSpec, Lane, OperatorFactory,
@@ -83,8 +88,10 @@ pub use graph::{
     SourceHandle, Topology, Upstream, VertexDescription, VertexRef,
 };
 pub use message::Message;
+pub use metric_help::describe_metrics;
 pub use monitor::{
-    EdgeSnapshot, GraphMonitor, GraphSnapshot, OperatorSnapshot, OperatorState, metric_names,
+    EdgeSnapshot, GraphMonitor, GraphSnapshot, MAX_ERROR_TEXT, OperatorSnapshot, OperatorState,
+    metric_names,
 };
 #[doc(inline)]
 pub use resilience::*;

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::Role;
 use crate::channel::EdgeInfo;
+use crate::control::PauseGate;
 
 /// The names of the metrics the orchestrator publishes.
 pub mod metric_names {
@@ -33,24 +34,44 @@ pub mod metric_names {
     pub const EDGE_LAGGED_ITEMS_TOTAL: &str = "edge_lagged_items_total";
     /// Counter: items sent on the emergency lane of a priority edge. Label `edge`.
     pub const EDGE_EMERGENCY_ITEMS_TOTAL: &str = "edge_emergency_items_total";
+    /// Gauge: a circuit breaker's state, 0 closed, 1 open, 2 half-open. Label `breaker`.
+    pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
+    /// Counter: retries made by `with_retry`. Label `operator`.
+    pub const RETRY_ATTEMPTS_TOTAL: &str = "retry_attempts_total";
+    /// Counter: items `with_retry` dropped cleanly because the operation said
+    /// [`Discard`](crate::RetryDisposition::Discard). Label `operator`.
+    pub const RETRY_DISCARDED_TOTAL: &str = "retry_discarded_total";
+    /// Gauge: tasks submitted to a dedicated-runtime pool and not started yet. Label `pool`.
+    pub const POOL_QUEUE_DEPTH: &str = "pool_queue_depth";
+    /// Gauge: a pool's workers running a task now. Label `pool`.
+    pub const POOL_BUSY_WORKERS: &str = "pool_busy_workers";
+    /// Counter: requests answered by the HTTP control plane (feature `http`). Labels `method`,
+    /// `route` (the matched route template, `unmatched` when none matched) and `status`.
+    pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+    /// Histogram: seconds the HTTP control plane took to answer a request (feature `http`).
+    /// Labels `method` and `route`.
+    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
 }
 
-/// Where an operator is in its life.
+/// Where an operator is in its life. Serialized in `snake_case` (`running`, `paused`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorState {
     /// Declared and wired, not started yet.
-    Pending,
+    Pending = 0,
     /// An incarnation is running.
-    Running,
+    Running = 1,
+    /// A source that was paused through [`GraphControls`](crate::GraphControls): started (or
+    /// about to be), and holding its next send until it is resumed.
+    Paused = 6,
     /// It failed and waits out its restart backoff.
-    Restarting,
+    Restarting = 2,
     /// It returned `Ok(())`: done for good.
-    Finished,
-    /// It panicked or spent its restart budget.
-    Failed,
+    Finished = 3,
+    /// It panicked, spent its restart budget, or could not be restarted.
+    Failed = 4,
     /// It was aborted at the shutdown deadline or during an escalation.
-    Aborted,
+    Aborted = 5,
 }
 
 impl OperatorState {
@@ -61,10 +82,43 @@ impl OperatorState {
             3 => OperatorState::Finished,
             4 => OperatorState::Failed,
             5 => OperatorState::Aborted,
+            6 => OperatorState::Paused,
             _ => OperatorState::Pending,
         }
     }
+
+    /// The state's name as it is serialized: `pending`, `running`, `paused`, `restarting`,
+    /// `finished`, `failed` or `aborted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorState::Pending => "pending",
+            OperatorState::Running => "running",
+            OperatorState::Paused => "paused",
+            OperatorState::Restarting => "restarting",
+            OperatorState::Finished => "finished",
+            OperatorState::Failed => "failed",
+            OperatorState::Aborted => "aborted",
+        }
+    }
+
+    /// Whether the operator is done for good: finished, failed or aborted.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OperatorState::Finished | OperatorState::Failed | OperatorState::Aborted
+        )
+    }
 }
+
+impl std::fmt::Display for OperatorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The longest last-error text a snapshot keeps, in bytes; longer texts are cut at a character
+/// boundary and end with `…`. Error chains can be long, and a snapshot is served over HTTP.
+pub const MAX_ERROR_TEXT: usize = 512;
 
 const NOT_RUNNING: u64 = u64::MAX;
 
@@ -78,6 +132,8 @@ pub(crate) struct OperatorStatus {
     started_at: AtomicU64,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// A source's pause gate; `None` for operators and sinks.
+    pub(crate) pause: Option<Arc<PauseGate>>,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
 }
@@ -127,8 +183,12 @@ pub struct OperatorSnapshot {
     /// Items that were still queued on its input when it finished or failed for good, dropped
     /// with the queue. Zero in a graph that drains.
     pub dropped: u64,
-    /// The last error it returned, if any.
+    /// The last error it returned or the message it panicked with, if any, cut to
+    /// [`MAX_ERROR_TEXT`] bytes.
     pub last_error: Option<String>,
+    /// Whether it is a source that is paused (see [`GraphControls`](crate::GraphControls)).
+    /// Always `false` for operators and sinks.
+    pub paused: bool,
 }
 
 /// One edge in a [`GraphSnapshot`].
@@ -160,8 +220,9 @@ pub struct EdgeSnapshot {
 }
 
 impl GraphMonitor {
+    /// `vertices` are `(name, role, pause gate)`, the gate present for sources only.
     pub(crate) fn new(
-        vertices: Vec<(Arc<str>, Role)>,
+        vertices: Vec<(Arc<str>, Role, Option<Arc<PauseGate>>)>,
         edges: Vec<Arc<EdgeInfo>>,
         epoch: Instant,
     ) -> Self {
@@ -180,7 +241,7 @@ impl GraphMonitor {
         let operators = vertices
             .into_iter()
             .zip(inputs.into_iter().zip(outputs))
-            .map(|((name, role), (inputs, outputs))| OperatorStatus {
+            .map(|((name, role, pause), (inputs, outputs))| OperatorStatus {
                 name,
                 role,
                 state: AtomicU8::new(0),
@@ -188,6 +249,7 @@ impl GraphMonitor {
                 started_at: AtomicU64::new(NOT_RUNNING),
                 dropped: AtomicU64::new(0),
                 last_error: Mutex::new(None),
+                pause,
                 inputs,
                 outputs,
             })
@@ -203,6 +265,10 @@ impl GraphMonitor {
 
     pub(crate) fn operator(&self, index: usize) -> Option<&OperatorStatus> {
         self.inner.operators.get(index)
+    }
+
+    pub(crate) fn operator_count(&self) -> usize {
+        self.inner.operators.len()
     }
 
     pub(crate) fn set_state(&self, index: usize, state: OperatorState) {
@@ -227,9 +293,15 @@ impl GraphMonitor {
     }
 
     pub(crate) fn record_error(&self, index: usize, error: &anyhow::Error) {
+        self.record_failure(index, &format!("{error:#}"));
+    }
+
+    /// Keeps `text` (an error chain or a panic message) as the operator's last error, cut to
+    /// [`MAX_ERROR_TEXT`] bytes.
+    pub(crate) fn record_failure(&self, index: usize, text: &str) {
         if let Some(op) = self.operator(index) {
             let mut last = op.last_error.lock().unwrap_or_else(|p| p.into_inner());
-            *last = Some(format!("{error:#}"));
+            *last = Some(bounded(text, MAX_ERROR_TEXT));
         }
     }
 
@@ -284,10 +356,19 @@ impl GraphMonitor {
                 } else {
                     now.saturating_sub(started) as f64 / 1e9
                 };
+                let paused = op.pause.as_ref().is_some_and(|gate| gate.is_paused());
+                let state = match OperatorState::from_u8(op.state.load(Ordering::Relaxed)) {
+                    // A paused source that runs (or has yet to start) is reported as paused; a
+                    // restart backoff or a terminal state says more than the pause does.
+                    OperatorState::Running | OperatorState::Pending if paused => {
+                        OperatorState::Paused
+                    }
+                    state => state,
+                };
                 OperatorSnapshot {
                     name: op.name.to_string(),
                     role: op.role.noun(),
-                    state: OperatorState::from_u8(op.state.load(Ordering::Relaxed)),
+                    state,
                     restarts: op.restarts.load(Ordering::Relaxed),
                     uptime_seconds: uptime,
                     received: sum(&op.inputs, |e| e.received.get()),
@@ -298,6 +379,7 @@ impl GraphMonitor {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .clone(),
+                    paused,
                 }
             })
             .collect();
@@ -357,6 +439,22 @@ impl GraphMonitor {
             }
         }
     }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, ending with `…` when cut.
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    const ELLIPSIS: char = '…';
+    let mut end = max.saturating_sub(ELLIPSIS.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = String::with_capacity(end + ELLIPSIS.len_utf8());
+    cut.push_str(&text[..end]);
+    cut.push(ELLIPSIS);
+    cut
 }
 
 fn nanos_since(epoch: Instant) -> u64 {

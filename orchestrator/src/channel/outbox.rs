@@ -1,10 +1,13 @@
 //! The sending side of a source or operator: every outgoing edge, with backpressure.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc::PermitIterator;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
 use super::{EdgeTx, TxEnd};
+use crate::control::PauseGate;
 use crate::{Lane, Message};
 
 /// The downstream side of an edge is gone, so an item could not be delivered there.
@@ -36,20 +39,39 @@ pub struct SendError {
 /// waited for; on a lossy broadcast edge `send` never waits (a lagging consumer misses the
 /// oldest items instead), so a fan-out that mixes both kinds is held back only by its plain and
 /// priority edges.
+///
+/// A source's outbox also honours its pause gate (see
+/// [`GraphControls`](crate::GraphControls)): while the source is paused, `send` and
+/// `send_batch` wait before sending, holding their items, until it is resumed or shutdown
+/// begins.
 #[derive(Debug)]
 pub struct Outbox<T> {
     edges: Vec<EdgeTx<T>>,
+    /// A source's pause gate; `None` for operators.
+    gate: Option<Arc<PauseGate>>,
 }
 
 impl<T> Outbox<T> {
-    pub(crate) fn new(edges: Vec<EdgeTx<T>>) -> Self {
-        Outbox { edges }
+    pub(crate) fn new(edges: Vec<EdgeTx<T>>, gate: Option<Arc<PauseGate>>) -> Self {
+        Outbox { edges, gate }
     }
 
     /// Another outbox over the same edges, for a task that feeds them too (a router's feeds).
     pub(crate) fn share(&self) -> Outbox<T> {
         Outbox {
             edges: self.edges.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+
+    /// Waits while the source is paused. When it is not, this costs one relaxed load (and, for
+    /// an operator's outbox, which has no gate, one branch).
+    #[inline]
+    async fn pass_gate(&self) {
+        if let Some(gate) = &self.gate
+            && gate.is_paused()
+        {
+            gate.wait().await;
         }
     }
 
@@ -69,9 +91,10 @@ impl<T: Message> Outbox<T> {
     ///
     /// # Cancel safety
     ///
-    /// Not cancel safe: if the future is dropped while waiting for room, the item is lost on
-    /// the edges it had not reached yet.
+    /// Not cancel safe: if the future is dropped while waiting for room (or while its source
+    /// is paused), the item is lost on the edges it had not reached yet.
     pub async fn send(&mut self, item: T) -> Result<(), SendError> {
+        self.pass_gate().await;
         // The common case — one plain edge with room — completes without building the general
         // path's state machine.
         let item = match self.edges.as_slice() {
@@ -125,6 +148,7 @@ impl<T: Message> Outbox<T> {
     ///
     /// Not cancel safe: items not yet sent when the future is dropped are lost.
     pub async fn send_batch(&mut self, batch: &mut Vec<T>) -> Result<(), SendError> {
+        self.pass_gate().await;
         let Some((last, rest)) = self.edges.split_last() else {
             let undelivered = batch.len();
             batch.clear();

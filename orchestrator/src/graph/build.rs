@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DeclaredVertex, OperatorGraph, Runnable};
 use crate::channel::EdgeInfo;
+use crate::control::{GraphControls, PauseGate};
 use crate::supervisor::{self, ShutdownHandle, SupervisorEvent, SupervisorPolicy};
-use crate::{BuildError, GraphError, GraphErrorKind, GraphMonitor, RestartPolicy, Topology};
+use crate::{BuildError, GraphError, GraphErrorKind, GraphMonitor, RestartPolicy, Role, Topology};
 
 /// A validated graph with every channel allocated and every vertex wired, ready to
 /// [`run`](BuiltGraph::run).
@@ -39,6 +40,8 @@ pub(crate) struct WiredVertex {
     pub(crate) name: Arc<str>,
     pub(crate) restart: RestartPolicy,
     pub(crate) runnable: Box<dyn Runnable>,
+    /// A source's pause gate, handed to every incarnation so that a restart stays paused.
+    pub(crate) pause: Option<Arc<PauseGate>>,
 }
 
 impl OperatorGraph {
@@ -137,10 +140,17 @@ impl OperatorGraph {
         }
 
         // Pass 4: hand every vertex its ends, in topological order, each end exactly once.
+        // Sources also get their pause gate, which shutdown opens so a paused source can drain.
+        let shutdown = CancellationToken::new();
+        let gates: Vec<Option<Arc<PauseGate>>> = vertices
+            .iter()
+            .map(|v| (v.role == Role::Source).then(|| Arc::new(PauseGate::new(shutdown.clone()))))
+            .collect();
         let monitor = GraphMonitor::new(
             vertices
                 .iter()
-                .map(|v| (Arc::clone(&v.name), v.role))
+                .zip(&gates)
+                .map(|(v, gate)| (Arc::clone(&v.name), v.role, gate.clone()))
                 .collect(),
             infos,
             Instant::now(),
@@ -162,6 +172,7 @@ impl OperatorGraph {
                         name: vertex.name,
                         restart: vertex.restart,
                         runnable,
+                        pause: gates[index].clone(),
                     })
                 }
                 None => errors.push(wiring_error(&vertex.name)),
@@ -180,7 +191,7 @@ impl OperatorGraph {
         Ok(BuiltGraph {
             vertices,
             order,
-            shutdown: CancellationToken::new(),
+            shutdown,
             monitor,
             topology: topology_view,
         })
@@ -198,6 +209,12 @@ impl BuiltGraph {
     /// A live view of every operator's state and every edge's queue.
     pub fn monitor(&self) -> GraphMonitor {
         self.monitor.clone()
+    }
+
+    /// A handle that pauses and resumes the graph's sources, before or while it runs. See
+    /// [`GraphControls`].
+    pub fn controls(&self) -> GraphControls {
+        GraphControls::new(self.monitor.clone())
     }
 
     /// The graph's structure.

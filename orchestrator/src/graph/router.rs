@@ -351,6 +351,7 @@ fn start<T: Message>(
             name: Arc::from(feed_label(router, name)),
             shutdown: feed.stop.clone(),
             attempt: feed.incarnations,
+            pause: ctx.meta.pause.clone(),
         },
     };
     feed.incarnations += 1;

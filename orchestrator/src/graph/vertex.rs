@@ -85,7 +85,7 @@ impl<I: Message, O: Message> Runnable for Wired<I, O> {
     fn incarnate(&mut self, meta: Meta) -> Option<Incarnation> {
         let receivers = self.inputs.take()?;
         let inbox = Inbox::new(receivers, self.inputs.clone());
-        let outbox = Outbox::new(self.outputs.clone());
+        let outbox = Outbox::new(self.outputs.clone(), meta.pause.clone());
         Some((self.spawner)(inbox, outbox, meta))
     }
 

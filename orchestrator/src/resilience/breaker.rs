@@ -154,7 +154,7 @@ impl CircuitBreaker {
             half_open_probes: config.half_open_probes.max(1),
             ..config
         };
-        let gauge = metrics::gauge!("circuit_breaker_state", "breaker" => name.to_string());
+        let gauge = metrics::gauge!(crate::metric_names::CIRCUIT_BREAKER_STATE, "breaker" => name.to_string());
         gauge.set(BreakerState::Closed.gauge_value());
         let capacity = usize::try_from(config.failure_threshold)
             .unwrap_or(usize::MAX)

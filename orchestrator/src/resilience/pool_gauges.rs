@@ -15,8 +15,8 @@ pub(crate) struct PoolGauges {
 impl PoolGauges {
     pub(crate) fn new(pool: &str) -> Self {
         let gauges = Self {
-            queue_depth: metrics::gauge!("pool_queue_depth", "pool" => pool.to_owned()),
-            busy_workers: metrics::gauge!("pool_busy_workers", "pool" => pool.to_owned()),
+            queue_depth: metrics::gauge!(crate::metric_names::POOL_QUEUE_DEPTH, "pool" => pool.to_owned()),
+            busy_workers: metrics::gauge!(crate::metric_names::POOL_BUSY_WORKERS, "pool" => pool.to_owned()),
             counts: Mutex::new((0, 0)),
         };
         gauges.adjust(0, 0);

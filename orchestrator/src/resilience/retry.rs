@@ -315,7 +315,7 @@ where
                 });
             }
             RetryDisposition::Discard => {
-                metrics::counter!("retry_discarded_total", "operator" => policy.operator().to_owned())
+                metrics::counter!(crate::metric_names::RETRY_DISCARDED_TOTAL, "operator" => policy.operator().to_owned())
                     .increment(1);
                 return Ok(RetryOutcome::Discarded {
                     reason: failure.error,
@@ -345,7 +345,7 @@ where
                 });
             }
         }
-        metrics::counter!("retry_attempts_total", "operator" => policy.operator().to_owned())
+        metrics::counter!(crate::metric_names::RETRY_ATTEMPTS_TOTAL, "operator" => policy.operator().to_owned())
             .increment(1);
         tracing::debug!(
             event = "retry",

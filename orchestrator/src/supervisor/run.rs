@@ -116,6 +116,7 @@ impl Supervisor {
             name: self.graph.vertices[index].name.clone(),
             shutdown: self.graph.shutdown.clone(),
             attempt: vertex.incarnations,
+            pause: self.graph.vertices[index].pause.clone(),
         };
         vertex.incarnations += 1;
         vertex.started = Instant::now() + delay;
@@ -126,6 +127,11 @@ impl Supervisor {
         let incarnation: Incarnation = match made {
             Ok(Some(incarnation)) => incarnation,
             Ok(None) => {
+                self.monitor().record_failure(
+                    index,
+                    "cannot restart: its input was moved out of the operator",
+                );
+                self.monitor().set_state(index, OperatorState::Failed);
                 return Err(SupervisorEvent::InputNotReturned {
                     operator: self.name(index).into(),
                 });
@@ -140,6 +146,7 @@ impl Supervisor {
                     0,
                     message
                 );
+                self.monitor().record_failure(index, &message);
                 self.monitor().set_state(index, OperatorState::Failed);
                 return Err(SupervisorEvent::Panicked {
                     operator: self.name(index).into(),
@@ -196,6 +203,7 @@ impl Supervisor {
             TaskExit::Errored(error) => self.on_error(index, error),
             TaskExit::Panicked(message) => {
                 decision!(error, "panicked", self.name(index), attempt, 0, message);
+                self.monitor().record_failure(index, &message);
                 self.monitor().set_state(index, OperatorState::Failed);
                 Err(SupervisorEvent::Panicked {
                     operator: self.name(index).into(),

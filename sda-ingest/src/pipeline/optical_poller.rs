@@ -124,7 +124,7 @@ pub fn optical_http(
     counters: Arc<Counters>,
 ) -> impl SourceFactory<RawFrame> {
     let cursor: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let breaker = CircuitBreaker::new(BREAKER_NAME, config.breaker.clone());
+    let breaker = CircuitBreaker::new(BREAKER_NAME, config.breaker);
     let name: Arc<str> = Arc::from(SensorKind::Optical.as_str());
     let pages = Arc::new(AtomicU64::new(0));
     move |mut ctx: SourceContext<RawFrame>| {
