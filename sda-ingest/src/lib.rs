@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod process;
 pub mod sensors;
 pub mod sim;
+pub mod telemetry;
 pub mod wire;
 
 pub use observation::{IngestMeta, Measurement, Observation, Observer, Quality, SensorKind};

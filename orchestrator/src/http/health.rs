@@ -1,0 +1,66 @@
+//! `GET /health`: liveness plus every operator's state.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::ControlPlane;
+use crate::{GraphSnapshot, OperatorState};
+
+/// The graph's health as `/health` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Health {
+    /// Every operator runs (or has finished while others run).
+    Ok,
+    /// Data does not flow everywhere: an operator waits out a restart backoff, or a source is
+    /// paused. Still alive.
+    Degraded,
+    /// The supervisor has escalated or aborted: an operator panicked, spent its restart budget
+    /// or was aborted, and the graph is going down or is down.
+    Failed,
+    /// Every operator finished cleanly: the graph has ended and processes nothing more.
+    Stopped,
+}
+
+impl Health {
+    fn assess(snapshot: &GraphSnapshot) -> Self {
+        let states = || snapshot.operators.iter().map(|op| op.state);
+        if states().any(|s| matches!(s, OperatorState::Failed | OperatorState::Aborted)) {
+            Health::Failed
+        } else if !snapshot.operators.is_empty() && states().all(|s| s == OperatorState::Finished) {
+            Health::Stopped
+        } else if states().any(|s| matches!(s, OperatorState::Restarting | OperatorState::Paused)) {
+            Health::Degraded
+        } else {
+            Health::Ok
+        }
+    }
+
+    fn status_code(self) -> StatusCode {
+        match self {
+            Health::Ok | Health::Degraded => StatusCode::OK,
+            Health::Failed | Health::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct HealthBody {
+    status: Health,
+    operators: BTreeMap<String, OperatorState>,
+}
+
+pub(crate) async fn health(State(plane): State<ControlPlane>) -> (StatusCode, Json<HealthBody>) {
+    let snapshot = plane.monitor.snapshot();
+    let status = Health::assess(&snapshot);
+    let operators = snapshot
+        .operators
+        .into_iter()
+        .map(|op| (op.name, op.state))
+        .collect();
+    (status.status_code(), Json(HealthBody { status, operators }))
+}

@@ -1,0 +1,128 @@
+//! The control plane's shared state: what the handlers read and the one thing they change.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::{BuiltGraph, GraphControls, GraphMonitor, Topology, describe_metrics};
+
+/// The request body limit a [`ControlPlane`] applies unless told otherwise: 16 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// What the control plane's handlers share: the graph's monitor, topology and controls, the
+/// Prometheus handle that renders `/metrics`, the bearer token that guards the endpoints that
+/// change state, and the request body limit. Cheap to clone (every field is shared).
+///
+/// Build one with [`new`](ControlPlane::new) or [`for_graph`](ControlPlane::for_graph), adjust
+/// it with the `with_*` methods, and serve [`app`](super::app) over it.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::http::{ControlPlane, app};
+/// use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+///
+/// let mut graph = OperatorGraph::new();
+/// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+/// let out = graph.add_sink("archive", RestartPolicy::Never, |_ctx: SinkContext<u8>| async { Ok(()) });
+/// graph.connect(&src, &out);
+/// let built = graph.build()?;
+///
+/// let plane = ControlPlane::for_graph(&built)
+///     .with_token("s3cret")
+///     .with_body_limit(4096);
+/// assert!(plane.mutations_enabled());
+/// assert_eq!(plane.body_limit(), 4096);
+/// let router: axum::Router = app(plane);
+/// # let _ = router;
+/// # Ok::<(), sda_orchestrator::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct ControlPlane {
+    pub(super) monitor: GraphMonitor,
+    pub(super) topology: Arc<Topology>,
+    pub(super) controls: GraphControls,
+    pub(super) prometheus: Option<PrometheusHandle>,
+    pub(super) token: Option<Arc<str>>,
+    pub(super) body_limit: usize,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: say only whether there is one.
+        f.debug_struct("ControlPlane")
+            .field("operators", &self.topology.vertices.len())
+            .field("prometheus", &self.prometheus.is_some())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+impl ControlPlane {
+    /// A control plane over one graph's monitor, topology and controls, with no Prometheus
+    /// handle (`/metrics` answers 404), no token (pause and resume answer 403) and a
+    /// [`DEFAULT_BODY_LIMIT`].
+    ///
+    /// It calls [`describe_metrics`] so that the installed recorder has a HELP text for every
+    /// metric; install the recorder before building the control plane.
+    pub fn new(monitor: GraphMonitor, topology: Topology, controls: GraphControls) -> Self {
+        describe_metrics();
+        ControlPlane {
+            monitor,
+            topology: Arc::new(topology),
+            controls,
+            prometheus: None,
+            token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// A control plane over `graph`, as [`new`](ControlPlane::new) with the graph's own
+    /// monitor, topology and controls. Build it before [`BuiltGraph::run`] consumes the graph.
+    pub fn for_graph(graph: &BuiltGraph) -> Self {
+        ControlPlane::new(graph.monitor(), graph.topology().clone(), graph.controls())
+    }
+
+    /// Serves `/metrics` from `handle` (the handle of the installed Prometheus recorder). Also
+    /// calls [`describe_metrics`] again, since the handle implies that the recorder now exists.
+    pub fn with_prometheus(mut self, handle: PrometheusHandle) -> Self {
+        describe_metrics();
+        self.prometheus = Some(handle);
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the endpoints that change state (pause and
+    /// resume). An empty token is no token: those endpoints stay disabled.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.token = (!token.is_empty()).then(|| Arc::from(token));
+        self
+    }
+
+    /// Refuses request bodies larger than `bytes` with `413 Payload Too Large`, on every route.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The request body limit, in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// Whether the endpoints that change state are enabled, i.e. a token is configured.
+    pub fn mutations_enabled(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The graph's monitor.
+    pub fn monitor(&self) -> &GraphMonitor {
+        &self.monitor
+    }
+
+    /// The graph's controls.
+    pub fn controls(&self) -> &GraphControls {
+        &self.controls
+    }
+}

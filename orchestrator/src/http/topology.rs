@@ -1,0 +1,46 @@
+//! `GET /topology`: the graph's structure, as JSON or as a Mermaid flowchart.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::ControlPlane;
+use super::error::ApiError;
+
+/// The formats `/topology` serves.
+const FORMATS: &str = "json, mermaid";
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TopologyQuery {
+    format: Option<String>,
+}
+
+pub(crate) async fn topology(
+    State(plane): State<ControlPlane>,
+    Query(query): Query<TopologyQuery>,
+) -> Response {
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => Json(&*plane.topology).into_response(),
+        "mermaid" => (
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            plane.topology.to_mermaid(),
+        )
+            .into_response(),
+        other => {
+            // The format is echoed back to its sender only, never logged or labelled, but still
+            // cut short so that the answer stays small.
+            let shown: String = other.chars().take(32).collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown format `{shown}`: expected one of {FORMATS}"),
+            )
+            .into_response()
+        }
+    }
+}
