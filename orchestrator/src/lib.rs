@@ -27,7 +27,7 @@
 //! Sources can be **paused** and resumed while the graph runs ([`BuiltGraph::controls`],
 //! [`GraphControls`]): a paused source's sends wait, holding their items, so nothing is dropped
 //! or restarted. [`describe_metrics`] gives every metric its HELP text and unit. With the
-//! feature **`http`**, [`http::app`] is an axum control plane over a graph: `/health`,
+//! feature **`http`**, `http::app` is an axum control plane over a graph: `/health`,
 //! `/metrics` (Prometheus), `/topology` (JSON or Mermaid), `/operators`, and token-guarded
 //! pause and resume.
 //!

@@ -5,10 +5,11 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,7 +26,6 @@ use sda_orchestrator::{
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tracing_subscriber::fmt::MakeWriter;
 
 const TOKEN: &str = "test-token";
 
@@ -127,12 +127,21 @@ async fn post(router: &Router, uri: &str, token: Option<&str>) -> Answer {
     call(router, request.body(Body::empty()).unwrap()).await
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// Where this thread's events go, when a test captures them.
+    static CAPTURE: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+}
 
-impl Write for Captured {
+/// Writes to the current thread's capture buffer, if any.
+struct ThreadWriter;
+
+impl Write for ThreadWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = capture.borrow().as_ref() {
+                buffer.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -140,23 +149,29 @@ impl Write for Captured {
     }
 }
 
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+/// The events logged on this test's thread (the tests run on current-thread runtimes, so
+/// their handlers log on it too).
+///
+/// One global JSON subscriber serves the whole binary: a thread-scoped subscriber
+/// (`set_default`) is not enough here, because tracing caches each call site's interest
+/// globally, and other tests hitting the same call sites on threads without a subscriber can
+/// leave it disabled.
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
-    /// Installs a JSON subscriber for this thread and returns the events it captured so far
-    /// through `events`.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(self.clone())
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    fn start() -> Self {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_writer(|| ThreadWriter)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(Arc::clone(&buffer)));
+        Captured(buffer)
     }
 
     /// The control events captured so far.
@@ -168,6 +183,12 @@ impl Captured {
             .map(|line| serde_json::from_str::<Value>(line).unwrap())
             .filter(|event| event["target"] == "sda_orchestrator::control")
             .collect()
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| *capture.borrow_mut() = None);
     }
 }
 
@@ -597,8 +618,7 @@ async fn every_error_is_json() {
 
 #[tokio::test]
 async fn every_control_attempt_is_one_event_naming_the_actor() {
-    let captured = Captured::default();
-    let _guard = captured.install();
+    let captured = Captured::start();
     let built = idle_graph();
     let client: SocketAddr = "192.0.2.7:41000".parse().unwrap();
     let router =
@@ -675,8 +695,7 @@ async fn every_control_attempt_is_one_event_naming_the_actor() {
 
 #[tokio::test]
 async fn serve_answers_over_a_socket_records_the_peer_and_shuts_down() {
-    let captured = Captured::default();
-    let _guard = captured.install();
+    let captured = Captured::start();
     let built = idle_graph();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -225,7 +225,7 @@ impl DedicatedPool {
     ///         total
     ///     })
     ///     .await?;
-    /// assert_eq!(total, (0..4000u64).sum());
+    /// assert_eq!(total, (0..4000u64).sum::<u64>());
     /// # Ok(())
     /// # }
     /// ```
