@@ -1,6 +1,7 @@
 //! The application: generates the scenario, wires the pipeline, runs it under the supervisor
 //! until it finishes, the duration elapses or a stop signal arrives, and reports a [`Summary`].
 
+mod control;
 mod progress;
 mod summary;
 
@@ -14,6 +15,7 @@ use anyhow::Context as _;
 use sda_orchestrator::{DedicatedPool, PoolConfig, SupervisorPolicy};
 use tokio::time::Instant;
 
+pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, TOKEN_ENV};
 pub use progress::ProgressStyle;
 pub use summary::Summary;
 
@@ -52,6 +54,8 @@ pub struct AppConfig {
     pub correlator: CorrelatorSettings,
     /// Testing only: the operator to make panic on its first item.
     pub inject_panic: Option<String>,
+    /// Testing only: the operator to make fail on its first item, every time it is started.
+    pub inject_error: Option<String>,
     /// How the radar and ISL sources receive their streams.
     pub transport: TransportMode,
     /// Listen for radar datagrams here instead of starting the simulator's UDP sender.
@@ -60,6 +64,11 @@ pub struct AppConfig {
     pub isl_connect: Option<SocketAddr>,
     /// Poll this optical archive instead of starting the simulator's HTTP archive.
     pub optical_url: Option<reqwest::Url>,
+    /// Serve the control plane here (port 0 picks a free one); `None` serves none. The binary
+    /// defaults to [`DEFAULT_CONTROL_ADDR`].
+    pub control_addr: Option<SocketAddr>,
+    /// The bearer token that enables pause/resume; `None` leaves them disabled.
+    pub control_token: Option<ControlToken>,
 }
 
 /// How the radar and ISL sources receive their streams when no endpoint is given.
@@ -110,10 +119,13 @@ impl Default for AppConfig {
             drain_deadline: Duration::from_secs(10),
             correlator: CorrelatorSettings::default(),
             inject_panic: None,
+            inject_error: None,
             transport: TransportMode::default(),
             radar_bind: None,
             isl_connect: None,
             optical_url: None,
+            control_addr: None,
+            control_token: None,
         }
     }
 }
@@ -131,6 +143,10 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    // Before anything records a metric: what is recorded earlier has nowhere to go.
+    if config.control_addr.is_some() {
+        crate::telemetry::prometheus();
+    }
     prepare_out_dir(&config.out_dir).await?;
     let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
     let scenario_config = ScenarioConfig {
@@ -166,7 +182,7 @@ pub async fn run(
         pacing,
         registry: Arc::new(scenario.sensors),
         catalog,
-        pool: pool.clone(),
+        propagator: pool.clone().into(),
         correlator: CorrelatorConfig {
             gate_km: config.correlator.gate_km,
             screening: ScreeningConfig {
@@ -178,17 +194,21 @@ pub async fn run(
             screen_limit: window.0 + window.1 + 86_400.0,
             lookahead_s: config.correlator.lookahead_s,
             min_step_s: 600.0,
+            work_factor: 1,
         },
         out_dir: config.out_dir.clone(),
         counters: counters.clone(),
-        faults: config
-            .inject_panic
-            .as_deref()
-            .map_or_else(FaultInjection::none, FaultInjection::panic_in),
+        faults: faults(&config),
         transports,
     };
     let built = build_topology(&parts).build()?;
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
+    let plane = control::plane(&built, config.control_token.as_ref());
+    let control = match config.control_addr {
+        Some(addr) => Some(control::start(addr, plane).await?),
+        None => None,
+    };
+    let publisher = crate::telemetry::spawn_publisher(counters.clone(), Duration::from_secs(1));
     let reporter = progress::spawn(
         config.progress,
         config.progress_interval,
@@ -218,6 +238,11 @@ pub async fn run(
         }
     };
     reporter.abort();
+    publisher.abort();
+    crate::telemetry::publish_counters(&counters.snapshot());
+    if let Some(control) = control {
+        control.stop().await;
+    }
     for peer in peers {
         peer.abort();
     }
@@ -234,6 +259,18 @@ pub async fn run(
     );
     summary.log();
     Ok(summary)
+}
+
+/// The faults the testing-only flags ask for.
+fn faults(config: &AppConfig) -> FaultInjection {
+    let faults = config
+        .inject_panic
+        .as_deref()
+        .map_or_else(FaultInjection::none, FaultInjection::panic_in);
+    match config.inject_error.as_deref() {
+        Some(operator) => faults.and_fail_in(operator),
+        None => faults,
+    }
 }
 
 /// Binds the radar socket and picks the ISL peer and the optical archive, starting the

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
-use crate::app::{AppConfig, ProgressStyle, TransportMode};
+use crate::app::{AppConfig, ControlToken, DEFAULT_CONTROL_ADDR, ProgressStyle, TransportMode};
 use crate::config::FileConfig;
 
 /// Log and progress output format.
@@ -49,7 +49,7 @@ pub struct Cli {
     /// stopped]. Replays after the first re-send identical records, which dedup drops.
     #[arg(long, value_name = "N")]
     pub passes: Option<u32>,
-    /// Log and progress format [default: human].
+    /// Log and progress format [default: json, or human when stderr is a terminal].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
     /// Seconds between progress lines [default: 2].
@@ -66,12 +66,23 @@ pub struct Cli {
     /// Read the ISL stream (TCP) from ADDR instead of starting the simulator's server.
     #[arg(long, value_name = "ADDR")]
     pub isl_connect: Option<SocketAddr>,
+    /// Serve the HTTP control plane (health, metrics, topology, operators, pause/resume) on ADDR;
+    /// port 0 picks a free port (logged). Pause/resume need a token in $SDA_CONTROL_TOKEN
+    /// or the config file [default: 127.0.0.1:9898].
+    #[arg(long, value_name = "ADDR")]
+    pub control_addr: Option<SocketAddr>,
+    /// Serve no control plane.
+    #[arg(long, conflicts_with = "control_addr")]
+    pub no_control: bool,
     /// Poll the optical archive at URL (HTTP) instead of starting the simulator's archive.
     #[arg(long, value_name = "URL")]
     pub optical_url: Option<String>,
     /// Testing only: make the named operator panic on its first item.
     #[arg(long, value_name = "OPERATOR", hide = true)]
     pub inject_panic: Option<String>,
+    /// Testing only: make the named operator fail on its first item, every time it starts.
+    #[arg(long, value_name = "OPERATOR", hide = true)]
+    pub inject_error: Option<String>,
 }
 
 impl Cli {
@@ -87,11 +98,16 @@ impl Cli {
         )
     }
 
-    /// The log format: the flag, else the file's, else human.
+    /// The log format: the flag, else the file's, else JSON — the service's format for log
+    /// collectors — unless stderr is a terminal, where a person reads it.
     pub fn log_format(&self, file: &FileConfig) -> LogFormat {
-        self.log_format
-            .or(file.log_format)
-            .unwrap_or(LogFormat::Human)
+        self.log_format.or(file.log_format).unwrap_or_else(|| {
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                LogFormat::Human
+            } else {
+                LogFormat::Json
+            }
+        })
     }
 
     /// The application configuration: flags over `file` over the defaults.
@@ -153,6 +169,7 @@ impl Cli {
             },
             correlator,
             inject_panic: self.inject_panic.clone(),
+            inject_error: self.inject_error.clone(),
             drain_deadline: defaults.drain_deadline,
             transport: self
                 .transport
@@ -160,6 +177,13 @@ impl Cli {
                 .unwrap_or(defaults.transport),
             radar_bind: self.radar_bind.or(file.radar_bind),
             isl_connect: self.isl_connect.or(file.isl_connect),
+            control_addr: (!self.no_control).then(|| {
+                self.control_addr
+                    .or(file.control_addr)
+                    .unwrap_or(DEFAULT_CONTROL_ADDR)
+            }),
+            control_token: ControlToken::from_env()
+                .or_else(|| file.control_token.clone().and_then(ControlToken::new)),
             optical_url: self
                 .optical_url
                 .clone()

@@ -15,6 +15,8 @@
 //! radar_bind = "0.0.0.0:5600"      # listen for radar here; no simulated radar sender
 //! isl_connect = "10.0.0.7:5700"    # read ISL from here; no simulated ISL server
 //! optical_url = "http://archive.example:8080/"  # poll this archive; no simulated archive
+//! control_addr = "127.0.0.1:9898"  # the HTTP control plane
+//! control_token = "change-me"      # enables pause/resume; $SDA_CONTROL_TOKEN wins over it
 //!
 //! [correlator]
 //! gate_km = 50.0            # association gate
@@ -57,6 +59,10 @@ pub struct FileConfig {
     pub isl_connect: Option<SocketAddr>,
     /// Optical archive base URL.
     pub optical_url: Option<String>,
+    /// Control plane listen address.
+    pub control_addr: Option<SocketAddr>,
+    /// Control plane bearer token (the environment variable wins).
+    pub control_token: Option<String>,
     /// Correlator parameters.
     #[serde(default)]
     pub correlator: CorrelatorFile,

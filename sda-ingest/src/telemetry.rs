@@ -1,8 +1,14 @@
-//! The process-wide Prometheus recorder behind the control plane's `/metrics`.
+//! The process-wide Prometheus recorder behind the control plane's `/metrics`, and the
+//! service's own record counters published as metrics.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::pipeline::{CounterSnapshot, Counters};
 
 /// Histogram buckets, in seconds, for every histogram the service records (request latency).
 const BUCKETS_S: &[f64] = &[
@@ -30,4 +36,51 @@ pub fn prometheus() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Publishes the pipeline's record counters (see [`Counters`]) as
+/// `ingest_records_total{stage}` and `ingest_alerts_total`, so the accounting identity can be
+/// watched from Prometheus: `received = delivered + dead_lettered + duplicates + in flight`.
+pub fn publish_counters(c: &CounterSnapshot) {
+    describe();
+    for (stage, value) in [
+        ("received", c.received),
+        ("accepted", c.accepted),
+        ("delivered", c.delivered),
+        ("dead_lettered", c.dead_lettered),
+        ("duplicates", c.duplicates),
+        ("audited", c.audited),
+    ] {
+        metrics::counter!("ingest_records_total", "stage" => stage).absolute(value);
+    }
+    metrics::counter!("ingest_alerts_total").absolute(c.alerts);
+}
+
+/// Publishes `counters` every `every` until the task is aborted.
+pub fn spawn_publisher(counters: Arc<Counters>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            publish_counters(&counters.snapshot());
+        }
+    })
+}
+
+fn describe() {
+    static DESCRIBED: OnceLock<()> = OnceLock::new();
+    DESCRIBED.get_or_init(|| {
+        metrics::describe_counter!(
+            "ingest_records_total",
+            metrics::Unit::Count,
+            "Records per pipeline stage: received by normalize, accepted by validate, delivered \
+             to observations.jsonl, dead-lettered, removed as duplicates, audited."
+        );
+        metrics::describe_counter!(
+            "ingest_alerts_total",
+            metrics::Unit::Count,
+            "Conjunction alerts written to alerts.jsonl."
+        );
+    });
 }

@@ -7,6 +7,8 @@ use serde_json::Value;
 fn run(args: &[&str]) -> (Output, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
         .args(args)
+        // A free port: tests run side by side.
+        .args(["--control-addr", "127.0.0.1:0"])
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -50,7 +52,17 @@ fn a_timed_run_exits_zero_with_a_clean_summary_and_files() {
     ] {
         assert!(summary[key].is_number(), "summary lacks {key}: {summary}");
     }
-    assert!(stderr.contains("obs/s"), "no progress line:\n{stderr}");
+    // stderr is a pipe here, so logs and progress are JSON lines: the service's default.
+    let events: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "progress" && e["obs_per_s"].is_number()),
+        "no progress event:\n{stderr}"
+    );
     for name in [
         "observations.jsonl",
         "audit.jsonl",

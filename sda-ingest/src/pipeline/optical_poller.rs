@@ -27,7 +27,8 @@
 //! the optical stream visibly (one dead letter per attempt, the cap bounding the rate) rather
 //! than being skipped silently.
 //!
-//! The cursor survives a restart, so a restarted poller resumes where it stopped.
+//! The cursor survives a restart, so a restarted poller resumes where it stopped. While the
+//! source is paused (control plane), the poller sends no requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -125,6 +126,9 @@ pub fn optical_http(
 ) -> impl SourceFactory<RawFrame> {
     let cursor: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let breaker = CircuitBreaker::new(BREAKER_NAME, config.breaker);
+    // The series exists from the start, so a dashboard shows 0 retries rather than no data.
+    metrics::counter!("retry_attempts_total", "operator" => config.retry.operator().to_owned())
+        .increment(0);
     let name: Arc<str> = Arc::from(SensorKind::Optical.as_str());
     let pages = Arc::new(AtomicU64::new(0));
     move |mut ctx: SourceContext<RawFrame>| {
@@ -143,6 +147,11 @@ pub fn optical_http(
                 .build()?;
             let mut bad_backoff: Option<Backoff> = None;
             loop {
+                // A paused poller asks the archive for nothing (the gate in `send` would only
+                // hold the page it had already fetched).
+                if ctx.is_paused() {
+                    ctx.resumed().await;
+                }
                 let asked = cursor
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use sda_orchestrator::{DedicatedPool, OperatorFactory, SinkFactory, SourceContext, SourceFactory};
+use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory};
 
 use super::counters::Counters;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
-use super::operators::{self, ConjunctionAlert, CorrelatorConfig};
+use super::operators::{self, ConjunctionAlert, CorrelatorConfig, PropagatorRuntime};
 use super::optical_poller;
 use super::routed::Routed;
 use super::sinks::{self, files};
@@ -36,8 +36,9 @@ pub struct Parts {
     pub registry: Arc<SensorRegistry>,
     /// Catalog propagators for the correlator.
     pub catalog: Arc<[Propagator]>,
-    /// The PropagatorPool: the correlator's dedicated runtime.
-    pub pool: DedicatedPool,
+    /// Where the correlator propagates: the PropagatorPool (the correlator's dedicated
+    /// runtime) in the service; [`PropagatorRuntime::Inline`] only for benchmark comparisons.
+    pub propagator: PropagatorRuntime,
     /// Correlator parameters.
     pub correlator: CorrelatorConfig,
     /// Folder of the output files.
@@ -87,7 +88,14 @@ impl Parts {
                 boxed(sources::simulated(stream, self.pacing, counters))
             }
         };
-        move |ctx: SourceContext<RawFrame>| factory(ctx)
+        let (faults, name) = (self.faults.clone(), kind.as_str());
+        move |ctx: SourceContext<RawFrame>| {
+            let (run, faults) = (factory(ctx), faults.clone());
+            async move {
+                faults.check(name)?;
+                run.await
+            }
+        }
     }
 
     /// The `normalize` operator.
@@ -114,10 +122,10 @@ impl Parts {
         )
     }
 
-    /// The `correlator` operator, on the PropagatorPool.
+    /// The `correlator` operator, on [`Parts::propagator`] (the PropagatorPool in the service).
     pub fn correlator(&self) -> impl OperatorFactory<Arc<Observation>, Conjunction> + use<> {
         operators::correlator(
-            self.pool.clone(),
+            self.propagator.clone(),
             self.catalog.clone(),
             self.correlator,
             self.counters.clone(),

@@ -72,7 +72,7 @@ where
             let mut out = BufWriter::with_capacity(BUFFER_BYTES, file);
             let (mut items, mut line) = (Vec::with_capacity(BATCH), Vec::new());
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check(name);
+                faults.check(name)?;
                 let mut written = 0;
                 for item in items.drain(..) {
                     line.clear();

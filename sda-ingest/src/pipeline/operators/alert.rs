@@ -67,7 +67,7 @@ pub fn alert_emitter(
         let faults = faults.clone();
         async move {
             while let Some(conjunction) = ctx.input.recv().await {
-                faults.check("alert_emitter");
+                faults.check("alert_emitter")?;
                 let alert = ConjunctionAlert::from_conjunction(&conjunction);
                 tracing::warn!(
                     alert_id = %alert.alert_id,

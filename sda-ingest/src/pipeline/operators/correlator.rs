@@ -1,11 +1,15 @@
 //! `correlator`: associates observations with catalog objects and screens the catalog for
 //! close approaches, all on the propagator pool so SGP4 never runs on the I/O runtime.
+//!
+//! Where the propagation runs is a [`PropagatorRuntime`]: the service always uses
+//! [`PropagatorRuntime::Pool`]; [`PropagatorRuntime::Inline`] exists so that benchmarks can
+//! measure what the bulkhead buys.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory};
+use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory, PoolError};
 
 use super::BATCH;
 use crate::observation::Observation;
@@ -31,6 +35,48 @@ pub struct CorrelatorConfig {
     pub lookahead_s: f64,
     /// Screen only once the horizon has advanced at least this far, seconds.
     pub min_step_s: f64,
+    /// Propagation-load multiplier, a **load knob for benchmarks**: each observation's
+    /// association (one SGP4 propagation per catalog object) is computed this many times, as a
+    /// stand-in for a catalog this many times larger. The result is the same whatever the
+    /// value; the service uses 1, and 0 counts as 1.
+    pub work_factor: u32,
+}
+
+/// Where the correlator runs its propagation work (association and screening).
+#[derive(Debug, Clone)]
+pub enum PropagatorRuntime {
+    /// On the PropagatorPool, a [`DedicatedPool`] with its own runtime and threads: the
+    /// bulkhead of DESIGN §7, and what the service uses.
+    Pool(DedicatedPool),
+    /// On the correlator's own task, on the main runtime, blocking one of its workers while
+    /// it computes. No bulkhead: the comparison run of the `bulkhead_pipeline` benchmark.
+    Inline,
+}
+
+impl PropagatorRuntime {
+    /// Runs `work` where this runtime says and returns its result.
+    ///
+    /// # Errors
+    ///
+    /// With [`PropagatorRuntime::Pool`], as [`DedicatedPool::submit`] (the pool shut down, or
+    /// `work` panicked). [`PropagatorRuntime::Inline`] never fails: a panic in `work` unwinds
+    /// through the correlator's task like any operator panic.
+    pub async fn run<F, R>(&self, work: F) -> Result<R, PoolError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        match self {
+            PropagatorRuntime::Pool(pool) => pool.submit(work).await,
+            PropagatorRuntime::Inline => Ok(work()),
+        }
+    }
+}
+
+impl From<DedicatedPool> for PropagatorRuntime {
+    fn from(pool: DedicatedPool) -> Self {
+        PropagatorRuntime::Pool(pool)
+    }
 }
 
 /// What survives a restart: how far the catalog has been screened and which pairs have alerted.
@@ -45,9 +91,10 @@ struct ScreeningState {
 /// Screening is driven by the data: as observation epochs advance, the catalog is screened
 /// from where the last run stopped up to the latest epoch plus `lookahead_s`, in steps of at
 /// least `min_step_s`; when the input closes, whatever is left up to the horizon is screened.
-/// Association and screening both run on `pool` (the PropagatorPool).
+/// Association and screening both run on `pool` (the PropagatorPool in the service); each
+/// association is repeated [`CorrelatorConfig::work_factor`] times.
 pub fn correlator(
-    pool: DedicatedPool,
+    pool: PropagatorRuntime,
     catalog: Arc<[Propagator]>,
     config: CorrelatorConfig,
     counters: Arc<Counters>,
@@ -64,7 +111,7 @@ pub fn correlator(
             let mut batch = Vec::with_capacity(BATCH);
             let mut horizon = f64::NEG_INFINITY;
             while ctx.input.recv_many(&mut batch, BATCH).await > 0 {
-                faults.check("correlator");
+                faults.check("correlator")?;
                 let latest = batch
                     .iter()
                     .map(|o| o.epoch)
@@ -72,10 +119,10 @@ pub fn correlator(
                 horizon = horizon.max((latest + config.lookahead_s).min(config.screen_limit));
                 let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
                 let (hits, total) = pool
-                    .submit(move || {
+                    .run(move || {
                         let hits = observations
                             .iter()
-                            .filter(|o| associate(o, &objects, config.gate_km).is_some())
+                            .filter(|o| associated(o, &objects, &config))
                             .count();
                         (hits as u64, observations.len() as u64)
                     })
@@ -100,6 +147,21 @@ pub fn correlator(
     }
 }
 
+/// Whether `obs` associates with an object of `objects`, computed `work_factor` times.
+fn associated(obs: &Observation, objects: &[Propagator], config: &CorrelatorConfig) -> bool {
+    let mut found = associate(obs, objects, config.gate_km).is_some();
+    for _ in 1..config.work_factor {
+        // `black_box` keeps the repeats from being optimised away; they all agree.
+        found = std::hint::black_box(associate(
+            std::hint::black_box(obs),
+            objects,
+            config.gate_km,
+        ))
+        .is_some();
+    }
+    found
+}
+
 fn lock(state: &Mutex<ScreeningState>) -> std::sync::MutexGuard<'_, ScreeningState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -107,7 +169,7 @@ fn lock(state: &Mutex<ScreeningState>) -> std::sync::MutexGuard<'_, ScreeningSta
 /// Screens the catalog from where the last run stopped up to `until` and sends each pair's
 /// first close approach.
 async fn screen_window(
-    pool: &DedicatedPool,
+    pool: &PropagatorRuntime,
     catalog: &Arc<[Propagator]>,
     config: &CorrelatorConfig,
     state: &Mutex<ScreeningState>,
@@ -121,7 +183,7 @@ async fn screen_window(
     }
     let (objects, cfg) = (catalog.clone(), config.screening);
     let found = pool
-        .submit(move || screen(&objects, from, until, &cfg))
+        .run(move || screen(&objects, from, until, &cfg))
         .await?;
     bump(&counters.screenings);
     for failure in &found.failed {

@@ -31,7 +31,7 @@ pub fn dedup(
         async move {
             let (mut items, mut out) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check("dedup");
+                faults.check("dedup")?;
                 let mut duplicates = 0;
                 {
                     // Held only for this synchronous loop; never across an await.

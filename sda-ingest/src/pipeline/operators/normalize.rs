@@ -35,7 +35,7 @@ pub fn normalize(
         async move {
             let (mut frames, mut out) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
             while ctx.input.recv_many(&mut frames, BATCH).await > 0 {
-                faults.check("normalize");
+                faults.check("normalize")?;
                 for frame in frames.drain(..) {
                     let (records, failure) = decode(&frame, &counters);
                     for record in records {

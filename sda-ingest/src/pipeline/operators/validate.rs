@@ -24,7 +24,7 @@ pub fn validate(
         async move {
             let (mut items, mut out) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check("validate");
+                faults.check("validate")?;
                 let mut accepted = 0;
                 for item in items.drain(..) {
                     let Routed::Accepted(obs) = item else {
