@@ -1,0 +1,257 @@
+//! Shared pieces of the pipeline benchmarks: build the real ingest topology from [`Parts`] over a
+//! generated scenario, run it to the end (or a deadline) and drain it, then read the latencies
+//! back from `audit.jsonl`.
+
+#![allow(dead_code)] // each benchmark uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use sda_ingest::orbit::conjunction::ScreeningConfig;
+use sda_ingest::orbit::propagate::Propagator;
+use sda_ingest::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
+use sda_ingest::pipeline::sinks::files;
+use sda_ingest::pipeline::sources::{BASE_RECORDS_PER_S, Pacing};
+use sda_ingest::pipeline::transport::Transports;
+use sda_ingest::pipeline::{CounterSnapshot, Counters, FaultInjection, Parts, build_topology};
+use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
+use sda_orchestrator::{OperatorGraph, SupervisorPolicy};
+
+/// A generated scenario with its catalog ready to propagate.
+pub(crate) struct Fixture {
+    pub(crate) scenario: Scenario,
+    pub(crate) catalog: Arc<[Propagator]>,
+    pub(crate) streams: Arc<sda_ingest::sim::scenario::Streams>,
+    pub(crate) registry: Arc<sda_ingest::sensors::SensorRegistry>,
+    /// Seconds `Scenario::generate` took.
+    pub(crate) generate_s: f64,
+}
+
+impl Fixture {
+    /// Generates the default scenario with sweeps every `cadence_s` seconds.
+    pub(crate) fn generate(cadence_s: f64) -> anyhow::Result<Fixture> {
+        let config = ScenarioConfig {
+            cadence_s,
+            ..ScenarioConfig::default()
+        };
+        let t = Instant::now();
+        let scenario = Scenario::generate(&config)?;
+        let generate_s = t.elapsed().as_secs_f64();
+        let catalog: Arc<[Propagator]> = scenario
+            .catalog
+            .objects
+            .iter()
+            .map(Propagator::new)
+            .collect::<Result<_, _>>()?;
+        Ok(Fixture {
+            streams: Arc::new(scenario.streams.clone()),
+            registry: Arc::new(scenario.sensors.clone()),
+            scenario,
+            catalog,
+            generate_s,
+        })
+    }
+
+    /// The correlator configuration `app::run` uses, with `work_factor`.
+    pub(crate) fn correlator(&self, work_factor: u32) -> CorrelatorConfig {
+        let c = &self.scenario.config;
+        CorrelatorConfig {
+            gate_km: 50.0,
+            screening: ScreeningConfig {
+                threshold_km: c.conjunction_threshold_km,
+                ..ScreeningConfig::default()
+            },
+            screen_from: c.start_unix_s,
+            screen_limit: c.start_unix_s + c.duration_s + 86_400.0,
+            lookahead_s: 3_600.0,
+            min_step_s: 600.0,
+            work_factor,
+        }
+    }
+
+    /// The pacing of one pass at `rate` × [`BASE_RECORDS_PER_S`] per source.
+    pub(crate) fn pacing(rate: f64) -> Pacing {
+        Pacing {
+            records_per_s: BASE_RECORDS_PER_S * rate,
+            passes: Some(1),
+        }
+    }
+
+    /// The service's [`Parts`], all eight sources replayed in-process.
+    pub(crate) fn parts(
+        &self,
+        rate: f64,
+        propagator: PropagatorRuntime,
+        work_factor: u32,
+        out_dir: &Path,
+    ) -> Parts {
+        Parts {
+            streams: self.streams.clone(),
+            pacing: Self::pacing(rate),
+            registry: self.registry.clone(),
+            catalog: self.catalog.clone(),
+            propagator,
+            correlator: self.correlator(work_factor),
+            out_dir: out_dir.to_path_buf(),
+            counters: Arc::new(Counters::default()),
+            faults: FaultInjection::none(),
+            transports: Transports::default(),
+        }
+    }
+}
+
+/// How one run ended.
+pub(crate) struct RunResult {
+    pub(crate) counters: CounterSnapshot,
+    pub(crate) dropped_items: u64,
+    pub(crate) clean: bool,
+    pub(crate) wall_s: f64,
+}
+
+impl RunResult {
+    /// Zero loss: drained cleanly, nothing dropped, and the accounting identities hold.
+    pub(crate) fn lossless(&self) -> bool {
+        let c = &self.counters;
+        self.clean
+            && self.dropped_items == 0
+            && c.lost == 0
+            && c.accepted == c.delivered + c.duplicates
+            && c.received == c.accepted + c.dead_lettered
+            && c.audited == c.delivered
+    }
+}
+
+/// Creates `dir` and empties the output files (the sinks append).
+pub(crate) fn prepare_out_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for name in files::ALL {
+        std::fs::File::create(dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// Builds `build_topology(parts)` and runs it until the sources finish, or until `limit` and
+/// then a drain.
+pub(crate) async fn run_orchestrated(
+    parts: Parts,
+    limit: Option<Duration>,
+) -> anyhow::Result<RunResult> {
+    run_graph(parts, build_topology, limit).await
+}
+
+/// Builds `topology(parts)` and runs it until the sources finish, or until `limit` and then a
+/// drain.
+pub(crate) async fn run_graph(
+    parts: Parts,
+    topology: fn(&Parts) -> OperatorGraph,
+    limit: Option<Duration>,
+) -> anyhow::Result<RunResult> {
+    prepare_out_dir(&parts.out_dir)?;
+    let started = Instant::now();
+    let built = topology(&parts).build()?;
+    let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
+    let policy = SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(60));
+    let running = built.run(policy);
+    tokio::pin!(running);
+    let outcome = match limit {
+        None => running.await,
+        Some(limit) => {
+            tokio::select! {
+                outcome = &mut running => outcome,
+                () = tokio::time::sleep(limit) => {
+                    shutdown.shutdown();
+                    running.await
+                }
+            }
+        }
+    };
+    Ok(RunResult {
+        counters: parts.counters.snapshot(),
+        dropped_items: monitor.dropped_items(),
+        clean: outcome.is_clean(),
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Source-to-audit latencies of one run, from `audit.jsonl`.
+pub(crate) struct Latencies {
+    /// `written_at − received_at` of every record, milliseconds, sorted.
+    pub(crate) ms: Vec<f64>,
+    /// First `received_at` to last `written_at`, seconds.
+    pub(crate) span_s: f64,
+}
+
+impl Latencies {
+    /// Reads `audit.jsonl` in `dir`.
+    pub(crate) fn read(dir: &Path) -> anyhow::Result<Latencies> {
+        #[derive(serde::Deserialize)]
+        struct Line {
+            received_at: Option<f64>,
+            written_at: f64,
+        }
+        let path: PathBuf = dir.join(files::AUDIT);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let (mut ms, mut first, mut last) = (Vec::new(), f64::INFINITY, f64::NEG_INFINITY);
+        for line in text.lines() {
+            let l: Line = serde_json::from_str(line)?;
+            let received = l.received_at.context("audit record without received_at")?;
+            ms.push((l.written_at - received) * 1e3);
+            first = first.min(received);
+            last = last.max(l.written_at);
+        }
+        ms.sort_by(f64::total_cmp);
+        Ok(Latencies {
+            ms,
+            span_s: (last - first).max(0.0),
+        })
+    }
+
+    /// The `q` quantile (0..=1), nearest rank; NaN when empty.
+    pub(crate) fn quantile(&self, q: f64) -> f64 {
+        quantile(&self.ms, q)
+    }
+
+    /// Records per second over the span.
+    pub(crate) fn per_s(&self) -> f64 {
+        self.ms.len() as f64 / self.span_s.max(1e-9)
+    }
+}
+
+/// The `q` quantile of sorted `xs`, nearest rank; NaN when empty.
+pub(crate) fn quantile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    xs[rank - 1]
+}
+
+/// The median of `xs` (not necessarily sorted); NaN when empty.
+pub(crate) fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5)
+}
+
+/// The 2-worker multi-thread runtime `main.rs` builds on this machine.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A scratch folder under the target directory.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("sda-bench-{}-{name}", std::process::id()))
+}
+
+/// The machine's 1-minute load average, for the record (Linux; NaN elsewhere).
+pub(crate) fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}

@@ -1,0 +1,449 @@
+//! End-to-end throughput of the SDA ingest pipeline, to saturation.
+//!
+//! All eight sources replay a generated scenario in-process (no sockets) through the real
+//! topology (`build_topology` over `Parts`, the correlator on the PropagatorPool) at a sweep of
+//! rates; each run is one pass over the scenario's records, all unique, so nothing but the
+//! scenario's planted re-sends is dropped as a duplicate. For each run: observations per second
+//! delivered (audit records over first `received_at` to last `written_at`), the source-to-audit
+//! latency from `audit.jsonl` (`written_at − received_at`), and whether it was lossless.
+//! Baseline, in the same run: the same pipeline hand-wired with tokio mpsc channels
+//! (`common/handwired.rs`). Both are also run unpaced without the correlator branch, to show
+//! what the rest of the pipeline sustains. Before the sweep, the single-thread cost of each
+//! stage per record: where the time goes.
+//!
+//! A paced run stops (shutdown, then a full drain) after `SDA_BENCH_LIMIT_S` or before its
+//! shortest stream would run dry, whichever is sooner, so that every source sends at the full
+//! rate throughout; the unpaced run is the whole pass (its sources hand over their whole stream
+//! at once, so its latency is the age of that backlog).
+//!
+//! `cargo bench -p sda-ingest --bench e2e_throughput`. Knobs (environment): `SDA_BENCH_ROUNDS`
+//! (default 3), `SDA_BENCH_CADENCE_S` (sweep interval of the scenario, default 0.25 s: about
+//! 245,000 records), `SDA_BENCH_LIMIT_S` (longest paced run, default 3 s).
+
+mod common;
+#[path = "common/handwired.rs"]
+mod handwired;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::{Fixture, Latencies, RunResult, median, runtime, scratch};
+use sda_ingest::SensorKind as K;
+use sda_ingest::orbit::associate::associate;
+use sda_ingest::pipeline::operators::PropagatorRuntime;
+use sda_ingest::pipeline::sinks;
+use sda_ingest::pipeline::sources::SimStream;
+use sda_ingest::pipeline::{Counters, Parts, Routed, WireFormat, build_topology};
+use sda_ingest::process::dedup::{DedupConfig, Deduplicator};
+use sda_ingest::process::normalize::{WireRecord, normalize};
+use sda_ingest::process::validate::{ValidationPolicy, validate};
+use sda_ingest::sim::scenario::OPTICAL_PAGE_LEN;
+use sda_ingest::wire::isl::{IslCodec, IslFrame};
+use sda_ingest::wire::optical::OpticalPage;
+use sda_ingest::wire::radar::RadarRecord;
+use sda_ingest::wire::synthetic::SyntheticRecord;
+use sda_ingest::{Observation, SensorKind};
+use sda_orchestrator::{DedicatedPool, OperatorGraph, PoolConfig, RestartPolicy, pipeline};
+use tokio_util::codec::Decoder;
+
+/// Rate multipliers of the sweep; `f64::INFINITY` is unpaced.
+const RATES: [f64; 7] = [1.0, 10.0, 100.0, 200.0, 300.0, 1000.0, f64::INFINITY];
+/// The unpaced rate: every record is due at the first tick after the first.
+const UNPACED: f64 = 1.0e9;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> anyhow::Result<()> {
+    let rounds: usize = env("SDA_BENCH_ROUNDS", 3);
+    let cadence_s: f64 = env("SDA_BENCH_CADENCE_S", 0.25);
+    let limit = Duration::from_secs_f64(env("SDA_BENCH_LIMIT_S", 3.0));
+    println!("load average at start: {:.2}", common::load_average());
+    let fixture = Fixture::generate(cadence_s)?;
+    let lengths: Vec<String> = SensorKind::ALL
+        .iter()
+        .map(|&k| {
+            let n = SimStream::from_streams(&fixture.streams, k).messages.len();
+            format!("{}={n}", k.as_str())
+        })
+        .collect();
+    println!(
+        "scenario: cadence {cadence_s} s, {} objects, {} records ({} accepted, unique) in {:.2} s; messages per source: {}",
+        fixture.catalog.len(),
+        fixture.scenario.expected.messages,
+        fixture.scenario.expected.accepted,
+        fixture.generate_s,
+        lengths.join(" "),
+    );
+    stage_costs(&fixture)?;
+
+    let rt = runtime()?;
+    let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
+    // (rate, variant) → runs; the variants without the correlator run unpaced only.
+    let mut plan: Vec<(f64, Variant)> = Vec::new();
+    for rate in RATES {
+        plan.push((rate, Variant::Orchestrated));
+        plan.push((rate, Variant::HandWired));
+    }
+    plan.push((f64::INFINITY, Variant::OrchestratedNoCorrelator));
+    plan.push((f64::INFINITY, Variant::HandWiredNoCorrelator));
+    let mut results: Vec<Vec<Run>> = plan.iter().map(|_| Vec::new()).collect();
+    println!(
+        "\n{:>5} {:>9} {:<24} {:>8} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "round", "rate", "variant", "records", "obs/s", "p50 ms", "p99 ms", "wall s", "loss"
+    );
+    for round in 0..rounds {
+        for pair in (0..plan.len()).step_by(2) {
+            // Alternate which variant of a pair goes first, so drift does not favour one.
+            let order = if round % 2 == 0 {
+                [pair, pair + 1]
+            } else {
+                [pair + 1, pair]
+            };
+            for i in order {
+                let (rate, variant) = plan[i];
+                let run = rt.block_on(run_once(&fixture, &pool, rate, variant, limit))?;
+                println!(
+                    "{round:>5} {:>9} {:<24} {:>8} {:>9.0} {:>9.2} {:>9.2} {:>6.1} {:>6}",
+                    rate_name(rate),
+                    variant.name(),
+                    run.records,
+                    run.per_s,
+                    run.p50_ms,
+                    run.p99_ms,
+                    run.wall_s,
+                    if run.lossless { "none" } else { "LOST" },
+                );
+                results[i].push(run);
+            }
+        }
+    }
+    rt.block_on(pool.shutdown(Duration::from_secs(5)))?;
+
+    let m = |runs: &[Run], f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    let ok = |runs: &[Run]| {
+        let n = runs.iter().filter(|x| x.lossless).count();
+        format!("{n}/{}", runs.len())
+    };
+    println!(
+        "\nmedians of {rounds} rounds; ratio = orchestrated obs/s ÷ hand-wired obs/s (of the \
+         medians, and the median of the per-round ratios)"
+    );
+    println!(
+        "| rate | offered obs/s | variant | obs/s | p50 | p99 | lossless | hand-wired obs/s | p50 | p99 | lossless | ratio | per round |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for pair in (0..plan.len()).step_by(2) {
+        let (rate, variant) = plan[pair];
+        let (o, h) = (&results[pair], &results[pair + 1]);
+        let offered = if rate.is_finite() {
+            format!(
+                "{:.0}",
+                8.0 * sda_ingest::pipeline::sources::BASE_RECORDS_PER_S * rate
+            )
+        } else {
+            "∞".to_owned()
+        };
+        let per_round: Vec<f64> = o.iter().zip(h).map(|(a, b)| a.per_s / b.per_s).collect();
+        println!(
+            "| {} | {offered} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.2} | {:.2} |",
+            rate_name(rate),
+            variant.name(),
+            m(o, |x| x.per_s),
+            m(o, |x| x.p50_ms),
+            m(o, |x| x.p99_ms),
+            ok(o),
+            m(h, |x| x.per_s),
+            m(h, |x| x.p50_ms),
+            m(h, |x| x.p99_ms),
+            ok(h),
+            m(o, |x| x.per_s) / m(h, |x| x.per_s),
+            median(&per_round),
+        );
+    }
+    println!("load average at end: {:.2}", common::load_average());
+    Ok(())
+}
+
+/// What runs the pipeline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// `build_topology` on the orchestrator: the service.
+    Orchestrated,
+    /// The baseline: the same pipeline hand-wired with tokio mpsc channels.
+    HandWired,
+    /// `build_topology` less the correlator branch: what the rest of the pipeline sustains.
+    OrchestratedNoCorrelator,
+    /// The hand-wired pipeline less the correlator branch.
+    HandWiredNoCorrelator,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Orchestrated => "orchestrated",
+            Variant::HandWired => "hand-wired",
+            Variant::OrchestratedNoCorrelator => "orchestrated, no correl.",
+            Variant::HandWiredNoCorrelator => "hand-wired, no correl.",
+        }
+    }
+}
+
+/// `build_topology` without the correlator, alert emitter and alerts sink.
+fn without_correlator(p: &Parts) -> OperatorGraph {
+    let minute = Duration::from_secs(60);
+    let transient = RestartPolicy::bounded(5, minute);
+    let stateful = RestartPolicy::bounded(3, minute);
+    let never = RestartPolicy::Never;
+    pipeline! {
+        source radar = p.source(K::Radar), restart = transient;
+        source optical = p.source(K::Optical), restart = transient;
+        source isl = p.source(K::Isl), restart = transient;
+        source laser_ranging = p.source(K::LaserRanging), restart = transient;
+        source passive_rf = p.source(K::PassiveRf), restart = transient;
+        source space_based_optical = p.source(K::SpaceBasedOptical), restart = transient;
+        source bistatic_radar = p.source(K::BistaticRadar), restart = transient;
+        source photometry = p.source(K::Photometry), restart = transient;
+        operator normalize = p.normalize(), restart = transient;
+        operator validate = p.validate(), restart = transient;
+        operator dedup = p.dedup(), restart = stateful;
+        sink observations = p.observations_sink(), restart = never;
+        sink audit = p.audit_sink(), restart = never;
+        sink dead_letter = p.dead_letter_sink(), restart = never;
+
+        radar -> normalize;
+        optical -> normalize;
+        isl -> normalize;
+        laser_ranging -> normalize;
+        passive_rf -> normalize;
+        space_based_optical -> normalize;
+        bistatic_radar -> normalize;
+        photometry -> normalize;
+        normalize -> [filter = Routed::is_accepted] validate;
+        validate -> [filter = Routed::is_accepted] dedup -> observations;
+        normalize -> [filter = Routed::is_dead_letter] dead_letter;
+        validate -> [filter = Routed::is_dead_letter] dead_letter;
+        dedup -> audit;
+    }
+}
+
+fn rate_name(rate: f64) -> String {
+    if rate.is_finite() {
+        format!("{rate}x")
+    } else {
+        "unpaced".to_owned()
+    }
+}
+
+/// One run's figures.
+struct Run {
+    records: usize,
+    per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    wall_s: f64,
+    lossless: bool,
+}
+
+async fn run_once(
+    fixture: &Fixture,
+    pool: &DedicatedPool,
+    rate: f64,
+    variant: Variant,
+    limit: Duration,
+) -> anyhow::Result<Run> {
+    let dir = scratch("e2e");
+    let (paced, limit) = if rate.is_finite() {
+        (rate, Some(limit.min(until_dry(fixture, rate))))
+    } else {
+        (UNPACED, None)
+    };
+    let orchestrated = |topology: fn(&Parts) -> OperatorGraph| {
+        let parts = fixture.parts(paced, PropagatorRuntime::Pool(pool.clone()), 1, &dir);
+        common::run_graph(parts, topology, limit)
+    };
+    let result = match variant {
+        Variant::Orchestrated => orchestrated(build_topology).await?,
+        Variant::OrchestratedNoCorrelator => orchestrated(without_correlator).await?,
+        Variant::HandWired | Variant::HandWiredNoCorrelator => {
+            common::prepare_out_dir(&dir)?;
+            let counters = Arc::new(Counters::default());
+            let started = Instant::now();
+            handwired::run(
+                handwired::Wiring {
+                    streams: fixture.streams.clone(),
+                    pacing: Fixture::pacing(paced),
+                    registry: fixture.registry.clone(),
+                    catalog: fixture.catalog.clone(),
+                    pool: pool.clone(),
+                    correlator: fixture.correlator(1),
+                    out_dir: dir.clone(),
+                    counters: counters.clone(),
+                    with_correlator: variant == Variant::HandWired,
+                },
+                limit,
+            )
+            .await?;
+            RunResult {
+                counters: counters.snapshot(),
+                dropped_items: 0,
+                clean: true,
+                wall_s: started.elapsed().as_secs_f64(),
+            }
+        }
+    };
+    let latencies = Latencies::read(&dir)?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(Run {
+        records: latencies.ms.len(),
+        per_s: latencies.per_s(),
+        p50_ms: latencies.quantile(0.50),
+        p99_ms: latencies.quantile(0.99),
+        wall_s: result.wall_s,
+        lossless: result.lossless(),
+    })
+}
+
+/// How long every source can send at `rate` before the shortest stream runs dry, less 10 %.
+fn until_dry(fixture: &Fixture, rate: f64) -> Duration {
+    let per_source = sda_ingest::pipeline::sources::BASE_RECORDS_PER_S * rate;
+    let shortest = SensorKind::ALL
+        .iter()
+        .map(|&k| {
+            let messages = SimStream::from_streams(&fixture.streams, k).messages.len() as f64;
+            match WireFormat::for_kind(k) {
+                WireFormat::OpticalPage => messages * OPTICAL_PAGE_LEN as f64,
+                _ => messages,
+            }
+        })
+        .fold(f64::INFINITY, f64::min);
+    Duration::from_secs_f64(0.9 * shortest / per_source)
+}
+
+/// Single-thread cost of each stage per record, over the whole scenario: where the time goes.
+fn stage_costs(fixture: &Fixture) -> anyhow::Result<()> {
+    let counters = Counters::default();
+    let frames: Vec<(WireFormat, bytes::Bytes)> = SensorKind::ALL
+        .iter()
+        .flat_map(|&k| {
+            SimStream::from_streams(&fixture.streams, k)
+                .messages
+                .iter()
+                .map(|b| (WireFormat::for_kind(k), b.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let t = Instant::now();
+    let mut records = Vec::new();
+    for (format, bytes) in &frames {
+        decode_into(*format, bytes, &counters, &mut records);
+    }
+    let decode = t.elapsed();
+    let t = Instant::now();
+    let observations: Vec<Observation> = records
+        .iter()
+        .map(|r| normalize(r, &fixture.registry))
+        .collect();
+    let norm = t.elapsed();
+    let n = observations.len() as f64;
+    let policy = ValidationPolicy::default();
+    let t = Instant::now();
+    let valid: Vec<Arc<Observation>> = observations
+        .into_iter()
+        .filter_map(|o| validate(o, &policy).ok().map(Arc::new))
+        .collect();
+    let val = t.elapsed();
+    let t = Instant::now();
+    let mut window = Deduplicator::new(DedupConfig::default());
+    let fresh = valid
+        .iter()
+        .filter(|o| window.check(o, Duration::ZERO) == sda_ingest::process::dedup::Verdict::New)
+        .count();
+    let dedup = t.elapsed();
+    let mut buf = Vec::new();
+    let t = Instant::now();
+    for o in &valid {
+        buf.clear();
+        sinks::encode_observation(o, &mut buf)?;
+    }
+    let enc_obs = t.elapsed();
+    let t = Instant::now();
+    for o in &valid {
+        buf.clear();
+        sinks::encode_audit(o, &mut buf)?;
+    }
+    let enc_audit = t.elapsed();
+    let sample = &valid[..valid.len().min(5_000)];
+    let t = Instant::now();
+    let hits = sample
+        .iter()
+        .filter(|o| associate(black_box(o), &fixture.catalog, 50.0).is_some())
+        .count();
+    let assoc = t.elapsed().as_secs_f64() / sample.len() as f64;
+    black_box((fresh, hits));
+    let us = |d: Duration, over: f64| d.as_secs_f64() / over * 1e6;
+    let rows = [
+        ("decode (wire → record)", us(decode, n)),
+        ("normalize (record → Observation)", us(norm, n)),
+        ("validate", us(val, n)),
+        ("dedup window", us(dedup, valid.len() as f64)),
+        (
+            "observations sink: JSON encode",
+            us(enc_obs, valid.len() as f64),
+        ),
+        ("audit sink: JSON encode", us(enc_audit, valid.len() as f64)),
+        ("correlator: associate (SGP4 × catalog)", assoc * 1e6),
+    ];
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    println!(
+        "\nsingle-thread cost per record ({} records, {} objects in the catalog):",
+        n,
+        fixture.catalog.len()
+    );
+    println!("| stage | µs / record | share |\n|---|---|---|");
+    for (name, cost) in rows {
+        println!("| {name} | {cost:.2} | {:.0} % |", 100.0 * cost / total);
+    }
+    println!(
+        "| total | {total:.2} | ⇒ at most {:.0} obs/s per core |",
+        1e6 / total
+    );
+    let _ = counters.heartbeats.load(Ordering::Relaxed);
+    Ok(())
+}
+
+fn decode_into(format: WireFormat, bytes: &[u8], counters: &Counters, out: &mut Vec<WireRecord>) {
+    match format {
+        WireFormat::Radar => out.extend(RadarRecord::decode(bytes).ok().map(WireRecord::Radar)),
+        WireFormat::Synthetic => {
+            out.extend(
+                SyntheticRecord::decode(bytes)
+                    .ok()
+                    .map(WireRecord::Synthetic),
+            );
+        }
+        WireFormat::OpticalPage => {
+            if let Ok(page) = OpticalPage::decode(bytes) {
+                out.extend(page.observations.into_iter().map(WireRecord::Optical));
+            }
+        }
+        WireFormat::Isl => {
+            let mut buf = BytesMut::from(bytes);
+            while let Ok(Some(frame)) = IslCodec.decode_eof(&mut buf) {
+                match frame {
+                    IslFrame::State(r) => out.push(WireRecord::Isl(r)),
+                    IslFrame::Heartbeat { .. } => {
+                        counters.heartbeats.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
