@@ -42,6 +42,9 @@ pub struct AppConfig {
     pub rate: f64,
     /// Scenario seed.
     pub seed: u64,
+    /// Seconds between the scenario's sensor sweeps (`None`: the scenario's default, 60 s);
+    /// smaller values generate proportionally more unique records, for long or heavy runs.
+    pub cadence_s: Option<f64>,
     /// Replays before the sources finish; `None` replays once and idles until stopped.
     pub passes: Option<u32>,
     /// Time between progress lines.
@@ -113,6 +116,7 @@ impl Default for AppConfig {
             duration: None,
             rate: 1.0,
             seed: ScenarioConfig::default().seed,
+            cadence_s: None,
             passes: None,
             progress_interval: Duration::from_secs(2),
             progress: ProgressStyle::Human,
@@ -149,9 +153,11 @@ pub async fn run(
     }
     prepare_out_dir(&config.out_dir).await?;
     let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
+    let defaults = ScenarioConfig::default();
     let scenario_config = ScenarioConfig {
         seed: config.seed,
-        ..ScenarioConfig::default()
+        cadence_s: config.cadence_s.unwrap_or(defaults.cadence_s),
+        ..defaults
     };
     let window = (scenario_config.start_unix_s, scenario_config.duration_s);
     let scenario = pool

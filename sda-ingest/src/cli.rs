@@ -45,6 +45,10 @@ pub struct Cli {
     /// Seed of the simulated scenario [default: 42].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Seconds between the simulated sensors' sweeps [default: 60]. Smaller generates more
+    /// unique records (0.2 gives about 280,000), for long or heavy runs; generation takes longer.
+    #[arg(long, value_name = "SECS")]
+    pub cadence: Option<f64>,
     /// Replay the scenario N times, then drain and exit [default: replay once, then idle until
     /// stopped]. Replays after the first re-send identical records, which dedup drops.
     #[arg(long, value_name = "N")]
@@ -161,6 +165,11 @@ impl Cli {
             duration: duration.map(|d| seconds("duration", d)).transpose()?,
             rate,
             seed: self.seed.or(file.seed).unwrap_or(defaults.seed),
+            cadence_s: self
+                .cadence
+                .or(file.cadence_s)
+                .map(|c| positive("--cadence", c))
+                .transpose()?,
             passes,
             progress_interval,
             progress: match self.log_format(file) {

@@ -8,6 +8,7 @@
 //! duration_s = 600          # omit to run until Ctrl-C / SIGTERM
 //! rate = 2.0                # multiplier on 25 records/s per simulated source
 //! seed = 42
+//! cadence_s = 60.0          # seconds between simulated sweeps; smaller = more unique records
 //! passes = 1                # omit to replay once and idle until stopped
 //! log_format = "json"       # or "human"
 //! progress_interval_s = 5.0
@@ -45,6 +46,8 @@ pub struct FileConfig {
     pub rate: Option<f64>,
     /// Scenario seed.
     pub seed: Option<u64>,
+    /// Seconds between simulated sensor sweeps.
+    pub cadence_s: Option<f64>,
     /// Replays before finishing.
     pub passes: Option<u32>,
     /// Log and progress format.

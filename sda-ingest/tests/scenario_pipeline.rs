@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use sda_ingest::orbit::associate::associate;
+use sda_ingest::orbit::associate::{associate, associate_nearest};
 use sda_ingest::orbit::propagate::Propagator;
 use sda_ingest::process::dedup::{DedupConfig, Deduplicator, Verdict};
 use sda_ingest::process::normalize::{WireRecord, normalize};
@@ -185,7 +185,25 @@ fn accepted_observations_associate_with_their_hinted_object() {
         if matches!(obs.measurement, Measurement::Range { .. }) {
             continue;
         }
-        let a = associate(obs, &props, 50.0).unwrap_or_else(|| panic!("{} unassociated", obs.id));
+        // The full search, ignoring the hint, must find the hinted object by geometry alone.
+        let a = associate_nearest(obs, &props, 50.0)
+            .unwrap_or_else(|| panic!("{} unassociated", obs.id));
+        assert_eq!(associate(obs, &props, 50.0), Some(a), "{}", obs.id);
+        // A mis-tagged or unknown hint is not trusted: the geometry decides.
+        let other = props
+            .iter()
+            .map(|p| p.norad_id())
+            .find(|&id| Some(id) != obs.object_hint);
+        for hint in [other, Some(1), None] {
+            let mut tagged = obs.clone();
+            tagged.object_hint = hint;
+            assert_eq!(
+                associate(&tagged, &props, 50.0),
+                Some(a),
+                "{} hinted {hint:?}",
+                obs.id
+            );
+        }
         assert_eq!(
             Some(a.norad_id),
             obs.object_hint,

@@ -1,4 +1,5 @@
-//! Association of an observation with the nearest catalog object.
+//! Association of an observation with a catalog object: the hinted one when confirmed, else the
+//! nearest.
 //!
 //! Every measurement is turned into a point in TEME (kilometres) and compared with each object's
 //! SGP4 position at the observation epoch. Angle-only measurements have no range, so the point
@@ -19,26 +20,66 @@ pub struct Association {
     pub residual_km: f64,
 }
 
-/// Finds the catalog object nearest to `obs`, if one is within `gate_km`.
+/// Matches `obs` to a catalog object within `gate_km`: the object the sensor named
+/// (`object_hint`) when its predicted position confirms it, otherwise the nearest object.
+///
+/// Confirming the hint costs one SGP4 propagation instead of one per catalog object, which is
+/// what makes association affordable at ingest rates; an observation without a hint, or whose
+/// hinted object is unknown or outside the gate (a mis-tagged track), gets the full search of
+/// [`associate_nearest`]. Returns `None` as that function does.
+pub fn associate(obs: &Observation, objects: &[Propagator], gate_km: f64) -> Option<Association> {
+    let observer_km = observer_km(obs)?;
+    let hinted = obs
+        .object_hint
+        .and_then(|hint| objects.iter().find(|p| p.norad_id() == hint))
+        .and_then(|p| candidate(obs, observer_km, p))
+        .filter(|a| a.residual_km <= gate_km);
+    hinted.or_else(|| nearest(obs, observer_km, objects, gate_km))
+}
+
+/// Finds the catalog object nearest to `obs`, if one is within `gate_km`, ignoring any hint.
 ///
 /// Returns `None` when no object is within the gate, when the observation is topocentric but
 /// carries no observer, or when no object could be propagated to its epoch.
-pub fn associate(obs: &Observation, objects: &[Propagator], gate_km: f64) -> Option<Association> {
-    let observer_km = match obs.observer {
-        Some(o) => Some(observer_teme_km(&o, obs.epoch)),
-        None if obs.measurement.is_topocentric() => return None,
-        None => None,
-    };
+pub fn associate_nearest(
+    obs: &Observation,
+    objects: &[Propagator],
+    gate_km: f64,
+) -> Option<Association> {
+    nearest(obs, observer_km(obs)?, objects, gate_km)
+}
+
+/// The observer's TEME position, `Some(None)` for a measurement that needs none, and `None`
+/// for a topocentric measurement without an observer (it cannot be associated).
+fn observer_km(obs: &Observation) -> Option<Option<[f64; 3]>> {
+    match obs.observer {
+        Some(o) => Some(Some(observer_teme_km(&o, obs.epoch))),
+        None if obs.measurement.is_topocentric() => None,
+        None => Some(None),
+    }
+}
+
+fn candidate(
+    obs: &Observation,
+    observer_km: Option<[f64; 3]>,
+    p: &Propagator,
+) -> Option<Association> {
+    let predicted = p.state_at(obs.epoch).ok()?.position_km;
+    Some(Association {
+        norad_id: p.norad_id(),
+        residual_km: residual_km(obs, observer_km, predicted)?,
+    })
+}
+
+fn nearest(
+    obs: &Observation,
+    observer_km: Option<[f64; 3]>,
+    objects: &[Propagator],
+    gate_km: f64,
+) -> Option<Association> {
     objects
         .iter()
-        .filter_map(|p| {
-            let predicted = p.state_at(obs.epoch).ok()?.position_km;
-            let residual_km = residual_km(obs, observer_km, predicted)?;
-            Some(Association {
-                norad_id: p.norad_id(),
-                residual_km,
-            })
-        })
+        .filter_map(|p| candidate(obs, observer_km, p))
         .filter(|a| a.residual_km <= gate_km)
         .min_by(|x, y| x.residual_km.total_cmp(&y.residual_km))
 }
