@@ -3,8 +3,10 @@
 //! (`/proc/<pid>/status`) and its queue depths (`edge_queue_depth` from `/metrics`).
 //!
 //! `cargo bench -p sda-ingest --bench soak`. Knobs (environment): `SDA_SOAK_MINUTES` (10),
-//! `SDA_SOAK_RATE` (2, the load multiplier), `SDA_SOAK_CADENCE_S` (0.15 s between simulated
-//! sweeps: about 400,000 unique records, more than the fifteen minutes at 2x need),
+//! `SDA_SOAK_RATE` (2, the load multiplier), `SDA_SOAK_CADENCE_S` (0.05 s between simulated
+//! sweeps: about 1.2 million unique records, so that even the shortest of the eight streams
+//! lasts the whole run at 2x; a stream that ends anyway is replayed, and its re-sends are
+//! removed as duplicates),
 //! `SDA_SOAK_WARMUP_S` (300), `SDA_SOAK_SAMPLE_S` (10).
 //!
 //! The warm-up is five minutes because that is how long the service's bounded state takes to
@@ -111,7 +113,7 @@ fn main() -> anyhow::Result<()> {
     }
     let minutes: f64 = env("SDA_SOAK_MINUTES", 10.0);
     let rate: f64 = env("SDA_SOAK_RATE", 2.0);
-    let cadence: f64 = env("SDA_SOAK_CADENCE_S", 0.15);
+    let cadence: f64 = env("SDA_SOAK_CADENCE_S", 0.05);
     let warmup = env("SDA_SOAK_WARMUP_S", 300.0);
     let every = Duration::from_secs_f64(env("SDA_SOAK_SAMPLE_S", 10.0));
     let run = Duration::from_secs_f64(warmup + minutes * 60.0);
@@ -125,7 +127,7 @@ fn main() -> anyhow::Result<()> {
             &cadence.to_string(),
         ])
         .args(["--log-format", "json", "--control-addr", "127.0.0.1:0"])
-        .args(["--progress-interval", "30"])
+        .args(["--progress-interval", "30", "--passes", "1000"])
         .arg("--out")
         .arg(out.path())
         .env_remove("RUST_LOG")
