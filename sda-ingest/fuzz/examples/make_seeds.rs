@@ -78,10 +78,16 @@ fn main() {
     }
     // The same radar and synthetic frames against the empty registry (no sites, tag kinds).
     if let Some(first) = s.radar.first() {
-        normalize.insert("hand-radar-empty-registry.bin".into(), prefixed(0b100, first));
+        normalize.insert(
+            "hand-radar-empty-registry.bin".into(),
+            prefixed(0b100, first),
+        );
     }
     if let Some(first) = s.synthetic.values().next().and_then(|m| m.first()) {
-        normalize.insert("hand-synthetic-empty-registry.json".into(), prefixed(0b111, first));
+        normalize.insert(
+            "hand-synthetic-empty-registry.json".into(),
+            prefixed(0b111, first),
+        );
     }
 
     let mut total = 0;
@@ -187,7 +193,11 @@ fn isl_seeds(frames: &[Vec<u8>]) -> Seeds {
         seed.extend_from_slice(&first);
         seeds.insert(name.into(), seed);
     }
-    let state = frames.iter().find(|f| f.len() > 8).cloned().unwrap_or_default();
+    let state = frames
+        .iter()
+        .find(|f| f.len() > 8)
+        .cloned()
+        .unwrap_or_default();
     if !state.is_empty() {
         seeds.insert("hand-truncated-stream.bin".into(), whole(&state[..40]));
         let mut bad_len = state.clone();
@@ -199,12 +209,18 @@ fn isl_seeds(frames: &[Vec<u8>]) -> Seeds {
     for (name, stream) in [
         ("hand-heartbeat.bin", hb.clone()),
         ("hand-empty-frame.bin", vec![0, 0, 0, 0]),
-        ("hand-frame-too-large.bin", [&too_large[..], &[1, 1]].concat()),
+        (
+            "hand-frame-too-large.bin",
+            [&too_large[..], &[1, 1]].concat(),
+        ),
         ("hand-max-prefix.bin", vec![0xFF, 0xFF, 0xFF, 0xFF, 1, 1]),
         ("hand-one-byte-payload.bin", vec![0, 0, 0, 1, 1]),
         ("hand-bad-version.bin", vec![0, 0, 0, 4, 9, 0, 0, 1]),
         ("hand-unknown-type.bin", vec![0, 0, 0, 4, 1, 7, 0, 1]),
-        ("hand-heartbeat-then-garbage.bin", [&hb[..], &[0, 0]].concat()),
+        (
+            "hand-heartbeat-then-garbage.bin",
+            [&hb[..], &[0, 0]].concat(),
+        ),
         ("hand-empty.bin", Vec::new()),
     ] {
         seeds.insert(name.into(), whole(&stream));
@@ -260,9 +276,15 @@ fn optical_seeds(pages: &[Vec<u8>]) -> Seeds {
         ("hand-no-optional-fields.json", &no_optional[..]),
         ("hand-leap-second.json", &leap[..]),
         ("hand-bad-epoch.json", &bad_epoch[..]),
-        ("hand-empty-page.json", &br#"{"observations":[],"next_cursor":null}"#[..]),
+        (
+            "hand-empty-page.json",
+            &br#"{"observations":[],"next_cursor":null}"#[..],
+        ),
         ("hand-truncated.json", &br#"{"observations": ["#[..]),
-        ("hand-wrong-type.json", &br#"{"observations":[{"id":1}],"next_cursor":null}"#[..]),
+        (
+            "hand-wrong-type.json",
+            &br#"{"observations":[{"id":1}],"next_cursor":null}"#[..],
+        ),
     ] {
         seeds.insert(name.into(), body.to_vec());
     }

@@ -84,7 +84,11 @@ where
     );
     assert!(allowed.contains(&code), "undocumented error code {code:?}");
     assert_eq!(wrapped.code(), code, "error code is not stable");
-    assert_eq!(wrapped.to_string(), message, "WireError changes the message");
+    assert_eq!(
+        wrapped.to_string(),
+        message,
+        "WireError changes the message"
+    );
     code
 }
 
@@ -150,7 +154,11 @@ pub fn radar_datagram(data: &[u8]) -> Option<RadarRecord> {
     let reference = radar_reference(data);
     match result {
         Err(err) => {
-            assert_eq!(Err(err.clone()), reference, "radar verdict differs from the layout");
+            assert_eq!(
+                Err(err.clone()),
+                reference,
+                "radar verdict differs from the layout"
+            );
             check_error(err, RADAR_CODES);
             None
         }
@@ -209,7 +217,11 @@ fn isl_step(buf: &mut BytesMut, eof: bool) -> Result<Option<IslFrame>, IslError>
     let probed = IslCodec.decode(&mut probe);
     match &probed {
         Ok(None) => {
-            assert_eq!(probe.len(), len_before, "codec consumed bytes without a frame");
+            assert_eq!(
+                probe.len(),
+                len_before,
+                "codec consumed bytes without a frame"
+            );
             if len_before >= PREFIX_LEN {
                 let announced = be_u32(&probe[..4]) as usize;
                 assert!(
@@ -223,7 +235,10 @@ fn isl_step(buf: &mut BytesMut, eof: bool) -> Result<Option<IslFrame>, IslError>
                 );
             }
             if probe.capacity() > cap_before {
-                assert!(len_before >= PREFIX_LEN, "codec reserved before reading a prefix");
+                assert!(
+                    len_before >= PREFIX_LEN,
+                    "codec reserved before reading a prefix"
+                );
                 // `reserve` may round up (amortised doubling), never past twice the documented
                 // maximum when starting from an exact-capacity buffer below it.
                 assert!(
@@ -456,7 +471,11 @@ pub fn optical_page(data: &[u8]) -> Option<OpticalPage> {
             let body = page.encode().expect("a decoded page re-encodes");
             let again = OpticalPage::decode(&body).expect("a re-encoded page decodes");
             assert_eq!(again, page, "optical round trip changed the page");
-            assert_eq!(again.encode().ok(), Some(body), "optical encoding is not stable");
+            assert_eq!(
+                again.encode().ok(),
+                Some(body),
+                "optical encoding is not stable"
+            );
             Some(page)
         }
         Err(err) => {
@@ -477,7 +496,10 @@ fn check_optical_record(r: &OpticalRecord) {
         r.dec_deg,
         r.sigma_arcsec.unwrap_or(0.0),
     ];
-    assert!(floats.iter().all(|v| v.is_finite()), "non-finite JSON number");
+    assert!(
+        floats.iter().all(|v| v.is_finite()),
+        "non-finite JSON number"
+    );
 }
 
 /// Target `synthetic_record`: [`SyntheticRecord::decode`] on arbitrary bytes.
@@ -491,11 +513,18 @@ pub fn synthetic_record(data: &[u8]) -> Option<SyntheticRecord> {
             assert!(data.len() <= MAX_RECORD_LEN);
             let mut floats = vec![rec.sigma.unwrap_or(0.0)];
             floats.extend(synthetic_values(&rec.body));
-            assert!(floats.iter().all(|v| v.is_finite()), "non-finite JSON number");
+            assert!(
+                floats.iter().all(|v| v.is_finite()),
+                "non-finite JSON number"
+            );
             let bytes = rec.encode().expect("a decoded record re-encodes");
             let again = SyntheticRecord::decode(&bytes).expect("a re-encoded record decodes");
             assert_eq!(again, rec, "synthetic round trip changed the record");
-            assert_eq!(again.encode().ok(), Some(bytes), "synthetic encoding is not stable");
+            assert_eq!(
+                again.encode().ok(),
+                Some(bytes),
+                "synthetic encoding is not stable"
+            );
             if data.len() < MAX_RECORD_LEN {
                 let mut line = data.to_vec();
                 line.push(b'\n');
@@ -560,7 +589,10 @@ fn empty_registry() -> &'static SensorRegistry {
 /// private), through the checked decoders above.
 pub fn decode_frame(format: usize, bytes: &[u8]) -> Vec<WireRecord> {
     match format % FORMATS.len() {
-        0 => radar_datagram(bytes).map(WireRecord::Radar).into_iter().collect(),
+        0 => radar_datagram(bytes)
+            .map(WireRecord::Radar)
+            .into_iter()
+            .collect(),
         1 => {
             let outcome = isl_decode_all(bytes);
             if let Some(error) = outcome.error {
@@ -634,7 +666,10 @@ fn same_opt_bits(a: Option<f64>, b: Option<f64>) -> bool {
 fn same_measurement(a: &Measurement, b: &Measurement) -> bool {
     a.kind() == b.kind()
         && a.values().len() == b.values().len()
-        && a.values().iter().zip(b.values()).all(|(x, y)| same_bits(*x, y))
+        && a.values()
+            .iter()
+            .zip(b.values())
+            .all(|(x, y)| same_bits(*x, y))
         && match (a, b) {
             (
                 Measurement::RangeAzEl {
@@ -676,7 +711,11 @@ fn check_epoch_micros(epoch: f64, us: i64) {
 }
 
 fn check_normalized(record: &WireRecord, obs: &Observation, registry: &SensorRegistry) {
-    assert_eq!(obs.ingest, Default::default(), "normalisation fills ingest metadata");
+    assert_eq!(
+        obs.ingest,
+        Default::default(),
+        "normalisation fills ingest metadata"
+    );
     match record {
         WireRecord::Radar(r) => {
             let info = registry.by_numeric(SensorKind::Radar, r.sensor_id);
@@ -693,7 +732,10 @@ fn check_normalized(record: &WireRecord, obs: &Observation, registry: &SensorReg
                 el_rad: r.el_rad,
                 range_rate_mps: r.range_rate_mps,
             };
-            assert!(same_measurement(&obs.measurement, &expected), "radar measurement");
+            assert!(
+                same_measurement(&obs.measurement, &expected),
+                "radar measurement"
+            );
             assert!(same_opt_bits(obs.quality.snr_db, Some(f64::from(r.snr_db))));
             assert_eq!(obs.quality.sigma, None);
         }
@@ -715,18 +757,23 @@ fn check_normalized(record: &WireRecord, obs: &Observation, registry: &SensorReg
                 z_m,
                 velocity_mps: Some(r.velocity_mps),
             };
-            assert!(same_measurement(&obs.measurement, &expected), "isl measurement");
+            assert!(
+                same_measurement(&obs.measurement, &expected),
+                "isl measurement"
+            );
             assert!(same_opt_bits(obs.quality.sigma, Some(f64::from(r.sigma_m))));
             assert_eq!(obs.quality.snr_db, None);
         }
         WireRecord::Optical(r) => {
             assert_eq!(obs.sensor, r.sensor);
             assert_eq!(obs.id, format!("{}/{}", r.sensor, r.id));
-            let kind = registry.by_name(&r.sensor).map_or(SensorKind::Optical, |i| i.kind);
+            let kind = registry
+                .by_name(&r.sensor)
+                .map_or(SensorKind::Optical, |i| i.kind);
             assert_eq!(obs.sensor_kind, kind);
             assert_eq!(obs.object_hint, r.object);
-            let expected_epoch = r.epoch.timestamp() as f64
-                + f64::from(r.epoch.timestamp_subsec_nanos()) / 1e9;
+            let expected_epoch =
+                r.epoch.timestamp() as f64 + f64::from(r.epoch.timestamp_subsec_nanos()) / 1e9;
             assert!(same_bits(obs.epoch, expected_epoch));
             assert!(obs.epoch.is_finite());
             assert!(
@@ -747,7 +794,10 @@ fn check_normalized(record: &WireRecord, obs: &Observation, registry: &SensorReg
                 ra_rad: r.ra_deg.to_radians(),
                 dec_rad: r.dec_deg.to_radians(),
             };
-            assert!(same_measurement(&obs.measurement, &expected), "optical measurement");
+            assert!(
+                same_measurement(&obs.measurement, &expected),
+                "optical measurement"
+            );
             assert!(same_opt_bits(
                 obs.quality.sigma,
                 r.sigma_arcsec.map(|s| (s / 3600.0).to_radians())
@@ -814,7 +864,10 @@ fn check_normalized(record: &WireRecord, obs: &Observation, registry: &SensorReg
             };
             // The registered kind wins over the record's tag.
             assert_eq!(obs.sensor_kind, info.map_or(tag, |i| i.kind));
-            assert!(same_measurement(&obs.measurement, &measurement), "synthetic measurement");
+            assert!(
+                same_measurement(&obs.measurement, &measurement),
+                "synthetic measurement"
+            );
             assert!(same_opt_bits(obs.quality.snr_db, snr_db));
             let observer = match r.body {
                 SyntheticBody::SpaceBasedOptical {
@@ -839,7 +892,12 @@ fn check_validated(obs: Observation) {
             assert!(accepted.sensor_kind.produces(&accepted.measurement));
             assert!(accepted.measurement.values().iter().all(|v| v.is_finite()));
             assert!((policy.epoch_min..=policy.epoch_max).contains(&accepted.epoch));
-            assert!(accepted.quality.sigma.is_none_or(|s| s.is_finite() && s > 0.0));
+            assert!(
+                accepted
+                    .quality
+                    .sigma
+                    .is_none_or(|s| s.is_finite() && s > 0.0)
+            );
             assert!(accepted.quality.snr_db.is_none_or(f64::is_finite));
             if accepted.measurement.is_topocentric() {
                 assert!(accepted.observer.is_some());

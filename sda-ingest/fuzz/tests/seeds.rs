@@ -9,13 +9,19 @@ use std::fs;
 use std::path::Path;
 
 fn run_seeds(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     let mut count = 0;
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("dir entry").path();
         let data = fs::read(&path).expect("read seed");
         let result = std::panic::catch_unwind(|| check(&data));
-        assert!(result.is_ok(), "seed {} violates an invariant", path.display());
+        assert!(
+            result.is_ok(),
+            "seed {} violates an invariant",
+            path.display()
+        );
         count += 1;
     }
     assert!(count > 0, "no seeds in {}", dir.display());
