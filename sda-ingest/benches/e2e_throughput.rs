@@ -50,7 +50,16 @@ use sda_orchestrator::{DedicatedPool, OperatorGraph, PoolConfig, RestartPolicy, 
 use tokio_util::codec::Decoder;
 
 /// Rate multipliers of the sweep; `f64::INFINITY` is unpaced.
-const RATES: [f64; 7] = [1.0, 10.0, 100.0, 200.0, 300.0, 1000.0, f64::INFINITY];
+const RATES: [f64; 8] = [
+    1.0,
+    10.0,
+    100.0,
+    300.0,
+    1000.0,
+    1250.0,
+    1500.0,
+    f64::INFINITY,
+];
 /// The unpaced rate: every record is due at the first tick after the first.
 const UNPACED: f64 = 1.0e9;
 

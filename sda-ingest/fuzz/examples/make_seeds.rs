@@ -235,10 +235,10 @@ fn optical_seeds(pages: &[Vec<u8>]) -> Seeds {
     if let Some(first) = pages.first() {
         seeds.insert("sim-page-first.json".into(), first.clone());
     }
-    if pages.len() > 1 {
-        if let Some(last) = pages.last() {
-            seeds.insert("sim-page-last.json".into(), last.clone());
-        }
+    if pages.len() > 1
+        && let Some(last) = pages.last()
+    {
+        seeds.insert("sim-page-last.json".into(), last.clone());
     }
     let records: Vec<_> = pages
         .iter()
