@@ -11,30 +11,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::BytesMut;
 use sda_ingest::orbit::associate::associate;
 use sda_ingest::orbit::conjunction::screen;
 use sda_ingest::orbit::propagate::Propagator;
-use sda_ingest::pipeline::operators::{ConjunctionAlert, CorrelatorConfig};
+use sda_ingest::pipeline::operators::{ConjunctionAlert, CorrelatorConfig, decode_frame};
 use sda_ingest::pipeline::sinks::{self, files};
 use sda_ingest::pipeline::sources::{Pacing, SimStream};
 use sda_ingest::pipeline::{Counters, DeadLetter, RawFrame, Routed, WireFormat, unix_now};
 use sda_ingest::process::dedup::{DedupConfig, Deduplicator, Verdict};
-use sda_ingest::process::normalize::{WireRecord, normalize};
+use sda_ingest::process::normalize::normalize;
 use sda_ingest::process::validate::{ValidationPolicy, validate};
 use sda_ingest::sensors::SensorRegistry;
 use sda_ingest::sim::scenario::{OPTICAL_PAGE_LEN, Streams};
-use sda_ingest::wire::isl::{IslCodec, IslFrame};
-use sda_ingest::wire::optical::OpticalPage;
-use sda_ingest::wire::radar::RadarRecord;
-use sda_ingest::wire::synthetic::SyntheticRecord;
 use sda_ingest::{Observation, SensorKind};
 use sda_orchestrator::DedicatedPool;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 const CAPACITY: usize = 1024;
@@ -221,7 +215,7 @@ async fn normalize_stage(
     let (mut frames, mut out, mut letters) = (Vec::new(), Vec::new(), Vec::new());
     while rx.recv_many(&mut frames, BATCH).await > 0 {
         for frame in frames.drain(..) {
-            let (records, failure) = decode(&frame, &counters);
+            let (records, failure) = decode_frame(&frame, &counters);
             for record in records {
                 let mut obs = normalize(&record, &registry);
                 obs.ingest.received_at = Some(frame.received_at);
@@ -248,46 +242,6 @@ async fn normalize_stage(
         send_all(&dead, &mut letters).await?;
     }
     Ok(())
-}
-
-type Failure = (&'static str, String);
-
-/// The `normalize` operator's decoding, unchanged.
-fn decode(frame: &RawFrame, counters: &Counters) -> (Vec<WireRecord>, Option<Failure>) {
-    let fail = |code: &'static str, e: &dyn std::fmt::Display| Some((code, e.to_string()));
-    match frame.format {
-        WireFormat::Radar => match RadarRecord::decode(&frame.bytes) {
-            Ok(r) => (vec![WireRecord::Radar(r)], None),
-            Err(e) => (Vec::new(), fail(e.code(), &e)),
-        },
-        WireFormat::Synthetic => match SyntheticRecord::decode(&frame.bytes) {
-            Ok(r) => (vec![WireRecord::Synthetic(r)], None),
-            Err(e) => (Vec::new(), fail(e.code(), &e)),
-        },
-        WireFormat::OpticalPage => match OpticalPage::decode(&frame.bytes) {
-            Ok(page) => (
-                page.observations
-                    .into_iter()
-                    .map(WireRecord::Optical)
-                    .collect(),
-                None,
-            ),
-            Err(e) => (Vec::new(), fail(e.code(), &e)),
-        },
-        WireFormat::Isl => {
-            let (mut buf, mut records) = (BytesMut::from(&frame.bytes[..]), Vec::new());
-            loop {
-                match IslCodec.decode_eof(&mut buf) {
-                    Ok(Some(IslFrame::State(r))) => records.push(WireRecord::Isl(r)),
-                    Ok(Some(IslFrame::Heartbeat { .. })) => {
-                        counters.heartbeats.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(None) => return (records, None),
-                    Err(e) => return (records, fail(e.code(), &e)),
-                }
-            }
-        }
-    }
 }
 
 /// Validates, as the `validate` operator does.

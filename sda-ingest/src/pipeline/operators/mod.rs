@@ -9,7 +9,7 @@ mod validate;
 pub use alert::{ConjunctionAlert, alert_emitter};
 pub use correlator::{CorrelatorConfig, PropagatorRuntime, correlator};
 pub use dedup::dedup;
-pub use normalize::normalize;
+pub use normalize::{DecodeFailure, decode_frame, normalize};
 pub use validate::validate;
 
 /// Items taken from an input per wake-up: large enough to amortise channel costs, small enough

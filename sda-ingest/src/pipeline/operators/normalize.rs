@@ -21,7 +21,8 @@ use crate::wire::radar::RadarRecord;
 use crate::wire::synthetic::SyntheticRecord;
 
 /// A decoding failure: the decoder's stable code and its message.
-type Failure = (&'static str, String);
+/// Why a frame stopped decoding: the decoder's reason code and message.
+pub type DecodeFailure = (&'static str, String);
 
 /// The `normalize` operator: one [`Routed`] item per record (an optical page yields many, an ISL
 /// heartbeat none), counting each in `received`.
@@ -37,7 +38,7 @@ pub fn normalize(
             while ctx.input.recv_many(&mut frames, BATCH).await > 0 {
                 faults.check("normalize")?;
                 for frame in frames.drain(..) {
-                    let (records, failure) = decode(&frame, &counters);
+                    let (records, failure) = decode_frame(&frame, &counters);
                     for record in records {
                         let mut obs = to_observation(&record, &registry);
                         obs.ingest.received_at = Some(frame.received_at);
@@ -60,8 +61,13 @@ pub fn normalize(
     }
 }
 
-/// Decodes one frame into its records, and the failure that stopped it, if any.
-fn decode(frame: &RawFrame, counters: &Counters) -> (Vec<WireRecord>, Option<Failure>) {
+/// Decodes one frame into its records with the real wire decoders, and the failure that
+/// stopped it, if any (an ISL frame decoded before the failure is kept). ISL heartbeats carry
+/// no record and are counted in `counters.heartbeats`.
+pub fn decode_frame(
+    frame: &RawFrame,
+    counters: &Counters,
+) -> (Vec<WireRecord>, Option<DecodeFailure>) {
     let fail = |code: &'static str, e: &dyn std::fmt::Display| Some((code, e.to_string()));
     match frame.format {
         WireFormat::Radar => match RadarRecord::decode(&frame.bytes) {
