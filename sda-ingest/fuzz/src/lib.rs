@@ -20,9 +20,11 @@
 //!   window and round-trips through the JSON sink format, or rejects it unchanged with a
 //!   known, stable reason code.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::BytesMut;
+use sda_ingest::pipeline::operators;
+use sda_ingest::pipeline::{Counters, RawFrame, WireFormat};
 use sda_ingest::process::normalize::{WireRecord, normalize};
 use sda_ingest::process::validate::{RejectReason, ValidationPolicy, check, validate};
 use sda_ingest::sensors::SensorRegistry;
@@ -585,9 +587,37 @@ fn empty_registry() -> &'static SensorRegistry {
     REGISTRY.get_or_init(SensorRegistry::new)
 }
 
-/// Decodes one frame into wire records exactly as the `normalize` operator does (its `decode` is
-/// private), through the checked decoders above.
+/// Decodes one frame into wire records through the checked decoders above, and checks that the
+/// `normalize` operator's own decoding ([`operators::decode_frame`]) yields the same records.
 pub fn decode_frame(format: usize, bytes: &[u8]) -> Vec<WireRecord> {
+    let records = decode_checked(format, bytes);
+    let wire = match format % FORMATS.len() {
+        0 => WireFormat::Radar,
+        1 => WireFormat::Isl,
+        2 => WireFormat::OpticalPage,
+        _ => WireFormat::Synthetic,
+    };
+    let frame = RawFrame {
+        source: Arc::from("fuzz"),
+        kind: SensorKind::Radar,
+        format: wire,
+        pass: 0,
+        index: 0,
+        bytes: bytes::Bytes::copy_from_slice(bytes),
+        received_at: 0.0,
+    };
+    let (operator_records, _) = operators::decode_frame(&frame, &Counters::default());
+    // Compared through `Debug`, which prints every float exactly and NaN as NaN (a NaN field is
+    // a valid decode that validation rejects, and NaN != NaN).
+    assert_eq!(
+        format!("{operator_records:?}"),
+        format!("{records:?}"),
+        "the operator decodes differently"
+    );
+    records
+}
+
+fn decode_checked(format: usize, bytes: &[u8]) -> Vec<WireRecord> {
     match format % FORMATS.len() {
         0 => radar_datagram(bytes)
             .map(WireRecord::Radar)
