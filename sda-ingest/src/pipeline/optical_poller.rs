@@ -37,7 +37,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sda_orchestrator::{
     Backoff, BreakerConfig, BreakerError, CircuitBreaker, OpFailure, RetryBound, RetryError,
-    RetryOutcome, RetryPolicy, SourceContext, SourceFactory, with_retry,
+    RetryOutcome, RetryPolicy, SourceContext, SourceFactory, metric_names, with_retry,
 };
 use serde::Deserialize;
 use thiserror::Error;
@@ -127,7 +127,7 @@ pub fn optical_http(
     let cursor: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let breaker = CircuitBreaker::new(BREAKER_NAME, config.breaker);
     // The series exists from the start, so a dashboard shows 0 retries rather than no data.
-    metrics::counter!("retry_attempts_total", "operator" => config.retry.operator().to_owned())
+    metrics::counter!(metric_names::RETRY_ATTEMPTS_TOTAL, "operator" => config.retry.operator().to_owned())
         .increment(0);
     let name: Arc<str> = Arc::from(SensorKind::Optical.as_str());
     let pages = Arc::new(AtomicU64::new(0));
