@@ -152,3 +152,75 @@ async fn a_filter_combines_with_priority_lanes() {
     assert_eq!(got, vec![1, 2, 1000]);
     assert_eq!(monitor.snapshot().edges[0].filtered, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_is_filtered_before_priority_lanes_on_every_edge() {
+    fn urgent(n: &u32) -> Lane {
+        if *n >= 1000 {
+            Lane::Emergency
+        } else {
+            Lane::Routine
+        }
+    }
+    fn not_zero(n: &u32) -> bool {
+        *n != 0
+    }
+    fn even(n: &u32) -> bool {
+        n.is_multiple_of(2)
+    }
+    let (everything, nonzero, evens) = (store(), store(), store());
+    let mut graph = OperatorGraph::new();
+    let s = graph.add_source(
+        "numbers",
+        RestartPolicy::Never,
+        |mut ctx: sda_orchestrator::SourceContext<u32>| async move {
+            let mut batch = vec![0u32, 1, 2, 1000, 1001];
+            ctx.output.send_batch(&mut batch).await?;
+            assert!(batch.is_empty(), "send_batch leaves the batch empty");
+            Ok(())
+        },
+    );
+    let a = graph.add_sink(
+        "everything",
+        RestartPolicy::Never,
+        collect(everything.clone()),
+    );
+    let b = graph.add_sink("evens", RestartPolicy::Never, collect(evens.clone()));
+    let c = graph.add_sink("nonzero", RestartPolicy::Never, collect(nonzero.clone()));
+    // The filtered edges come first and last, so both the cloned copy and the original batch
+    // are filtered.
+    graph
+        .connect_with(&s, &b, EdgeOptions::new().capacity(2).filter(even))
+        .connect(&s, &a)
+        .connect_with(
+            &s,
+            &c,
+            EdgeOptions::new()
+                .capacity(2)
+                .priority(urgent)
+                .filter(not_zero),
+        );
+    let monitor = run_to_completion(graph).await;
+    let sorted = |store| {
+        let mut got = taken(store);
+        got.sort_unstable();
+        got
+    };
+    assert_eq!(sorted(&everything), vec![0, 1, 2, 1000, 1001]);
+    assert_eq!(sorted(&evens), vec![0, 2, 1000]);
+    assert_eq!(sorted(&nonzero), vec![1, 2, 1000, 1001]);
+    let edges = monitor.snapshot().edges;
+    let edge = |name: &str| edges.iter().find(|e| e.name == name).unwrap().clone();
+    let evens_edge = edge("numbers->evens");
+    assert_eq!((evens_edge.sent, evens_edge.filtered), (3, 2));
+    let nonzero_edge = edge("numbers->nonzero");
+    assert_eq!(
+        (
+            nonzero_edge.sent,
+            nonzero_edge.filtered,
+            nonzero_edge.emergency
+        ),
+        (4, 1, 2)
+    );
+    assert_eq!(monitor.dropped_items(), 0);
+}

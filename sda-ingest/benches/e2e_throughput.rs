@@ -18,7 +18,9 @@
 //!
 //! `cargo bench -p sda-ingest --bench e2e_throughput`. Knobs (environment): `SDA_BENCH_ROUNDS`
 //! (default 3), `SDA_BENCH_CADENCE_S` (sweep interval of the scenario, default 0.25 s: about
-//! 245,000 records), `SDA_BENCH_LIMIT_S` (longest paced run, default 3 s).
+//! 245,000 records), `SDA_BENCH_LIMIT_S` (longest paced run, default 3 s), `SDA_BENCH_RATES`
+//! (comma-separated rate multipliers to run instead of the whole sweep, `inf` for unpaced; for
+//! profiling one operating point).
 
 mod common;
 #[path = "common/handwired.rs"]
@@ -70,6 +72,23 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The sweep, or the rates named in `SDA_BENCH_RATES`.
+fn selected_rates() -> anyhow::Result<Vec<f64>> {
+    let Ok(list) = std::env::var("SDA_BENCH_RATES") else {
+        return Ok(RATES.to_vec());
+    };
+    list.split(',')
+        .map(|r| match r.trim() {
+            "inf" | "unpaced" => Ok(f64::INFINITY),
+            r => r
+                .parse::<f64>()
+                .ok()
+                .filter(|x| *x > 0.0)
+                .ok_or_else(|| anyhow::anyhow!("SDA_BENCH_RATES: {r:?} is not a positive rate")),
+        })
+        .collect()
+}
+
 fn main() -> anyhow::Result<()> {
     let rounds: usize = env("SDA_BENCH_ROUNDS", 3);
     let cadence_s: f64 = env("SDA_BENCH_CADENCE_S", 0.25);
@@ -94,15 +113,21 @@ fn main() -> anyhow::Result<()> {
     stage_costs(&fixture)?;
 
     let rt = runtime()?;
-    let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
+    let pool = DedicatedPool::new(
+        PoolConfig::new("propagator")
+            .low_priority(std::env::var_os("SDA_BENCH_NORMAL_PRIO").is_none()),
+    )?;
     // (rate, variant) → runs; the variants without the correlator run unpaced only.
+    let rates = selected_rates()?;
     let mut plan: Vec<(f64, Variant)> = Vec::new();
-    for rate in RATES {
+    for &rate in &rates {
         plan.push((rate, Variant::Orchestrated));
         plan.push((rate, Variant::HandWired));
     }
-    plan.push((f64::INFINITY, Variant::OrchestratedNoCorrelator));
-    plan.push((f64::INFINITY, Variant::HandWiredNoCorrelator));
+    if rates.contains(&f64::INFINITY) {
+        plan.push((f64::INFINITY, Variant::OrchestratedNoCorrelator));
+        plan.push((f64::INFINITY, Variant::HandWiredNoCorrelator));
+    }
     let mut results: Vec<Vec<Run>> = plan.iter().map(|_| Vec::new()).collect();
     println!(
         "\n{:>5} {:>9} {:<24} {:>8} {:>9} {:>9} {:>9} {:>6} {:>6}",

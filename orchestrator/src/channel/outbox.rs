@@ -159,10 +159,23 @@ impl<T: Message> Outbox<T> {
         };
         let mut failed = None;
         for edge in rest {
-            let mut copy = batch.clone();
+            // A filtered edge decides before anything is cloned for it, so an item it does not
+            // carry costs one call of the filter and nothing else.
+            let mut copy = if edge.keep.is_some() {
+                batch
+                    .iter()
+                    .filter(|item| keeps(edge, item))
+                    .cloned()
+                    .collect()
+            } else {
+                batch.clone()
+            };
             if let Err(e) = send_batch_on(edge, &mut copy).await {
                 failed.get_or_insert(e);
             }
+        }
+        if last.keep.is_some() {
+            batch.retain(|item| keeps(last, item));
         }
         if let Err(e) = send_batch_on(last, batch).await {
             failed.get_or_insert(e);
@@ -237,15 +250,13 @@ fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
     }
 }
 
+/// Sends every item of `batch` on `edge`, leaving it empty. The caller has already applied the
+/// edge's filter.
 async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {
-    let (TxEnd::Plain(tx), None) = (&edge.tx, edge.keep) else {
-        // Priority, broadcast and filtered edges decide per item (its lane, no waiting at all,
-        // or whether it goes on this edge).
+    let TxEnd::Plain(tx) = &edge.tx else {
+        // Priority and broadcast edges decide per item (its lane, or no waiting at all).
         let mut items = batch.drain(..);
         while let Some(item) = items.next() {
-            if !keeps(edge, &item) {
-                continue;
-            }
             if let Err(mut error) = send_on(edge, item).await {
                 let rest = items.len();
                 edge.info.dropped.add(rest as u64);

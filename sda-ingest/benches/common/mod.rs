@@ -167,6 +167,18 @@ pub(crate) async fn run_graph(
             }
         }
     };
+    if std::env::var_os("SDA_BENCH_EDGES").is_some() {
+        // Backpressure by edge: the slowest stage is the receiver of a blocked edge whose own
+        // outputs are not blocked.
+        for edge in monitor.snapshot().edges {
+            if edge.blocked_seconds > 0.0 {
+                eprintln!(
+                    "  edge {:<40} blocked {:>7.3} s",
+                    edge.name, edge.blocked_seconds
+                );
+            }
+        }
+    }
     Ok(RunResult {
         counters: parts.counters.snapshot(),
         dropped_items: monitor.dropped_items(),
