@@ -26,7 +26,13 @@ use thiserror::Error;
 pub const MAX_RECORD_LEN: usize = 2048;
 
 /// One synthetic-sensor record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Decoding reads the object in one pass into a flat set of optional fields and then checks
+/// that the `kind` has the fields it needs (a missing one is the usual "missing field" error):
+/// the derived form of a flattened, internally tagged enum would first buffer the whole record
+/// as a generic value and then decode it again, several times the cost. Fields another kind
+/// uses are ignored, like unknown fields, but must still have the right type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyntheticRecord {
     /// Sensor name; ground sites are looked up by it in the sensor registry.
     pub sensor: String,
@@ -46,7 +52,7 @@ pub struct SyntheticRecord {
 }
 
 /// The kind-specific part of a [`SyntheticRecord`], tagged by `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SyntheticBody {
     /// Two-way laser time of flight, already halved to a one-way range.
@@ -94,6 +100,93 @@ pub enum SyntheticBody {
         /// Apparent visual magnitude.
         magnitude: f64,
     },
+}
+
+/// A synthetic record as it appears on the wire: every field any kind uses, each optional.
+#[derive(Deserialize)]
+struct FlatRecord {
+    sensor: String,
+    seq: u64,
+    epoch_us: i64,
+    #[serde(default)]
+    object: Option<u32>,
+    #[serde(default)]
+    sigma: Option<f64>,
+    kind: Kind,
+    #[serde(default)]
+    range_m: Option<f64>,
+    #[serde(default)]
+    az_rad: Option<f64>,
+    #[serde(default)]
+    el_rad: Option<f64>,
+    #[serde(default)]
+    snr_db: Option<f64>,
+    #[serde(default)]
+    ra_rad: Option<f64>,
+    #[serde(default)]
+    dec_rad: Option<f64>,
+    #[serde(default)]
+    observer_teme_m: Option<[f64; 3]>,
+    #[serde(default)]
+    range_rate_mps: Option<f64>,
+    #[serde(default)]
+    magnitude: Option<f64>,
+}
+
+/// The `kind` tag.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    LaserRanging,
+    PassiveRf,
+    SpaceBasedOptical,
+    BistaticRadar,
+    Photometry,
+}
+
+impl<'de> Deserialize<'de> for SyntheticRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let flat = FlatRecord::deserialize(deserializer)?;
+        let need = |value: Option<f64>, name: &'static str| {
+            value.ok_or_else(|| serde::de::Error::missing_field(name))
+        };
+        let body = match flat.kind {
+            Kind::LaserRanging => SyntheticBody::LaserRanging {
+                range_m: need(flat.range_m, "range_m")?,
+            },
+            Kind::PassiveRf => SyntheticBody::PassiveRf {
+                az_rad: need(flat.az_rad, "az_rad")?,
+                el_rad: need(flat.el_rad, "el_rad")?,
+                snr_db: flat.snr_db,
+            },
+            Kind::SpaceBasedOptical => SyntheticBody::SpaceBasedOptical {
+                ra_rad: need(flat.ra_rad, "ra_rad")?,
+                dec_rad: need(flat.dec_rad, "dec_rad")?,
+                observer_teme_m: flat
+                    .observer_teme_m
+                    .ok_or_else(|| serde::de::Error::missing_field("observer_teme_m"))?,
+            },
+            Kind::BistaticRadar => SyntheticBody::BistaticRadar {
+                range_m: need(flat.range_m, "range_m")?,
+                az_rad: need(flat.az_rad, "az_rad")?,
+                el_rad: need(flat.el_rad, "el_rad")?,
+                range_rate_mps: flat.range_rate_mps,
+            },
+            Kind::Photometry => SyntheticBody::Photometry {
+                ra_rad: need(flat.ra_rad, "ra_rad")?,
+                dec_rad: need(flat.dec_rad, "dec_rad")?,
+                magnitude: need(flat.magnitude, "magnitude")?,
+            },
+        };
+        Ok(SyntheticRecord {
+            sensor: flat.sensor,
+            seq: flat.seq,
+            epoch_us: flat.epoch_us,
+            object: flat.object,
+            sigma: flat.sigma,
+            body,
+        })
+    }
 }
 
 /// Why a synthetic record could not be decoded.
@@ -279,8 +372,129 @@ mod tests {
             )
     }
 
+    /// The derived decoding of the same format (a flattened, internally tagged enum): the
+    /// oracle the one-pass decoder must agree with.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Derived {
+        sensor: String,
+        seq: u64,
+        epoch_us: i64,
+        #[serde(default)]
+        object: Option<u32>,
+        #[serde(default)]
+        sigma: Option<f64>,
+        #[serde(flatten)]
+        body: DerivedBody,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum DerivedBody {
+        LaserRanging {
+            range_m: f64,
+        },
+        PassiveRf {
+            az_rad: f64,
+            el_rad: f64,
+            #[serde(default)]
+            snr_db: Option<f64>,
+        },
+        SpaceBasedOptical {
+            ra_rad: f64,
+            dec_rad: f64,
+            observer_teme_m: [f64; 3],
+        },
+        BistaticRadar {
+            range_m: f64,
+            az_rad: f64,
+            el_rad: f64,
+            #[serde(default)]
+            range_rate_mps: Option<f64>,
+        },
+        Photometry {
+            ra_rad: f64,
+            dec_rad: f64,
+            magnitude: f64,
+        },
+    }
+
+    /// `rec` as the derived decoding would give it.
+    fn derived(rec: &SyntheticRecord) -> Derived {
+        serde_json::from_slice(&rec.encode().unwrap()).unwrap()
+    }
+
+    const FIELDS: [&str; 15] = [
+        "sensor",
+        "seq",
+        "epoch_us",
+        "object",
+        "sigma",
+        "kind",
+        "range_m",
+        "az_rad",
+        "el_rad",
+        "snr_db",
+        "ra_rad",
+        "dec_rad",
+        "observer_teme_m",
+        "range_rate_mps",
+        "magnitude",
+    ];
+
+    #[test]
+    fn a_field_of_another_kind_is_ignored_but_must_have_its_type() {
+        let extra = br#"{"sensor":"x","seq":1,"epoch_us":0,"kind":"laser_ranging","range_m":5.0,"magnitude":3}"#;
+        assert_eq!(
+            SyntheticRecord::decode(extra).unwrap().body,
+            SyntheticBody::LaserRanging { range_m: 5.0 }
+        );
+        let mistyped = br#"{"sensor":"x","seq":1,"epoch_us":0,"kind":"laser_ranging","range_m":5.0,"magnitude":"bright"}"#;
+        assert_eq!(
+            SyntheticRecord::decode(mistyped).unwrap_err().code(),
+            "invalid_json"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Valid records, and records with one field removed or one (well-typed) field of any
+        /// kind added, decode exactly as the derived decoding does, or fail where it fails.
+        #[test]
+        fn one_pass_decoding_agrees_with_the_derived_one(
+            rec in record(),
+            edit in 0usize..3,
+            field in 0usize..FIELDS.len(),
+            value in f(),
+        ) {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&rec.encode().unwrap()).unwrap();
+            let name = FIELDS[field];
+            match edit {
+                1 => {
+                    object.remove(name);
+                }
+                2 if name == "observer_teme_m" => {
+                    object.insert(name.into(), serde_json::json!([value, value, value]));
+                }
+                2 if !["sensor", "kind", "seq", "epoch_us", "object"].contains(&name) => {
+                    object.insert(name.into(), serde_json::json!(value));
+                }
+                _ => {}
+            }
+            let bytes = serde_json::to_vec(&object).unwrap();
+            let ours = SyntheticRecord::decode(&bytes);
+            let theirs: Result<Derived, _> = serde_json::from_slice(&bytes);
+            match (ours, theirs) {
+                (Ok(ours), Ok(theirs)) => {
+                    let expected = derived(&ours);
+                    prop_assert_eq!(expected, theirs);
+                }
+                (Err(_), Err(_)) => {}
+                (ours, theirs) => prop_assert!(false, "disagree on {}: {:?} vs {:?}",
+                    String::from_utf8_lossy(&bytes), ours.map(|_| ()), theirs.map(|_| ())),
+            }
+        }
 
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
