@@ -17,15 +17,17 @@ use sda_ingest::orbit::propagate::Propagator;
 use sda_ingest::pipeline::operators::{ConjunctionAlert, CorrelatorConfig, decode_frame};
 use sda_ingest::pipeline::sinks::{self, files};
 use sda_ingest::pipeline::sources::{Pacing, SimStream};
-use sda_ingest::pipeline::{Counters, DeadLetter, RawFrame, Routed, WireFormat, unix_now};
+use sda_ingest::pipeline::{
+    Counters, DeadLetter, Delivered, RawFrame, Routed, WireFormat, unix_now,
+};
 use sda_ingest::process::dedup::{DedupConfig, Deduplicator, Verdict};
 use sda_ingest::process::normalize::normalize;
-use sda_ingest::process::validate::{ValidationPolicy, validate};
+use sda_ingest::process::validate::{ValidationPolicy, check};
 use sda_ingest::sensors::SensorRegistry;
 use sda_ingest::sim::scenario::{OPTICAL_PAGE_LEN, Streams};
 use sda_ingest::{Observation, SensorKind};
 use sda_orchestrator::DedicatedPool;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -50,20 +52,22 @@ pub(crate) struct Wiring {
 }
 
 /// Runs the hand-wired pipeline until the sources finish (or `limit`, then a drain) and every
-/// stage has drained.
-pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<()> {
+/// stage has drained; returns the process CPU time used from the end of set-up (the
+/// streams copied) to the end of the drain, seconds.
+pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<f64> {
+    let streams = SensorKind::ALL.map(|kind| SimStream::from_streams(&w.streams, kind));
+    let cpu_before = crate::common::process_cpu_seconds();
     let stop = CancellationToken::new();
     let (raw_tx, raw_rx) = mpsc::channel::<RawFrame>(CAPACITY);
     let (val_tx, val_rx) = mpsc::channel::<Arc<Observation>>(CAPACITY);
     let (ded_tx, ded_rx) = mpsc::channel::<Arc<Observation>>(CAPACITY);
     let (dl_tx, dl_rx) = mpsc::channel::<Routed>(CAPACITY);
-    let (obs_tx, obs_rx) = mpsc::channel::<Arc<Observation>>(CAPACITY);
-    let (cor_tx, cor_rx) = mpsc::channel::<Arc<Observation>>(CAPACITY);
-    let (aud_tx, aud_rx) = mpsc::channel::<Arc<Observation>>(CAPACITY);
+    let (obs_tx, obs_rx) = mpsc::channel::<Arc<Delivered>>(CAPACITY);
+    let (cor_tx, cor_rx) = mpsc::channel::<Arc<Delivered>>(CAPACITY);
+    let (aud_tx, aud_rx) = mpsc::channel::<Arc<Delivered>>(CAPACITY);
     let (alr_tx, alr_rx) = mpsc::channel::<Arc<ConjunctionAlert>>(CAPACITY);
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    for kind in SensorKind::ALL {
-        let stream = SimStream::from_streams(&w.streams, kind);
+    for stream in streams {
         tasks.spawn(source(
             stream,
             w.pacing,
@@ -139,7 +143,7 @@ pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<()
     if let Some(stopper) = stopper {
         stopper.abort();
     }
-    Ok(())
+    Ok(crate::common::process_cpu_seconds() - cpu_before)
 }
 
 /// Sends all of `batch` on `tx`, reserving room for up to a channel's worth at a time.
@@ -255,24 +259,23 @@ async fn validate_stage(
     let (mut items, mut out, mut letters) = (Vec::new(), Vec::new(), Vec::new());
     while rx.recv_many(&mut items, BATCH).await > 0 {
         for obs in items.drain(..) {
-            match validate(Arc::unwrap_or_clone(obs), &policy) {
-                Ok(obs) => out.push(Arc::new(obs)),
-                Err(rejection) => {
-                    let obs = *rejection.observation;
-                    letters.push(Routed::DeadLetter(Arc::new(DeadLetter {
-                        stage: "validate",
-                        reason_code: rejection.reason.code(),
-                        reason: rejection.message,
-                        source: obs.sensor_kind.as_str().to_owned(),
-                        id: Some(obs.id.clone()),
-                        pass: None,
-                        index: None,
-                        raw: None,
-                        received_at: obs.ingest.received_at,
-                        observation: Some(obs),
-                    })));
-                }
-            }
+            let Some(reason) = check(&obs, &policy) else {
+                out.push(obs);
+                continue;
+            };
+            let obs = Arc::unwrap_or_clone(obs);
+            letters.push(Routed::DeadLetter(Arc::new(DeadLetter {
+                stage: "validate",
+                reason_code: reason.code(),
+                reason: reason.describe().to_owned(),
+                source: obs.sensor_kind.as_str().to_owned(),
+                id: Some(obs.id.clone()),
+                pass: None,
+                index: None,
+                raw: None,
+                received_at: obs.ingest.received_at,
+                observation: Some(obs),
+            })));
         }
         counters
             .accepted
@@ -283,10 +286,11 @@ async fn validate_stage(
     Ok(())
 }
 
-/// Drops re-sends and fans the rest out, as the `dedup` operator and its three edges do.
+/// Drops re-sends, encodes the rest once and fans them out, as the `dedup` operator and its
+/// three edges do.
 async fn dedup_stage(
     mut rx: mpsc::Receiver<Arc<Observation>>,
-    outs: Vec<mpsc::Sender<Arc<Observation>>>,
+    outs: Vec<mpsc::Sender<Arc<Delivered>>>,
     counters: Arc<Counters>,
 ) -> anyhow::Result<()> {
     let mut window = Deduplicator::new(DedupConfig::default());
@@ -297,7 +301,7 @@ async fn dedup_stage(
         let mut duplicates = 0;
         for obs in items.drain(..) {
             match window.check(&obs, now) {
-                Verdict::New => out.push(obs),
+                Verdict::New => out.push(Arc::new(Delivered::new(Arc::unwrap_or_clone(obs))?)),
                 Verdict::Duplicate => duplicates += 1,
             }
         }
@@ -314,7 +318,7 @@ async fn dedup_stage(
 /// Associates on the pool and screens as the data advances, as the `correlator` operator does
 /// (its alerts go straight to the alerts sink).
 async fn correlator_stage(
-    mut rx: mpsc::Receiver<Arc<Observation>>,
+    mut rx: mpsc::Receiver<Arc<Delivered>>,
     tx: mpsc::Sender<Arc<ConjunctionAlert>>,
     pool: DedicatedPool,
     catalog: Arc<[Propagator]>,
@@ -329,7 +333,7 @@ async fn correlator_stage(
         if open {
             let latest = batch
                 .iter()
-                .map(|o| o.epoch)
+                .map(|d| d.observation.epoch)
                 .fold(f64::NEG_INFINITY, f64::max);
             horizon = horizon.max((latest + config.lookahead_s).min(config.screen_limit));
             let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
@@ -337,7 +341,7 @@ async fn correlator_stage(
                 .submit(move || {
                     let hits = observations
                         .iter()
-                        .filter(|o| associate(o, &objects, config.gate_km).is_some())
+                        .filter(|d| associate(&d.observation, &objects, config.gate_km).is_some())
                         .count();
                     (hits as u64, observations.len() as u64)
                 })
@@ -382,24 +386,30 @@ async fn sink<T>(
         .append(true)
         .open(&path)
         .await?;
-    let mut out = BufWriter::with_capacity(64 * 1024, file);
-    let (mut items, mut line) = (Vec::with_capacity(BATCH), Vec::new());
+    const BUFFER_BYTES: usize = 64 * 1024;
+    let (mut file, mut buf) = (file, Vec::with_capacity(BUFFER_BYTES + 4096));
+    let mut items = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut items, BATCH).await > 0 {
         let mut written = 0;
         for item in items.drain(..) {
-            line.clear();
-            if encode(&item, &mut line)? {
-                line.push(b'\n');
-                out.write_all(&line).await?;
+            if encode(&item, &mut buf)? {
+                buf.push(b'\n');
                 written += 1;
+            }
+            if buf.len() >= BUFFER_BYTES {
+                file.write_all(&buf).await?;
+                buf.clear();
             }
         }
         counter(&counters).fetch_add(written, Ordering::Relaxed);
         if rx.is_empty() {
-            out.flush().await?;
+            file.write_all(&buf).await?;
+            buf.clear();
+            file.flush().await?;
         }
     }
-    out.flush().await?;
-    out.get_mut().sync_data().await?;
+    file.write_all(&buf).await?;
+    file.flush().await?;
+    file.sync_data().await?;
     Ok(())
 }

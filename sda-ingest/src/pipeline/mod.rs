@@ -3,6 +3,7 @@
 
 pub mod archive_simulator;
 mod counters;
+mod delivered;
 mod faults;
 mod frame;
 pub mod operators;
@@ -15,6 +16,7 @@ mod topology;
 pub mod transport;
 
 pub use counters::{CounterSnapshot, Counters};
+pub use delivered::Delivered;
 pub use faults::FaultInjection;
 pub use frame::{RawFrame, WireFormat, unix_now};
 pub use parts::Parts;

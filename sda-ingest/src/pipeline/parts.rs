@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory};
 
 use super::counters::Counters;
+use super::delivered::Delivered;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
 use super::operators::{self, ConjunctionAlert, CorrelatorConfig, PropagatorRuntime};
@@ -17,7 +18,7 @@ use super::routed::Routed;
 use super::sinks::{self, files};
 use super::sources::{self, Pacing, SimStream};
 use super::transport::{self, Transports};
-use crate::observation::{Observation, SensorKind};
+use crate::observation::SensorKind;
 use crate::orbit::conjunction::Conjunction;
 use crate::orbit::propagate::Propagator;
 use crate::process::dedup::DedupConfig;
@@ -114,7 +115,7 @@ impl Parts {
     }
 
     /// The `dedup` operator.
-    pub fn dedup(&self) -> impl OperatorFactory<Routed, Arc<Observation>> + use<> {
+    pub fn dedup(&self) -> impl OperatorFactory<Routed, Arc<Delivered>> + use<> {
         operators::dedup(
             DedupConfig::default(),
             self.counters.clone(),
@@ -123,7 +124,7 @@ impl Parts {
     }
 
     /// The `correlator` operator, on [`Parts::propagator`] (the PropagatorPool in the service).
-    pub fn correlator(&self) -> impl OperatorFactory<Arc<Observation>, Conjunction> + use<> {
+    pub fn correlator(&self) -> impl OperatorFactory<Arc<Delivered>, Conjunction> + use<> {
         operators::correlator(
             self.propagator.clone(),
             self.catalog.clone(),
@@ -141,7 +142,7 @@ impl Parts {
     }
 
     /// The `observations` sink: `observations.jsonl`, counting `delivered`.
-    pub fn observations_sink(&self) -> impl SinkFactory<Arc<Observation>> + use<> {
+    pub fn observations_sink(&self) -> impl SinkFactory<Arc<Delivered>> + use<> {
         let path = self.out_dir.join(files::OBSERVATIONS);
         let (c, f) = (self.counters.clone(), self.faults.clone());
         sinks::jsonl_sink(
@@ -155,7 +156,7 @@ impl Parts {
     }
 
     /// The `audit` sink: `audit.jsonl`, counting `audited`.
-    pub fn audit_sink(&self) -> impl SinkFactory<Arc<Observation>> + use<> {
+    pub fn audit_sink(&self) -> impl SinkFactory<Arc<Delivered>> + use<> {
         let path = self.out_dir.join(files::AUDIT);
         let (c, f) = (self.counters.clone(), self.faults.clone());
         sinks::jsonl_sink("audit", path, c, |c| &c.audited, f, sinks::encode_audit)

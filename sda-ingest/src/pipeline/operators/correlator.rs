@@ -16,6 +16,7 @@ use crate::observation::Observation;
 use crate::orbit::associate::{associate, associate_nearest};
 use crate::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
 use crate::orbit::propagate::Propagator;
+use crate::pipeline::Delivered;
 use crate::pipeline::counters::{Counters, bump};
 use crate::pipeline::faults::FaultInjection;
 
@@ -100,12 +101,12 @@ pub fn correlator(
     config: CorrelatorConfig,
     counters: Arc<Counters>,
     faults: FaultInjection,
-) -> impl OperatorFactory<Arc<Observation>, Conjunction> {
+) -> impl OperatorFactory<Arc<Delivered>, Conjunction> {
     let state = Arc::new(Mutex::new(ScreeningState {
         screened_until: config.screen_from,
         raised: HashSet::new(),
     }));
-    move |mut ctx: OperatorContext<Arc<Observation>, Conjunction>| {
+    move |mut ctx: OperatorContext<Arc<Delivered>, Conjunction>| {
         let (pool, catalog, state) = (pool.clone(), catalog.clone(), state.clone());
         let (counters, faults) = (counters.clone(), faults.clone());
         async move {
@@ -115,7 +116,7 @@ pub fn correlator(
                 faults.check("correlator")?;
                 let latest = batch
                     .iter()
-                    .map(|o| o.epoch)
+                    .map(|d| d.observation.epoch)
                     .fold(f64::NEG_INFINITY, f64::max);
                 horizon = horizon.max((latest + config.lookahead_s).min(config.screen_limit));
                 let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
@@ -123,7 +124,7 @@ pub fn correlator(
                     .run(move || {
                         let hits = observations
                             .iter()
-                            .filter(|o| associated(o, &objects, &config))
+                            .filter(|d| associated(&d.observation, &objects, &config))
                             .count();
                         (hits as u64, observations.len() as u64)
                     })
@@ -176,7 +177,7 @@ async fn screen_window(
     state: &Mutex<ScreeningState>,
     until: f64,
     counters: &Counters,
-    ctx: &mut OperatorContext<Arc<Observation>, Conjunction>,
+    ctx: &mut OperatorContext<Arc<Delivered>, Conjunction>,
 ) -> anyhow::Result<()> {
     let from = lock(state).screened_until;
     if until <= from {

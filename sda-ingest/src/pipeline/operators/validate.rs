@@ -10,7 +10,7 @@ use super::BATCH;
 use crate::pipeline::counters::Counters;
 use crate::pipeline::faults::FaultInjection;
 use crate::pipeline::routed::{DeadLetter, Routed};
-use crate::process::validate::{ValidationPolicy, validate as check};
+use crate::process::validate::{ValidationPolicy, check};
 
 /// The `validate` operator. Dead letters arriving from `normalize` are ignored here (the
 /// dead-letter sink receives them directly; see [`Routed`]). Counts `accepted`.
@@ -30,27 +30,25 @@ pub fn validate(
                     let Routed::Accepted(obs) = item else {
                         continue;
                     };
-                    match check(Arc::unwrap_or_clone(obs), &policy) {
-                        Ok(obs) => {
-                            accepted += 1;
-                            out.push(Routed::Accepted(Arc::new(obs)));
-                        }
-                        Err(rejection) => {
-                            let obs = *rejection.observation;
-                            out.push(Routed::DeadLetter(Arc::new(DeadLetter {
-                                stage: "validate",
-                                reason_code: rejection.reason.code(),
-                                reason: rejection.message,
-                                source: obs.sensor_kind.as_str().to_owned(),
-                                id: Some(obs.id.clone()),
-                                pass: None,
-                                index: None,
-                                raw: None,
-                                received_at: obs.ingest.received_at,
-                                observation: Some(obs),
-                            })));
-                        }
-                    }
+                    // A valid observation goes on in the allocation it came in.
+                    let Some(reason) = check(&obs, &policy) else {
+                        accepted += 1;
+                        out.push(Routed::Accepted(obs));
+                        continue;
+                    };
+                    let obs = Arc::unwrap_or_clone(obs);
+                    out.push(Routed::DeadLetter(Arc::new(DeadLetter {
+                        stage: "validate",
+                        reason_code: reason.code(),
+                        reason: reason.describe().to_owned(),
+                        source: obs.sensor_kind.as_str().to_owned(),
+                        id: Some(obs.id.clone()),
+                        pass: None,
+                        index: None,
+                        raw: None,
+                        received_at: obs.ingest.received_at,
+                        observation: Some(obs),
+                    })));
                 }
                 counters.accepted.fetch_add(accepted, Ordering::Relaxed);
                 ctx.output.send_batch(&mut out).await?;
