@@ -18,6 +18,10 @@
 
 mod common;
 
+/// The allocator the service runs with (`main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use common::{Fixture, Latencies, median, runtime, scratch};

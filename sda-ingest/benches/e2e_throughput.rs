@@ -23,6 +23,11 @@
 //! profiling one operating point).
 
 mod common;
+
+/// The allocator the service runs with (`main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "common/handwired.rs"]
 mod handwired;
 
