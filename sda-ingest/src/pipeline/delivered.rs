@@ -51,7 +51,7 @@ impl Delivered {
         // Room for a typical observation up front, so the buffer is not regrown on the way;
         // the shrink to its length is done in place by the allocator.
         let mut json = Vec::with_capacity(JSON_CAPACITY);
-        serde_json::to_writer(&mut json, &observation)?;
+        super::encode::write_observation(&observation, &mut json)?;
         Ok(Delivered {
             observation,
             json: json.into_boxed_slice(),

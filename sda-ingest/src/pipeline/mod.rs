@@ -4,6 +4,7 @@
 pub mod archive_simulator;
 mod counters;
 mod delivered;
+mod encode;
 mod faults;
 mod frame;
 pub mod operators;
