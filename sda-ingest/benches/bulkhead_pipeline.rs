@@ -3,18 +3,21 @@
 //!
 //! All eight sources replay a generated scenario in-process at `--rate 1` through the real
 //! topology (`build_topology` over `Parts`) on the 2-worker main runtime. The correlator's
-//! association work is multiplied by `CorrelatorConfig::work_factor` (1 and 100, a stand-in for
-//! a catalog 100 times larger), and its propagation runs either on the PropagatorPool (the
-//! service's `DedicatedPool`, low OS priority, as `app::run` builds it) or inline on the main
-//! runtime (`PropagatorRuntime::Inline`), the comparison without a bulkhead. A third runtime is
-//! an experiment: the same pool with its workers moved from nice 19 to the `SCHED_IDLE` policy. The audit sink is
-//! on the other branch of `dedup`'s fan-out, so it should not notice the correlator's load.
-//! Latency: `written_at − received_at` of every `audit.jsonl` record. The four configurations
-//! are interleaved within each round; medians over rounds.
+//! propagation load is multiplied by `CorrelatorConfig::work_factor`: 1× (one propagation per
+//! observation, confirming its object hint), 100× (the target's load) and a stress load of
+//! 3200× (as many propagations as 100 full-catalog searches; about a third of a core). Its
+//! propagation runs either on the PropagatorPool (the service's `DedicatedPool`, low OS
+//! priority, as `app::run` builds it) or inline on the main runtime
+//! (`PropagatorRuntime::Inline`), the comparison without a bulkhead. An optional third runtime
+//! is an experiment: the same pool with its workers moved from nice 19 to the `SCHED_IDLE`
+//! policy. The audit sink is on the other branch of `dedup`'s fan-out, so it should not notice
+//! the correlator's load. Latency: `written_at − received_at` of every `audit.jsonl` record.
+//! The configurations are interleaved within each round; medians over rounds.
 //!
 //! `cargo bench -p sda-ingest --bench bulkhead_pipeline`. Knobs (environment):
 //! `SDA_BENCH_ROUNDS` (default 3), `SDA_BENCH_RUN_S` (seconds per run, default 12),
-//! `SDA_BENCH_LOAD` (the loaded work factor, default 100), `SDA_BENCH_RATE` (default 1).
+//! `SDA_BENCH_LOADS` (comma-separated loaded work factors, default `100,3200`),
+//! `SDA_BENCH_RATE` (default 1), `SDA_BENCH_IDLE` (set: also run the `SCHED_IDLE` pool).
 
 mod common;
 
@@ -135,7 +138,16 @@ struct Run {
 fn main() -> anyhow::Result<()> {
     let rounds: usize = env("SDA_BENCH_ROUNDS", 3);
     let run_for = Duration::from_secs_f64(env("SDA_BENCH_RUN_S", 12.0));
-    let load: u32 = env("SDA_BENCH_LOAD", 100);
+    let loads: Vec<u32> = std::env::var("SDA_BENCH_LOADS")
+        .unwrap_or_else(|_| "100,3200".into())
+        .split(',')
+        .map(|l| {
+            l.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("SDA_BENCH_LOADS: {l:?} is not a work factor"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let with_idle = std::env::var_os("SDA_BENCH_IDLE").is_some();
     let rate: f64 = env("SDA_BENCH_RATE", 1.0);
     println!("load average at start: {:.2}", common::load_average());
     // One sweep every 10 s: enough records that no source runs dry within a run at rate 1.
@@ -147,16 +159,29 @@ fn main() -> anyhow::Result<()> {
         8.0 * sda_ingest::pipeline::sources::BASE_RECORDS_PER_S * rate,
         run_for.as_secs_f64(),
     );
-    let configs: Vec<Config> = [Where::Pool, Where::Inline, Where::IdlePool]
-        .into_iter()
-        .flat_map(|at| [1, load].map(|work_factor| Config { at, work_factor }))
+    let wheres: &[Where] = if with_idle {
+        &[Where::Pool, Where::Inline, Where::IdlePool]
+    } else {
+        &[Where::Pool, Where::Inline]
+    };
+    // Per runtime: 1× first (the base of its ratios), then each load.
+    let group = 1 + loads.len();
+    let configs: Vec<Config> = wheres
+        .iter()
+        .flat_map(|&at| {
+            std::iter::once(1)
+                .chain(loads.iter().copied())
+                .map(move |work_factor| Config { at, work_factor })
+        })
         .collect();
     let rt = runtime()?;
     let service_pool = || PoolConfig::new("propagator").low_priority(true);
     let pool = DedicatedPool::new(service_pool())?;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let idle_pool = DedicatedPool::new(service_pool().worker_threads(workers))?;
-    rt.block_on(make_idle(&idle_pool, workers))?;
+    if with_idle {
+        rt.block_on(make_idle(&idle_pool, workers))?;
+    }
     let mut results: Vec<Vec<Run>> = configs.iter().map(|_| Vec::new()).collect();
     println!(
         "\n{:>5} {:<16} {:>8} {:>9} {:>9} {:>9} {:>8} {:>6}",
@@ -211,7 +236,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|");
     for (i, config) in configs.iter().enumerate() {
-        let (runs, base) = (&results[i], &results[i - i % 2]);
+        let (runs, base) = (&results[i], &results[i - i % group]);
         let per_round: Vec<f64> = runs
             .iter()
             .zip(base)

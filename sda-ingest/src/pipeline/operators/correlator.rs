@@ -13,7 +13,7 @@ use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory, PoolErro
 
 use super::BATCH;
 use crate::observation::Observation;
-use crate::orbit::associate::{associate, associate_nearest};
+use crate::orbit::associate::associate;
 use crate::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
 use crate::orbit::propagate::Propagator;
 use crate::pipeline::Delivered;
@@ -36,11 +36,12 @@ pub struct CorrelatorConfig {
     pub lookahead_s: f64,
     /// Screen only once the horizon has advanced at least this far, seconds.
     pub min_step_s: f64,
-    /// Propagation-load multiplier, a **load knob for benchmarks**: besides its association
-    /// (which confirms the sensor's object hint with one SGP4 propagation when it can), each
-    /// observation runs `work_factor − 1` full-catalog searches (one propagation per catalog
-    /// object each), a stand-in for the load of unhinted tracks or a larger catalog. The result
-    /// is the same whatever the value; the service uses 1, and 0 counts as 1.
+    /// Propagation-load multiplier, a **load knob for benchmarks**: after its association
+    /// (one SGP4 propagation when it confirms the sensor's object hint, one per catalog object
+    /// when it searches), each observation runs `work_factor − 1` more propagations (catalog
+    /// objects in turn, at the observation's epoch), so a hinted observation costs
+    /// `work_factor` propagations instead of one: "N× propagation load". The result is the
+    /// same whatever the value; the service uses 1, and 0 counts as 1.
     pub work_factor: u32,
 }
 
@@ -94,7 +95,7 @@ struct ScreeningState {
 /// from where the last run stopped up to the latest epoch plus `lookahead_s`, in steps of at
 /// least `min_step_s`; when the input closes, whatever is left up to the horizon is screened.
 /// Association and screening both run on `pool` (the PropagatorPool in the service); each
-/// association is repeated [`CorrelatorConfig::work_factor`] times.
+/// association is followed by the extra propagations of [`CorrelatorConfig::work_factor`].
 pub fn correlator(
     pool: PropagatorRuntime,
     catalog: Arc<[Propagator]>,
@@ -150,16 +151,13 @@ pub fn correlator(
 }
 
 /// Whether `obs` associates with an object of `objects`; with a `work_factor` above 1, also
-/// runs that many less one full-catalog searches (the load knob).
+/// runs that many less one extra propagations (the load knob).
 fn associated(obs: &Observation, objects: &[Propagator], config: &CorrelatorConfig) -> bool {
     let found = associate(obs, objects, config.gate_km).is_some();
-    for _ in 1..config.work_factor {
-        // `black_box` keeps the extra searches from being optimised away.
-        std::hint::black_box(associate_nearest(
-            std::hint::black_box(obs),
-            objects,
-            config.gate_km,
-        ));
+    let extra = config.work_factor.saturating_sub(1) as usize;
+    for object in objects.iter().cycle().take(extra) {
+        // `black_box` keeps the extra propagations from being optimised away.
+        let _ = std::hint::black_box(object.state_at(std::hint::black_box(obs.epoch)));
     }
     found
 }
