@@ -1,6 +1,7 @@
 //! The throughput baseline of DESIGN §12: the same ingest pipeline hand-wired with plain tokio
-//! mpsc channels (capacity 1024, like the orchestrator's edges) and `tokio::spawn`, doing the
-//! same work per record with the same library functions — the same paced in-process sources,
+//! mpsc channels (capacity 1024, and `CORRELATOR_QUEUE` into the correlator, like the
+//! orchestrator's edges) and `tokio::spawn`, doing the same work per record with the same
+//! library functions — the same paced in-process sources,
 //! wire decoders, normalisation, validation, dedup window, association and screening on the
 //! same PropagatorPool, and the same JSONL encoders and buffered writers — but no supervisor,
 //! no restart handling, no edge metrics and no filters (each stage sends accepted records and
@@ -14,11 +15,13 @@ use anyhow::Context as _;
 use sda_ingest::orbit::associate::associate;
 use sda_ingest::orbit::conjunction::screen;
 use sda_ingest::orbit::propagate::Propagator;
-use sda_ingest::pipeline::operators::{ConjunctionAlert, CorrelatorConfig, decode_frame};
+use sda_ingest::pipeline::operators::{
+    CORRELATOR_BATCH, ConjunctionAlert, CorrelatorConfig, decode_frame,
+};
 use sda_ingest::pipeline::sinks::{self, files};
 use sda_ingest::pipeline::sources::{Pacing, SimStream};
 use sda_ingest::pipeline::{
-    Counters, DeadLetter, Delivered, RawFrame, Routed, WireFormat, unix_now,
+    CORRELATOR_QUEUE, Counters, DeadLetter, Delivered, RawFrame, Routed, WireFormat, unix_now,
 };
 use sda_ingest::process::dedup::{DedupConfig, Deduplicator, Verdict};
 use sda_ingest::process::normalize::normalize;
@@ -63,7 +66,7 @@ pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<f6
     let (ded_tx, ded_rx) = mpsc::channel::<Arc<Observation>>(CAPACITY);
     let (dl_tx, dl_rx) = mpsc::channel::<Routed>(CAPACITY);
     let (obs_tx, obs_rx) = mpsc::channel::<Arc<Delivered>>(CAPACITY);
-    let (cor_tx, cor_rx) = mpsc::channel::<Arc<Delivered>>(CAPACITY);
+    let (cor_tx, cor_rx) = mpsc::channel::<Arc<Delivered>>(CORRELATOR_QUEUE);
     let (aud_tx, aud_rx) = mpsc::channel::<Arc<Delivered>>(CAPACITY);
     let (alr_tx, alr_rx) = mpsc::channel::<Arc<ConjunctionAlert>>(CAPACITY);
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
@@ -325,11 +328,11 @@ async fn correlator_stage(
     config: CorrelatorConfig,
     counters: Arc<Counters>,
 ) -> anyhow::Result<()> {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
     let (mut horizon, mut screened) = (f64::NEG_INFINITY, config.screen_from);
     let mut raised = std::collections::HashSet::new();
     loop {
-        let open = rx.recv_many(&mut batch, BATCH).await > 0;
+        let open = rx.recv_many(&mut batch, CORRELATOR_BATCH).await > 0;
         if open {
             let latest = batch
                 .iter()

@@ -22,4 +22,4 @@ pub use faults::FaultInjection;
 pub use frame::{RawFrame, WireFormat, unix_now};
 pub use parts::Parts;
 pub use routed::{DeadLetter, Routed};
-pub use topology::build_topology;
+pub use topology::{CORRELATOR_QUEUE, build_topology};

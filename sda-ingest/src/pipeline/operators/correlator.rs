@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory, PoolError};
 
-use super::BATCH;
 use crate::observation::Observation;
 use crate::orbit::associate::associate;
 use crate::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
@@ -19,6 +18,10 @@ use crate::orbit::propagate::Propagator;
 use crate::pipeline::Delivered;
 use crate::pipeline::counters::{Counters, bump};
 use crate::pipeline::faults::FaultInjection;
+
+/// Observations handed to the pool per job: one job per wake-up when the correlator keeps up,
+/// bigger jobs (fewer hand-offs between runtimes) when it has a backlog to catch up on.
+pub const CORRELATOR_BATCH: usize = 1024;
 
 /// Correlator parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,9 +114,9 @@ pub fn correlator(
         let (pool, catalog, state) = (pool.clone(), catalog.clone(), state.clone());
         let (counters, faults) = (counters.clone(), faults.clone());
         async move {
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
             let mut horizon = f64::NEG_INFINITY;
-            while ctx.input.recv_many(&mut batch, BATCH).await > 0 {
+            while ctx.input.recv_many(&mut batch, CORRELATOR_BATCH).await > 0 {
                 faults.check("correlator")?;
                 let latest = batch
                     .iter()

@@ -7,7 +7,7 @@ mod normalize;
 mod validate;
 
 pub use alert::{ConjunctionAlert, alert_emitter};
-pub use correlator::{CorrelatorConfig, PropagatorRuntime, correlator};
+pub use correlator::{CORRELATOR_BATCH, CorrelatorConfig, PropagatorRuntime, correlator};
 pub use dedup::dedup;
 pub use normalize::{DecodeFailure, decode_frame, normalize};
 pub use validate::validate;
