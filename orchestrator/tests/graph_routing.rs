@@ -118,18 +118,21 @@ async fn filtered_edges_route_batches() {
     route(true).await;
 }
 
+/// Numbers from 1000 up are urgent.
+fn urgent(n: &u32) -> Lane {
+    if *n >= 1000 {
+        Lane::Emergency
+    } else {
+        Lane::Routine
+    }
+}
+
+fn not_zero(n: &u32) -> bool {
+    *n != 0
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_filter_combines_with_priority_lanes() {
-    fn urgent(n: &u32) -> Lane {
-        if *n >= 1000 {
-            Lane::Emergency
-        } else {
-            Lane::Routine
-        }
-    }
-    fn not_zero(n: &u32) -> bool {
-        *n != 0
-    }
     let out = store();
     let mut graph = OperatorGraph::new();
     let s = graph.add_source(
@@ -155,16 +158,6 @@ async fn a_filter_combines_with_priority_lanes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_is_filtered_before_priority_lanes_on_every_edge() {
-    fn urgent(n: &u32) -> Lane {
-        if *n >= 1000 {
-            Lane::Emergency
-        } else {
-            Lane::Routine
-        }
-    }
-    fn not_zero(n: &u32) -> bool {
-        *n != 0
-    }
     fn even(n: &u32) -> bool {
         n.is_multiple_of(2)
     }

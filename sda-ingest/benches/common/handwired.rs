@@ -266,19 +266,8 @@ async fn validate_stage(
                 out.push(obs);
                 continue;
             };
-            let obs = Arc::unwrap_or_clone(obs);
-            letters.push(Routed::DeadLetter(Arc::new(DeadLetter {
-                stage: "validate",
-                reason_code: reason.code(),
-                reason: reason.describe().to_owned(),
-                source: obs.sensor_kind.as_str().to_owned(),
-                id: Some(obs.id.clone()),
-                pass: None,
-                index: None,
-                raw: None,
-                received_at: obs.ingest.received_at,
-                observation: Some(obs),
-            })));
+            let letter = DeadLetter::rejected(reason, Arc::unwrap_or_clone(obs));
+            letters.push(Routed::DeadLetter(Arc::new(letter)));
         }
         counters
             .accepted

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::observation::Observation;
+use crate::process::validate::RejectReason;
 
 /// One item out of `normalize` or `validate`.
 #[derive(Debug, Clone)]
@@ -62,4 +63,22 @@ pub struct DeadLetter {
     /// When the source received it: UTC seconds since the Unix epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub received_at: Option<f64>,
+}
+
+impl DeadLetter {
+    /// The dead letter of an observation that `validate` rejected for `reason`.
+    pub fn rejected(reason: RejectReason, obs: Observation) -> DeadLetter {
+        DeadLetter {
+            stage: "validate",
+            reason_code: reason.code(),
+            reason: reason.describe().to_owned(),
+            source: obs.sensor_kind.as_str().to_owned(),
+            id: Some(obs.id.clone()),
+            pass: None,
+            index: None,
+            raw: None,
+            received_at: obs.ingest.received_at,
+            observation: Some(obs),
+        }
+    }
 }

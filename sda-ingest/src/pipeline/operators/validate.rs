@@ -36,19 +36,8 @@ pub fn validate(
                         out.push(Routed::Accepted(obs));
                         continue;
                     };
-                    let obs = Arc::unwrap_or_clone(obs);
-                    out.push(Routed::DeadLetter(Arc::new(DeadLetter {
-                        stage: "validate",
-                        reason_code: reason.code(),
-                        reason: reason.describe().to_owned(),
-                        source: obs.sensor_kind.as_str().to_owned(),
-                        id: Some(obs.id.clone()),
-                        pass: None,
-                        index: None,
-                        raw: None,
-                        received_at: obs.ingest.received_at,
-                        observation: Some(obs),
-                    })));
+                    let letter = DeadLetter::rejected(reason, Arc::unwrap_or_clone(obs));
+                    out.push(Routed::DeadLetter(Arc::new(letter)));
                 }
                 counters.accepted.fetch_add(accepted, Ordering::Relaxed);
                 ctx.output.send_batch(&mut out).await?;
