@@ -1,9 +1,9 @@
 //! JSONL sinks: one JSON object per line, encoded straight into the sink's write buffer.
 //!
 //! A sink counts a line when it is in the buffer, writes the buffer out whenever it holds
-//! [`BUFFER_BYTES`] or the input is momentarily empty, and again at the end, and treats every
-//! write error as an error: the sinks run under
-//! `RestartPolicy::Never`, so a failed write ends the run instead of silently losing records.
+//! `BUFFER_BYTES` (64 KiB) or the input is momentarily empty, and again at the end, and treats
+//! every write error as an error: the sinks run under `RestartPolicy::Never`, so a failed write
+//! ends the run instead of silently losing records.
 //! Files are opened for appending, so the app truncates them once at start.
 
 use std::path::PathBuf;

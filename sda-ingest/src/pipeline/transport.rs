@@ -167,7 +167,7 @@ fn datagram_frame(name: &Arc<str>, n: u64, bytes: &[u8]) -> RawFrame {
 ///
 /// # Errors
 ///
-/// The future fails when `addr` cannot be reached in [`CONNECT_ATTEMPTS`] attempts, or when a
+/// The future fails when `addr` cannot be reached in `CONNECT_ATTEMPTS` attempts, or when a
 /// connected socket fails; the supervisor's restart policy decides what happens next.
 pub fn isl_tcp(
     addr: SocketAddr,
@@ -326,7 +326,7 @@ fn due(elapsed: Duration, per_s: f64, total: u64) -> u64 {
 }
 
 /// The simulator's radar peer: sends `messages` (`pacing.passes` times, once when unset) as
-/// datagrams to `target` at the paced rate, at most [`UDP_BURST`] per tick.
+/// datagrams to `target` at the paced rate, at most `UDP_BURST` per tick.
 ///
 /// # Errors
 ///
