@@ -122,14 +122,11 @@ impl DedicatedPool {
         let runtime = builder
             .worker_threads(worker_threads)
             .max_blocking_threads(max_blocking_threads)
-            // Tokio starts its workers first, through the same thread factory as blocking
-            // threads, and workers never exit; so the first `worker_threads` names go to workers.
+            // Tokio runs its workers on threads of its blocking pool and may start a thread for
+            // one role and give it the other, so a name can only say whose thread it is.
             .thread_name_fn(move || {
                 let index = spawned.fetch_add(1, Ordering::Relaxed);
-                match index.checked_sub(worker_threads) {
-                    None => format!("{thread_name}-{index}"),
-                    Some(blocking) => format!("{thread_name}-blocking-{blocking}"),
-                }
+                format!("{thread_name}-{index}")
             })
             .enable_all()
             .build()

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 /// Configuration of a [`DedicatedPool`](crate::DedicatedPool).
 ///
-/// Worker threads are named `{name}-{i}` (`propagator-0`, `propagator-1`, ...), blocking threads
-/// `{name}-blocking-{i}`. `name` is also the `pool` label of the pool's gauges.
+/// The pool's threads, workers and blocking threads alike, are named `{name}-{i}`
+/// (`propagator-0`, `propagator-1`, ...) in the order they start; tokio hands a thread either
+/// role, so the name tells whose thread it is, not which kind. `name` is also the `pool` label of
+/// the pool's gauges.
 ///
 /// # Examples
 ///
