@@ -2,11 +2,13 @@
 //! counted and dead-lettered with their reason codes, 500s are retried, and the run goes on to
 //! deliver every record the archive then serves, with exact accounting.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sda_ingest::app::{self, AppConfig, ProgressStyle, TransportMode};
+use sda_ingest::app;
 use sda_ingest::pipeline::sinks::files;
 use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
 use sda_ingest::wire::optical::MAX_BODY_LEN;
@@ -63,15 +65,7 @@ async fn invalid_and_oversized_archive_bodies_are_dead_lettered_and_the_run_goes
         .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        out_dir: dir.path().to_owned(),
-        rate: 40.0,
-        passes: Some(1),
-        progress: ProgressStyle::Off,
-        transport: TransportMode::Inprocess,
-        optical_url: Some(server.uri().parse().unwrap()),
-        ..AppConfig::default()
-    };
+    let config = common::optical_app_config(dir.path(), &server.uri());
     let summary = tokio::time::timeout(
         Duration::from_secs(60),
         app::run(config, std::future::pending()),

@@ -7,10 +7,12 @@
 //! Real time, because the archive is a real HTTP server on another runtime: under paused time
 //! the poller's request timeout would fire while the server is still answering.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sda_ingest::app::{self, AppConfig, ProgressStyle, TransportMode};
+use sda_ingest::app;
 use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
 use sda_ingest::telemetry;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -113,15 +115,7 @@ async fn a_thirty_second_archive_outage_is_ridden_out_with_nothing_lost() {
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let config = AppConfig {
-        out_dir: dir.path().to_owned(),
-        rate: 40.0,
-        passes: Some(1),
-        progress: ProgressStyle::Off,
-        transport: TransportMode::Inprocess,
-        optical_url: Some(server.uri().parse().unwrap()),
-        ..AppConfig::default()
-    };
+    let config = common::optical_app_config(dir.path(), &server.uri());
     let started = Instant::now();
     // The run ends by itself once every source has sent its last record.
     let summary = tokio::time::timeout(

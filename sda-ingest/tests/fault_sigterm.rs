@@ -3,9 +3,9 @@
 //! the drain deadline, and the summary's accounting is exact and matches the output files.
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -41,15 +41,7 @@ fn sigterm_under_load_drains_and_exits_zero_with_exact_accounting() {
         .unwrap();
 
     // Wait for progress lines showing records delivered from a busy pipeline.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::stderr_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut busy_lines = 0;
     while busy_lines < 4 {
