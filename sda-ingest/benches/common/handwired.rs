@@ -229,18 +229,8 @@ async fn normalize_stage(
                 out.push(Arc::new(obs));
             }
             if let Some((code, reason)) = failure {
-                letters.push(Routed::DeadLetter(Arc::new(DeadLetter {
-                    stage: "normalize",
-                    reason_code: code,
-                    reason,
-                    source: frame.source.to_string(),
-                    id: None,
-                    pass: Some(frame.pass),
-                    index: Some(frame.index),
-                    raw: Some(String::from_utf8_lossy(&frame.bytes).into_owned()),
-                    observation: None,
-                    received_at: Some(frame.received_at),
-                })));
+                let letter = DeadLetter::undecodable(&frame, code, reason);
+                letters.push(Routed::DeadLetter(Arc::new(letter)));
             }
         }
         let produced = (out.len() + letters.len()) as u64;

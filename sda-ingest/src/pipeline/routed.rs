@@ -6,10 +6,12 @@
 //! edge only. The consumers still match on the variant (the type allows both) and skip the
 //! other one, which the filters make unreachable in this topology.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::frame::{RawFrame, WireFormat};
 use crate::observation::Observation;
 use crate::process::validate::RejectReason;
 
@@ -66,6 +68,36 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// The dead letter of a frame that `normalize` could not decode: the decoder's `code` and
+    /// `reason`, and the raw bytes (hex for the binary formats, text for the JSON ones).
+    pub fn undecodable(frame: &RawFrame, code: &'static str, reason: String) -> DeadLetter {
+        let raw =
+            match frame.format {
+                WireFormat::Radar | WireFormat::Isl => frame.bytes.iter().fold(
+                    String::with_capacity(frame.bytes.len() * 2),
+                    |mut s, b| {
+                        let _ = write!(s, "{b:02x}");
+                        s
+                    },
+                ),
+                WireFormat::OpticalPage | WireFormat::Synthetic => {
+                    String::from_utf8_lossy(&frame.bytes).into_owned()
+                }
+            };
+        DeadLetter {
+            stage: "normalize",
+            reason_code: code,
+            reason,
+            source: frame.source.to_string(),
+            id: None,
+            pass: Some(frame.pass),
+            index: Some(frame.index),
+            raw: Some(raw),
+            observation: None,
+            received_at: Some(frame.received_at),
+        }
+    }
+
     /// The dead letter of an observation that `validate` rejected for `reason`.
     pub fn rejected(reason: RejectReason, obs: Observation) -> DeadLetter {
         DeadLetter {

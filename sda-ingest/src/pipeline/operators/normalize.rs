@@ -1,7 +1,6 @@
 //! `normalize`: decodes raw frames with the real wire decoders and converts each record to an
 //! [`Observation`]; a frame that fails to decode becomes a dead letter with the decoder's code.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -45,9 +44,8 @@ pub fn normalize(
                         out.push(Routed::Accepted(Arc::new(obs)));
                     }
                     if let Some((code, message)) = failure {
-                        out.push(Routed::DeadLetter(Arc::new(dead_letter(
-                            &frame, code, message,
-                        ))));
+                        let letter = DeadLetter::undecodable(&frame, code, message);
+                        out.push(Routed::DeadLetter(Arc::new(letter)));
                     }
                 }
                 let produced = out.len() as u64;
@@ -101,34 +99,5 @@ pub fn decode_frame(
                 }
             }
         }
-    }
-}
-
-fn dead_letter(frame: &RawFrame, code: &'static str, reason: String) -> DeadLetter {
-    let raw = match frame.format {
-        WireFormat::Radar | WireFormat::Isl => {
-            frame
-                .bytes
-                .iter()
-                .fold(String::with_capacity(frame.bytes.len() * 2), |mut s, b| {
-                    let _ = write!(s, "{b:02x}");
-                    s
-                })
-        }
-        WireFormat::OpticalPage | WireFormat::Synthetic => {
-            String::from_utf8_lossy(&frame.bytes).into_owned()
-        }
-    };
-    DeadLetter {
-        stage: "normalize",
-        reason_code: code,
-        reason,
-        source: frame.source.to_string(),
-        id: None,
-        pass: Some(frame.pass),
-        index: Some(frame.index),
-        raw: Some(raw),
-        observation: None,
-        received_at: Some(frame.received_at),
     }
 }
