@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
         "scenario: {} objects, {} records; rate {rate}x ({:.0} obs/s offered), {:.0} s per run",
         fixture.catalog.len(),
         fixture.scenario.expected.messages,
-        8.0 * sda_ingest::pipeline::sources::BASE_RECORDS_PER_S * rate,
+        8.0 * sda_ingest::simulator::BASE_RECORDS_PER_S * rate,
         run_for.as_secs_f64(),
     );
     let wheres: &[Where] = if with_idle {

@@ -33,28 +33,21 @@ mod handwired;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use common::{Fixture, Latencies, RunResult, median, runtime, scratch};
-use sda_ingest::SensorKind as K;
-use sda_ingest::orbit::associate::associate;
 use sda_ingest::pipeline::operators::PropagatorRuntime;
 use sda_ingest::pipeline::sinks;
-use sda_ingest::pipeline::sources::SimStream;
-use sda_ingest::pipeline::{Counters, Delivered, Parts, Routed, WireFormat, build_topology};
-use sda_ingest::process::dedup::{DedupConfig, Deduplicator};
-use sda_ingest::process::normalize::{WireRecord, normalize};
-use sda_ingest::process::validate::{ValidationPolicy, check};
-use sda_ingest::sim::scenario::OPTICAL_PAGE_LEN;
-use sda_ingest::wire::isl::{IslCodec, IslFrame};
-use sda_ingest::wire::optical::OpticalPage;
-use sda_ingest::wire::radar::RadarRecord;
-use sda_ingest::wire::synthetic::SyntheticRecord;
-use sda_ingest::{Observation, SensorKind};
-use sda_orchestrator::{DedicatedPool, OperatorGraph, PoolConfig, RestartPolicy, pipeline};
-use tokio_util::codec::Decoder;
+use sda_ingest::pipeline::{Counters, Delivered, build_topology};
+use sda_ingest::simulator::SimStream;
+use sda_ingest_core::orbit::associate::associate;
+use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator};
+use sda_ingest_core::process::normalize::normalize;
+use sda_ingest_core::process::validate::{ValidationPolicy, check};
+use sda_ingest_core::sim::scenario::OPTICAL_PAGE_LEN;
+use sda_ingest_core::wire::{WireFormat, decode};
+use sda_ingest_core::{Observation, SensorKind};
+use sda_orchestrator::{DedicatedPool, PoolConfig};
 
 /// Rate multipliers of the sweep; `f64::INFINITY` is unpaced.
 const RATES: [f64; 8] = [
@@ -195,7 +188,7 @@ fn main() -> anyhow::Result<()> {
         let offered = if rate.is_finite() {
             format!(
                 "{:.0}",
-                8.0 * sda_ingest::pipeline::sources::BASE_RECORDS_PER_S * rate
+                8.0 * sda_ingest::simulator::BASE_RECORDS_PER_S * rate
             )
         } else {
             "∞".to_owned()
@@ -228,9 +221,10 @@ enum Variant {
     Orchestrated,
     /// The baseline: the same pipeline hand-wired with tokio mpsc channels.
     HandWired,
-    /// `build_topology` less the correlator branch: what the rest of the pipeline sustains.
+    /// `build_topology` with a correlator that drains its input without associating or
+    /// screening ([`PropagatorRuntime::Skip`]): what the rest of the pipeline sustains.
     OrchestratedNoCorrelator,
-    /// The hand-wired pipeline less the correlator branch.
+    /// The hand-wired pipeline with the same draining correlator.
     HandWiredNoCorrelator,
 }
 
@@ -242,44 +236,6 @@ impl Variant {
             Variant::OrchestratedNoCorrelator => "orchestrated, no correl.",
             Variant::HandWiredNoCorrelator => "hand-wired, no correl.",
         }
-    }
-}
-
-/// `build_topology` without the correlator, alert emitter and alerts sink.
-fn without_correlator(p: &Parts) -> OperatorGraph {
-    let minute = Duration::from_secs(60);
-    let transient = RestartPolicy::bounded(5, minute);
-    let stateful = RestartPolicy::bounded(3, minute);
-    let never = RestartPolicy::Never;
-    pipeline! {
-        source radar = p.source(K::Radar), restart = transient;
-        source optical = p.source(K::Optical), restart = transient;
-        source isl = p.source(K::Isl), restart = transient;
-        source laser_ranging = p.source(K::LaserRanging), restart = transient;
-        source passive_rf = p.source(K::PassiveRf), restart = transient;
-        source space_based_optical = p.source(K::SpaceBasedOptical), restart = transient;
-        source bistatic_radar = p.source(K::BistaticRadar), restart = transient;
-        source photometry = p.source(K::Photometry), restart = transient;
-        operator normalize = p.normalize(), restart = transient;
-        operator validate = p.validate(), restart = transient;
-        operator dedup = p.dedup(), restart = stateful;
-        sink observations = p.observations_sink(), restart = never;
-        sink audit = p.audit_sink(), restart = never;
-        sink dead_letter = p.dead_letter_sink(), restart = never;
-
-        radar -> normalize;
-        optical -> normalize;
-        isl -> normalize;
-        laser_ranging -> normalize;
-        passive_rf -> normalize;
-        space_based_optical -> normalize;
-        bistatic_radar -> normalize;
-        photometry -> normalize;
-        normalize -> [filter = Routed::is_accepted] validate;
-        validate -> [filter = Routed::is_accepted] dedup -> observations;
-        normalize -> [filter = Routed::is_dead_letter] dead_letter;
-        validate -> [filter = Routed::is_dead_letter] dead_letter;
-        dedup -> audit;
     }
 }
 
@@ -317,13 +273,18 @@ async fn run_once(
     } else {
         (UNPACED, None)
     };
-    let orchestrated = |topology: fn(&Parts) -> OperatorGraph| {
-        let parts = fixture.parts(paced, PropagatorRuntime::Pool(pool.clone()), 1, &dir);
-        common::run_graph(parts, topology, limit)
+    // "No correlator" runs the same topology with a correlator that drains its input.
+    let propagator = match variant {
+        Variant::Orchestrated | Variant::HandWired => PropagatorRuntime::Pool(pool.clone()),
+        Variant::OrchestratedNoCorrelator | Variant::HandWiredNoCorrelator => {
+            PropagatorRuntime::Skip
+        }
     };
     let result = match variant {
-        Variant::Orchestrated => orchestrated(build_topology).await?,
-        Variant::OrchestratedNoCorrelator => orchestrated(without_correlator).await?,
+        Variant::Orchestrated | Variant::OrchestratedNoCorrelator => {
+            let parts = fixture.parts(paced, propagator, 1, &dir);
+            common::run_graph(parts, build_topology, limit).await?
+        }
         Variant::HandWired | Variant::HandWiredNoCorrelator => {
             common::prepare_out_dir(&dir)?;
             let counters = Arc::new(Counters::default());
@@ -334,11 +295,10 @@ async fn run_once(
                     pacing: Fixture::pacing(paced),
                     registry: fixture.registry.clone(),
                     catalog: fixture.catalog.clone(),
-                    pool: pool.clone(),
+                    propagator,
                     correlator: fixture.correlator(1),
                     out_dir: dir.clone(),
                     counters: counters.clone(),
-                    with_correlator: variant == Variant::HandWired,
                 },
                 limit,
             )
@@ -367,7 +327,7 @@ async fn run_once(
 
 /// How long every source can send at `rate` before the shortest stream runs dry, less 10 %.
 fn until_dry(fixture: &Fixture, rate: f64) -> Duration {
-    let per_source = sda_ingest::pipeline::sources::BASE_RECORDS_PER_S * rate;
+    let per_source = sda_ingest::simulator::BASE_RECORDS_PER_S * rate;
     let shortest = SensorKind::ALL
         .iter()
         .map(|&k| {
@@ -383,7 +343,6 @@ fn until_dry(fixture: &Fixture, rate: f64) -> Duration {
 
 /// Single-thread cost of each stage per record, over the whole scenario: where the time goes.
 fn stage_costs(fixture: &Fixture) -> anyhow::Result<()> {
-    let counters = Counters::default();
     let frames: Vec<(WireFormat, bytes::Bytes)> = SensorKind::ALL
         .iter()
         .flat_map(|&k| {
@@ -397,7 +356,7 @@ fn stage_costs(fixture: &Fixture) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut records = Vec::new();
     for (format, bytes) in &frames {
-        decode_into(*format, bytes, &counters, &mut records);
+        records.extend(decode(*format, bytes).records);
     }
     let decode = t.elapsed();
     let t = Instant::now();
@@ -418,7 +377,9 @@ fn stage_costs(fixture: &Fixture) -> anyhow::Result<()> {
     let mut window = Deduplicator::new(DedupConfig::default());
     let fresh = valid
         .iter()
-        .filter(|o| window.check(o, Duration::ZERO) == sda_ingest::process::dedup::Verdict::New)
+        .filter(|o| {
+            window.check(o, Duration::ZERO) == sda_ingest_core::process::dedup::Verdict::New
+        })
         .count();
     let dedup = t.elapsed();
     // Each encoding is dropped at once, as in the pipeline, where the allocator recycles the
@@ -490,35 +451,5 @@ fn stage_costs(fixture: &Fixture) -> anyhow::Result<()> {
         "| total | {total:.2} | ⇒ at most {:.0} obs/s per core |",
         1e6 / total
     );
-    let _ = counters.heartbeats.load(Ordering::Relaxed);
     Ok(())
-}
-
-fn decode_into(format: WireFormat, bytes: &[u8], counters: &Counters, out: &mut Vec<WireRecord>) {
-    match format {
-        WireFormat::Radar => out.extend(RadarRecord::decode(bytes).ok().map(WireRecord::Radar)),
-        WireFormat::Synthetic => {
-            out.extend(
-                SyntheticRecord::decode(bytes)
-                    .ok()
-                    .map(WireRecord::Synthetic),
-            );
-        }
-        WireFormat::OpticalPage => {
-            if let Ok(page) = OpticalPage::decode(bytes) {
-                out.extend(page.observations.into_iter().map(WireRecord::Optical));
-            }
-        }
-        WireFormat::Isl => {
-            let mut buf = BytesMut::from(bytes);
-            while let Ok(Some(frame)) = IslCodec.decode_eof(&mut buf) {
-                match frame {
-                    IslFrame::State(r) => out.push(WireRecord::Isl(r)),
-                    IslFrame::Heartbeat { .. } => {
-                        counters.heartbeats.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-    }
 }

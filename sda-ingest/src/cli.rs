@@ -4,21 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use serde::Deserialize;
+use clap::Parser;
 
 use crate::app::{AppConfig, ControlToken, DEFAULT_CONTROL_ADDR, ProgressStyle, TransportMode};
-use crate::config::FileConfig;
-
-/// Log and progress output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Readable lines for a terminal.
-    Human,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
+use crate::config::{FileConfig, LogFormat};
 
 /// `sda-ingest`: runs the SDA ingest pipeline on the built-in simulator.
 ///

@@ -32,7 +32,16 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::app::TransportMode;
-use crate::cli::LogFormat;
+
+/// Log and progress output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// The file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sda_ingest::app;
-use sda_ingest::cli::{Cli, LogFormat};
+use sda_ingest::cli::Cli;
+use sda_ingest::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every record allocates on one runtime thread and

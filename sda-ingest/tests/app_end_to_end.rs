@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sda_ingest::app::{self, AppConfig, ProgressStyle, TransportMode};
 use sda_ingest::pipeline::sinks::files;
-use sda_ingest::sim::scenario::{PLANTED_A, PLANTED_B, Scenario, ScenarioConfig};
+use sda_ingest_core::sim::scenario::{PLANTED_A, PLANTED_B, Scenario, ScenarioConfig};
 use serde_json::Value;
 
 fn read_jsonl(dir: &Path, name: &str) -> Vec<Value> {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use sda_ingest::app::{self, AppConfig, ProgressStyle, Summary, TransportMode};
 use sda_ingest::pipeline::sinks::files;
-use sda_ingest::wire::isl::IslFrame;
-use sda_ingest::wire::radar::{MAX_DATAGRAM_LEN, RadarRecord};
+use sda_ingest_core::wire::isl::IslFrame;
+use sda_ingest_core::wire::radar::{MAX_DATAGRAM_LEN, RadarRecord};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sda_ingest::app;
 use sda_ingest::pipeline::sinks::files;
-use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
-use sda_ingest::wire::optical::MAX_BODY_LEN;
+use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
+use sda_ingest_core::wire::optical::MAX_BODY_LEN;
 use serde_json::Value;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sda_ingest::app;
-use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
 use sda_ingest::telemetry;
+use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const OUTAGE: Duration = Duration::from_secs(30);

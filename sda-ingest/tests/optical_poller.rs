@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sda_ingest::pipeline::optical_poller::{OpticalPollerConfig, optical_http};
 use sda_ingest::pipeline::{Counters, RawFrame};
-use sda_ingest::wire::optical::{MAX_BODY_LEN, OpticalPage};
+use sda_ingest::transport::optical_http::{OpticalPollerConfig, optical_http};
+use sda_ingest_core::wire::optical::{MAX_BODY_LEN, OpticalPage};
 use sda_orchestrator::{
     GraphMonitor, OperatorGraph, RestartPolicy, SinkContext, SupervisorEvent, SupervisorPolicy,
 };

@@ -9,22 +9,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sda_ingest::orbit::conjunction::ScreeningConfig;
-use sda_ingest::orbit::propagate::Propagator;
 use sda_ingest::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
 use sda_ingest::pipeline::sinks::files;
-use sda_ingest::pipeline::sources::{BASE_RECORDS_PER_S, Pacing};
-use sda_ingest::pipeline::transport::Transports;
 use sda_ingest::pipeline::{CounterSnapshot, Counters, FaultInjection, Parts, build_topology};
-use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
+use sda_ingest::simulator::{BASE_RECORDS_PER_S, Pacing};
+use sda_ingest::transport::Transports;
+use sda_ingest_core::orbit::conjunction::ScreeningConfig;
+use sda_ingest_core::orbit::propagate::Propagator;
+use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
 use sda_orchestrator::{OperatorGraph, SupervisorPolicy};
 
 /// A generated scenario with its catalog ready to propagate.
 pub(crate) struct Fixture {
     pub(crate) scenario: Scenario,
     pub(crate) catalog: Arc<[Propagator]>,
-    pub(crate) streams: Arc<sda_ingest::sim::scenario::Streams>,
-    pub(crate) registry: Arc<sda_ingest::sensors::SensorRegistry>,
+    pub(crate) streams: Arc<sda_ingest_core::sim::scenario::Streams>,
+    pub(crate) registry: Arc<sda_ingest_core::sensors::SensorRegistry>,
     /// Seconds `Scenario::generate` took.
     pub(crate) generate_s: f64,
 }

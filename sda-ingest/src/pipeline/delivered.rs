@@ -5,7 +5,7 @@
 //! once in each sink, removes the largest single cost per record in the pipeline; the sinks
 //! then only copy bytes. The correlator reads the observation itself.
 
-use crate::observation::Observation;
+use sda_ingest_core::Observation;
 
 /// Bytes reserved for an observation's JSON before encoding (most take 250–450).
 const JSON_CAPACITY: usize = 512;
@@ -19,7 +19,7 @@ const JSON_CAPACITY: usize = 512;
 ///
 /// ```
 /// use sda_ingest::pipeline::Delivered;
-/// # use sda_ingest::{Measurement, Observation, SensorKind};
+/// # use sda_ingest_core::{Measurement, Observation, SensorKind};
 /// # let obs = Observation {
 /// #     id: "slr-1/1".into(), sensor: "slr-1".into(), sensor_kind: SensorKind::LaserRanging,
 /// #     object_hint: None, epoch: 1.0e9, observer: None,
@@ -51,7 +51,7 @@ impl Delivered {
         // Room for a typical observation up front, so the buffer is not regrown on the way;
         // the shrink to its length is done in place by the allocator.
         let mut json = Vec::with_capacity(JSON_CAPACITY);
-        super::encode::write_observation(&observation, &mut json)?;
+        observation.write_json(&mut json)?;
         Ok(Delivered {
             observation,
             json: json.into_boxed_slice(),

@@ -5,37 +5,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::observation::SensorKind;
-
-/// How a frame's bytes are laid out, which picks the decoder in `normalize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WireFormat {
-    /// One 64-byte radar datagram.
-    Radar,
-    /// One length-prefixed ISL frame (prefix included); heartbeats carry no record.
-    Isl,
-    /// One optical archive page, carrying many records.
-    OpticalPage,
-    /// One synthetic-sensor JSON record.
-    Synthetic,
-}
-
-impl WireFormat {
-    /// The format a sensor kind's stream uses.
-    pub fn for_kind(kind: SensorKind) -> WireFormat {
-        match kind {
-            SensorKind::Radar => WireFormat::Radar,
-            SensorKind::Isl => WireFormat::Isl,
-            SensorKind::Optical => WireFormat::OpticalPage,
-            _ => WireFormat::Synthetic,
-        }
-    }
-}
+use sda_ingest_core::SensorKind;
+use sda_ingest_core::wire::WireFormat;
 
 /// Bytes as a source received them, before any decoding.
 ///
-/// Every transport — the in-process simulator, the UDP radar listener and the TCP ISL reader
-/// (and, later, the HTTP optical poller) — produces this one type, so the rest of the pipeline
+/// Every transport — the in-process replay, the UDP radar listener, the TCP ISL reader and the
+/// HTTP optical poller — produces this one type, so the rest of the pipeline
 /// does not change when a source does. A stream transport (ISL over TCP) splits its stream into
 /// frames before sending them on; decoding is left to `normalize` so that a bad frame becomes a
 /// dead letter with the decoder's reason code, not a source error.

@@ -1,25 +1,25 @@
-//! The running service: simulated sources, network transports, the operators and sinks, and
-//! the topology that joins them on the orchestrator.
+//! The pipeline: the items that travel its edges, its operators and sinks (each with the
+//! synchronous kernel it drives), the shared counters, and the topology that joins them on the
+//! orchestrator.
+//!
+//! The sources are elsewhere: the production transports in [`transport`](crate::transport),
+//! the in-process replay in [`simulator`](crate::simulator); [`Parts::source`] picks one per
+//! sensor stream.
 
-pub mod archive_simulator;
 mod counters;
 mod delivered;
-mod encode;
 mod faults;
 mod frame;
 pub mod operators;
-pub mod optical_poller;
 mod parts;
 mod routed;
 pub mod sinks;
-pub mod sources;
 mod topology;
-pub mod transport;
 
 pub use counters::{CounterSnapshot, Counters};
 pub use delivered::Delivered;
 pub use faults::FaultInjection;
-pub use frame::{RawFrame, WireFormat, unix_now};
+pub use frame::{RawFrame, unix_now};
 pub use parts::Parts;
 pub use routed::{DeadLetter, Routed};
 pub use topology::{CORRELATOR_QUEUE, build_topology};

@@ -8,23 +8,23 @@ use std::sync::Arc;
 
 use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory};
 
+use sda_ingest_core::SensorKind;
+use sda_ingest_core::orbit::conjunction::Conjunction;
+use sda_ingest_core::orbit::propagate::Propagator;
+use sda_ingest_core::process::dedup::DedupConfig;
+use sda_ingest_core::process::validate::ValidationPolicy;
+use sda_ingest_core::sensors::SensorRegistry;
+use sda_ingest_core::sim::scenario::Streams;
+
 use super::counters::Counters;
 use super::delivered::Delivered;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
 use super::operators::{self, ConjunctionAlert, CorrelatorConfig, PropagatorRuntime};
-use super::optical_poller;
 use super::routed::Routed;
-use super::sinks::{self, files};
-use super::sources::{self, Pacing, SimStream};
-use super::transport::{self, Transports};
-use crate::observation::SensorKind;
-use crate::orbit::conjunction::Conjunction;
-use crate::orbit::propagate::Propagator;
-use crate::process::dedup::DedupConfig;
-use crate::process::validate::ValidationPolicy;
-use crate::sensors::SensorRegistry;
-use crate::sim::scenario::Streams;
+use super::sinks;
+use crate::simulator::{self, Pacing, SimStream};
+use crate::transport::{self, Transports};
 
 /// The pipeline's shared pieces.
 #[derive(Debug, Clone)]
@@ -67,8 +67,7 @@ fn boxed(mut factory: impl SourceFactory<RawFrame>) -> BoxedSource {
 
 impl Parts {
     /// The source of `kind`'s stream: the radar UDP listener, ISL TCP reader or optical HTTP
-    /// poller when
-    /// [`Parts::transports`] names one, otherwise the in-process replay.
+    /// poller when [`Parts::transports`] names one, otherwise the in-process replay.
     pub fn source(&self, kind: SensorKind) -> impl SourceFactory<RawFrame> + use<> {
         let counters = self.counters.clone();
         let t = &self.transports;
@@ -82,11 +81,11 @@ impl Parts {
                 boxed(transport::isl_tcp(isl.addr, isl.finish_after, counters))
             }
             (SensorKind::Optical, _, _, Some(optical)) => {
-                boxed(optical_poller::optical_http(optical.clone(), counters))
+                boxed(transport::optical_http(optical.clone(), counters))
             }
             _ => {
                 let stream = SimStream::from_streams(&self.streams, kind);
-                boxed(sources::simulated(stream, self.pacing, counters))
+                boxed(simulator::simulated(stream, self.pacing, counters))
             }
         };
         let (faults, name) = (self.faults.clone(), kind.as_str());
@@ -143,43 +142,33 @@ impl Parts {
 
     /// The `observations` sink: `observations.jsonl`, counting `delivered`.
     pub fn observations_sink(&self) -> impl SinkFactory<Arc<Delivered>> + use<> {
-        let path = self.out_dir.join(files::OBSERVATIONS);
-        let (c, f) = (self.counters.clone(), self.faults.clone());
-        sinks::jsonl_sink(
-            "observations",
-            path,
-            c,
-            |c| &c.delivered,
-            f,
-            sinks::encode_observation,
-        )
+        self.jsonl(sinks::OBSERVATIONS)
     }
 
     /// The `audit` sink: `audit.jsonl`, counting `audited`.
     pub fn audit_sink(&self) -> impl SinkFactory<Arc<Delivered>> + use<> {
-        let path = self.out_dir.join(files::AUDIT);
-        let (c, f) = (self.counters.clone(), self.faults.clone());
-        sinks::jsonl_sink("audit", path, c, |c| &c.audited, f, sinks::encode_audit)
+        self.jsonl(sinks::AUDIT)
     }
 
     /// The `alerts` sink: `alerts.jsonl`, counting `alerts`.
     pub fn alerts_sink(&self) -> impl SinkFactory<Arc<ConjunctionAlert>> + use<> {
-        let path = self.out_dir.join(files::ALERTS);
-        let (c, f) = (self.counters.clone(), self.faults.clone());
-        sinks::jsonl_sink("alerts", path, c, |c| &c.alerts, f, sinks::encode_alert)
+        self.jsonl(sinks::ALERTS)
     }
 
     /// The `dead_letter` sink: `dead_letter.jsonl`, counting `dead_lettered`.
     pub fn dead_letter_sink(&self) -> impl SinkFactory<Routed> + use<> {
-        let path = self.out_dir.join(files::DEAD_LETTER);
-        let (c, f) = (self.counters.clone(), self.faults.clone());
+        self.jsonl(sinks::DEAD_LETTER)
+    }
+
+    fn jsonl<T: sda_orchestrator::Message>(
+        &self,
+        spec: sinks::JsonlSpec<T>,
+    ) -> impl SinkFactory<T> + use<T> {
         sinks::jsonl_sink(
-            "dead_letter",
-            path,
-            c,
-            |c| &c.dead_lettered,
-            f,
-            sinks::encode_dead_letter,
+            spec,
+            &self.out_dir,
+            self.counters.clone(),
+            self.faults.clone(),
         )
     }
 }

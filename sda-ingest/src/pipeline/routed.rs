@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::frame::{RawFrame, WireFormat};
-use crate::observation::Observation;
-use crate::process::validate::RejectReason;
+use sda_ingest_core::Observation;
+use sda_ingest_core::process::validate::RejectReason;
+
+use super::frame::RawFrame;
 
 /// One item out of `normalize` or `validate`.
 #[derive(Debug, Clone)]
@@ -71,19 +72,17 @@ impl DeadLetter {
     /// The dead letter of a frame that `normalize` could not decode: the decoder's `code` and
     /// `reason`, and the raw bytes (hex for the binary formats, text for the JSON ones).
     pub fn undecodable(frame: &RawFrame, code: &'static str, reason: String) -> DeadLetter {
-        let raw =
-            match frame.format {
-                WireFormat::Radar | WireFormat::Isl => frame.bytes.iter().fold(
-                    String::with_capacity(frame.bytes.len() * 2),
-                    |mut s, b| {
-                        let _ = write!(s, "{b:02x}");
-                        s
-                    },
-                ),
-                WireFormat::OpticalPage | WireFormat::Synthetic => {
-                    String::from_utf8_lossy(&frame.bytes).into_owned()
-                }
-            };
+        let raw = if frame.format.is_binary() {
+            frame
+                .bytes
+                .iter()
+                .fold(String::with_capacity(frame.bytes.len() * 2), |mut s, b| {
+                    let _ = write!(s, "{b:02x}");
+                    s
+                })
+        } else {
+            String::from_utf8_lossy(&frame.bytes).into_owned()
+        };
         DeadLetter {
             stage: "normalize",
             reason_code: code,

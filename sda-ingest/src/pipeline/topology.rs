@@ -1,4 +1,4 @@
-//! The pipeline's topology, as in DESIGN §10.
+//! The pipeline's topology: the diagram of `ARCHITECTURE.md`, in one `pipeline!` block.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use sda_orchestrator::{OperatorGraph, RestartPolicy, pipeline};
 
 use super::parts::Parts;
 use super::routed::Routed;
-use crate::observation::SensorKind as K;
+use sda_ingest_core::SensorKind as K;
 
 /// Capacity of the edge into the correlator: a few hundred milliseconds of the busiest
 /// observed rate, versus the default 1024 of every other edge.

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
+use sda_ingest_core::orbit::conjunction::Conjunction;
 use sda_orchestrator::{OperatorContext, OperatorFactory};
 use serde::Serialize;
 
-use crate::orbit::conjunction::Conjunction;
 use crate::pipeline::faults::FaultInjection;
 use crate::pipeline::frame::unix_now;
 

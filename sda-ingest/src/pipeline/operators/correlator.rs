@@ -9,12 +9,12 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use sda_ingest_core::Observation;
+use sda_ingest_core::orbit::associate::associate;
+use sda_ingest_core::orbit::conjunction::{Conjunction, Screening, ScreeningConfig, screen};
+use sda_ingest_core::orbit::propagate::Propagator;
 use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory, PoolError};
 
-use crate::observation::Observation;
-use crate::orbit::associate::associate;
-use crate::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
-use crate::orbit::propagate::Propagator;
 use crate::pipeline::Delivered;
 use crate::pipeline::counters::{Counters, bump};
 use crate::pipeline::faults::FaultInjection;
@@ -52,11 +52,14 @@ pub struct CorrelatorConfig {
 #[derive(Debug, Clone)]
 pub enum PropagatorRuntime {
     /// On the PropagatorPool, a [`DedicatedPool`] with its own runtime and threads: the
-    /// bulkhead of DESIGN §7, and what the service uses.
+    /// bulkhead that keeps SGP4 off the I/O runtime, and what the service uses.
     Pool(DedicatedPool),
     /// On the correlator's own task, on the main runtime, blocking one of its workers while
     /// it computes. No bulkhead: the comparison run of the `bulkhead_pipeline` benchmark.
     Inline,
+    /// Nowhere: the correlator drains its input without associating or screening. For the
+    /// benchmarks' runs of "the pipeline without its correlator" on the real topology.
+    Skip,
 }
 
 impl PropagatorRuntime {
@@ -74,8 +77,13 @@ impl PropagatorRuntime {
     {
         match self {
             PropagatorRuntime::Pool(pool) => pool.submit(work).await,
-            PropagatorRuntime::Inline => Ok(work()),
+            PropagatorRuntime::Inline | PropagatorRuntime::Skip => Ok(work()),
         }
+    }
+
+    /// Whether this is [`PropagatorRuntime::Skip`].
+    pub fn is_skip(&self) -> bool {
+        matches!(self, PropagatorRuntime::Skip)
     }
 }
 
@@ -85,11 +93,88 @@ impl From<DedicatedPool> for PropagatorRuntime {
     }
 }
 
-/// What survives a restart: how far the catalog has been screened and which pairs have alerted.
-#[derive(Debug)]
-struct ScreeningState {
+/// The correlator's screening state and decisions: the synchronous kernel shared by the
+/// operator and the hand-wired benchmark baseline. It lives outside the operator's incarnation,
+/// so a restart resumes screening where it stopped and raises no pair twice.
+#[derive(Debug, Clone)]
+pub struct CorrelatorState {
+    config: CorrelatorConfig,
+    /// Screening has covered the catalog up to here, UTC Unix seconds.
     screened_until: f64,
+    /// How far screening should reach: the latest observed epoch plus the lookahead.
+    horizon: f64,
+    /// Pairs already alerted.
     raised: HashSet<(u32, u32)>,
+}
+
+impl CorrelatorState {
+    /// Nothing screened yet; screening starts at `config.screen_from`.
+    pub fn new(config: CorrelatorConfig) -> Self {
+        CorrelatorState {
+            screened_until: config.screen_from,
+            horizon: f64::NEG_INFINITY,
+            raised: HashSet::new(),
+            config,
+        }
+    }
+
+    /// Moves the horizon to the latest epoch of `batch` plus the lookahead (never past
+    /// `screen_limit`, never backwards).
+    pub fn observe(&mut self, batch: &[Arc<Delivered>]) {
+        let latest = batch
+            .iter()
+            .map(|d| d.observation.epoch)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let reach = (latest + self.config.lookahead_s).min(self.config.screen_limit);
+        self.horizon = self.horizon.max(reach);
+    }
+
+    /// The window `(from, until)` to screen now: once the horizon has moved at least
+    /// `min_step_s` past what was screened, or, when `closing` (the input has ended), as soon
+    /// as it has moved at all.
+    pub fn due(&self, closing: bool) -> Option<(f64, f64)> {
+        let ahead = self.horizon - self.screened_until;
+        let due = if closing {
+            ahead > 0.0
+        } else {
+            ahead >= self.config.min_step_s
+        };
+        due.then_some((self.screened_until, self.horizon))
+    }
+
+    /// Records that screening reached `until` and returns the conjunctions of `found` whose
+    /// pair had not alerted before, marking them raised.
+    pub fn fresh(&mut self, until: f64, found: Vec<Conjunction>) -> Vec<Conjunction> {
+        self.screened_until = self.screened_until.max(until);
+        found
+            .into_iter()
+            .filter(|c| self.raised.insert((c.a, c.b)))
+            .collect()
+    }
+}
+
+/// Associates every observation of `batch` with the catalog and returns how many found an
+/// object; with a `work_factor` above 1, each also runs that many less one extra propagations
+/// (the benchmark load knob). Synchronous: the caller runs it on the PropagatorPool.
+pub fn associate_batch(
+    batch: &[Arc<Delivered>],
+    catalog: &[Propagator],
+    config: &CorrelatorConfig,
+) -> u64 {
+    batch
+        .iter()
+        .filter(|d| associated(&d.observation, catalog, config))
+        .count() as u64
+}
+
+/// Screens `catalog` over `[from, until]`: synchronous, run on the PropagatorPool.
+pub fn screen_catalog(
+    catalog: &[Propagator],
+    from: f64,
+    until: f64,
+    config: &CorrelatorConfig,
+) -> Screening {
+    screen(catalog, from, until, &config.screening)
 }
 
 /// The `correlator` operator, emitting each close approach found once per pair.
@@ -106,49 +191,53 @@ pub fn correlator(
     counters: Arc<Counters>,
     faults: FaultInjection,
 ) -> impl OperatorFactory<Arc<Delivered>, Conjunction> {
-    let state = Arc::new(Mutex::new(ScreeningState {
-        screened_until: config.screen_from,
-        raised: HashSet::new(),
-    }));
+    let state = Arc::new(Mutex::new(CorrelatorState::new(config)));
     move |mut ctx: OperatorContext<Arc<Delivered>, Conjunction>| {
         let (pool, catalog, state) = (pool.clone(), catalog.clone(), state.clone());
         let (counters, faults) = (counters.clone(), faults.clone());
         async move {
             let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
-            let mut horizon = f64::NEG_INFINITY;
-            while ctx.input.recv_many(&mut batch, CORRELATOR_BATCH).await > 0 {
-                faults.check("correlator")?;
-                let latest = batch
-                    .iter()
-                    .map(|d| d.observation.epoch)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                horizon = horizon.max((latest + config.lookahead_s).min(config.screen_limit));
-                let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
-                let (hits, total) = pool
-                    .run(move || {
-                        let hits = observations
-                            .iter()
-                            .filter(|d| associated(&d.observation, &objects, &config))
-                            .count();
-                        (hits as u64, observations.len() as u64)
-                    })
-                    .await?;
-                counters.associated.fetch_add(hits, Ordering::Relaxed);
-                counters
-                    .unassociated
-                    .fetch_add(total - hits, Ordering::Relaxed);
-                let from = lock(&state).screened_until;
-                if horizon - from >= config.min_step_s {
-                    screen_window(
-                        &pool, &catalog, &config, &state, horizon, &counters, &mut ctx,
-                    )
-                    .await?;
+            loop {
+                let open = ctx.input.recv_many(&mut batch, CORRELATOR_BATCH).await > 0;
+                if pool.is_skip() {
+                    batch.clear();
+                    if open {
+                        continue;
+                    }
+                    return Ok(());
+                }
+                if open {
+                    faults.check("correlator")?;
+                    lock(&state).observe(&batch);
+                    let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
+                    let total = observations.len() as u64;
+                    let hits = pool
+                        .run(move || associate_batch(&observations, &objects, &config))
+                        .await?;
+                    counters.associated.fetch_add(hits, Ordering::Relaxed);
+                    counters
+                        .unassociated
+                        .fetch_add(total - hits, Ordering::Relaxed);
+                }
+                let due = lock(&state).due(!open);
+                if let Some((from, until)) = due {
+                    let objects = catalog.clone();
+                    let found = pool
+                        .run(move || screen_catalog(&objects, from, until, &config))
+                        .await?;
+                    bump(&counters.screenings);
+                    for failure in &found.failed {
+                        tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
+                    }
+                    let fresh = lock(&state).fresh(until, found.conjunctions);
+                    for conjunction in fresh {
+                        ctx.output.send(conjunction).await?;
+                    }
+                }
+                if !open {
+                    return Ok(());
                 }
             }
-            screen_window(
-                &pool, &catalog, &config, &state, horizon, &counters, &mut ctx,
-            )
-            .await
         }
     }
 }
@@ -165,45 +254,6 @@ fn associated(obs: &Observation, objects: &[Propagator], config: &CorrelatorConf
     found
 }
 
-fn lock(state: &Mutex<ScreeningState>) -> std::sync::MutexGuard<'_, ScreeningState> {
+fn lock(state: &Mutex<CorrelatorState>) -> std::sync::MutexGuard<'_, CorrelatorState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Screens the catalog from where the last run stopped up to `until` and sends each pair's
-/// first close approach.
-async fn screen_window(
-    pool: &PropagatorRuntime,
-    catalog: &Arc<[Propagator]>,
-    config: &CorrelatorConfig,
-    state: &Mutex<ScreeningState>,
-    until: f64,
-    counters: &Counters,
-    ctx: &mut OperatorContext<Arc<Delivered>, Conjunction>,
-) -> anyhow::Result<()> {
-    let from = lock(state).screened_until;
-    if until <= from {
-        return Ok(());
-    }
-    let (objects, cfg) = (catalog.clone(), config.screening);
-    let found = pool
-        .run(move || screen(&objects, from, until, &cfg))
-        .await?;
-    bump(&counters.screenings);
-    for failure in &found.failed {
-        tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
-    }
-    let fresh: Vec<Conjunction> = {
-        let mut state = lock(state);
-        state.screened_until = until;
-        let raised = &mut state.raised;
-        found
-            .conjunctions
-            .into_iter()
-            .filter(|c| raised.insert((c.a, c.b)))
-            .collect()
-    };
-    for conjunction in fresh {
-        ctx.output.send(conjunction).await?;
-    }
-    Ok(())
 }

@@ -7,11 +7,14 @@ mod normalize;
 mod validate;
 
 pub use alert::{ConjunctionAlert, alert_emitter};
-pub use correlator::{CORRELATOR_BATCH, CorrelatorConfig, PropagatorRuntime, correlator};
-pub use dedup::dedup;
-pub use normalize::{DecodeFailure, decode_frame, normalize};
-pub use validate::validate;
+pub use correlator::{
+    CORRELATOR_BATCH, CorrelatorConfig, CorrelatorState, PropagatorRuntime, associate_batch,
+    correlator, screen_catalog,
+};
+pub use dedup::{dedup, dedup_batch};
+pub use normalize::{Normalizer, normalize};
+pub use validate::{Validator, validate};
 
 /// Items taken from an input per wake-up: large enough to amortise channel costs, small enough
 /// to keep latency low.
-pub(crate) const BATCH: usize = 256;
+pub const BATCH: usize = 256;

@@ -1,0 +1,203 @@
+//! End to end over the simulator: decode → normalise → validate → dedup must reproduce the
+//! scenario's expected outcome exactly, and the scenario must be a pure function of its seed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use sda_ingest_core::orbit::associate::{associate, associate_nearest};
+use sda_ingest_core::orbit::propagate::Propagator;
+use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator, Verdict};
+use sda_ingest_core::process::normalize::normalize;
+use sda_ingest_core::process::validate::{RejectReason, ValidationPolicy, validate};
+use sda_ingest_core::sim::scenario::{
+    ExpectedDuplicate, ExpectedRejection, Scenario, ScenarioConfig,
+};
+use sda_ingest_core::wire::{WireFormat, WireRecord, decode};
+use sda_ingest_core::{Measurement, Observation, SensorKind};
+
+/// What the pipeline produced.
+#[derive(Default)]
+struct Run {
+    messages: usize,
+    decode_errors: Vec<(SensorKind, usize, &'static str)>,
+    invalid: Vec<ExpectedRejection>,
+    duplicates: Vec<String>,
+    accepted: Vec<Observation>,
+}
+
+fn run(s: &Scenario) -> Run {
+    let mut out = Run::default();
+    let mut records: Vec<WireRecord> = Vec::new();
+    // Radar, ISL and optical first, then the synthetic sensors: the order the scenario
+    // generator records its expectations in.
+    let synthetic = s.streams.synthetic.keys().copied();
+    for kind in [SensorKind::Radar, SensorKind::Isl, SensorKind::Optical]
+        .into_iter()
+        .chain(synthetic)
+    {
+        for (i, message) in s.streams.of(kind).iter().enumerate() {
+            let decoded = decode(WireFormat::for_kind(kind), message);
+            out.messages += decoded.records.len();
+            records.extend(decoded.records);
+            if let Some(e) = decoded.error {
+                out.messages += 1;
+                out.decode_errors.push((kind, i, e.code()));
+            }
+        }
+    }
+    let policy = ValidationPolicy::default();
+    let mut dedup = Deduplicator::new(DedupConfig::default());
+    for (n, rec) in records.iter().enumerate() {
+        match validate(normalize(rec, &s.sensors), &policy) {
+            Err(rej) => out.invalid.push(ExpectedRejection {
+                id: rej.observation.id,
+                reason: rej.reason,
+            }),
+            Ok(obs) => match dedup.check(&obs, Duration::from_millis(n as u64)) {
+                Verdict::Duplicate => out.duplicates.push(obs.id),
+                Verdict::New => out.accepted.push(obs),
+            },
+        }
+    }
+    out
+}
+
+#[test]
+fn pipeline_output_matches_expected_exactly() {
+    let s = Scenario::generate(&ScenarioConfig::default()).unwrap();
+    let e = &s.expected;
+    let got = run(&s);
+    assert_eq!(got.messages, e.messages);
+    let want_decode: Vec<_> = e
+        .decode_errors
+        .iter()
+        .map(|d| (d.source, d.index, d.code))
+        .collect();
+    let mut got_decode = got.decode_errors.clone();
+    got_decode.sort();
+    let mut want_sorted = want_decode.clone();
+    want_sorted.sort();
+    assert_eq!(got_decode, want_sorted);
+    let mut invalid = got.invalid.clone();
+    invalid.sort();
+    assert_eq!(invalid, e.invalid);
+    let mut dups = got.duplicates.clone();
+    dups.sort();
+    let mut want_dups: Vec<String> = e
+        .duplicates
+        .iter()
+        .map(|d: &ExpectedDuplicate| d.id.clone())
+        .collect();
+    want_dups.sort();
+    assert_eq!(dups, want_dups);
+    assert_eq!(got.accepted.len(), e.accepted);
+    let ids: BTreeSet<&str> = got.accepted.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids.len(), got.accepted.len(), "accepted ids must be unique");
+    for d in &e.duplicates {
+        assert!(
+            ids.contains(d.original_id.as_str()),
+            "original {} was not accepted",
+            d.original_id
+        );
+    }
+}
+
+#[test]
+fn every_reject_reason_and_sensor_kind_is_exercised() {
+    let s = Scenario::generate(&ScenarioConfig::default()).unwrap();
+    let reasons: BTreeSet<RejectReason> = s.expected.invalid.iter().map(|r| r.reason).collect();
+    assert_eq!(reasons, RejectReason::ALL.into_iter().collect());
+    let kinds: BTreeSet<SensorKind> = run(&s).accepted.iter().map(|o| o.sensor_kind).collect();
+    assert_eq!(kinds, SensorKind::ALL.into_iter().collect());
+    let codes: BTreeSet<&str> = s.expected.decode_errors.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes,
+        ["bad_checksum", "bad_magic", "invalid_json", "truncated"].into()
+    );
+}
+
+#[test]
+fn same_seed_same_scenario() {
+    let cfg = ScenarioConfig::default();
+    let (a, b) = (
+        Scenario::generate(&cfg).unwrap(),
+        Scenario::generate(&cfg).unwrap(),
+    );
+    assert_eq!(a.catalog, b.catalog);
+    assert_eq!(a.streams, b.streams);
+    assert_eq!(a.expected, b.expected);
+    let c = Scenario::generate(&ScenarioConfig { seed: 43, ..cfg }).unwrap();
+    assert_ne!(a.catalog, c.catalog);
+    assert_ne!(a.streams, c.streams);
+}
+
+#[test]
+fn several_seeds_generate_consistent_scenarios() {
+    for seed in 1..=4 {
+        let s = Scenario::generate(&ScenarioConfig {
+            seed,
+            ..Default::default()
+        })
+        .unwrap();
+        let got = run(&s);
+        assert_eq!(got.accepted.len(), s.expected.accepted, "seed {seed}");
+        assert_eq!(got.invalid.len(), s.expected.invalid.len(), "seed {seed}");
+        assert_eq!(
+            got.duplicates.len(),
+            s.expected.duplicates.len(),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn accepted_observations_associate_with_their_hinted_object() {
+    let s = Scenario::generate(&ScenarioConfig::default()).unwrap();
+    let props: Vec<Propagator> = s
+        .catalog
+        .objects
+        .iter()
+        .map(|o| Propagator::new(o).unwrap())
+        .collect();
+    let mut checked = 0;
+    for obs in run(&s).accepted.iter().step_by(7) {
+        // Range-only measurements cannot tell objects at similar ranges apart.
+        if matches!(obs.measurement, Measurement::Range { .. }) {
+            continue;
+        }
+        // The full search, ignoring the hint, must find the hinted object by geometry alone.
+        let a = associate_nearest(obs, &props, 50.0)
+            .unwrap_or_else(|| panic!("{} unassociated", obs.id));
+        assert_eq!(associate(obs, &props, 50.0), Some(a), "{}", obs.id);
+        // A mis-tagged or unknown hint is not trusted: the geometry decides.
+        let other = props
+            .iter()
+            .map(|p| p.norad_id())
+            .find(|&id| Some(id) != obs.object_hint);
+        for hint in [other, Some(1), None] {
+            let mut tagged = obs.clone();
+            tagged.object_hint = hint;
+            assert_eq!(
+                associate(&tagged, &props, 50.0),
+                Some(a),
+                "{} hinted {hint:?}",
+                obs.id
+            );
+        }
+        assert_eq!(
+            Some(a.norad_id),
+            obs.object_hint,
+            "{}: residual {} km",
+            obs.id,
+            a.residual_km
+        );
+        assert!(
+            a.residual_km < 1.0,
+            "{}: residual {} km",
+            obs.id,
+            a.residual_km
+        );
+        checked += 1;
+    }
+    assert!(checked > 50);
+}

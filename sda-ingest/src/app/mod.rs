@@ -1,0 +1,400 @@
+//! The application: generates the scenario, wires the pipeline, runs it under the supervisor
+//! until it finishes, the duration elapses or a stop signal arrives, and reports a [`Summary`].
+
+mod control;
+mod progress;
+mod summary;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sda_orchestrator::{DedicatedPool, PoolConfig, SupervisorPolicy};
+use tokio::time::Instant;
+
+pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, TOKEN_ENV};
+pub use progress::ProgressStyle;
+pub use summary::Summary;
+
+use sda_ingest_core::SensorKind;
+use sda_ingest_core::orbit::conjunction::ScreeningConfig;
+use sda_ingest_core::orbit::propagate::Propagator;
+use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig, Streams};
+
+use crate::pipeline::operators::CorrelatorConfig;
+use crate::pipeline::sinks::files;
+use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
+use crate::simulator::{self, ArchiveSimulator, BASE_RECORDS_PER_S, Pacing, SimStream};
+use crate::transport::{IslTransport, OpticalPollerConfig, RadarTransport, Transports};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppConfig {
+    /// Folder of the output files.
+    pub out_dir: PathBuf,
+    /// Stop after this long; `None` runs until the stop signal (or the last pass).
+    pub duration: Option<Duration>,
+    /// Load multiplier on [`BASE_RECORDS_PER_S`].
+    pub rate: f64,
+    /// Scenario seed.
+    pub seed: u64,
+    /// Seconds between the scenario's sensor sweeps (`None`: the scenario's default, 60 s);
+    /// smaller values generate proportionally more unique records, for long or heavy runs.
+    pub cadence_s: Option<f64>,
+    /// Replays before the sources finish; `None` replays once and idles until stopped.
+    pub passes: Option<u32>,
+    /// Time between progress lines.
+    pub progress_interval: Duration,
+    /// How progress is reported.
+    pub progress: ProgressStyle,
+    /// How long a shutdown may take to drain before stragglers are aborted.
+    pub drain_deadline: Duration,
+    /// Correlator parameters.
+    pub correlator: CorrelatorSettings,
+    /// Testing only: the operator to make panic on its first item.
+    pub inject_panic: Option<String>,
+    /// Testing only: the operator to make fail on its first item, every time it is started.
+    pub inject_error: Option<String>,
+    /// How the radar and ISL sources receive their streams.
+    pub transport: TransportMode,
+    /// Listen for radar datagrams here instead of starting the simulator's UDP sender.
+    pub radar_bind: Option<SocketAddr>,
+    /// Read the ISL stream from this peer instead of starting the simulator's TCP server.
+    pub isl_connect: Option<SocketAddr>,
+    /// Poll this optical archive instead of starting the simulator's HTTP archive.
+    pub optical_url: Option<reqwest::Url>,
+    /// Serve the control plane here (port 0 picks a free one); `None` serves none. The binary
+    /// defaults to [`DEFAULT_CONTROL_ADDR`].
+    pub control_addr: Option<SocketAddr>,
+    /// The bearer token that enables pause/resume; `None` leaves them disabled.
+    pub control_token: Option<ControlToken>,
+}
+
+/// How the radar and ISL sources receive their streams when no endpoint is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportMode {
+    /// Real sockets on loopback: the app starts the simulator's UDP sender and TCP server on
+    /// ephemeral ports of 127.0.0.1, and the sources receive from them.
+    #[default]
+    Loopback,
+    /// The simulator's bytes handed over in-process (no sockets), for determinism.
+    Inprocess,
+}
+
+/// The correlator's tunable parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CorrelatorSettings {
+    /// Association gate, km.
+    pub gate_km: f64,
+    /// Conjunction alert threshold, km.
+    pub threshold_km: f64,
+    /// Screening lookahead past the latest observation epoch, seconds.
+    pub lookahead_s: f64,
+}
+
+impl Default for CorrelatorSettings {
+    /// A 50 km gate, alerts under 1 km (the scenario's planted-approach threshold), one hour
+    /// of lookahead.
+    fn default() -> Self {
+        CorrelatorSettings {
+            gate_km: 50.0,
+            threshold_km: ScenarioConfig::default().conjunction_threshold_km,
+            lookahead_s: 3_600.0,
+        }
+    }
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            out_dir: PathBuf::from("./sda-out"),
+            duration: None,
+            rate: 1.0,
+            seed: ScenarioConfig::default().seed,
+            cadence_s: None,
+            passes: None,
+            progress_interval: Duration::from_secs(2),
+            progress: ProgressStyle::Human,
+            drain_deadline: Duration::from_secs(10),
+            correlator: CorrelatorSettings::default(),
+            inject_panic: None,
+            inject_error: None,
+            transport: TransportMode::default(),
+            radar_bind: None,
+            isl_connect: None,
+            optical_url: None,
+            control_addr: None,
+            control_token: None,
+        }
+    }
+}
+
+/// Runs the pipeline until it finishes by itself (`passes`), `duration` elapses, or `stop`
+/// completes; then drains it and reports.
+///
+/// # Errors
+///
+/// Start-up failures only: the output folder cannot be prepared, the scenario cannot be
+/// generated, the pool cannot start, or the graph does not build. How the run itself ended is
+/// in [`Summary::outcome`].
+pub async fn run(
+    config: AppConfig,
+    stop: impl Future<Output = ()> + Send,
+) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    // Before anything records a metric: what is recorded earlier has nowhere to go.
+    if config.control_addr.is_some() {
+        crate::telemetry::prometheus();
+    }
+    prepare_out_dir(&config.out_dir).await?;
+    let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
+    let defaults = ScenarioConfig::default();
+    let scenario_config = ScenarioConfig {
+        seed: config.seed,
+        cadence_s: config.cadence_s.unwrap_or(defaults.cadence_s),
+        ..defaults
+    };
+    let window = (scenario_config.start_unix_s, scenario_config.duration_s);
+    let scenario = pool
+        .submit(move || Scenario::generate(&scenario_config))
+        .await?
+        .context("cannot generate the simulated scenario")?;
+    let catalog: Arc<[Propagator]> = scenario
+        .catalog
+        .objects
+        .iter()
+        .map(Propagator::new)
+        .collect::<Result<_, _>>()?;
+    tracing::info!(
+        seed = config.seed,
+        objects = catalog.len(),
+        records = scenario.expected.messages,
+        out = %config.out_dir.display(),
+        "simulator ready"
+    );
+    let counters = Arc::new(Counters::default());
+    let pacing = Pacing {
+        records_per_s: BASE_RECORDS_PER_S * config.rate,
+        passes: config.passes,
+    };
+    let (transports, peers) = start_transports(&config, &scenario.streams, pacing).await?;
+    let parts = Parts {
+        streams: Arc::new(scenario.streams),
+        pacing,
+        registry: Arc::new(scenario.sensors),
+        catalog,
+        propagator: pool.clone().into(),
+        correlator: CorrelatorConfig {
+            gate_km: config.correlator.gate_km,
+            screening: ScreeningConfig {
+                threshold_km: config.correlator.threshold_km,
+                ..ScreeningConfig::default()
+            },
+            screen_from: window.0,
+            // One day past the scenario window bounds any screening run.
+            screen_limit: window.0 + window.1 + 86_400.0,
+            lookahead_s: config.correlator.lookahead_s,
+            min_step_s: 600.0,
+            work_factor: 1,
+        },
+        out_dir: config.out_dir.clone(),
+        counters: counters.clone(),
+        faults: faults(&config),
+        transports,
+    };
+    let built = build_topology(&parts).build()?;
+    let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
+    let plane = control::plane(&built, config.control_token.as_ref());
+    let control = match config.control_addr {
+        Some(addr) => Some(control::start(addr, plane).await?),
+        None => None,
+    };
+    let publisher = crate::telemetry::spawn_publisher(counters.clone(), Duration::from_secs(1));
+    let reporter = progress::spawn(
+        config.progress,
+        config.progress_interval,
+        counters.clone(),
+        monitor.clone(),
+    );
+    let policy = SupervisorPolicy::default().with_drain_deadline(config.drain_deadline);
+    let running = built.run(policy);
+    tokio::pin!(running);
+    let deadline = async {
+        match config.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stopped_by = tokio::select! {
+        outcome = &mut running => Err(outcome),
+        () = deadline => Ok("duration reached"),
+        () = stop => Ok("stop signal"),
+    };
+    let outcome = match stopped_by {
+        Err(outcome) => outcome,
+        Ok(reason) => {
+            tracing::info!(reason, "draining");
+            shutdown.shutdown();
+            running.await
+        }
+    };
+    reporter.abort();
+    publisher.abort();
+    crate::telemetry::publish_counters(&counters.snapshot());
+    if let Some(control) = control {
+        control.stop().await;
+    }
+    for peer in peers {
+        peer.abort();
+    }
+    if let Err(e) = pool.shutdown(Duration::from_secs(5)).await {
+        tracing::warn!(error = %e, "propagator pool did not shut down cleanly");
+    }
+    let summary = Summary::new(
+        counters.snapshot(),
+        monitor.total_restarts(),
+        monitor.dropped_items(),
+        outcome,
+        started.elapsed(),
+        &config.out_dir,
+    );
+    summary.log();
+    Ok(summary)
+}
+
+/// The faults the testing-only flags ask for.
+fn faults(config: &AppConfig) -> FaultInjection {
+    let faults = config
+        .inject_panic
+        .as_deref()
+        .map_or_else(FaultInjection::none, FaultInjection::panic_in);
+    match config.inject_error.as_deref() {
+        Some(operator) => faults.and_fail_in(operator),
+        None => faults,
+    }
+}
+
+/// Binds the radar socket and picks the ISL peer and the optical archive, starting the
+/// simulator peers on loopback where no endpoint was given; returns the transports and the
+/// peer tasks to stop at the end.
+async fn start_transports(
+    config: &AppConfig,
+    streams: &Streams,
+    pacing: Pacing,
+) -> anyhow::Result<(Transports, Vec<tokio::task::JoinHandle<()>>)> {
+    let loopback = config.transport == TransportMode::Loopback;
+    let local: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let (mut transports, mut peers) = (Transports::default(), Vec::new());
+    let total = |messages: &[bytes::Bytes]| {
+        pacing
+            .passes
+            .map(|passes| messages.len() as u64 * u64::from(passes))
+    };
+    if config.radar_bind.is_some() || loopback {
+        let bind = config.radar_bind.unwrap_or(local);
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .with_context(|| format!("cannot bind the radar socket to {bind}"))?;
+        let addr = socket.local_addr()?;
+        let mut finish_after = None;
+        if config.radar_bind.is_none() {
+            let messages = SimStream::from_streams(streams, SensorKind::Radar).messages;
+            finish_after = total(&messages);
+            peers.push(tokio::spawn(async move {
+                if let Err(e) = simulator::simulate_radar_sender(messages, pacing, addr).await {
+                    tracing::warn!(error = %e, "radar simulator stopped");
+                }
+            }));
+        }
+        tracing::info!(
+            %addr,
+            simulated = config.radar_bind.is_none(),
+            "radar listening (udp)"
+        );
+        transports.radar = Some(RadarTransport {
+            socket: Arc::new(socket),
+            finish_after,
+        });
+    }
+    if let Some(addr) = config.isl_connect {
+        tracing::info!(%addr, "isl reading from peer (tcp)");
+        transports.isl = Some(IslTransport {
+            addr,
+            finish_after: None,
+        });
+    } else if loopback {
+        let listener = tokio::net::TcpListener::bind(local)
+            .await
+            .context("cannot bind the isl simulator")?;
+        let addr = listener.local_addr()?;
+        let messages = SimStream::from_streams(streams, SensorKind::Isl).messages;
+        let finish_after = total(&messages);
+        peers.push(tokio::spawn(async move {
+            if let Err(e) = simulator::simulate_isl_server(listener, messages, pacing).await {
+                tracing::warn!(error = %e, "isl simulator stopped");
+            }
+        }));
+        tracing::info!(%addr, "isl simulator serving (tcp)");
+        transports.isl = Some(IslTransport { addr, finish_after });
+    }
+    if let Some(url) = &config.optical_url {
+        tracing::info!(%url, "optical polling archive (http)");
+        transports.optical = Some(OpticalPollerConfig::new(url.clone()));
+    } else if loopback {
+        let listener = tokio::net::TcpListener::bind(local)
+            .await
+            .context("cannot bind the optical archive simulator")?;
+        let addr = listener.local_addr()?;
+        let pages = SimStream::from_streams(streams, SensorKind::Optical).messages;
+        let archive = ArchiveSimulator::new(pages, pacing);
+        peers.push(tokio::spawn(async move {
+            if let Err(e) = archive.serve(listener).await {
+                tracing::warn!(error = %e, "optical archive simulator stopped");
+            }
+        }));
+        let url = reqwest::Url::parse(&format!("http://{addr}/"))?;
+        tracing::info!(%url, "optical archive simulator serving (http)");
+        transports.optical = Some(OpticalPollerConfig::new(url));
+    }
+    Ok((transports, peers))
+}
+
+/// Creates the output folder and empties the output files (the sinks append).
+async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    for name in files::ALL {
+        let path = dir.join(name);
+        tokio::fs::File::create(&path)
+            .await
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}

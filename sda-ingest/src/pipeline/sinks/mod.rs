@@ -1,0 +1,281 @@
+//! The JSONL sinks: the output files, their line encoders, and the sink that writes them.
+//!
+//! A sink counts a line only once its bytes are in the file (see [`JsonlFile`]), and treats
+//! every write error as an error: the sinks run under `RestartPolicy::Never`, so a failed write
+//! ends the run instead of silently losing records. Files are opened for appending, so the app
+//! truncates them once at start.
+
+mod jsonl;
+
+pub use jsonl::{BUFFER_BYTES, Encode, JsonlFile};
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sda_orchestrator::{Message, SinkContext, SinkFactory};
+
+use super::counters::Counters;
+use super::delivered::Delivered;
+use super::faults::FaultInjection;
+use super::frame::unix_now;
+use super::operators::{BATCH, ConjunctionAlert};
+use super::routed::Routed;
+
+/// Output file names inside the output folder.
+pub mod files {
+    /// Every delivered observation.
+    pub const OBSERVATIONS: &str = "observations.jsonl";
+    /// Every delivered observation with its receive and write timestamps.
+    pub const AUDIT: &str = "audit.jsonl";
+    /// Conjunction alerts.
+    pub const ALERTS: &str = "alerts.jsonl";
+    /// Records that failed to decode or validate.
+    pub const DEAD_LETTER: &str = "dead_letter.jsonl";
+    /// All of them.
+    pub const ALL: [&str; 4] = [OBSERVATIONS, AUDIT, ALERTS, DEAD_LETTER];
+}
+
+/// Picks which counter a sink bumps.
+pub type CounterOf = fn(&Counters) -> &AtomicU64;
+
+/// What defines one JSONL sink: its vertex name, its file, the counter of lines written, and
+/// its line encoder.
+#[derive(Debug)]
+pub struct JsonlSpec<T> {
+    /// The sink's vertex name (labels its errors).
+    pub name: &'static str,
+    /// The file name inside the output folder.
+    pub file: &'static str,
+    /// The counter of lines that reached the file.
+    pub counter: CounterOf,
+    /// The line encoder.
+    pub encode: Encode<T>,
+}
+
+impl<T> Clone for JsonlSpec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for JsonlSpec<T> {}
+
+/// `observations.jsonl`: every delivered observation, counted in `delivered`.
+pub const OBSERVATIONS: JsonlSpec<Arc<Delivered>> = JsonlSpec {
+    name: "observations",
+    file: files::OBSERVATIONS,
+    counter: |c| &c.delivered,
+    encode: encode_observation,
+};
+
+/// `audit.jsonl`: every delivered observation with its timestamps, counted in `audited`.
+pub const AUDIT: JsonlSpec<Arc<Delivered>> = JsonlSpec {
+    name: "audit",
+    file: files::AUDIT,
+    counter: |c| &c.audited,
+    encode: encode_audit,
+};
+
+/// `alerts.jsonl`: conjunction alerts, counted in `alerts`.
+pub const ALERTS: JsonlSpec<Arc<ConjunctionAlert>> = JsonlSpec {
+    name: "alerts",
+    file: files::ALERTS,
+    counter: |c| &c.alerts,
+    encode: encode_alert,
+};
+
+/// `dead_letter.jsonl`: records that failed to decode or validate, counted in `dead_lettered`.
+pub const DEAD_LETTER: JsonlSpec<Routed> = JsonlSpec {
+    name: "dead_letter",
+    file: files::DEAD_LETTER,
+    counter: |c| &c.dead_lettered,
+    encode: encode_dead_letter,
+};
+
+/// One JSONL sink's file and counter: the writer that both the sink vertex and the hand-wired
+/// benchmark baseline drive, a batch at a time.
+#[derive(Debug)]
+pub struct JsonlWriter<T> {
+    spec: JsonlSpec<T>,
+    file: JsonlFile,
+    counters: Arc<Counters>,
+}
+
+impl<T> JsonlWriter<T> {
+    /// Opens `spec`'s file in `out_dir` for appending.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened.
+    pub async fn open(
+        spec: JsonlSpec<T>,
+        out_dir: &Path,
+        counters: Arc<Counters>,
+    ) -> anyhow::Result<Self> {
+        let file = JsonlFile::open(spec.name, &out_dir.join(spec.file)).await?;
+        Ok(JsonlWriter {
+            spec,
+            file,
+            counters,
+        })
+    }
+
+    /// Writes `items` (leaving it empty), flushing when `idle` (nothing more is queued), and
+    /// counts the lines that reached the file.
+    ///
+    /// # Errors
+    ///
+    /// Encoding or writing failed.
+    pub async fn write(&mut self, items: &mut Vec<T>, idle: bool) -> anyhow::Result<()> {
+        let mut written = self.file.write_batch(items, self.spec.encode).await?;
+        if idle {
+            written += self.file.flush().await?;
+        }
+        self.count(written);
+        Ok(())
+    }
+
+    /// Flushes and syncs the file, counting what the flush wrote.
+    ///
+    /// # Errors
+    ///
+    /// Writing or syncing failed.
+    pub async fn finish(&mut self) -> anyhow::Result<()> {
+        let written = self.file.finish().await?;
+        self.count(written);
+        Ok(())
+    }
+
+    fn count(&self, written: u64) {
+        (self.spec.counter)(&self.counters).fetch_add(written, Ordering::Relaxed);
+    }
+}
+
+/// The JSONL sink `spec` writing into `out_dir`, counting each line once it is in the file
+/// (lines its encoder skips are not counted).
+///
+/// The buffer is written out whenever it holds [`BUFFER_BYTES`] or the input is momentarily
+/// empty, and at the end, when the file is also synced.
+pub fn jsonl_sink<T: Message>(
+    spec: JsonlSpec<T>,
+    out_dir: &Path,
+    counters: Arc<Counters>,
+    faults: FaultInjection,
+) -> impl SinkFactory<T> + use<T> {
+    let out_dir = out_dir.to_owned();
+    move |mut ctx: SinkContext<T>| {
+        let (out_dir, counters, faults) = (out_dir.clone(), counters.clone(), faults.clone());
+        async move {
+            let mut writer = JsonlWriter::open(spec, &out_dir, counters).await?;
+            let mut items = Vec::with_capacity(BATCH);
+            while ctx.input.recv_many(&mut items, BATCH).await > 0 {
+                faults.check(spec.name)?;
+                writer.write(&mut items, ctx.input.is_empty()).await?;
+            }
+            writer.finish().await
+        }
+    }
+}
+
+/// Appends a delivered observation's JSON (encoded once, by `dedup`).
+pub fn encode_observation(item: &Arc<Delivered>, buf: &mut Vec<u8>) -> serde_json::Result<bool> {
+    buf.extend_from_slice(item.json());
+    Ok(true)
+}
+
+/// Appends an audit record: `{"id":…,"received_at":…,"written_at":…,"observation":{…}}`, the
+/// observation as in `observations.jsonl` (its shared encoding, not a second one).
+pub fn encode_audit(item: &Arc<Delivered>, buf: &mut Vec<u8>) -> serde_json::Result<bool> {
+    let obs = &item.observation;
+    buf.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut *buf, &obs.id)?;
+    buf.extend_from_slice(b",\"received_at\":");
+    serde_json::to_writer(&mut *buf, &obs.ingest.received_at)?;
+    buf.extend_from_slice(b",\"written_at\":");
+    serde_json::to_writer(&mut *buf, &unix_now())?;
+    buf.extend_from_slice(b",\"observation\":");
+    buf.extend_from_slice(item.json());
+    buf.push(b'}');
+    Ok(true)
+}
+
+/// Encodes a dead letter; accepted observations are skipped (see [`Routed`]).
+pub fn encode_dead_letter(item: &Routed, buf: &mut Vec<u8>) -> serde_json::Result<bool> {
+    match item {
+        Routed::DeadLetter(letter) => serde_json::to_writer(buf, &**letter).map(|()| true),
+        Routed::Accepted(_) => Ok(false),
+    }
+}
+
+/// Encodes a conjunction alert.
+pub fn encode_alert(alert: &Arc<ConjunctionAlert>, buf: &mut Vec<u8>) -> serde_json::Result<bool> {
+    serde_json::to_writer(buf, &**alert).map(|()| true)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use sda_ingest_core::{Measurement, Observation, SensorKind};
+
+    fn delivered(id: &str, received_at: Option<f64>) -> Arc<Delivered> {
+        let mut obs = Observation {
+            id: id.into(),
+            sensor: "slr-1".into(),
+            sensor_kind: SensorKind::LaserRanging,
+            object_hint: Some(40001),
+            epoch: 1_704_067_200.25,
+            observer: None,
+            measurement: Measurement::Range { range_m: 1.0e6 },
+            quality: Default::default(),
+            ingest: Default::default(),
+        };
+        obs.ingest.received_at = received_at;
+        Arc::new(Delivered::new(obs).unwrap())
+    }
+
+    fn line(
+        encode: fn(&Arc<Delivered>, &mut Vec<u8>) -> serde_json::Result<bool>,
+        item: &Arc<Delivered>,
+    ) -> Value {
+        let mut buf = Vec::new();
+        assert!(encode(item, &mut buf).unwrap());
+        assert!(!buf.contains(&b'\n'), "one line per record");
+        serde_json::from_slice(&buf).unwrap()
+    }
+
+    #[test]
+    fn observation_lines_are_the_observation() {
+        let item = delivered("slr-1/7", Some(1.5));
+        let value = line(encode_observation, &item);
+        assert_eq!(value, serde_json::to_value(&item.observation).unwrap());
+        let back: Observation = serde_json::from_value(value).unwrap();
+        assert_eq!(back, item.observation);
+    }
+
+    #[test]
+    fn audit_lines_wrap_the_observation_with_both_timestamps() {
+        // Quotes, backslashes and control characters in the id must be escaped.
+        for (id, received_at) in [("slr-1/7", Some(1.5)), ("we\"ird\\id\n\u{1}", None)] {
+            let item = delivered(id, received_at);
+            let before = unix_now();
+            let value = line(encode_audit, &item);
+            let after = unix_now();
+            let written_at = value["written_at"].as_f64().unwrap();
+            assert!((before..=after).contains(&written_at));
+            assert_eq!(
+                value,
+                json!({
+                    "id": id,
+                    "received_at": received_at,
+                    "written_at": written_at,
+                    "observation": serde_json::to_value(&item.observation).unwrap(),
+                })
+            );
+            let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+            assert_eq!(keys.len(), 4);
+        }
+    }
+}

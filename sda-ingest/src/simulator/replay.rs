@@ -1,0 +1,151 @@
+//! The in-process replay: one source per sensor stream of a
+//! [`Scenario`](sda_ingest_core::sim::scenario::Scenario), sending the real wire bytes at a
+//! paced rate, with no sockets in between.
+//!
+//! Every source emits [`RawFrame`]s, so the network transports (the radar UDP listener, the ISL
+//! TCP reader and the optical HTTP poller, in [`transport`](crate::transport)) slot in as other
+//! factories with the same output type, and nothing downstream changes. The five synthetic
+//! sensors always replay in-process; radar, ISL and optical do with `--transport inprocess`.
+//!
+//! **Replay.** A source sends its stream `passes` times. The scenario's bytes cannot be
+//! re-numbered here, so a second pass re-sends identical records: `dedup` drops them as
+//! re-sends and the invalid ones are dead-lettered again. Without a pass limit a source replays
+//! its stream once and then idles until shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use sda_ingest_core::SensorKind;
+use sda_ingest_core::sim::scenario::{OPTICAL_PAGE_LEN, Streams};
+use sda_ingest_core::wire::WireFormat;
+use sda_orchestrator::{SourceContext, SourceFactory};
+use tokio::time::Instant;
+
+use super::pacing::{Pacing, TICK, due};
+use crate::pipeline::{Counters, RawFrame, unix_now};
+
+/// One simulated sensor stream: its vertex name, kind and wire messages.
+#[derive(Debug, Clone)]
+pub struct SimStream {
+    /// The source vertex's name.
+    pub name: Arc<str>,
+    /// The sensor kind whose stream it replays.
+    pub kind: SensorKind,
+    /// The wire messages, in send order.
+    pub messages: Arc<[Bytes]>,
+}
+
+impl SimStream {
+    /// The stream of `kind` in `streams`, named after the kind (`radar`, `laser_ranging`, …).
+    pub fn from_streams(streams: &Streams, kind: SensorKind) -> SimStream {
+        let raw = streams.of(kind);
+        SimStream {
+            name: Arc::from(kind.as_str()),
+            kind,
+            messages: raw.iter().map(|m| Bytes::copy_from_slice(m)).collect(),
+        }
+    }
+}
+
+/// The synchronous kernel of a paced replay: which of a stream's frames have come due. The
+/// replay source and the hand-wired benchmark baseline both drive it.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    stream: SimStream,
+    /// Messages over all passes.
+    total: u64,
+    /// Messages per second.
+    per_s: f64,
+}
+
+impl Replay {
+    /// A replay of `stream` at `pacing`.
+    pub fn new(stream: SimStream, pacing: Pacing) -> Replay {
+        let weight = match WireFormat::for_kind(stream.kind) {
+            WireFormat::OpticalPage => OPTICAL_PAGE_LEN as f64,
+            _ => 1.0,
+        };
+        Replay {
+            total: pacing.total(stream.messages.len()),
+            per_s: pacing.messages_per_s(weight),
+            stream,
+        }
+    }
+
+    /// Messages over all passes.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Appends to `out` the frames from number `sent` on that are due `elapsed` after frame
+    /// `first` was, stamped `received_at`; returns how many it appended.
+    pub fn due_frames(
+        &self,
+        first: u64,
+        sent: u64,
+        elapsed: std::time::Duration,
+        received_at: f64,
+        out: &mut Vec<RawFrame>,
+    ) -> u64 {
+        let until = due(first, elapsed, self.per_s, self.total);
+        for n in sent..until {
+            out.push(self.frame(n, received_at));
+        }
+        until.saturating_sub(sent)
+    }
+
+    fn frame(&self, n: u64, received_at: f64) -> RawFrame {
+        let len = self.stream.messages.len().max(1) as u64;
+        let index = (n % len) as usize;
+        RawFrame {
+            source: self.stream.name.clone(),
+            kind: self.stream.kind,
+            format: WireFormat::for_kind(self.stream.kind),
+            pass: u32::try_from(n / len).unwrap_or(u32::MAX),
+            index,
+            bytes: self.stream.messages.get(index).cloned().unwrap_or_default(),
+            received_at,
+        }
+    }
+}
+
+/// A source replaying `stream` at `pacing`, counting frames in `counters`.
+///
+/// Its position survives a restart, so a restarted source resumes where it stopped instead of
+/// re-sending what it already sent. It returns `Ok(())` at shutdown, or after its last pass
+/// when `pacing.passes` is set.
+pub fn simulated(
+    stream: SimStream,
+    pacing: Pacing,
+    counters: Arc<Counters>,
+) -> impl SourceFactory<RawFrame> {
+    let position = Arc::new(AtomicU64::new(0));
+    let replay = Replay::new(stream, pacing);
+    move |mut ctx: SourceContext<RawFrame>| {
+        let (replay, counters, position) = (replay.clone(), counters.clone(), position.clone());
+        async move {
+            let (started, first) = (Instant::now(), position.load(Ordering::Relaxed));
+            let mut batch = Vec::new();
+            loop {
+                let sent = position.load(Ordering::Relaxed);
+                if sent >= replay.total() {
+                    break;
+                }
+                let count =
+                    replay.due_frames(first, sent, started.elapsed(), unix_now(), &mut batch);
+                ctx.output.send_batch(&mut batch).await?;
+                position.fetch_add(count, Ordering::Relaxed);
+                counters.frames.fetch_add(count, Ordering::Relaxed);
+                tokio::select! {
+                    () = ctx.shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(TICK) => {}
+                }
+            }
+            if pacing.passes.is_none() {
+                ctx.shutdown.cancelled().await;
+            }
+            Ok(())
+        }
+    }
+}
