@@ -40,14 +40,47 @@ pub fn normalize(record: &WireRecord, registry: &SensorRegistry) -> Observation 
     }
 }
 
+/// The name of a radar: the registry's, or `radar-{id}` for an unknown id.
+fn radar_name(sensor_id: u16, registry: &SensorRegistry) -> String {
+    registry
+        .by_numeric(SensorKind::Radar, sensor_id)
+        .map_or_else(|| format!("radar-{sensor_id}"), |i| i.name.clone())
+}
+
+/// The name of an ISL satellite: the registry's, or `isl-{id}` for an unknown id.
+fn isl_name(satellite_id: u16, registry: &SensorRegistry) -> String {
+    registry
+        .by_numeric(SensorKind::Isl, satellite_id)
+        .map_or_else(|| format!("isl-{satellite_id}"), |i| i.name.clone())
+}
+
+/// The observation id normalisation gives a radar record: `{sensor name}/{sequence}`.
+pub fn radar_id(registry: &SensorRegistry, r: &RadarRecord) -> String {
+    format!("{}/{}", radar_name(r.sensor_id, registry), r.sequence)
+}
+
+/// The observation id normalisation gives an ISL record: `{satellite name}/{sequence}`.
+pub fn isl_id(registry: &SensorRegistry, r: &IslRecord) -> String {
+    format!("{}/{}", isl_name(r.satellite_id, registry), r.sequence)
+}
+
+/// The observation id normalisation gives an optical record: `{sensor}/{archive id}`.
+pub fn optical_id(r: &OpticalRecord) -> String {
+    format!("{}/{}", r.sensor, r.id)
+}
+
+/// The observation id normalisation gives a synthetic record: `{sensor}/{seq}`.
+pub fn synthetic_id(r: &SyntheticRecord) -> String {
+    format!("{}/{}", r.sensor, r.seq)
+}
+
 /// Radar datagram: the sensor id is looked up for a name and site; an unknown id gets the name
 /// `radar-{id}` and no site.
 pub fn normalize_radar(r: &RadarRecord, registry: &SensorRegistry) -> Observation {
     let info = registry.by_numeric(SensorKind::Radar, r.sensor_id);
-    let sensor = info.map_or_else(|| format!("radar-{}", r.sensor_id), |i| i.name.clone());
     Observation {
-        id: format!("{sensor}/{}", r.sequence),
-        sensor,
+        id: radar_id(registry, r),
+        sensor: radar_name(r.sensor_id, registry),
         sensor_kind: SensorKind::Radar,
         object_hint: r.object_id,
         epoch: micros_to_seconds(r.epoch_us),
@@ -68,13 +101,10 @@ pub fn normalize_radar(r: &RadarRecord, registry: &SensorRegistry) -> Observatio
 
 /// ISL state vector: already SI and TEME, so only renamed.
 pub fn normalize_isl(r: &IslRecord, registry: &SensorRegistry) -> Observation {
-    let sensor = registry
-        .by_numeric(SensorKind::Isl, r.satellite_id)
-        .map_or_else(|| format!("isl-{}", r.satellite_id), |i| i.name.clone());
     let [x_m, y_m, z_m] = r.position_m;
     Observation {
-        id: format!("{sensor}/{}", r.sequence),
-        sensor,
+        id: isl_id(registry, r),
+        sensor: isl_name(r.satellite_id, registry),
         sensor_kind: SensorKind::Isl,
         object_hint: r.object_id,
         epoch: micros_to_seconds(r.epoch_us),
@@ -99,7 +129,7 @@ pub fn normalize_optical(r: &OpticalRecord, registry: &SensorRegistry) -> Observ
         .by_name(&r.sensor)
         .map_or(SensorKind::Optical, |i| i.kind);
     Observation {
-        id: format!("{}/{}", r.sensor, r.id),
+        id: optical_id(r),
         sensor: r.sensor.clone(),
         sensor_kind: kind,
         object_hint: r.object,
@@ -184,7 +214,7 @@ pub fn normalize_synthetic(r: &SyntheticRecord, registry: &SensorRegistry) -> Ob
         _ => info.and_then(|i| i.site),
     };
     Observation {
-        id: format!("{}/{}", r.sensor, r.seq),
+        id: synthetic_id(r),
         sensor: r.sensor.clone(),
         sensor_kind: info.map_or(tag_kind, |i| i.kind),
         object_hint: r.object,
