@@ -13,14 +13,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sda_ingest::SensorKind;
-use sda_ingest::process::normalize::normalize;
-use sda_ingest::process::validate::{ValidationPolicy, check};
-use sda_ingest::sim::scenario::{Scenario, ScenarioConfig};
-use sda_ingest::wire::isl::{IslFrame, MAX_FRAME_LEN};
-use sda_ingest::wire::optical::OpticalPage;
-use sda_ingest::wire::radar::RadarRecord;
-use sda_ingest::wire::synthetic::MAX_RECORD_LEN;
+use sda_ingest_core::SensorKind;
+use sda_ingest_core::process::normalize::normalize;
+use sda_ingest_core::process::validate::{ValidationPolicy, check};
+use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
+use sda_ingest_core::wire::isl::{IslFrame, MAX_FRAME_LEN};
+use sda_ingest_core::wire::optical::OpticalPage;
+use sda_ingest_core::wire::radar::RadarRecord;
+use sda_ingest_core::wire::synthetic::MAX_RECORD_LEN;
 use sda_ingest_fuzz::{crc32, decode_frame, scenario_registry};
 
 /// Seeds for one target, by file name.

@@ -20,22 +20,19 @@
 //!   window and round-trips through the JSON sink format, or rejects it unchanged with a
 //!   known, stable reason code.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use bytes::BytesMut;
-use sda_ingest::pipeline::operators;
-use sda_ingest::pipeline::{Counters, RawFrame, WireFormat};
-use sda_ingest::process::normalize::{WireRecord, normalize};
-use sda_ingest::process::validate::{RejectReason, ValidationPolicy, check, validate};
-use sda_ingest::sensors::SensorRegistry;
-use sda_ingest::sim::scenario::Scenario;
-use sda_ingest::wire::WireError;
-use sda_ingest::wire::isl::{IslCodec, IslError, IslFrame, MAX_FRAME_LEN, PREFIX_LEN};
-use sda_ingest::wire::optical::{MAX_BODY_LEN, OpticalPage, OpticalRecord};
-use sda_ingest::wire::radar::{DATAGRAM_LEN, MAGIC, RadarError, RadarRecord};
-use sda_ingest::wire::synthetic::{MAX_RECORD_LEN, SyntheticBody, SyntheticRecord};
-use sda_ingest::{Measurement, Observation, Observer, SensorKind};
-use tokio_util::codec::Decoder;
+use sda_ingest_core::process::normalize::normalize;
+use sda_ingest_core::process::validate::{RejectReason, ValidationPolicy, check, validate};
+use sda_ingest_core::sensors::SensorRegistry;
+use sda_ingest_core::sim::scenario::Scenario;
+use sda_ingest_core::wire::isl::{IslCodec, IslError, IslFrame, MAX_FRAME_LEN, PREFIX_LEN};
+use sda_ingest_core::wire::optical::{MAX_BODY_LEN, OpticalPage, OpticalRecord};
+use sda_ingest_core::wire::radar::{DATAGRAM_LEN, MAGIC, RadarError, RadarRecord};
+use sda_ingest_core::wire::synthetic::{MAX_RECORD_LEN, SyntheticBody, SyntheticRecord};
+use sda_ingest_core::wire::{self, WireError, WireFormat, WireRecord};
+use sda_ingest_core::{Measurement, Observation, Observer, SensorKind};
 
 /// Every code [`RadarError::code`] may return.
 pub const RADAR_CODES: &[&str] = &[
@@ -55,9 +52,9 @@ pub const ISL_CODES: &[&str] = &[
     "bad_length",
     "truncated",
 ];
-/// Every code [`sda_ingest::wire::optical::OpticalError::code`] may return.
+/// Every code [`sda_ingest_core::wire::optical::OpticalError::code`] may return.
 pub const OPTICAL_CODES: &[&str] = &["body_too_large", "invalid_json"];
-/// Every code [`sda_ingest::wire::synthetic::SyntheticError::code`] may return.
+/// Every code [`sda_ingest_core::wire::synthetic::SyntheticError::code`] may return.
 pub const SYNTHETIC_CODES: &[&str] = &["too_large", "invalid_json"];
 
 /// The wire formats `normalize_frame` selects between with its first input byte.
@@ -587,67 +584,20 @@ fn empty_registry() -> &'static SensorRegistry {
     REGISTRY.get_or_init(SensorRegistry::new)
 }
 
-/// Decodes one frame into wire records through the checked decoders above, and checks that the
-/// `normalize` operator's own decoding ([`operators::decode_frame`]) yields the same records.
+/// Decodes one frame with [`wire::decode`], the dispatch the pipeline's `normalize` uses, and
+/// checks that a failure carries a known code of the selected format's decoder.
 pub fn decode_frame(format: usize, bytes: &[u8]) -> Vec<WireRecord> {
-    let records = decode_checked(format, bytes);
-    let wire = match format % FORMATS.len() {
-        0 => WireFormat::Radar,
-        1 => WireFormat::Isl,
-        2 => WireFormat::OpticalPage,
-        _ => WireFormat::Synthetic,
+    let (wire, codes) = match format % FORMATS.len() {
+        0 => (WireFormat::Radar, RADAR_CODES),
+        1 => (WireFormat::Isl, ISL_CODES),
+        2 => (WireFormat::OpticalPage, OPTICAL_CODES),
+        _ => (WireFormat::Synthetic, SYNTHETIC_CODES),
     };
-    let frame = RawFrame {
-        source: Arc::from("fuzz"),
-        kind: SensorKind::Radar,
-        format: wire,
-        pass: 0,
-        index: 0,
-        bytes: bytes::Bytes::copy_from_slice(bytes),
-        received_at: 0.0,
-    };
-    let (operator_records, _) = operators::decode_frame(&frame, &Counters::default());
-    // Compared through `Debug`, which prints every float exactly and NaN as NaN (a NaN field is
-    // a valid decode that validation rejects, and NaN != NaN).
-    assert_eq!(
-        format!("{operator_records:?}"),
-        format!("{records:?}"),
-        "the operator decodes differently"
-    );
-    records
-}
-
-fn decode_checked(format: usize, bytes: &[u8]) -> Vec<WireRecord> {
-    match format % FORMATS.len() {
-        0 => radar_datagram(bytes)
-            .map(WireRecord::Radar)
-            .into_iter()
-            .collect(),
-        1 => {
-            let outcome = isl_decode_all(bytes);
-            if let Some(error) = outcome.error {
-                check_error(error, ISL_CODES);
-            }
-            outcome
-                .frames
-                .into_iter()
-                .filter_map(|f| match f {
-                    IslFrame::State(r) => Some(WireRecord::Isl(r)),
-                    IslFrame::Heartbeat { .. } => None,
-                })
-                .collect()
-        }
-        2 => optical_page(bytes)
-            .map(|p| p.observations)
-            .unwrap_or_default()
-            .into_iter()
-            .map(WireRecord::Optical)
-            .collect(),
-        _ => synthetic_record(bytes)
-            .map(WireRecord::Synthetic)
-            .into_iter()
-            .collect(),
+    let decoded = wire::decode(wire, bytes);
+    if let Some(error) = decoded.error {
+        check_error(error, codes);
     }
+    decoded.records
 }
 
 /// Splits the `normalize_frame` input: byte 0 picks the format (`% 4`, in [`FORMATS`] order)
