@@ -1,26 +1,14 @@
 //! The built binary: exit codes, the JSON summary on stdout, and the output files.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::service::{Finished, Service};
 use serde_json::Value;
 
-fn run(args: &[&str]) -> (Output, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
-        .args(args)
-        // A free port: tests run side by side.
-        .args(["--control-addr", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
-    let last = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no summary; stderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let summary = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
-    (output, summary)
+fn run(args: &[&str]) -> (Finished, Value) {
+    let finished = Service::new().args(args).run();
+    let summary = finished.summary();
+    (finished, summary)
 }
 
 #[test]
@@ -37,8 +25,8 @@ fn a_timed_run_exits_zero_with_a_clean_summary_and_files() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "stderr:\n{stderr}");
     assert_eq!(summary["outcome"]["outcome"], "clean_shutdown");
     assert_eq!(summary["lost"], 0);
     assert!(summary["delivered"].as_u64().unwrap() > 0, "{summary}");
@@ -89,22 +77,19 @@ fn an_injected_panic_exits_non_zero_naming_the_operator() {
         "--out",
         dir.path().to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.code(), Some(1));
     assert_eq!(summary["outcome"]["outcome"], "panicked");
     assert_eq!(summary["outcome"]["operator"], "validate");
     assert_eq!(summary["failed_operator"], "validate");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     assert!(stderr.contains("validate"), "{stderr}");
 }
 
 #[test]
 fn a_bad_flag_value_is_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
-        .args(["--rate", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--rate"));
+    let output = Service::new().args(["--rate", "0"]).run();
+    assert_eq!(output.code(), Some(2));
+    assert!(output.stderr.contains("--rate"));
 }
 
 #[test]
@@ -119,11 +104,11 @@ fn a_config_file_sets_the_run_and_flags_override_it() {
     std::fs::write(&config, text).unwrap();
     // The flag overrides the file's three passes; the run finishes by itself after one.
     let (output, summary) = run(&["--config", config.to_str().unwrap(), "--passes", "1"]);
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.code(), Some(0));
     assert_eq!(summary["received"], 1038, "{summary}");
     assert_eq!(summary["alerts"], 1);
     assert!(out.join("observations.jsonl").is_file());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     let first = stderr.lines().next().unwrap();
     assert!(
         serde_json::from_str::<Value>(first).is_ok(),
@@ -136,10 +121,9 @@ fn an_unknown_config_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "rtae = 2.0\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
+    let output = Service::new()
         .args(["--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("rtae"));
+        .run();
+    assert_eq!(output.code(), Some(2));
+    assert!(output.stderr.contains("rtae"));
 }

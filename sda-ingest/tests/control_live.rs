@@ -7,67 +7,45 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::service::{Running, Service};
 use serde_json::Value;
 
 const TOKEN: &str = "t0ken-for-tests";
 const LIMIT: Duration = Duration::from_secs(60);
 
-struct Service {
-    child: Child,
+/// The running binary and its control plane's base URL.
+struct Live {
+    running: Running,
     base: String,
     _out: tempfile::TempDir,
 }
 
-impl Service {
+impl Live {
     /// Starts the binary with the control plane on a free port and waits for its address.
-    fn start() -> Service {
+    fn start() -> Live {
         let out = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
+        let mut running = Service::new()
             .args(["--rate", "10", "--passes", "1000", "--log-format", "json"])
-            .args(["--control-addr", "127.0.0.1:0"])
             .args(["--out", out.path().to_str().unwrap()])
             .env("SDA_CONTROL_TOKEN", TOKEN)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rx = common::stderr_lines(&mut child);
-        let deadline = Instant::now() + LIMIT;
-        let addr = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the control plane's address is logged");
-            let event: Value = serde_json::from_str(&line).unwrap();
-            if event["message"] == "control plane listening (http)" {
-                assert_eq!(event["controls"], "enabled");
-                break event["addr"].as_str().unwrap().to_owned();
-            }
-        };
-        Service {
-            child,
+            .spawn();
+        let event = running.wait_for_event("control plane listening (http)", LIMIT);
+        assert_eq!(event["controls"], "enabled");
+        let addr = event["addr"].as_str().unwrap().to_owned();
+        Live {
+            running,
             base: format!("http://{addr}"),
             _out: out,
         }
     }
 
     /// Sends SIGTERM and returns the exit code and the summary.
-    fn stop(mut self) -> (Option<i32>, Value) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut stdout = String::new();
-        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-        let code = self.child.wait().unwrap().code();
-        (
-            code,
-            serde_json::from_str(stdout.lines().last().unwrap()).unwrap(),
-        )
+    fn stop(self) -> (Option<i32>, Value) {
+        let finished = self.running.terminate();
+        (finished.code(), finished.summary())
     }
 }
 
@@ -118,7 +96,7 @@ async fn wait_for(base: &str, name: &str, done: impl Fn(&Value) -> bool) -> Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_valid_prometheus_text_with_every_required_series() {
-    let service = Service::start();
+    let service = Live::start();
     let base = service.base.clone();
     // Traffic first, so the request metrics have a series, and the pipeline has moved.
     get_json(&base, "/health").await;
@@ -218,7 +196,7 @@ fn which_promtool() -> Option<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_source_stops_sending_while_the_rest_runs_then_resumes() {
-    let service = Service::start();
+    let service = Live::start();
     let base = service.base.clone();
     let http = client();
     let pause = format!("{base}/operators/laser_ranging/pause");

@@ -2,15 +2,16 @@
 //! a panic in a source, an operator or a sink surfaces as `panicked`, and an operator that keeps
 //! failing surfaces as `budget_exhausted` once its restart budget is spent.
 
-use std::process::Command;
+mod common;
 
+use common::service::Service;
 use serde_json::Value;
 
 /// Runs the binary with `args` on the in-process simulator; returns the exit code, the summary
 /// and stderr.
 fn run(args: &[&str]) -> (Option<i32>, Value, String) {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
+    let output = Service::new()
         .args([
             "--transport",
             "inprocess",
@@ -21,18 +22,9 @@ fn run(args: &[&str]) -> (Option<i32>, Value, String) {
         ])
         .args(["--out", dir.path().to_str().unwrap()])
         .args(args)
-        .args(["--control-addr", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    let last = stdout
-        .lines()
-        .last()
-        .unwrap_or_else(|| panic!("no summary; stderr:\n{stderr}"));
-    let summary = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
-    (output.status.code(), summary, stderr)
+        .run();
+    let summary = output.summary();
+    (output.code(), summary, output.stderr)
 }
 
 fn assert_panicked(operator: &str) {

@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::service::Service;
 use serde_json::Value;
 
 fn lines(path: &std::path::Path) -> u64 {
@@ -17,8 +17,8 @@ fn lines(path: &std::path::Path) -> u64 {
 #[test]
 fn sigterm_under_load_drains_and_exits_zero_with_exact_accounting() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sda-ingest"))
-        // 1,000 records/s per source, replayed far longer than the test runs.
+    // 1,000 records/s per source, replayed far longer than the test runs.
+    let mut running = Service::new()
         .args([
             "--rate",
             "40",
@@ -26,53 +26,33 @@ fn sigterm_under_load_drains_and_exits_zero_with_exact_accounting() {
             "1000",
             "--progress-interval",
             "0.5",
-        ])
-        .args([
             "--log-format",
             "human",
             "--out",
             dir.path().to_str().unwrap(),
         ])
-        .args(["--control-addr", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
 
     // Wait for progress lines showing records delivered from a busy pipeline.
-    let rx = common::stderr_lines(&mut child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut busy_lines = 0;
-    while busy_lines < 4 {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("progress lines while the pipeline runs");
-        if line.contains("obs/s") && !line.contains("delivered 0 ") {
-            busy_lines += 1;
-        }
+    for _ in 0..4 {
+        running.wait_for_line("of progress", Duration::from_secs(60), |line| {
+            line.contains("obs/s") && !line.contains("delivered 0 ")
+        });
     }
 
     let signalled = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = running.terminate();
     let drained_in = signalled.elapsed();
-    let log: Vec<String> = rx.try_iter().collect();
 
-    assert_eq!(output.status.code(), Some(0), "log:\n{}", log.join("\n"));
+    assert_eq!(output.code(), Some(0), "log:\n{}", output.stderr);
     // The default drain deadline is 10 s; the drain must finish inside it.
     assert!(
         drained_in < Duration::from_secs(10),
         "drain took {drained_in:?}"
     );
-    assert!(log.iter().any(|l| l.contains("stop signal")), "{log:?}");
+    assert!(output.stderr.contains("stop signal"), "{}", output.stderr);
 
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let summary: Value = output.summary();
     assert_eq!(summary["outcome"]["outcome"], "clean_shutdown", "{summary}");
     let n = |key: &str| summary[key].as_u64().unwrap();
     // Replays after the first re-send the same records, which dedup removes as duplicates.
