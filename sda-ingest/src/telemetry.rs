@@ -50,8 +50,21 @@ pub fn publish_counters(c: &CounterSnapshot) {
         ("dead_lettered", c.dead_lettered),
         ("duplicates", c.duplicates),
         ("audited", c.audited),
+        ("unwritten", c.unwritten),
     ] {
         metrics::counter!("ingest_records_total", "stage" => stage).absolute(value);
+    }
+    for (source, s) in &c.sources {
+        for (stage, value) in [
+            ("read", s.read),
+            ("delivered", s.delivered),
+            ("dead_lettered", s.dead_lettered),
+            ("duplicates", s.duplicates),
+            ("dropped", s.dropped),
+        ] {
+            metrics::counter!("ingest_source_records_total", "source" => *source, "stage" => stage)
+                .absolute(value);
+        }
     }
     metrics::counter!("ingest_alerts_total").absolute(c.alerts);
 }
@@ -76,6 +89,13 @@ fn describe() {
             metrics::Unit::Count,
             "Records per pipeline stage: received by normalize, accepted by validate, delivered \
              to observations.jsonl, dead-lettered, removed as duplicates, audited."
+        );
+        metrics::describe_counter!(
+            "ingest_source_records_total",
+            metrics::Unit::Count,
+            "Records per source and fate: read (decoded, undecodable, or lost before decoding), \
+             delivered, dead-lettered, duplicates, dropped. After a clean drain read equals the \
+             sum of the other four."
         );
         metrics::describe_counter!(
             "ingest_alerts_total",

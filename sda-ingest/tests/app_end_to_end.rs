@@ -54,7 +54,7 @@ async fn one_pass(transport: TransportMode) {
     let expected = Scenario::generate(&ScenarioConfig::default())
         .unwrap()
         .expected;
-    let c = summary.counters;
+    let c = summary.counters.clone();
 
     // Accounting.
     assert!(summary.outcome.is_clean(), "{:?}", summary.outcome);
@@ -189,7 +189,7 @@ async fn a_second_pass_is_suppressed_as_duplicates() {
     let expected = Scenario::generate(&ScenarioConfig::default())
         .unwrap()
         .expected;
-    let c = summary.counters;
+    let c = summary.counters.clone();
     assert!(summary.outcome.is_clean());
     assert_eq!(c.lost, 0);
     assert_eq!(c.received as usize, 2 * expected.messages);

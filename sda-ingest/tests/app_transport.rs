@@ -62,7 +62,7 @@ async fn finish(run: JoinHandle<Summary>, stop: oneshot::Sender<()>) -> Summary 
         .expect("the app must drain and stop")
         .unwrap();
     assert!(summary.outcome.is_clean(), "{:?}", summary.outcome);
-    let c = summary.counters;
+    let c = summary.counters.clone();
     assert_eq!(c.lost, 0, "{c:?}");
     assert_eq!(c.received, c.delivered + c.dead_lettered + c.duplicates);
     summary

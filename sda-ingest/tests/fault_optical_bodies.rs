@@ -76,7 +76,7 @@ async fn invalid_and_oversized_archive_bodies_are_dead_lettered_and_the_run_goes
 
     assert!(summary.outcome.is_clean(), "{:?}", summary.outcome);
     assert_eq!(summary.restarts, 0);
-    let c = summary.counters;
+    let c = summary.counters.clone();
     assert_eq!(c.lost, 0, "{c:?}");
     // Every scenario record, plus the two bad bodies (one record each: they failed to decode).
     assert_eq!(c.received as usize, expected.messages + 2, "{c:?}");

@@ -130,7 +130,7 @@ async fn a_thirty_second_archive_outage_is_ridden_out_with_nothing_lost() {
     // Nothing lost, nothing restarted: the outage is invisible in the accounting.
     assert!(summary.outcome.is_clean(), "{:?}", summary.outcome);
     assert_eq!(summary.restarts, 0);
-    let c = summary.counters;
+    let c = summary.counters.clone();
     assert_eq!(c.lost, 0, "{c:?}");
     assert_eq!(c.received as usize, expected.messages, "{c:?}");
     assert_eq!(c.duplicates as usize, expected.duplicates.len());

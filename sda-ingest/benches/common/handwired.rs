@@ -146,7 +146,10 @@ async fn source(
         let count = replay.due_frames(0, sent, started.elapsed(), unix_now(), &mut batch);
         send_all(&tx, &mut batch).await?;
         sent += count;
-        counters.frames.fetch_add(count, Ordering::Relaxed);
+        counters
+            .source(replay.kind())
+            .frames
+            .fetch_add(count, Ordering::Relaxed);
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(TICK) => {}

@@ -39,9 +39,9 @@ fn run(s: &Scenario) -> Run {
             let decoded = decode(WireFormat::for_kind(kind), message);
             out.messages += decoded.records.len();
             records.extend(decoded.records);
-            if let Some(e) = decoded.error {
+            for failure in decoded.failures {
                 out.messages += 1;
-                out.decode_errors.push((kind, i, e.code()));
+                out.decode_errors.push((kind, i, failure.error.code()));
             }
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sda_orchestrator::{DedicatedPool, PoolConfig, SupervisorPolicy};
+use sda_orchestrator::{DedicatedPool, GraphMonitor, PoolConfig, SupervisorPolicy};
 use tokio::time::Instant;
 
 pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, TOKEN_ENV};
@@ -255,7 +255,7 @@ pub async fn run(
         tracing::warn!(error = %e, "propagator pool did not shut down cleanly");
     }
     let summary = Summary::new(
-        counters.snapshot(),
+        counters.snapshot_with(frames_lost(&monitor)),
         monitor.total_restarts(),
         monitor.dropped_items(),
         outcome,
@@ -264,6 +264,20 @@ pub async fn run(
     );
     summary.log();
     Ok(summary)
+}
+
+/// Per source, the messages the orchestrator counted as lost on the source's edge into
+/// `normalize`: the frames the source read that never reached decoding.
+fn frames_lost(monitor: &GraphMonitor) -> impl Fn(SensorKind) -> u64 + use<> {
+    let edges = monitor.snapshot().edges;
+    move |kind| {
+        let name = format!("{}->normalize", kind.as_str());
+        edges
+            .iter()
+            .filter(|e| e.name == name)
+            .map(|e| e.dropped)
+            .sum()
+    }
 }
 
 /// The faults the testing-only flags ask for.

@@ -10,8 +10,9 @@ use crate::pipeline::CounterSnapshot;
 
 /// How a run ended, printed by the binary as one JSON line on stdout.
 ///
-/// The counters are flattened in (see [`CounterSnapshot`] for their definitions); on a run
-/// that drained, `received = delivered + dead_lettered + duplicates` and `lost` is 0.
+/// The counters are flattened in (see [`CounterSnapshot`] for their definitions), with
+/// `sources`: per source, `read = delivered + dead_lettered + duplicates + dropped` after a
+/// clean drain. On a successful run `lost`, `unwritten` and `dropped_items` are 0.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     /// Every pipeline counter, with `lost`.
@@ -51,9 +52,15 @@ impl Summary {
         }
     }
 
-    /// Whether the run ended cleanly with every record accounted for.
+    /// Whether the run ended cleanly with every record accounted for: nothing lost, dropped or
+    /// unwritten, and every source's identity balanced.
     pub fn is_success(&self) -> bool {
-        self.outcome.is_clean() && self.counters.lost == 0 && self.dropped_items == 0
+        let c = &self.counters;
+        self.outcome.is_clean()
+            && c.lost == 0
+            && c.unwritten == 0
+            && self.dropped_items == 0
+            && c.sources.values().all(|s| s.balances())
     }
 
     /// The process exit code: 0 on success, 1 otherwise.
@@ -73,11 +80,19 @@ impl Summary {
                 "pipeline finished cleanly"
             );
         } else {
+            let unbalanced: Vec<&str> = c
+                .sources
+                .iter()
+                .filter(|(_, s)| !s.balances())
+                .map(|(name, _)| *name)
+                .collect();
             tracing::error!(
                 operator = self.failed_operator.as_deref().unwrap_or("-"),
                 outcome = %self.outcome,
                 lost = c.lost,
+                unwritten = c.unwritten,
                 dropped_items = self.dropped_items,
+                unbalanced_sources = %unbalanced.join(","),
                 "pipeline failed"
             );
         }

@@ -27,6 +27,9 @@ pub struct RawFrame {
     pub pass: u32,
     /// Position in the source's message list within the pass (a live source counts frames).
     pub index: usize,
+    /// The source's own position of the message, when it has one: the optical archive's page
+    /// cursor, so that a bad record can be found again where it came from.
+    pub cursor: Option<Arc<str>>,
     /// The bytes, cheap to clone.
     pub bytes: Bytes,
     /// When the source received it: UTC seconds since the Unix epoch.

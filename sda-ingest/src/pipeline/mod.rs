@@ -6,7 +6,7 @@
 //! the in-process replay in [`simulator`](crate::simulator); [`Parts::source`] picks one per
 //! sensor stream.
 
-mod counters;
+pub(crate) mod counters;
 mod delivered;
 mod faults;
 mod frame;
@@ -16,7 +16,7 @@ mod routed;
 pub mod sinks;
 mod topology;
 
-pub use counters::{CounterSnapshot, Counters};
+pub use counters::{CounterSnapshot, Counters, SourceCounters, SourceSnapshot};
 pub use delivered::Delivered;
 pub use faults::FaultInjection;
 pub use frame::{RawFrame, unix_now};

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use sda_ingest_core::Observation;
 use sda_ingest_core::process::validate::RejectReason;
+use sda_ingest_core::wire::Failure;
+use sda_ingest_core::{Observation, SensorKind};
 
 use super::frame::RawFrame;
 
@@ -47,7 +48,7 @@ pub struct DeadLetter {
     /// Human-readable reason.
     pub reason: String,
     /// The source stream it came from (the source vertex, named after its sensor kind).
-    pub source: String,
+    pub source: SensorKind,
     /// Observation id, when decoding got that far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -57,7 +58,18 @@ pub struct DeadLetter {
     /// Position of the raw frame in its stream (decode failures only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
-    /// The raw bytes (decode failures only): hex for binary formats, text for JSON ones.
+    /// The position of the failed record in its message, when only that record of a
+    /// many-record message failed (an optical page's record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<usize>,
+    /// The source's own position of the message, when it has one (an optical page's cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// How many bytes `raw` stands for (decode failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<usize>,
+    /// The raw bytes (decode failures only): hex for binary formats, text for JSON ones; for a
+    /// failed record of a page, that record's text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
     /// The normalised observation (validation failures only).
@@ -69,28 +81,40 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The dead letter of a frame that `normalize` could not decode: the decoder's `code` and
-    /// `reason`, and the raw bytes (hex for the binary formats, text for the JSON ones).
-    pub fn undecodable(frame: &RawFrame, code: &'static str, reason: String) -> DeadLetter {
-        let raw = if frame.format.is_binary() {
-            frame
-                .bytes
-                .iter()
-                .fold(String::with_capacity(frame.bytes.len() * 2), |mut s, b| {
-                    let _ = write!(s, "{b:02x}");
-                    s
-                })
-        } else {
-            String::from_utf8_lossy(&frame.bytes).into_owned()
+    /// The dead letter of what `normalize` could not decode in `frame`: the whole frame (its
+    /// raw bytes, hex for the binary formats, text for the JSON ones), or one record of it.
+    pub fn undecodable(frame: &RawFrame, failure: Failure) -> DeadLetter {
+        let (raw, bytes) = match failure.raw {
+            Some(text) => {
+                let len = text.len();
+                (text, len)
+            }
+            None if frame.format.is_binary() => (
+                frame.bytes.iter().fold(
+                    String::with_capacity(frame.bytes.len() * 2),
+                    |mut s, b| {
+                        let _ = write!(s, "{b:02x}");
+                        s
+                    },
+                ),
+                frame.bytes.len(),
+            ),
+            None => (
+                String::from_utf8_lossy(&frame.bytes).into_owned(),
+                frame.bytes.len(),
+            ),
         };
         DeadLetter {
             stage: "normalize",
-            reason_code: code,
-            reason,
-            source: frame.source.to_string(),
+            reason_code: failure.error.code(),
+            reason: failure.error.to_string(),
+            source: frame.kind,
             id: None,
             pass: Some(frame.pass),
             index: Some(frame.index),
+            record: failure.record,
+            cursor: frame.cursor.as_deref().map(str::to_owned),
+            bytes: Some(bytes),
             raw: Some(raw),
             observation: None,
             received_at: Some(frame.received_at),
@@ -103,10 +127,13 @@ impl DeadLetter {
             stage: "validate",
             reason_code: reason.code(),
             reason: reason.describe().to_owned(),
-            source: obs.sensor_kind.as_str().to_owned(),
+            source: super::sinks::source_of(&obs),
             id: Some(obs.id.clone()),
             pass: None,
             index: None,
+            record: None,
+            cursor: None,
+            bytes: None,
             raw: None,
             received_at: obs.ingest.received_at,
             observation: Some(obs),

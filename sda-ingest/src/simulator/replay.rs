@@ -23,6 +23,7 @@ use sda_orchestrator::{SourceContext, SourceFactory};
 use tokio::time::Instant;
 
 use super::pacing::{Pacing, TICK, due};
+use crate::pipeline::counters::add;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// One simulated sensor stream: its vertex name, kind and wire messages.
@@ -78,6 +79,11 @@ impl Replay {
         self.total
     }
 
+    /// The sensor kind whose stream this replays: the source its frames are counted against.
+    pub fn kind(&self) -> SensorKind {
+        self.stream.kind
+    }
+
     /// Appends to `out` the frames from number `sent` on that are due `elapsed` after frame
     /// `first` was, stamped `received_at`; returns how many it appended.
     pub fn due_frames(
@@ -104,6 +110,7 @@ impl Replay {
             format: WireFormat::for_kind(self.stream.kind),
             pass: u32::try_from(n / len).unwrap_or(u32::MAX),
             index,
+            cursor: None,
             bytes: self.stream.messages.get(index).cloned().unwrap_or_default(),
             received_at,
         }
@@ -136,7 +143,7 @@ pub fn simulated(
                     replay.due_frames(first, sent, started.elapsed(), unix_now(), &mut batch);
                 ctx.output.send_batch(&mut batch).await?;
                 position.fetch_add(count, Ordering::Relaxed);
-                counters.frames.fetch_add(count, Ordering::Relaxed);
+                add(&counters.source(replay.kind()).frames, count);
                 tokio::select! {
                     () = ctx.shutdown.cancelled() => return Ok(()),
                     () = tokio::time::sleep(TICK) => {}

@@ -27,6 +27,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::BATCH;
+use crate::pipeline::counters::add;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// Connection attempts before the ISL source gives up and lets the supervisor restart it.
@@ -78,7 +79,7 @@ pub fn isl_tcp(
                     if !batch.is_empty() {
                         let count = batch.len() as u64;
                         ctx.output.send_batch(&mut batch).await?;
-                        counters.frames.fetch_add(count, Ordering::Relaxed);
+                        add(&counters.source(SensorKind::Isl).frames, count);
                     }
                     if broken {
                         tracing::warn!(%addr, "isl stream cannot be decoded; reconnecting");
@@ -101,7 +102,7 @@ pub fn isl_tcp(
                             }
                             let count = batch.len() as u64;
                             ctx.output.send_batch(&mut batch).await?;
-                            counters.frames.fetch_add(count, Ordering::Relaxed);
+                            add(&counters.source(SensorKind::Isl).frames, count);
                             break;
                         }
                         Ok(_) => {}
@@ -195,6 +196,7 @@ fn isl_frame(name: &Arc<str>, n: u64, bytes: Bytes) -> RawFrame {
         format: WireFormat::Isl,
         pass: 0,
         index: usize::try_from(n).unwrap_or(usize::MAX),
+        cursor: None,
         bytes,
         received_at: unix_now(),
     }

@@ -46,6 +46,7 @@ use sda_ingest_core::SensorKind;
 use sda_ingest_core::wire::WireFormat;
 use sda_ingest_core::wire::optical::MAX_BODY_LEN;
 
+use crate::pipeline::counters::bump;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// Name of the poller's circuit breaker (the `breaker` label of `circuit_breaker_state`).
@@ -215,11 +216,12 @@ pub fn optical_http(
                         format: WireFormat::OpticalPage,
                         pass: 0,
                         index: usize::try_from(index).unwrap_or(usize::MAX),
+                        cursor: Some(Arc::from(asked.as_deref().unwrap_or(""))),
                         bytes,
                         received_at: unix_now(),
                     };
                     ctx.output.send(frame).await?;
-                    counters.frames.fetch_add(1, Ordering::Relaxed);
+                    bump(&counters.source(SensorKind::Optical).frames);
                 }
                 match step {
                     Step::Finish => return Ok(()),

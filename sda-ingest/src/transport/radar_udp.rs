@@ -16,6 +16,7 @@ use sda_orchestrator::{SourceContext, SourceFactory};
 use tokio::net::UdpSocket;
 
 use super::BATCH;
+use crate::pipeline::counters::add;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// The radar source over UDP: one [`RawFrame`] per datagram received on `socket`.
@@ -67,7 +68,7 @@ pub fn radar_udp(
                 let count = batch.len() as u64;
                 ctx.output.send_batch(&mut batch).await?;
                 position.fetch_add(count, Ordering::Relaxed);
-                counters.frames.fetch_add(count, Ordering::Relaxed);
+                add(&counters.source(SensorKind::Radar).frames, count);
             }
         }
     }
@@ -80,6 +81,7 @@ fn datagram_frame(name: &Arc<str>, n: u64, bytes: &[u8]) -> RawFrame {
         format: WireFormat::Radar,
         pass: 0,
         index: usize::try_from(n).unwrap_or(usize::MAX),
+        cursor: None,
         bytes: Bytes::copy_from_slice(bytes),
         received_at: unix_now(),
     }

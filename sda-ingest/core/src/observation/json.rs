@@ -40,9 +40,20 @@ pub(super) fn write_observation(obs: &Observation, out: &mut Vec<u8>) -> serde_j
     out.extend_from_slice(b",\"quality\":");
     write_quality(&obs.quality, out)?;
     out.extend_from_slice(b",\"ingest\":{");
+    let mut first = true;
     if let Some(received_at) = obs.ingest.received_at {
         out.extend_from_slice(b"\"received_at\":");
         number(out, received_at)?;
+        first = false;
+    }
+    if let Some(source) = obs.ingest.source {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"source\":\"");
+        // Kind names are snake_case ASCII: nothing to escape.
+        out.extend_from_slice(source.as_str().as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(b"}}");
     Ok(())
@@ -279,6 +290,7 @@ mod tests {
                 proptest::option::of(value()),
                 proptest::option::of(value()),
                 proptest::option::of(value()),
+                proptest::option::of(proptest::sample::select(SensorKind::ALL.to_vec())),
             ),
         )
             .prop_map(
@@ -295,7 +307,10 @@ mod tests {
                             sigma: q.0,
                             snr_db: q.1,
                         },
-                        ingest: IngestMeta { received_at: q.2 },
+                        ingest: IngestMeta {
+                            received_at: q.2,
+                            source: q.3,
+                        },
                     }
                 },
             )

@@ -140,6 +140,24 @@ impl SensorKind {
         SensorKind::Photometry,
     ];
 
+    /// The number of kinds: the length of [`SensorKind::ALL`].
+    pub const COUNT: usize = 8;
+
+    /// The kind's position in [`SensorKind::ALL`], for tables indexed by kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_ingest_core::SensorKind;
+    ///
+    /// for (i, kind) in SensorKind::ALL.into_iter().enumerate() {
+    ///     assert_eq!(kind.index(), i);
+    /// }
+    /// ```
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The snake_case name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -336,10 +354,16 @@ pub struct Quality {
     pub snr_db: Option<f64>,
 }
 
-/// Pipeline metadata; empty when an observation leaves normalisation.
+/// Pipeline metadata: where and when the pipeline received the record. Empty when an
+/// observation leaves normalisation; the pipeline fills it in.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct IngestMeta {
     /// UTC seconds since the Unix epoch at which the pipeline received the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<f64>,
+    /// The stream (source) the record arrived on. It can differ from
+    /// [`Observation::sensor_kind`], which is what the sensor registry says the sensor is, so
+    /// that every record is accounted to the stream that delivered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SensorKind>,
 }

@@ -93,23 +93,51 @@ impl WireError {
     }
 }
 
-/// What one message decoded to: its records, the heartbeats it carried, and the failure that
-/// stopped it, if any (records decoded before the failure are kept).
+/// What one message decoded to: its records, the heartbeats it carried, and what failed.
+///
+/// Every failure is one dead letter downstream. A message either fails whole (a datagram that
+/// does not decode, a body that is not a page: one failure, no record) or record by record (an
+/// optical page whose envelope is valid: one failure per bad record, the good ones kept).
 #[derive(Debug, Default)]
 pub struct Decoded {
     /// The records, in the order they were in the message.
     pub records: Vec<WireRecord>,
     /// ISL heartbeats: frames that carry no record.
     pub heartbeats: u64,
-    /// Why decoding stopped early, if it did.
-    pub error: Option<WireError>,
+    /// What did not decode.
+    pub failures: Vec<Failure>,
+}
+
+/// One part of a message that did not decode: the whole message, or one record of it.
+#[derive(Debug)]
+pub struct Failure {
+    /// Why, with its stable code.
+    pub error: WireError,
+    /// The record's position in its message when only that record failed (an optical page's
+    /// record); `None` when the whole message failed.
+    pub record: Option<usize>,
+    /// The failed record's own text when only that record failed; `None` when the whole
+    /// message failed (its bytes are the message's).
+    pub raw: Option<String>,
+}
+
+impl Failure {
+    /// The whole message failed.
+    fn whole(error: impl Into<WireError>) -> Failure {
+        Failure {
+            error: error.into(),
+            record: None,
+            raw: None,
+        }
+    }
 }
 
 /// Decodes one message of `format`: the one place that picks a decoder.
 ///
-/// A radar datagram and a synthetic record are one record each; an optical page is many; an
-/// ISL message is normally one frame, and a transport that hands over several frames at once
-/// gets them all.
+/// A radar datagram and a synthetic record are one record each; an optical page is many, decoded
+/// one by one, so a bad record costs only itself; an ISL message is normally one frame, and a
+/// transport that hands over several frames at once gets them all (up to the first that does not
+/// decode: a stream cannot be trusted past that).
 ///
 /// # Examples
 ///
@@ -120,29 +148,43 @@ pub struct Decoded {
 ///     WireFormat::Synthetic,
 ///     br#"{"sensor":"slr-1","seq":7,"epoch_us":1704067200500000,"kind":"laser_ranging","range_m":812000.0}"#,
 /// );
-/// assert!(decoded.error.is_none());
+/// assert!(decoded.failures.is_empty());
 /// assert!(matches!(&decoded.records[..], [WireRecord::Synthetic(r)] if r.seq == 7));
 ///
 /// let broken = decode(WireFormat::Radar, b"not a datagram");
 /// assert!(broken.records.is_empty());
-/// assert_eq!(broken.error.map(|e| e.code()), Some("truncated"));
+/// assert_eq!(broken.failures[0].error.code(), "truncated");
 /// ```
 pub fn decode(format: WireFormat, bytes: &[u8]) -> Decoded {
     let mut decoded = Decoded::default();
     match format {
         WireFormat::Radar => match RadarRecord::decode(bytes) {
             Ok(r) => decoded.records.push(WireRecord::Radar(r)),
-            Err(e) => decoded.error = Some(e.into()),
+            Err(e) => decoded.failures.push(Failure::whole(e)),
         },
         WireFormat::Synthetic => match SyntheticRecord::decode(bytes) {
             Ok(r) => decoded.records.push(WireRecord::Synthetic(r)),
-            Err(e) => decoded.error = Some(e.into()),
+            Err(e) => decoded.failures.push(Failure::whole(e)),
         },
-        WireFormat::OpticalPage => match OpticalPage::decode(bytes) {
-            Ok(page) => decoded
-                .records
-                .extend(page.observations.into_iter().map(WireRecord::Optical)),
-            Err(e) => decoded.error = Some(e.into()),
+        WireFormat::OpticalPage => match OpticalPage::decode_records(bytes) {
+            Ok(page) => {
+                decoded.records.extend(
+                    page.records
+                        .into_iter()
+                        .map(|(_, record)| WireRecord::Optical(record)),
+                );
+                decoded
+                    .failures
+                    .extend(page.rejected.into_iter().map(|(error, raw)| Failure {
+                        record: match &error {
+                            optical::OpticalError::InvalidRecord { index, .. } => Some(*index),
+                            _ => None,
+                        },
+                        error: error.into(),
+                        raw: Some(raw),
+                    }));
+            }
+            Err(e) => decoded.failures.push(Failure::whole(e)),
         },
         WireFormat::Isl => {
             let mut buf = BytesMut::from(bytes);
@@ -152,7 +194,7 @@ pub fn decode(format: WireFormat, bytes: &[u8]) -> Decoded {
                     Ok(Some(IslFrame::Heartbeat { .. })) => decoded.heartbeats += 1,
                     Ok(None) => break,
                     Err(e) => {
-                        decoded.error = Some(e.into());
+                        decoded.failures.push(Failure::whole(e));
                         break;
                     }
                 }

@@ -40,6 +40,25 @@ pub struct OpticalPage {
     pub next_cursor: Option<String>,
 }
 
+/// A page decoded record by record (see [`OpticalPage::decode_records`]).
+#[derive(Debug)]
+pub struct RecordPage {
+    /// The records that decode, with their positions in the page.
+    pub records: Vec<(usize, OpticalRecord)>,
+    /// The records that do not: why ([`OpticalError::InvalidRecord`]), and their JSON text.
+    pub rejected: Vec<(OpticalError, String)>,
+    /// Cursor for the next request; `None` when this is the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page's envelope with its records left as raw JSON, so each is decoded on its own.
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow)]
+    observations: Vec<&'a serde_json::value::RawValue>,
+    next_cursor: Option<String>,
+}
+
 /// One archived optical observation, in the archive's units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpticalRecord {
@@ -86,6 +105,14 @@ pub enum OpticalError {
     /// The body is not a valid page.
     #[error("invalid optical response json")]
     InvalidJson(#[from] serde_json::Error),
+    /// One record of an otherwise valid page is not a valid record.
+    #[error("invalid optical record {index} of the page: {source}")]
+    InvalidRecord {
+        /// The record's position in the page, from 0.
+        index: usize,
+        /// Why it does not decode.
+        source: serde_json::Error,
+    },
 }
 
 impl OpticalError {
@@ -94,6 +121,7 @@ impl OpticalError {
         match self {
             OpticalError::BodyTooLarge { .. } => "body_too_large",
             OpticalError::InvalidJson(_) => "invalid_json",
+            OpticalError::InvalidRecord { .. } => "invalid_record",
         }
     }
 }
@@ -120,6 +148,52 @@ impl OpticalPage {
             return Err(OpticalError::BodyTooLarge { len: body.len() });
         }
         Ok(serde_json::from_slice(body)?)
+    }
+
+    /// Parses a response body record by record: a page whose envelope is valid yields every
+    /// record that decodes, and for each that does not, its position, its JSON text and why.
+    /// One bad record does not cost the others.
+    ///
+    /// # Errors
+    ///
+    /// As [`OpticalPage::decode`] for a body that is not a page at all (too large, not JSON,
+    /// no `observations` array).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_ingest_core::wire::optical::OpticalPage;
+    ///
+    /// let good = r#"{"id":"A-1","sensor":"optical-1","site":{"lat_deg":1.0,"lon_deg":2.0,"alt_m":3.0},"epoch":"2024-01-01T00:00:00Z","ra_deg":1.0,"dec_deg":2.0}"#;
+    /// let bad = good.replace(r#""A-1""#, r#""A-2","object":-5"#);
+    /// let body = format!(r#"{{"observations":[{good},{bad},{good}],"next_cursor":"7"}}"#);
+    /// let page = OpticalPage::decode_records(body.as_bytes())?;
+    /// assert_eq!(page.records.len(), 2);
+    /// assert_eq!(page.rejected.len(), 1);
+    /// assert_eq!(page.rejected[0].0.code(), "invalid_record");
+    /// assert_eq!(page.next_cursor.as_deref(), Some("7"));
+    /// # Ok::<(), sda_ingest_core::wire::optical::OpticalError>(())
+    /// ```
+    pub fn decode_records(body: &[u8]) -> Result<RecordPage, OpticalError> {
+        if body.len() > MAX_BODY_LEN {
+            return Err(OpticalError::BodyTooLarge { len: body.len() });
+        }
+        let page: RawPage<'_> = serde_json::from_slice(body)?;
+        let mut out = RecordPage {
+            records: Vec::with_capacity(page.observations.len()),
+            rejected: Vec::new(),
+            next_cursor: page.next_cursor,
+        };
+        for (index, raw) in page.observations.into_iter().enumerate() {
+            match serde_json::from_str::<OpticalRecord>(raw.get()) {
+                Ok(record) => out.records.push((index, record)),
+                Err(source) => out.rejected.push((
+                    OpticalError::InvalidRecord { index, source },
+                    raw.get().to_owned(),
+                )),
+            }
+        }
+        Ok(out)
     }
 
     /// Serialises the page as the archive would send it (used by the simulator).

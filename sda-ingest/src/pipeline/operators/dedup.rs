@@ -1,7 +1,6 @@
 //! `dedup`: drops re-sent observations with the domain [`Deduplicator`] and encodes each one it
 //! lets through, once, for the sinks ([`Delivered`]).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -11,9 +10,10 @@ use tokio::time::Instant;
 
 use super::BATCH;
 use crate::pipeline::Delivered;
-use crate::pipeline::counters::Counters;
+use crate::pipeline::counters::{Counters, bump};
 use crate::pipeline::faults::FaultInjection;
 use crate::pipeline::routed::Routed;
+use crate::pipeline::sinks::source_of;
 
 /// The synchronous kernel of `dedup`, shared by the operator and the hand-wired benchmark
 /// baseline: checks every accepted observation of `items` (leaving it empty) against `window`
@@ -34,7 +34,6 @@ pub fn dedup_batch(
     counters: &Counters,
 ) -> serde_json::Result<()> {
     let mut fresh = Vec::with_capacity(items.len());
-    let mut duplicates = 0;
     {
         // Held only for this synchronous loop; never across an await.
         let mut window = window.lock().unwrap_or_else(PoisonError::into_inner);
@@ -44,11 +43,10 @@ pub fn dedup_batch(
             };
             match window.check(&obs, now) {
                 Verdict::New => fresh.push(obs),
-                Verdict::Duplicate => duplicates += 1,
+                Verdict::Duplicate => bump(&counters.source(source_of(&obs)).duplicates),
             }
         }
     }
-    counters.duplicates.fetch_add(duplicates, Ordering::Relaxed);
     // `validate` handed each observation on alone, so taking it out of its `Arc` moves it
     // rather than copying it.
     for obs in fresh {

@@ -3,7 +3,6 @@
 //! letter with the decoder's code.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use sda_ingest_core::process::normalize::normalize as to_observation;
 use sda_ingest_core::sensors::SensorRegistry;
@@ -11,7 +10,7 @@ use sda_ingest_core::wire;
 use sda_orchestrator::{OperatorContext, OperatorFactory};
 
 use super::BATCH;
-use crate::pipeline::counters::Counters;
+use crate::pipeline::counters::{Counters, add, bump};
 use crate::pipeline::faults::FaultInjection;
 use crate::pipeline::frame::RawFrame;
 use crate::pipeline::routed::{DeadLetter, Routed};
@@ -31,27 +30,30 @@ impl Normalizer {
 
     /// Decodes every frame of `frames` (leaving it empty) and appends one [`Routed`] item per
     /// record to `out` (an optical page yields many, an ISL heartbeat none), and one dead letter
-    /// per frame that failed to decode. Counts each item in `received` and each heartbeat in
-    /// `heartbeats`.
+    /// per part that failed to decode (a whole frame, or one record of a page). Each record is
+    /// stamped with its source and receive time, and counted against its source: the frame in
+    /// `frames_decoded`, each item in `read`; heartbeats in `heartbeats`.
     pub fn run(&self, frames: &mut Vec<RawFrame>, out: &mut Vec<Routed>, counters: &Counters) {
-        let before = out.len();
         let mut heartbeats = 0;
         for frame in frames.drain(..) {
+            let before = out.len();
             let decoded = wire::decode(frame.format, &frame.bytes);
             heartbeats += decoded.heartbeats;
             for record in decoded.records {
                 let mut obs = to_observation(&record, &self.registry);
                 obs.ingest.received_at = Some(frame.received_at);
+                obs.ingest.source = Some(frame.kind);
                 out.push(Routed::Accepted(Arc::new(obs)));
             }
-            if let Some(error) = decoded.error {
-                let letter = DeadLetter::undecodable(&frame, error.code(), error.to_string());
+            for failure in decoded.failures {
+                let letter = DeadLetter::undecodable(&frame, failure);
                 out.push(Routed::DeadLetter(Arc::new(letter)));
             }
+            let source = counters.source(frame.kind);
+            bump(&source.frames_decoded);
+            add(&source.read, (out.len() - before) as u64);
         }
-        let produced = (out.len() - before) as u64;
-        counters.received.fetch_add(produced, Ordering::Relaxed);
-        counters.heartbeats.fetch_add(heartbeats, Ordering::Relaxed);
+        add(&counters.heartbeats, heartbeats);
     }
 }
 

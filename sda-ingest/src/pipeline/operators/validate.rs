@@ -2,15 +2,15 @@
 //! its reason code.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use sda_ingest_core::process::validate::{ValidationPolicy, check};
 use sda_orchestrator::{OperatorContext, OperatorFactory};
 
 use super::BATCH;
-use crate::pipeline::counters::Counters;
+use crate::pipeline::counters::{Counters, bump};
 use crate::pipeline::faults::FaultInjection;
 use crate::pipeline::routed::{DeadLetter, Routed};
+use crate::pipeline::sinks::source_of;
 
 /// The synchronous kernel of `validate`, shared by the operator and the hand-wired benchmark
 /// baseline.
@@ -30,20 +30,18 @@ impl Validator {
     /// arriving from `normalize` are skipped: the dead-letter sink receives them directly (see
     /// [`Routed`]). Counts `accepted`.
     pub fn run(&self, items: &mut Vec<Routed>, out: &mut Vec<Routed>, counters: &Counters) {
-        let mut accepted = 0;
         for item in items.drain(..) {
             let Routed::Accepted(obs) = item else {
                 continue;
             };
             let Some(reason) = check(&obs, &self.policy) else {
-                accepted += 1;
+                bump(&counters.source(source_of(&obs)).accepted);
                 out.push(Routed::Accepted(obs));
                 continue;
             };
             let letter = DeadLetter::rejected(reason, Arc::unwrap_or_clone(obs));
             out.push(Routed::DeadLetter(Arc::new(letter)));
         }
-        counters.accepted.fetch_add(accepted, Ordering::Relaxed);
     }
 }
 

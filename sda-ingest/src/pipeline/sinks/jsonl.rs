@@ -1,10 +1,22 @@
-//! The JSONL writer: one JSON object per line, encoded straight into a write buffer, counted
+//! The JSONL writer: one JSON object per line, encoded straight into a write buffer, and counted
 //! only once its bytes are in the file. The sinks and the hand-wired benchmark baseline share
 //! it.
+//!
+//! **When a line counts as written.** `tokio::fs::File` hands each write to a blocking thread
+//! and returns before the bytes reach the file; an error of that write is only reported by the
+//! *next* operation on the file. So a buffer handed over is "in flight" until the next write or
+//! flush comes back successfully, and only then are its lines counted as written. This keeps
+//! encoding the next buffer overlapped with writing the last one, and the count exact.
+//!
+//! **When a write fails.** The lines in flight and in the buffer are counted as unwritten, and
+//! the file is truncated back to the end of the last line known to be written, so a partial last
+//! line is never left behind. If even the truncation fails, the error says at which byte the
+//! complete lines end.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use sda_ingest_core::SensorKind;
 use tokio::io::AsyncWriteExt;
 
 /// A sink writes its buffer out once it holds this much.
@@ -14,13 +26,59 @@ pub const BUFFER_BYTES: usize = 64 * 1024;
 /// sink does not write, such as an accepted observation on the dead-letter edge, is skipped).
 pub type Encode<T> = fn(&T, &mut Vec<u8>) -> serde_json::Result<bool>;
 
-/// A JSONL file opened for appending, with the lines not yet written to it.
+/// Lines counted by the source of their record (`None`: lines that are not records).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    by_source: [u64; SensorKind::COUNT],
+    other: u64,
+}
+
+impl Tally {
+    /// Counts one line of `source`.
+    pub fn add(&mut self, source: Option<SensorKind>) {
+        match source {
+            Some(kind) => self.by_source[kind.index()] += 1,
+            None => self.other += 1,
+        }
+    }
+
+    /// Adds `other` to this tally.
+    pub fn merge(&mut self, other: &Tally) {
+        for (a, b) in self.by_source.iter_mut().zip(other.by_source) {
+            *a += b;
+        }
+        self.other += other.other;
+    }
+
+    /// Every line counted.
+    pub fn total(&self) -> u64 {
+        self.by_source.iter().sum::<u64>() + self.other
+    }
+
+    /// The sources with lines, and how many each.
+    pub fn by_source(&self) -> impl Iterator<Item = (SensorKind, u64)> + '_ {
+        SensorKind::ALL
+            .into_iter()
+            .zip(self.by_source)
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// A JSONL file opened for appending, with the lines not yet known to be in it.
 #[derive(Debug)]
 pub struct JsonlFile {
     file: tokio::fs::File,
     buf: Vec<u8>,
-    /// Lines in `buf`, not yet in the file.
-    pending: u64,
+    /// Lines in `buf`.
+    pending: Tally,
+    /// Lines handed to the file whose write has not been confirmed yet.
+    in_flight: Tally,
+    in_flight_bytes: u64,
+    /// The file's length through the last line known to be written.
+    committed: u64,
+    /// Lines whose fate was decided since the last [`JsonlFile::take_settled`].
+    written: Tally,
+    unwritten: Tally,
     name: &'static str,
     path: PathBuf,
 }
@@ -38,83 +96,131 @@ impl JsonlFile {
             .open(path)
             .await
             .with_context(|| format!("{name}: cannot open {}", path.display()))?;
+        let committed = file
+            .metadata()
+            .await
+            .with_context(|| format!("{name}: cannot read the length of {}", path.display()))?
+            .len();
         Ok(JsonlFile {
             file,
             buf: Vec::with_capacity(BUFFER_BYTES + 4096),
-            pending: 0,
+            pending: Tally::default(),
+            in_flight: Tally::default(),
+            in_flight_bytes: 0,
+            committed,
+            written: Tally::default(),
+            unwritten: Tally::default(),
             name,
             path: path.to_owned(),
         })
     }
 
-    /// Encodes every item of `items` (leaving it empty) into the buffer, writing the buffer out
-    /// whenever it fills; returns how many lines reached the file.
+    /// Encodes every item of `items` (leaving it empty) into the buffer, counting each line
+    /// against `source(item)`, and hands the buffer to the file whenever it fills.
     ///
     /// # Errors
     ///
-    /// Encoding or writing failed.
+    /// Encoding or writing failed (see the module docs for what is then counted).
     pub async fn write_batch<T>(
         &mut self,
         items: &mut Vec<T>,
         encode: Encode<T>,
-    ) -> anyhow::Result<u64> {
-        let mut written = 0;
+        source: fn(&T) -> Option<SensorKind>,
+    ) -> anyhow::Result<()> {
         for item in items.drain(..) {
             if encode(&item, &mut self.buf)? {
                 self.buf.push(b'\n');
-                self.pending += 1;
+                self.pending.add(source(&item));
             }
             if self.buf.len() >= BUFFER_BYTES {
-                written += self.write_out().await?;
+                self.hand_over().await?;
             }
         }
-        Ok(written)
+        Ok(())
     }
 
-    /// Hands the buffered lines to the file; returns how many lines that was.
-    async fn write_out(&mut self) -> anyhow::Result<u64> {
+    /// Hands the buffer to the file. Its success confirms the write before it.
+    async fn hand_over(&mut self) -> anyhow::Result<()> {
         if self.buf.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
-        self.file
-            .write_all(&self.buf)
-            .await
-            .with_context(|| self.write_error())?;
+        if let Err(e) = self.file.write_all(&self.buf).await {
+            return Err(self.fail(e).await);
+        }
+        self.confirm();
+        self.in_flight = std::mem::take(&mut self.pending);
+        self.in_flight_bytes = self.buf.len() as u64;
         self.buf.clear();
-        Ok(std::mem::take(&mut self.pending))
+        Ok(())
     }
 
-    /// Writes the buffered lines and waits until the file has them; returns how many lines
-    /// that was.
+    /// The write in flight is known to be done: its lines are in the file.
+    fn confirm(&mut self) {
+        self.written.merge(&self.in_flight);
+        self.committed += self.in_flight_bytes;
+        self.in_flight = Tally::default();
+        self.in_flight_bytes = 0;
+    }
+
+    /// Writes everything buffered and waits until the file has it.
     ///
     /// # Errors
     ///
     /// Writing failed.
-    pub async fn flush(&mut self) -> anyhow::Result<u64> {
-        let written = self.write_out().await?;
-        self.file
-            .flush()
-            .await
-            .with_context(|| self.write_error())?;
-        Ok(written)
+    pub async fn flush(&mut self) -> anyhow::Result<()> {
+        self.hand_over().await?;
+        if let Err(e) = self.file.flush().await {
+            return Err(self.fail(e).await);
+        }
+        self.confirm();
+        Ok(())
     }
 
-    /// Flushes and asks the disk to keep the data (`fsync`); returns how many lines the flush
-    /// wrote.
+    /// Flushes and asks the disk to keep the data (`fsync`).
     ///
     /// # Errors
     ///
     /// Writing or syncing failed.
-    pub async fn finish(&mut self) -> anyhow::Result<u64> {
-        let written = self.flush().await?;
+    pub async fn finish(&mut self) -> anyhow::Result<()> {
+        self.flush().await?;
         self.file
             .sync_data()
             .await
-            .with_context(|| self.write_error())?;
-        Ok(written)
+            .with_context(|| format!("{}: cannot sync {}", self.name, self.path.display()))
     }
 
-    fn write_error(&self) -> String {
-        format!("{}: cannot write {}", self.name, self.path.display())
+    /// Takes the lines whose fate was decided since the last call: `(written, unwritten)`.
+    pub fn take_settled(&mut self) -> (Tally, Tally) {
+        (
+            std::mem::take(&mut self.written),
+            std::mem::take(&mut self.unwritten),
+        )
+    }
+
+    /// A write failed: everything not confirmed is unwritten, and the file goes back to its last
+    /// complete line.
+    async fn fail(&mut self, error: std::io::Error) -> anyhow::Error {
+        self.unwritten.merge(&self.in_flight);
+        self.unwritten.merge(&self.pending);
+        let lost = self.in_flight.total() + self.pending.total();
+        self.in_flight = Tally::default();
+        self.in_flight_bytes = 0;
+        self.pending = Tally::default();
+        self.buf.clear();
+        let error = anyhow::Error::new(error).context(format!(
+            "{}: cannot write {}; {lost} line(s) not written",
+            self.name,
+            self.path.display()
+        ));
+        match self.file.set_len(self.committed).await {
+            Ok(()) => error,
+            Err(truncate) => error.context(format!(
+                "{}: cannot truncate {} to its last complete line at byte {} ({truncate}); \
+                 a partial line may follow it",
+                self.name,
+                self.path.display(),
+                self.committed
+            )),
+        }
     }
 }

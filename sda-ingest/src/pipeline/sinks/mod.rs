@@ -7,15 +7,15 @@
 
 mod jsonl;
 
-pub use jsonl::{BUFFER_BYTES, Encode, JsonlFile};
+pub use jsonl::{BUFFER_BYTES, Encode, JsonlFile, Tally};
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use sda_ingest_core::{Observation, SensorKind};
 use sda_orchestrator::{Message, SinkContext, SinkFactory};
 
-use super::counters::Counters;
+use super::counters::{Counters, add};
 use super::delivered::Delivered;
 use super::faults::FaultInjection;
 use super::frame::unix_now;
@@ -36,19 +36,30 @@ pub mod files {
     pub const ALL: [&str; 4] = [OBSERVATIONS, AUDIT, ALERTS, DEAD_LETTER];
 }
 
-/// Picks which counter a sink bumps.
-pub type CounterOf = fn(&Counters) -> &AtomicU64;
+/// Whether a sink's lines reached the file or were lost to a write error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// The lines are in the file.
+    Written,
+    /// A write failed; these lines are not in the file.
+    Unwritten,
+}
 
-/// What defines one JSONL sink: its vertex name, its file, the counter of lines written, and
-/// its line encoder.
+/// Adds a tally of lines to the counters their fate and source call for.
+pub type CountLines = fn(&Counters, &Tally, Fate);
+
+/// What defines one JSONL sink: its vertex name, its file, how its lines are counted, and its
+/// line encoder.
 #[derive(Debug)]
 pub struct JsonlSpec<T> {
     /// The sink's vertex name (labels its errors).
     pub name: &'static str,
     /// The file name inside the output folder.
     pub file: &'static str,
-    /// The counter of lines that reached the file.
-    pub counter: CounterOf,
+    /// The source each item is counted against (`None` for items that are not records).
+    pub source: fn(&T) -> Option<SensorKind>,
+    /// Counts lines once their fate is known.
+    pub count: CountLines,
     /// The line encoder.
     pub encode: Encode<T>,
 }
@@ -61,11 +72,28 @@ impl<T> Clone for JsonlSpec<T> {
 
 impl<T> Copy for JsonlSpec<T> {}
 
-/// `observations.jsonl`: every delivered observation, counted in `delivered`.
+/// The source an observation is counted against: the stream that delivered it.
+pub fn source_of(obs: &Observation) -> SensorKind {
+    obs.ingest.source.unwrap_or(obs.sensor_kind)
+}
+
+/// `observations.jsonl`: every delivered observation, counted in its source's `delivered`.
 pub const OBSERVATIONS: JsonlSpec<Arc<Delivered>> = JsonlSpec {
     name: "observations",
     file: files::OBSERVATIONS,
-    counter: |c| &c.delivered,
+    source: |d| Some(source_of(&d.observation)),
+    count: |c, tally, fate| {
+        for (kind, n) in tally.by_source() {
+            let s = c.source(kind);
+            add(
+                match fate {
+                    Fate::Written => &s.delivered,
+                    Fate::Unwritten => &s.unwritten,
+                },
+                n,
+            );
+        }
+    },
     encode: encode_observation,
 };
 
@@ -73,7 +101,16 @@ pub const OBSERVATIONS: JsonlSpec<Arc<Delivered>> = JsonlSpec {
 pub const AUDIT: JsonlSpec<Arc<Delivered>> = JsonlSpec {
     name: "audit",
     file: files::AUDIT,
-    counter: |c| &c.audited,
+    source: |_| None,
+    count: |c, tally, fate| {
+        add(
+            match fate {
+                Fate::Written => &c.audited,
+                Fate::Unwritten => &c.audit_unwritten,
+            },
+            tally.total(),
+        );
+    },
     encode: encode_audit,
 };
 
@@ -81,19 +118,44 @@ pub const AUDIT: JsonlSpec<Arc<Delivered>> = JsonlSpec {
 pub const ALERTS: JsonlSpec<Arc<ConjunctionAlert>> = JsonlSpec {
     name: "alerts",
     file: files::ALERTS,
-    counter: |c| &c.alerts,
+    source: |_| None,
+    count: |c, tally, fate| {
+        add(
+            match fate {
+                Fate::Written => &c.alerts,
+                Fate::Unwritten => &c.alerts_unwritten,
+            },
+            tally.total(),
+        );
+    },
     encode: encode_alert,
 };
 
-/// `dead_letter.jsonl`: records that failed to decode or validate, counted in `dead_lettered`.
+/// `dead_letter.jsonl`: records that failed to decode or validate, counted in their source's
+/// `dead_lettered`.
 pub const DEAD_LETTER: JsonlSpec<Routed> = JsonlSpec {
     name: "dead_letter",
     file: files::DEAD_LETTER,
-    counter: |c| &c.dead_lettered,
+    source: |item| match item {
+        Routed::DeadLetter(letter) => Some(letter.source),
+        Routed::Accepted(_) => None,
+    },
+    count: |c, tally, fate| {
+        for (kind, n) in tally.by_source() {
+            let s = c.source(kind);
+            add(
+                match fate {
+                    Fate::Written => &s.dead_lettered,
+                    Fate::Unwritten => &s.unwritten,
+                },
+                n,
+            );
+        }
+    },
     encode: encode_dead_letter,
 };
 
-/// One JSONL sink's file and counter: the writer that both the sink vertex and the hand-wired
+/// One JSONL sink's file and counters: the writer that both the sink vertex and the hand-wired
 /// benchmark baseline drive, a batch at a time.
 #[derive(Debug)]
 pub struct JsonlWriter<T> {
@@ -126,14 +188,18 @@ impl<T> JsonlWriter<T> {
     ///
     /// # Errors
     ///
-    /// Encoding or writing failed.
+    /// Encoding or writing failed; the lines that did not reach the file are counted as
+    /// unwritten first (see [`JsonlFile`]).
     pub async fn write(&mut self, items: &mut Vec<T>, idle: bool) -> anyhow::Result<()> {
-        let mut written = self.file.write_batch(items, self.spec.encode).await?;
-        if idle {
-            written += self.file.flush().await?;
-        }
-        self.count(written);
-        Ok(())
+        let result = self
+            .file
+            .write_batch(items, self.spec.encode, self.spec.source)
+            .await;
+        let result = match result {
+            Ok(()) if idle => self.file.flush().await,
+            other => other,
+        };
+        self.settle(result)
     }
 
     /// Flushes and syncs the file, counting what the flush wrote.
@@ -142,13 +208,23 @@ impl<T> JsonlWriter<T> {
     ///
     /// Writing or syncing failed.
     pub async fn finish(&mut self) -> anyhow::Result<()> {
-        let written = self.file.finish().await?;
-        self.count(written);
-        Ok(())
+        let result = self.file.finish().await;
+        self.settle(result)
     }
 
-    fn count(&self, written: u64) {
-        (self.spec.counter)(&self.counters).fetch_add(written, Ordering::Relaxed);
+    /// Counts the lines whose fate the last call decided, and passes its result on.
+    fn settle(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+        let (written, unwritten) = self.file.take_settled();
+        (self.spec.count)(&self.counters, &written, Fate::Written);
+        (self.spec.count)(&self.counters, &unwritten, Fate::Unwritten);
+        if unwritten.total() > 0 {
+            tracing::error!(
+                sink = self.spec.name,
+                unwritten = unwritten.total(),
+                "a write failed; these lines are not in the file"
+            );
+        }
+        result
     }
 }
 
