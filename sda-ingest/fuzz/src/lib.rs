@@ -53,7 +53,7 @@ pub const ISL_CODES: &[&str] = &[
     "truncated",
 ];
 /// Every code [`sda_ingest_core::wire::optical::OpticalError::code`] may return.
-pub const OPTICAL_CODES: &[&str] = &["body_too_large", "invalid_json"];
+pub const OPTICAL_CODES: &[&str] = &["body_too_large", "invalid_json", "invalid_record"];
 /// Every code [`sda_ingest_core::wire::synthetic::SyntheticError::code`] may return.
 pub const SYNTHETIC_CODES: &[&str] = &["too_large", "invalid_json"];
 
@@ -594,8 +594,8 @@ pub fn decode_frame(format: usize, bytes: &[u8]) -> Vec<WireRecord> {
         _ => (WireFormat::Synthetic, SYNTHETIC_CODES),
     };
     let decoded = wire::decode(wire, bytes);
-    if let Some(error) = decoded.error {
-        check_error(error, codes);
+    for failure in decoded.failures {
+        check_error(failure.error, codes);
     }
     decoded.records
 }
