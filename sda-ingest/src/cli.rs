@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::app::{AppConfig, ControlToken, DEFAULT_CONTROL_ADDR, ProgressStyle, TransportMode};
-use crate::config::{FileConfig, LogFormat};
+use crate::config::{ConfigError, FileConfig, LogFormat};
 
 /// `sda-ingest`: runs the SDA ingest pipeline on the built-in simulator.
 ///
@@ -83,12 +83,11 @@ impl Cli {
     ///
     /// # Errors
     ///
-    /// The file cannot be read or parsed; the message names it.
-    pub fn file_config(&self) -> Result<FileConfig, String> {
-        self.config.as_deref().map_or_else(
-            || Ok(FileConfig::default()),
-            |path| FileConfig::load(path).map_err(|e| e.to_string()),
-        )
+    /// The file cannot be read or parsed; the error names it.
+    pub fn file_config(&self) -> Result<FileConfig, ConfigError> {
+        self.config
+            .as_deref()
+            .map_or_else(|| Ok(FileConfig::default()), FileConfig::load)
     }
 
     /// The log format: the flag, else the file's, else JSON — the service's format for log
@@ -107,27 +106,48 @@ impl Cli {
     ///
     /// # Errors
     ///
-    /// A message naming the setting when a value is out of range.
-    pub fn app_config(&self, file: &FileConfig) -> Result<AppConfig, String> {
-        let seconds = |name: &str, secs: f64| {
+    /// [`ConfigError::Invalid`] naming the setting when a value is out of range.
+    pub fn app_config(&self, file: &FileConfig) -> Result<AppConfig, ConfigError> {
+        let seconds = |name: &'static str, secs: f64| {
             Duration::try_from_secs_f64(secs)
-                .map_err(|_| format!("--{name} must be a non-negative number of seconds"))
+                .map_err(|_| ConfigError::invalid(name, "must be a non-negative number of seconds"))
         };
-        let positive = |name: &str, value: f64| {
+        let positive = |name: &'static str, value: f64| {
             if value.is_finite() && value > 0.0 {
                 Ok(value)
             } else {
-                Err(format!("{name} must be a positive number"))
+                Err(ConfigError::invalid(name, "must be a positive number"))
             }
         };
         let defaults = AppConfig::default();
         let rate = positive("--rate", self.rate.or(file.rate).unwrap_or(defaults.rate))?;
         let passes = self.passes.or(file.passes);
         if passes == Some(0) {
-            return Err("--passes must be at least 1".into());
+            return Err(ConfigError::invalid("--passes", "must be at least 1"));
+        }
+        let mut isl_link = defaults.isl_link;
+        if let Some(secs) = file.isl_connect_timeout_s {
+            isl_link.connect_timeout = seconds(
+                "isl_connect_timeout_s",
+                positive("isl_connect_timeout_s", secs)?,
+            )?;
+        }
+        if let Some(secs) = file.isl_idle_timeout_s {
+            isl_link.idle_timeout =
+                seconds("isl_idle_timeout_s", positive("isl_idle_timeout_s", secs)?)?;
+        }
+        if let Some(secs) = file.isl_keepalive_s {
+            // Zero turns keepalive off.
+            isl_link.keepalive = match seconds("isl_keepalive_s", secs)? {
+                d if d.is_zero() => None,
+                d => Some(d),
+            };
         }
         let progress_interval = match self.progress_interval.or(file.progress_interval_s) {
-            Some(secs) => seconds("progress-interval", positive("--progress-interval", secs)?)?,
+            Some(secs) => seconds(
+                "--progress-interval",
+                positive("--progress-interval", secs)?,
+            )?,
             None => defaults.progress_interval,
         };
         let duration = self.duration.or(file.duration_s);
@@ -151,7 +171,7 @@ impl Cli {
                 .clone()
                 .or_else(|| file.out.clone())
                 .unwrap_or(defaults.out_dir),
-            duration: duration.map(|d| seconds("duration", d)).transpose()?,
+            duration: duration.map(|d| seconds("--duration", d)).transpose()?,
             rate,
             seed: self.seed.or(file.seed).unwrap_or(defaults.seed),
             cadence_s: self
@@ -187,10 +207,19 @@ impl Cli {
                 .clone()
                 .or_else(|| file.optical_url.clone())
                 .map(|url| {
-                    reqwest::Url::parse(&url)
-                        .map_err(|e| format!("--optical-url {url:?} is not a valid URL: {e}"))
+                    reqwest::Url::parse(&url).map_err(|e| {
+                        ConfigError::invalid(
+                            "--optical-url",
+                            format!("{url:?} is not a valid URL: {e}"),
+                        )
+                    })
                 })
                 .transpose()?,
+            radar_recv_buffer: file
+                .radar_recv_buffer_bytes
+                .unwrap_or(defaults.radar_recv_buffer),
+            radar_allow: file.radar_allow.clone().unwrap_or_default(),
+            isl_link,
         })
     }
 }

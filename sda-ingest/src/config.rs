@@ -18,6 +18,11 @@
 //! optical_url = "http://archive.example:8080/"  # poll this archive; no simulated archive
 //! control_addr = "127.0.0.1:9898"  # the HTTP control plane
 //! control_token = "change-me"      # enables pause/resume; $SDA_CONTROL_TOKEN wins over it
+//! radar_recv_buffer_bytes = 4194304 # the radar socket's receive queue (capped by rmem_max)
+//! radar_allow = ["127.0.0.1/32"]    # radar datagrams from elsewhere: counted, dropped undecoded
+//! isl_connect_timeout_s = 5.0      # longest wait for the ISL connection
+//! isl_idle_timeout_s = 30.0        # no whole ISL frame (heartbeats count) this long: reconnect
+//! isl_keepalive_s = 10.0           # TCP keepalive idle time; 0 turns it off
 //!
 //! [correlator]
 //! gate_km = 50.0            # association gate
@@ -75,6 +80,17 @@ pub struct FileConfig {
     pub control_addr: Option<SocketAddr>,
     /// Control plane bearer token (the environment variable wins).
     pub control_token: Option<String>,
+    /// The receive queue the radar socket asks the kernel for, bytes.
+    pub radar_recv_buffer_bytes: Option<usize>,
+    /// Networks radar datagrams are accepted from (`["127.0.0.1/32", …]`); others are counted
+    /// and dropped undecoded.
+    pub radar_allow: Option<Vec<ipnet::IpNet>>,
+    /// Longest wait for the ISL connection, seconds.
+    pub isl_connect_timeout_s: Option<f64>,
+    /// An ISL link with no whole frame for this long is reconnected, seconds.
+    pub isl_idle_timeout_s: Option<f64>,
+    /// TCP keepalive idle time of the ISL link, seconds; 0 turns keepalive off.
+    pub isl_keepalive_s: Option<f64>,
     /// Correlator parameters.
     #[serde(default)]
     pub correlator: CorrelatorFile,
@@ -92,9 +108,17 @@ pub struct CorrelatorFile {
     pub lookahead_s: Option<f64>,
 }
 
-/// Why the file could not be used.
+/// Why the configuration could not be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// A setting (a flag or a file key) has a value it cannot take.
+    #[error("{setting} {reason}")]
+    Invalid {
+        /// The flag (`--rate`) or file key (`correlator.gate_km`).
+        setting: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
     /// It could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -111,6 +135,16 @@ pub enum ConfigError {
         /// The parse error, with line and column.
         source: toml::de::Error,
     },
+}
+
+impl ConfigError {
+    /// A setting with a value it cannot take.
+    pub fn invalid(setting: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            setting,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl FileConfig {

@@ -192,12 +192,17 @@ async fn an_isl_frame_with_a_huge_length_drops_the_connection_and_the_source_rec
     let summary = finish(run, stop).await;
 
     assert_eq!(codes(&letters), ["empty_frame", "frame_too_large"]);
-    // Only the four-byte prefix was kept: nothing of the announced length was buffered.
+    // What was buffered from the bad prefix on is dead-lettered whole, with its byte count:
+    // nothing read is dropped uncounted, and nothing of the announced length was reserved.
     let too_large = letters
         .iter()
         .find(|l| l["reason_code"] == "frame_too_large")
         .unwrap();
-    assert_eq!(too_large["raw"], "ffffffff");
+    let raw = too_large["raw"].as_str().unwrap();
+    assert!(raw.starts_with("ffffffff"), "{raw}");
+    assert!(raw[8..].chars().all(|c| c == 'a' || c == 'b'), "{raw}");
+    assert_eq!(too_large["bytes"].as_u64().unwrap() as usize, raw.len() / 2);
+    assert!(raw.len() / 2 <= 4 + 2048, "{}", raw.len() / 2);
     assert_eq!(dead_letters(dir.path(), "isl").len(), 2);
     assert_eq!(summary.counters.heartbeats, 3, "{:?}", summary.counters);
     assert_eq!(summary.restarts, 0);

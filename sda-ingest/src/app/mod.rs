@@ -4,6 +4,7 @@
 mod control;
 mod progress;
 mod summary;
+mod transports;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,13 +23,13 @@ pub use summary::Summary;
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::orbit::conjunction::ScreeningConfig;
 use sda_ingest_core::orbit::propagate::Propagator;
-use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig, Streams};
+use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
 
 use crate::pipeline::operators::CorrelatorConfig;
 use crate::pipeline::sinks::files;
 use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
-use crate::simulator::{self, ArchiveSimulator, BASE_RECORDS_PER_S, Pacing, SimStream};
-use crate::transport::{IslTransport, OpticalPollerConfig, RadarTransport, Transports};
+use crate::simulator::{BASE_RECORDS_PER_S, Pacing};
+use crate::transport::{IslLink, RadarSocket};
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +67,13 @@ pub struct AppConfig {
     pub isl_connect: Option<SocketAddr>,
     /// Poll this optical archive instead of starting the simulator's HTTP archive.
     pub optical_url: Option<reqwest::Url>,
+    /// The receive queue the radar socket asks the kernel for, bytes.
+    pub radar_recv_buffer: usize,
+    /// Radar datagrams from addresses outside these networks are counted and dropped
+    /// undecoded; empty accepts every address.
+    pub radar_allow: Vec<ipnet::IpNet>,
+    /// The ISL link's timeouts and keepalive.
+    pub isl_link: IslLink,
     /// Serve the control plane here (port 0 picks a free one); `None` serves none. The binary
     /// defaults to [`DEFAULT_CONTROL_ADDR`].
     pub control_addr: Option<SocketAddr>,
@@ -127,6 +135,9 @@ impl Default for AppConfig {
             radar_bind: None,
             isl_connect: None,
             optical_url: None,
+            radar_recv_buffer: RadarSocket::DEFAULT_RECV_BUFFER,
+            radar_allow: Vec::new(),
+            isl_link: IslLink::default(),
             control_addr: None,
             control_token: None,
         }
@@ -181,7 +192,8 @@ pub async fn run(
         records_per_s: BASE_RECORDS_PER_S * config.rate,
         passes: config.passes,
     };
-    let (transports, peers) = start_transports(&config, &scenario.streams, pacing).await?;
+    let (transports, peers) =
+        transports::start_transports(&config, &scenario.streams, pacing).await?;
     let parts = Parts {
         streams: Arc::new(scenario.streams),
         pacing,
@@ -290,91 +302,6 @@ fn faults(config: &AppConfig) -> FaultInjection {
         Some(operator) => faults.and_fail_in(operator),
         None => faults,
     }
-}
-
-/// Binds the radar socket and picks the ISL peer and the optical archive, starting the
-/// simulator peers on loopback where no endpoint was given; returns the transports and the
-/// peer tasks to stop at the end.
-async fn start_transports(
-    config: &AppConfig,
-    streams: &Streams,
-    pacing: Pacing,
-) -> anyhow::Result<(Transports, Vec<tokio::task::JoinHandle<()>>)> {
-    let loopback = config.transport == TransportMode::Loopback;
-    let local: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let (mut transports, mut peers) = (Transports::default(), Vec::new());
-    let total = |messages: &[bytes::Bytes]| {
-        pacing
-            .passes
-            .map(|passes| messages.len() as u64 * u64::from(passes))
-    };
-    if config.radar_bind.is_some() || loopback {
-        let bind = config.radar_bind.unwrap_or(local);
-        let socket = tokio::net::UdpSocket::bind(bind)
-            .await
-            .with_context(|| format!("cannot bind the radar socket to {bind}"))?;
-        let addr = socket.local_addr()?;
-        let mut finish_after = None;
-        if config.radar_bind.is_none() {
-            let messages = SimStream::from_streams(streams, SensorKind::Radar).messages;
-            finish_after = total(&messages);
-            peers.push(tokio::spawn(async move {
-                if let Err(e) = simulator::simulate_radar_sender(messages, pacing, addr).await {
-                    tracing::warn!(error = %e, "radar simulator stopped");
-                }
-            }));
-        }
-        tracing::info!(
-            %addr,
-            simulated = config.radar_bind.is_none(),
-            "radar listening (udp)"
-        );
-        transports.radar = Some(RadarTransport {
-            socket: Arc::new(socket),
-            finish_after,
-        });
-    }
-    if let Some(addr) = config.isl_connect {
-        tracing::info!(%addr, "isl reading from peer (tcp)");
-        transports.isl = Some(IslTransport {
-            addr,
-            finish_after: None,
-        });
-    } else if loopback {
-        let listener = tokio::net::TcpListener::bind(local)
-            .await
-            .context("cannot bind the isl simulator")?;
-        let addr = listener.local_addr()?;
-        let messages = SimStream::from_streams(streams, SensorKind::Isl).messages;
-        let finish_after = total(&messages);
-        peers.push(tokio::spawn(async move {
-            if let Err(e) = simulator::simulate_isl_server(listener, messages, pacing).await {
-                tracing::warn!(error = %e, "isl simulator stopped");
-            }
-        }));
-        tracing::info!(%addr, "isl simulator serving (tcp)");
-        transports.isl = Some(IslTransport { addr, finish_after });
-    }
-    if let Some(url) = &config.optical_url {
-        tracing::info!(%url, "optical polling archive (http)");
-        transports.optical = Some(OpticalPollerConfig::new(url.clone()));
-    } else if loopback {
-        let listener = tokio::net::TcpListener::bind(local)
-            .await
-            .context("cannot bind the optical archive simulator")?;
-        let addr = listener.local_addr()?;
-        let pages = SimStream::from_streams(streams, SensorKind::Optical).messages;
-        let archive = ArchiveSimulator::new(pages, pacing);
-        peers.push(tokio::spawn(async move {
-            if let Err(e) = archive.serve(listener).await {
-                tracing::warn!(error = %e, "optical archive simulator stopped");
-            }
-        }));
-        let url = reqwest::Url::parse(&format!("http://{addr}/"))?;
-        tracing::info!(%url, "optical archive simulator serving (http)");
-        transports.optical = Some(OpticalPollerConfig::new(url));
-    }
-    Ok((transports, peers))
 }
 
 /// Creates the output folder and empties the output files (the sinks append).

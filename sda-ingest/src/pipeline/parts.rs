@@ -77,9 +77,12 @@ impl Parts {
                 radar.finish_after,
                 counters,
             )),
-            (SensorKind::Isl, _, Some(isl), _) => {
-                boxed(transport::isl_tcp(isl.addr, isl.finish_after, counters))
-            }
+            (SensorKind::Isl, _, Some(isl), _) => boxed(transport::isl_tcp(
+                isl.addr,
+                isl.finish_after,
+                isl.link,
+                counters,
+            )),
             (SensorKind::Optical, _, _, Some(optical)) => {
                 boxed(transport::optical_http(optical.clone(), counters))
             }

@@ -15,13 +15,10 @@ pub mod optical_http;
 pub mod radar_udp;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use tokio::net::UdpSocket;
-
-pub use isl_tcp::isl_tcp;
+pub use isl_tcp::{IslLink, isl_tcp};
 pub use optical_http::{OpticalPollerConfig, optical_http};
-pub use radar_udp::radar_udp;
+pub use radar_udp::{RadarSocket, radar_udp};
 
 /// Frames a network source hands on in one batch at most.
 const BATCH: usize = 64;
@@ -41,7 +38,7 @@ pub struct Transports {
 #[derive(Debug, Clone)]
 pub struct RadarTransport {
     /// The bound socket, shared across restarts.
-    pub socket: Arc<UdpSocket>,
+    pub socket: RadarSocket,
     /// Datagrams after which the source finishes (known when the built-in peer sends them).
     pub finish_after: Option<u64>,
 }
@@ -53,4 +50,6 @@ pub struct IslTransport {
     pub addr: SocketAddr,
     /// Frames (heartbeats included) after which the source finishes.
     pub finish_after: Option<u64>,
+    /// Timeouts and keepalive of the link.
+    pub link: IslLink,
 }

@@ -221,6 +221,56 @@ impl IslFrame {
     }
 }
 
+/// What [`split_frame`] found at the front of a stream buffer.
+#[derive(Debug)]
+pub enum Split {
+    /// A whole frame, length prefix included, taken off the buffer. Its length prefix is sane;
+    /// its payload is not checked here (decoding does that), so a bad payload costs only this
+    /// frame and the stream stays in step.
+    Frame(BytesMut),
+    /// The buffer does not hold a whole frame yet.
+    Incomplete,
+    /// The length prefix cannot be trusted ([`IslError::EmptyFrame`] or
+    /// [`IslError::FrameTooLarge`]): nothing was taken, and the stream is out of step for good,
+    /// since the format has no resynchronisation marker.
+    OutOfStep(IslError),
+}
+
+/// Splits the first frame off a stream buffer by its length prefix, without decoding it: the
+/// framing rule of the ISL stream, for transports.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use sda_ingest_core::wire::isl::{IslFrame, Split, split_frame};
+///
+/// let frame = IslFrame::Heartbeat { satellite_id: 1 }.encode();
+/// let mut buf = BytesMut::from(&[&frame[..], &frame[..3]].concat()[..]);
+/// assert!(matches!(split_frame(&mut buf), Split::Frame(f) if f[..] == frame[..]));
+/// assert!(matches!(split_frame(&mut buf), Split::Incomplete));
+/// let mut bad = BytesMut::from(&[0u8, 0, 0, 0][..]);
+/// assert!(matches!(split_frame(&mut bad), Split::OutOfStep(e) if e.code() == "empty_frame"));
+/// ```
+pub fn split_frame(buf: &mut BytesMut) -> Split {
+    let Some(prefix) = buf.get(..PREFIX_LEN) else {
+        return Split::Incomplete;
+    };
+    let announced = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let len = announced as usize;
+    if len == 0 {
+        return Split::OutOfStep(IslError::EmptyFrame);
+    }
+    if len > MAX_FRAME_LEN {
+        return Split::OutOfStep(IslError::FrameTooLarge { len: announced });
+    }
+    if buf.len() < PREFIX_LEN + len {
+        buf.reserve(PREFIX_LEN + len - buf.len());
+        return Split::Incomplete;
+    }
+    Split::Frame(buf.split_to(PREFIX_LEN + len))
+}
+
 /// The ISL stream decoder: splits a byte stream into frames.
 ///
 /// It is stateless: every call re-reads the length prefix, which costs four bytes of parsing
