@@ -67,7 +67,6 @@
 //! # Ok::<(), sda_orchestrator::BuildError>(())
 //! # }).unwrap();
 //! ```
-#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod channel;

@@ -30,7 +30,6 @@
 //! assert_eq!(problems[0].message(&vertices, &edges), "cycle detected: a -> b -> a");
 //! ```
 
-#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod cycles;
