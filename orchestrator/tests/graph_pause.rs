@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{collect, pass_through, store, taken};
 use sda_orchestrator::{
-    ControlError, OperatorGraph, OperatorState, RestartPolicy, SourceContext, SourceFactory,
+    ControlError, OperatorGraph, OperatorState, RestartPolicy, Role, SourceContext, SourceFactory,
     SupervisorEvent, SupervisorPolicy,
 };
 use tokio::time::sleep;
@@ -227,7 +227,7 @@ fn only_known_sources_can_be_paused() {
         controls.pause("pass"),
         Err(ControlError::NotASource {
             operator: "pass".into(),
-            role: "operator"
+            role: Role::Operator
         })
     );
     assert_eq!(

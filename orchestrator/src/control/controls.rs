@@ -112,7 +112,7 @@ impl GraphControls {
             .as_deref()
             .ok_or_else(|| ControlError::NotASource {
                 operator: operator.to_owned(),
-                role: status.role.noun(),
+                role: status.role,
             })
     }
 }

@@ -1,5 +1,7 @@
 //! Why a control action was refused.
 
+use sda_orchestrator_topology::Role;
+
 /// Why [`GraphControls`](crate::GraphControls) refused an action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -13,7 +15,7 @@ pub enum ControlError {
     NotASource {
         /// The vertex's name.
         operator: String,
-        /// Its role: `operator` or `sink`.
-        role: &'static str,
+        /// Its role: [`Role::Operator`] or [`Role::Sink`].
+        role: Role,
     },
 }

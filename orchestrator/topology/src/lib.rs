@@ -70,6 +70,22 @@ impl Role {
     }
 }
 
+/// Writes the role's [`noun`](Role::noun), so that messages can put a role in a sentence.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator_topology::Role;
+///
+/// assert_eq!(format!("a {} has no inputs", Role::Source), "a source has no inputs");
+/// assert_eq!(Role::Sink.to_string(), Role::Sink.noun());
+/// ```
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
 /// A named vertex of the graph under check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vertex<'a> {
