@@ -11,17 +11,14 @@
 
 mod backoff;
 mod breaker;
-mod breaker_types;
-mod policy;
 mod pool;
-mod pool_config;
-mod pool_gauges;
 mod retry;
 
 pub use backoff::{Backoff, Jitter, JitterRng, SequenceRng, decorrelated_unclamped};
-pub use breaker::{BreakerPermit, CircuitBreaker};
-pub use breaker_types::{BreakerConfig, BreakerError, BreakerOpen, BreakerState};
-pub use policy::RetryPolicy;
-pub use pool::DedicatedPool;
-pub use pool_config::{PoolConfig, PoolError};
-pub use retry::{OpFailure, RetryBound, RetryDisposition, RetryError, RetryOutcome, with_retry};
+pub use breaker::{
+    BreakerConfig, BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker,
+};
+pub use pool::{DedicatedPool, PoolConfig, PoolError};
+pub use retry::{
+    OpFailure, RetryBound, RetryDisposition, RetryError, RetryOutcome, RetryPolicy, with_retry,
+};

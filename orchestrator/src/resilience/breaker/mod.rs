@@ -1,4 +1,17 @@
 //! `CircuitBreaker`: stop calling a dependency that keeps failing, then probe it carefully.
+//!
+//! This file holds the breaker and its state machine; its configuration, states, errors and
+//! permits have a file each.
+
+mod config;
+mod error;
+mod permit;
+mod state;
+
+pub use config::BreakerConfig;
+pub use error::{BreakerError, BreakerOpen};
+pub use permit::BreakerPermit;
+pub use state::BreakerState;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -8,7 +21,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::breaker_types::{BreakerConfig, BreakerError, BreakerOpen, BreakerState};
 use super::retry::{OpFailure, RetryDisposition};
 
 /// A circuit breaker, cheap to clone and shared across tasks (clones share one state).
@@ -242,11 +254,11 @@ impl CircuitBreaker {
                 true
             }
         };
-        Ok(BreakerPermit {
-            shared: Some(Arc::clone(&self.shared)),
-            epoch: inner.epoch,
+        Ok(BreakerPermit::new(
+            Arc::clone(&self.shared),
+            inner.epoch,
             probe,
-        })
+        ))
     }
 
     /// Runs `op` if the breaker admits it; `Ok` counts as success and `Err` as failure.
@@ -410,60 +422,5 @@ impl Shared {
             }
             _ => {}
         }
-    }
-}
-
-/// Permission to make one call through a [`CircuitBreaker`]; report the outcome by consuming it.
-///
-/// Dropping a permit without reporting counts as [`discard`](Self::discard): neither success nor
-/// failure (this is what happens when a call is cancelled).
-#[must_use = "report the call's outcome with success(), failure() or discard()"]
-pub struct BreakerPermit {
-    /// `None` once the outcome was reported, so that `Drop` does nothing.
-    shared: Option<Arc<Shared>>,
-    epoch: u64,
-    probe: bool,
-}
-
-impl fmt::Debug for BreakerPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BreakerPermit")
-            .field("epoch", &self.epoch)
-            .field("probe", &self.probe)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BreakerPermit {
-    /// Whether this call is a HalfOpen probe.
-    pub fn is_probe(&self) -> bool {
-        self.probe
-    }
-
-    /// Reports a success: closes a HalfOpen breaker.
-    pub fn success(mut self) {
-        self.report(Verdict::Success);
-    }
-
-    /// Reports a failure: may open a Closed breaker, re-opens a HalfOpen one.
-    pub fn failure(mut self) {
-        self.report(Verdict::Failure);
-    }
-
-    /// Reports neither success nor failure (a discarded item); frees a probe slot.
-    pub fn discard(mut self) {
-        self.report(Verdict::Neither);
-    }
-
-    fn report(&mut self, verdict: Verdict) {
-        if let Some(shared) = self.shared.take() {
-            shared.record(self.epoch, self.probe, verdict);
-        }
-    }
-}
-
-impl Drop for BreakerPermit {
-    fn drop(&mut self) {
-        self.report(Verdict::Neither);
     }
 }

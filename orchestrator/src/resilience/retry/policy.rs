@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::backoff::{Backoff, Jitter, JitterRng};
+use crate::resilience::backoff::{Backoff, Jitter, JitterRng};
 
 /// Where each retry loop gets its RNG from.
 #[derive(Clone)]

@@ -1,4 +1,13 @@
 //! `DedicatedPool`: a bulkhead that runs CPU-bound work on its own tokio runtime.
+//!
+//! This file holds the pool itself; its configuration, errors and gauges have a file each.
+
+mod config;
+mod error;
+mod gauges;
+
+pub use config::PoolConfig;
+pub use error::PoolError;
 
 use std::fmt;
 use std::future::Future;
@@ -11,8 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
-use super::pool_config::{PoolConfig, PoolError};
-use super::pool_gauges::{PoolGauges, Queued};
+use gauges::{PoolGauges, Queued};
 
 /// A bulkhead for CPU-bound work: its own multi-thread tokio runtime, with its own named worker
 /// threads and its own blocking threads, so that heavy computation cannot starve the I/O tasks
