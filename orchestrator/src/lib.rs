@@ -21,8 +21,7 @@
 //! the receiving [`Inbox`]) or be a **lossy broadcast** ([`EdgeOptions::broadcast`]: the
 //! producer never waits, a lagging consumer warns with the count missed and continues). A
 //! **router** ([`OperatorGraph::add_router`], [`RouterHandle`]) is a source whose feeds are
-//! registered and removed while the graph runs, each supervised like an operator, and
-//! [`StatsPublisher`] publishes counters that readers take without a lock.
+//! registered and removed while the graph runs, each supervised like an operator.
 //!
 //! Sources can be **paused** and resumed while the graph runs ([`BuiltGraph::controls`],
 //! [`GraphControls`]): a paused source's sends wait, holding their items, so nothing is dropped
@@ -80,7 +79,6 @@ mod metric_help;
 mod monitor;
 pub mod resilience;
 mod restart;
-mod stats;
 mod supervisor;
 mod task;
 
@@ -107,6 +105,5 @@ pub use restart::{RestartBudget, RestartDecision, RestartPolicy};
 pub use sda_orchestrator_macros::pipeline;
 /// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
 pub use sda_orchestrator_topology::Role;
-pub use stats::{StatsCounters, StatsPublisher, StatsReader, StatsSnapshot};
 pub use supervisor::{ShutdownHandle, SupervisorEvent, SupervisorPolicy};
 pub use task::{Task, TaskExit};
