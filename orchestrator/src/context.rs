@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::control::PauseGate;
+use crate::supervisor::SupervisorPolicy;
 use crate::{Inbox, Outbox};
 
 /// What every context carries besides its channel ends.
@@ -17,6 +18,9 @@ pub(crate) struct Meta {
     /// The vertex's pause gate: present for sources (and a router's feeds), which are the
     /// vertices that can be paused.
     pub(crate) pause: Option<Arc<PauseGate>>,
+    /// The graph's supervisor policy: a router restarts its feeds on the same terms as the
+    /// supervisor restarts vertices.
+    pub(crate) policy: Arc<SupervisorPolicy>,
 }
 
 /// The documentation shared by every context's `shutdown` field.

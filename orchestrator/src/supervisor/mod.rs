@@ -2,6 +2,7 @@
 //! must not be hidden, and drains on shutdown.
 
 pub(crate) mod log;
+mod restarter;
 mod run;
 
 use std::fmt;
@@ -10,7 +11,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use restarter::{Restart, Restarter};
 pub(crate) use run::supervise;
+
+use crate::Jitter;
 
 /// How a supervisor runs a graph. The defaults suit a long-running service.
 ///
@@ -30,6 +34,7 @@ pub struct SupervisorPolicy {
     drain_deadline: Duration,
     restart_backoff_base: Duration,
     restart_backoff_cap: Duration,
+    restart_jitter: Jitter,
     metrics_interval: Duration,
 }
 
@@ -41,6 +46,7 @@ impl Default for SupervisorPolicy {
             drain_deadline: Duration::from_secs(30),
             restart_backoff_base: Duration::from_millis(100),
             restart_backoff_cap: Duration::from_secs(5),
+            restart_jitter: Jitter::Decorrelated,
             metrics_interval: Duration::from_secs(1),
         }
     }
@@ -53,12 +59,33 @@ impl SupervisorPolicy {
         self
     }
 
-    /// The bounds of the jittered delay before a restart. Consecutive failures of one operator
-    /// back off further (decorrelated jitter, see [`Backoff`](crate::Backoff)); an incarnation
-    /// that ran longer than `cap` starts the schedule over.
+    /// The bounds of the jittered delay before a restart, for the graph's vertices and for
+    /// router feeds alike. Consecutive failures of one operator back off further (decorrelated
+    /// jitter by default, see [`Backoff`](crate::Backoff)); an incarnation that ran longer than
+    /// `cap` starts the schedule over.
     pub fn with_restart_backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.restart_backoff_base = base;
         self.restart_backoff_cap = cap.max(base);
+        self
+    }
+
+    /// How restart delays are spread between the backoff bounds. The default,
+    /// [`Jitter::Decorrelated`], keeps operators that failed together from restarting together;
+    /// [`Jitter::None`] gives the plain exponential schedule `min(cap, base * 2^k)`, which is
+    /// reproducible.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::{Jitter, SupervisorPolicy};
+    ///
+    /// let policy = SupervisorPolicy::default().with_restart_jitter(Jitter::None);
+    /// assert_eq!(policy.restart_jitter(), Jitter::None);
+    /// assert_eq!(SupervisorPolicy::default().restart_jitter(), Jitter::Decorrelated);
+    /// ```
+    pub fn with_restart_jitter(mut self, jitter: Jitter) -> Self {
+        self.restart_jitter = jitter;
         self
     }
 
@@ -81,6 +108,11 @@ impl SupervisorPolicy {
     /// The largest restart delay.
     pub fn restart_backoff_cap(&self) -> Duration {
         self.restart_backoff_cap
+    }
+
+    /// How restart delays are spread between the backoff bounds.
+    pub fn restart_jitter(&self) -> Jitter {
+        self.restart_jitter
     }
 
     /// The metrics publication interval.
