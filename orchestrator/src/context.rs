@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::SupervisorPolicy;
 use crate::control::PauseGate;
-use crate::supervisor::SupervisorPolicy;
 use crate::{Inbox, Outbox};
 
 /// What every context carries besides its channel ends.
@@ -62,8 +62,8 @@ pub struct SourceContext<O> {
 impl<O> SourceContext<O> {
     context_accessors!();
 
-    /// Whether the source is paused (see [`GraphControls`](crate::GraphControls)). While it
-    /// is, every send on [`output`](SourceContext::output) waits, holding its item.
+    /// Whether the source is paused (see [`GraphControls`](crate::control::GraphControls)). While
+    /// it is, every send on [`output`](SourceContext::output) waits, holding its item.
     pub fn is_paused(&self) -> bool {
         self.meta
             .pause

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sda_orchestrator::resilience::Jitter;
 use sda_orchestrator::{
-    Jitter, OperatorGraph, RestartPolicy, SinkContext, SinkFactory, SourceContext, SourceFactory,
+    OperatorGraph, RestartPolicy, SinkContext, SinkFactory, SourceContext, SourceFactory,
     SupervisorEvent, SupervisorPolicy,
 };
 use tokio::time::{Instant, sleep};

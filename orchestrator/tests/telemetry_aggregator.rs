@@ -172,11 +172,11 @@ fn stats_are_published_as_whole_snapshots() {
 /// 5. The stats read path is lock-free: atomics only, with the `watch` channel carrying just
 ///    the generation for `changed()`.
 ///
-/// What backs the claim is in `StatsReader::latest` (`examples/telemetry_aggregator/stats.rs`): a sequence lock made of
-/// atomics only, with a single publisher guaranteed by `publish(&mut self)`; tokio's
-/// `watch::Receiver::borrow` takes an `RwLock` read lock, so the values are not read through
-/// it. Here: plain threads with no runtime read while another publishes, and every snapshot is
-/// whole (never torn), and the pipeline's dashboard saw consistent, monotonic statistics.
+/// What backs the claim is in `StatsReader::latest` (`examples/telemetry_aggregator/stats.rs`): a
+/// sequence lock made of atomics only, with a single publisher guaranteed by `publish(&mut self)`;
+/// tokio's `watch::Receiver::borrow` takes an `RwLock` read lock, so the values are not read
+/// through it. Here: plain threads with no runtime read while another publishes, and every snapshot
+/// is whole (never torn), and the pipeline's dashboard saw consistent, monotonic statistics.
 #[tokio::test(start_paused = true)]
 async fn stats_are_read_without_locks_and_never_torn() -> anyhow::Result<()> {
     let mut publisher = StatsPublisher::new(["a", "b", "c"]);

@@ -2,7 +2,7 @@
 
 use sda_orchestrator_topology::Role;
 
-/// Why [`GraphControls`](crate::GraphControls) refused an action.
+/// Why [`GraphControls`](crate::control::GraphControls) refused an action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {

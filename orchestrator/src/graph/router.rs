@@ -10,11 +10,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::OperatorGraph;
 use crate::context::Meta;
 use crate::supervisor::log::decision;
-use crate::supervisor::{Restart, Restarter};
-use crate::{Message, RestartPolicy, SourceContext, SourceFactory, SourceHandle, TaskExit};
+use crate::supervisor::{Restart, Restarter, TaskExit, panic_message};
+use crate::{Message, OperatorGraph, RestartPolicy, SourceContext, SourceFactory, SourceHandle};
 
 /// How many registrations and removals may wait for the router at once.
 const CONTROL_CAPACITY: usize = 16;
@@ -354,10 +353,7 @@ fn start<T: Message>(
         let incarnation = match incarnation {
             Ok(incarnation) => incarnation,
             Err(payload) => {
-                return (
-                    name,
-                    TaskExit::Panicked(crate::task::panic_message(payload)),
-                );
+                return (name, TaskExit::Panicked(panic_message(payload)));
             }
         };
         if !delay.is_zero() {
@@ -371,7 +367,7 @@ fn start<T: Message>(
         {
             Ok(Ok(())) => TaskExit::Ok,
             Ok(Err(error)) => TaskExit::Errored(error),
-            Err(payload) => TaskExit::Panicked(crate::task::panic_message(payload)),
+            Err(payload) => TaskExit::Panicked(panic_message(payload)),
         };
         (name, exit)
     });

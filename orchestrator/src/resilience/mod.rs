@@ -14,7 +14,9 @@ mod breaker;
 mod pool;
 mod retry;
 
-pub use backoff::{Backoff, Jitter, JitterRng, SequenceRng, decorrelated_unclamped};
+pub use backoff::{Backoff, Jitter, JitterRng};
+#[cfg(feature = "test-util")]
+pub use backoff::{SequenceRng, decorrelated_unclamped};
 pub use breaker::{
     BreakerConfig, BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker,
 };

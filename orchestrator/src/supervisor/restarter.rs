@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::SupervisorPolicy;
-use crate::{Backoff, RestartBudget, RestartDecision, RestartPolicy};
+use super::{RestartBudget, RestartDecision};
+use crate::resilience::Backoff;
+use crate::{RestartPolicy, SupervisorPolicy};
 
 /// What [`Restarter::on_error`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +101,7 @@ impl Restarter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Jitter;
+    use crate::resilience::Jitter;
 
     fn plain(base: u64, cap: u64) -> SupervisorPolicy {
         SupervisorPolicy::default()

@@ -9,11 +9,13 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
 
 use super::log::{TARGET, decision};
-use super::{Restart, Restarter, SupervisorEvent, SupervisorPolicy};
+use super::{Restart, Restarter};
+use super::{TaskExit, panic_message};
+use crate::BuiltGraph;
 use crate::context::Meta;
-use crate::graph::{BuiltGraph, Incarnation};
-use crate::task::panic_message;
-use crate::{GraphMonitor, OperatorState, TaskExit};
+use crate::graph::Incarnation;
+use crate::monitor::{GraphMonitor, OperatorState};
+use crate::{SupervisorEvent, SupervisorPolicy};
 
 struct Supervisor {
     graph: BuiltGraph,

@@ -3,12 +3,14 @@
 //! This file holds the schedule; its random numbers and the test helpers have a file each.
 
 mod rng;
+#[cfg(feature = "test-util")]
 mod testing;
 
 use std::fmt;
 use std::time::Duration;
 
 pub use rng::JitterRng;
+#[cfg(feature = "test-util")]
 pub use testing::{SequenceRng, decorrelated_unclamped};
 
 /// How [`Backoff`] spreads delays to keep clients that failed together from retrying together.
@@ -16,7 +18,7 @@ pub use testing::{SequenceRng, decorrelated_unclamped};
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::Jitter;
+/// use sda_orchestrator::resilience::Jitter;
 ///
 /// assert_eq!(Jitter::default(), Jitter::Decorrelated);
 /// ```
@@ -58,18 +60,32 @@ pub enum Jitter {
 /// next interval is `[base, 3 * cap]`, of which two thirds clamp to `cap` again: most long-running
 /// clients end up retrying at exactly `cap`, in lockstep, which is the herd the jitter was meant
 /// to break up. Clamping the ceiling first keeps every draw uniform over `[base, cap]`. The
-/// unclamped formula is still available as [`decorrelated_unclamped`] for comparison and tests.
+/// unclamped formula is still available, for comparison and tests, as
+/// `resilience::decorrelated_unclamped` (feature `test-util`).
 ///
 /// # Examples
 ///
+/// The draws are scripted here, through the [`JitterRng`] trait, so that the delays are exact:
+///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{Backoff, Jitter, SequenceRng};
+/// use sda_orchestrator::resilience::{Backoff, Jitter, JitterRng};
+///
+/// /// Hands out the given draws in turn, round and round.
+/// struct Draws(Vec<f64>, usize);
+///
+/// impl JitterRng for Draws {
+///     fn next_unit(&mut self) -> f64 {
+///         let u = self.0[self.1 % self.0.len()];
+///         self.1 += 1;
+///         u
+///     }
+/// }
 ///
 /// let ms = Duration::from_millis;
 /// // base 100 ms, cap 400 ms: the cap bites from the second delay on.
 /// let mut backoff = Backoff::new(ms(100), ms(400), Jitter::Decorrelated)
-///     .with_rng(SequenceRng::new(vec![0.5, 0.25, 0.75, 0.0]));
+///     .with_rng(Draws(vec![0.5, 0.25, 0.75, 0.0], 0));
 ///
 /// assert_eq!(backoff.next_delay(), ms(200)); // 100 + 0.5  * (min(400, 3 * 100) - 100)
 /// assert_eq!(backoff.next_delay(), ms(175)); // 100 + 0.25 * (min(400, 3 * 200) - 100)
@@ -80,15 +96,26 @@ pub enum Jitter {
 /// assert_eq!(backoff.next_delay(), ms(200));
 /// ```
 ///
-/// While the cap does not bite, clamped and unclamped agree; this is DESIGN.md's test vector:
+/// While the cap does not bite, clamped and unclamped agree: with the draws 0.5, 0.25, 0.75
+/// and 0 both give the delays of the published formula's worked example:
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{Backoff, Jitter, SequenceRng};
+/// use sda_orchestrator::resilience::{Backoff, Jitter};
+/// # use sda_orchestrator::resilience::JitterRng;
+/// # /// Hands out the given draws in turn, round and round.
+/// # struct Draws(Vec<f64>, usize);
+/// # impl JitterRng for Draws {
+/// #     fn next_unit(&mut self) -> f64 {
+/// #         let u = self.0[self.1 % self.0.len()];
+/// #         self.1 += 1;
+/// #         u
+/// #     }
+/// # }
 ///
 /// let ms = Duration::from_millis;
 /// let mut backoff = Backoff::new(ms(100), Duration::from_secs(10), Jitter::Decorrelated)
-///     .with_rng(SequenceRng::new(vec![0.5, 0.25, 0.75, 0.0]));
+///     .with_rng(Draws(vec![0.5, 0.25, 0.75, 0.0], 0));
 /// let delays: Vec<_> = (0..4).map(|_| backoff.next_delay()).collect();
 /// assert_eq!(delays, [ms(200), ms(225), Duration::from_micros(531_250), ms(100)]);
 /// ```
@@ -122,7 +149,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sda_orchestrator::{Backoff, Jitter};
+    /// use sda_orchestrator::resilience::{Backoff, Jitter};
     ///
     /// let ms = Duration::from_millis;
     /// let mut backoff = Backoff::new(ms(100), Duration::from_secs(10), Jitter::default());
@@ -147,7 +174,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sda_orchestrator::{Backoff, Jitter};
+    /// use sda_orchestrator::resilience::{Backoff, Jitter};
     ///
     /// let make = || {
     ///     Backoff::new(Duration::from_millis(100), Duration::from_secs(10), Jitter::Full)
@@ -179,7 +206,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sda_orchestrator::{Backoff, Jitter};
+    /// use sda_orchestrator::resilience::{Backoff, Jitter};
     ///
     /// let ms = Duration::from_millis;
     /// let mut backoff = Backoff::new(ms(100), ms(1000), Jitter::None);

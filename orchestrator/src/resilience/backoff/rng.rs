@@ -2,14 +2,15 @@
 
 /// Source of uniform random numbers in `[0, 1)`, injectable for deterministic tests.
 ///
-/// [`Backoff`](super::Backoff) draws one number per delay. Production code uses [`fastrand::Rng`] (seeded from
-/// entropy by [`Backoff::new`](super::Backoff::new)); tests and documentation use [`SequenceRng`](super::SequenceRng) or a seeded
-/// `fastrand::Rng` so that the schedule is reproducible.
+/// [`Backoff`](super::Backoff) draws one number per delay. Production code uses
+/// [`fastrand::Rng`] (seeded from entropy by [`Backoff::new`](super::Backoff::new)); tests use
+/// a seeded `fastrand::Rng`, a scripted implementation of their own, or `SequenceRng` (feature
+/// `test-util`), so that the schedule is reproducible.
 ///
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::JitterRng;
+/// use sda_orchestrator::resilience::JitterRng;
 ///
 /// let mut rng = fastrand::Rng::with_seed(7);
 /// let u = rng.next_unit();

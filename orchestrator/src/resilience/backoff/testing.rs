@@ -1,5 +1,6 @@
 //! Helpers for reproducing and checking schedules: a scripted RNG and the published,
-//! unclamped decorrelated formula.
+//! unclamped decorrelated formula. They exist with the `test-util` feature only, since
+//! production code has no use for them.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use super::JitterRng;
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::{JitterRng, SequenceRng};
+/// use sda_orchestrator::resilience::{JitterRng, SequenceRng};
 ///
 /// let mut rng = SequenceRng::new(vec![0.5, 0.25]);
 /// assert_eq!(rng.next_unit(), 0.5);
@@ -50,9 +51,9 @@ impl JitterRng for SequenceRng {
     }
 }
 
-/// One step of the *unclamped* decorrelated formula as published:
-/// `min(cap, base + u * (3 * previous - base))`, for comparison with [`Backoff`](super::Backoff)'s clamped
-/// schedule and for checking the published test vector.
+/// One step of the *unclamped* decorrelated formula as published: `min(cap, base + u * (3 *
+/// previous - base))`, for comparison with [`Backoff`](super::Backoff)'s clamped schedule and for
+/// checking the published test vector.
 ///
 /// Pass `Duration::MAX` as `cap` to see the raw draw. `u` is clamped into `[0, 1]`.
 ///
@@ -60,7 +61,7 @@ impl JitterRng for SequenceRng {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::decorrelated_unclamped;
+/// use sda_orchestrator::resilience::decorrelated_unclamped;
 ///
 /// let ms = Duration::from_millis;
 /// let base = ms(100);

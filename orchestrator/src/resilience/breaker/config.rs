@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-/// Configuration of a [`CircuitBreaker`](crate::CircuitBreaker).
+/// Configuration of a [`CircuitBreaker`](crate::resilience::CircuitBreaker).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::BreakerConfig;
+/// use sda_orchestrator::resilience::BreakerConfig;
 ///
 /// let config = BreakerConfig { cooldown: Duration::from_secs(30), ..BreakerConfig::default() };
 /// assert_eq!(config.failure_threshold, 5);

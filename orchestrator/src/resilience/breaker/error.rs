@@ -8,7 +8,7 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::{BreakerConfig, CircuitBreaker};
+/// use sda_orchestrator::resilience::{BreakerConfig, CircuitBreaker};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {

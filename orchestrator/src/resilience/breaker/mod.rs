@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::retry::{OpFailure, RetryDisposition};
+use crate::monitor::metric_names;
 
 /// A circuit breaker, cheap to clone and shared across tasks (clones share one state).
 ///
@@ -49,14 +50,17 @@ use super::retry::{OpFailure, RetryDisposition};
 ///
 /// # Composing with `with_retry`
 ///
-/// Use [`call_classified`](Self::call_classified) inside [`with_retry`](crate::with_retry): an
-/// open breaker becomes a fast *transient* failure whose retry-after hint is the remaining
-/// cooldown, so the retry loop sleeps at least until the breaker may admit a probe, and the
-/// rejection never reaches the dependency. The operation's own dispositions pass through.
+/// Use [`call_classified`](Self::call_classified) inside
+/// [`with_retry`](crate::resilience::with_retry): an open breaker becomes a fast *transient*
+/// failure whose retry-after hint is the remaining cooldown, so the retry loop sleeps at least
+/// until the breaker may admit a probe, and the rejection never reaches the dependency. The
+/// operation's own dispositions pass through.
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{BreakerConfig, CircuitBreaker, OpFailure, RetryPolicy, with_retry};
+/// use sda_orchestrator::resilience::{
+///     BreakerConfig, CircuitBreaker, OpFailure, RetryPolicy, with_retry,
+/// };
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -87,7 +91,7 @@ use super::retry::{OpFailure, RetryDisposition};
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{BreakerConfig, BreakerState, CircuitBreaker};
+/// use sda_orchestrator::resilience::{BreakerConfig, BreakerState, CircuitBreaker};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -166,7 +170,8 @@ impl CircuitBreaker {
             half_open_probes: config.half_open_probes.max(1),
             ..config
         };
-        let gauge = metrics::gauge!(crate::metric_names::CIRCUIT_BREAKER_STATE, "breaker" => name.to_string());
+        let gauge =
+            metrics::gauge!(metric_names::CIRCUIT_BREAKER_STATE, "breaker" => name.to_string());
         gauge.set(BreakerState::Closed.gauge_value());
         let capacity = usize::try_from(config.failure_threshold)
             .unwrap_or(usize::MAX)
@@ -215,7 +220,7 @@ impl CircuitBreaker {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{BreakerConfig, CircuitBreaker};
+    /// use sda_orchestrator::resilience::{BreakerConfig, CircuitBreaker};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -275,7 +280,7 @@ impl CircuitBreaker {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{BreakerConfig, BreakerError, CircuitBreaker};
+    /// use sda_orchestrator::resilience::{BreakerConfig, BreakerError, CircuitBreaker};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -305,7 +310,7 @@ impl CircuitBreaker {
     }
 
     /// Runs an operation that classifies its own failures, in the shape
-    /// [`with_retry`](crate::with_retry) expects.
+    /// [`with_retry`](crate::resilience::with_retry) expects.
     ///
     /// `Retry` and `Permanent` failures count as breaker failures, `Discard` as neither. A
     /// rejection becomes `OpFailure::retry(BreakerError::Open(..))` with the remaining cooldown

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::{Shared, Verdict};
 
-/// Permission to make one call through a [`CircuitBreaker`](super::CircuitBreaker); report the outcome by consuming it.
+/// Permission to make one call through a [`CircuitBreaker`](super::CircuitBreaker); report the
+/// outcome by consuming it.
 ///
 /// Dropping a permit without reporting counts as [`discard`](Self::discard): neither success nor
 /// failure (this is what happens when a call is cancelled).

@@ -5,7 +5,7 @@
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::BreakerState;
+/// use sda_orchestrator::resilience::BreakerState;
 ///
 /// assert_eq!(BreakerState::HalfOpen.gauge_value(), 2.0);
 /// ```

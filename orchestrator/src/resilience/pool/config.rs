@@ -1,6 +1,6 @@
 //! How a dedicated-runtime pool is sized, named and prioritised.
 
-/// Configuration of a [`DedicatedPool`](crate::DedicatedPool).
+/// Configuration of a [`DedicatedPool`](crate::resilience::DedicatedPool).
 ///
 /// The pool's threads, workers and blocking threads alike, are named `{name}-{i}`
 /// (`propagator-0`, `propagator-1`, ...) in the order they start; tokio hands a thread either
@@ -10,7 +10,7 @@
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::PoolConfig;
+/// use sda_orchestrator::resilience::PoolConfig;
 ///
 /// let config = PoolConfig::new("propagator").worker_threads(2).max_in_flight(64);
 /// assert_eq!(config.name(), "propagator");
@@ -76,7 +76,7 @@ impl PoolConfig {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::PoolConfig;
+    /// use sda_orchestrator::resilience::PoolConfig;
     ///
     /// let config = PoolConfig::new("propagator").worker_threads(1).low_priority(true);
     /// # let _ = config;

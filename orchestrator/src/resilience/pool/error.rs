@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Errors of a [`DedicatedPool`](crate::DedicatedPool).
+/// Errors of a [`DedicatedPool`](crate::resilience::DedicatedPool).
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     /// The pool's runtime could not be built.

@@ -61,10 +61,10 @@ use gauges::{PoolGauges, Queued};
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{DedicatedPool, PoolConfig};
+/// use sda_orchestrator::resilience::{DedicatedPool, PoolConfig};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sda_orchestrator::PoolError> {
+/// # async fn main() -> Result<(), sda_orchestrator::resilience::PoolError> {
 /// let pool = DedicatedPool::new(PoolConfig::new("propagator").worker_threads(2))?;
 ///
 /// let (sum, thread) = pool
@@ -180,7 +180,7 @@ impl DedicatedPool {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{DedicatedPool, PoolConfig, PoolError};
+    /// use sda_orchestrator::resilience::{DedicatedPool, PoolConfig, PoolError};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), PoolError> {
@@ -215,7 +215,7 @@ impl DedicatedPool {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{DedicatedPool, PoolConfig, PoolError};
+    /// use sda_orchestrator::resilience::{DedicatedPool, PoolConfig, PoolError};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), PoolError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::RetryDisposition;
+/// use sda_orchestrator::resilience::RetryDisposition;
 ///
 /// fn classify(http_status: u16) -> RetryDisposition {
 ///     match http_status {
@@ -22,9 +22,11 @@ use std::time::Duration;
 pub enum RetryDisposition {
     /// Transient: back off and try again, within the policy's bounds.
     Retry,
-    /// Propagate at once as [`RetryError::Permanent`](super::RetryError::Permanent), without sleeping.
+    /// Propagate at once as [`RetryError::Permanent`](super::RetryError::Permanent), without
+    /// sleeping.
     Permanent,
-    /// Drop the item cleanly: [`RetryOutcome::Discarded`](super::RetryOutcome::Discarded), counted, not an error.
+    /// Drop the item cleanly: [`RetryOutcome::Discarded`](super::RetryOutcome::Discarded), counted,
+    /// not an error.
     Discard,
 }
 
@@ -39,7 +41,7 @@ pub enum RetryDisposition {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{OpFailure, RetryDisposition};
+/// use sda_orchestrator::resilience::{OpFailure, RetryDisposition};
 ///
 /// let failure = OpFailure::retry("503").with_retry_after(Duration::from_secs(2));
 /// assert_eq!(failure.disposition, RetryDisposition::Retry);

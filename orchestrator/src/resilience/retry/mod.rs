@@ -11,6 +11,8 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
+use crate::monitor::metric_names;
+
 pub use failure::{OpFailure, RetryDisposition};
 pub use outcome::{RetryBound, RetryError, RetryOutcome};
 pub use policy::RetryPolicy;
@@ -28,7 +30,7 @@ pub use policy::RetryPolicy;
 /// * [`RetryDisposition::Discard`]: counts `retry_discarded_total{operator}` and returns
 ///   `Ok(`[`RetryOutcome::Discarded`]`)`, no sleep.
 ///
-/// The schedule is [`Backoff`](crate::Backoff)'s, fresh for each call: with the default
+/// The schedule is [`Backoff`](crate::resilience::Backoff)'s, fresh for each call: with the default
 /// decorrelated jitter the `n`-th retry sleeps `uniform(base, min(cap, 3 * previous))`, with
 /// `previous = base` before the first retry. Sleeping uses [`tokio::time`], so paused-time tests
 /// see exact delays.
@@ -51,7 +53,7 @@ pub use policy::RetryPolicy;
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{OpFailure, RetryOutcome, RetryPolicy, with_retry};
+/// use sda_orchestrator::resilience::{OpFailure, RetryOutcome, RetryPolicy, with_retry};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -95,7 +97,7 @@ where
                 });
             }
             RetryDisposition::Discard => {
-                metrics::counter!(crate::metric_names::RETRY_DISCARDED_TOTAL, "operator" => policy.operator().to_owned())
+                metrics::counter!(metric_names::RETRY_DISCARDED_TOTAL, "operator" => policy.operator().to_owned())
                     .increment(1);
                 return Ok(RetryOutcome::Discarded {
                     reason: failure.error,
@@ -125,7 +127,7 @@ where
                 });
             }
         }
-        metrics::counter!(crate::metric_names::RETRY_ATTEMPTS_TOTAL, "operator" => policy.operator().to_owned())
+        metrics::counter!(metric_names::RETRY_ATTEMPTS_TOTAL, "operator" => policy.operator().to_owned())
             .increment(1);
         tracing::debug!(
             event = "retry",

@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-/// The non-error results of [`with_retry`](super::with_retry): a value, or an item discarded on purpose.
+/// The non-error results of [`with_retry`](super::with_retry): a value, or an item discarded on
+/// purpose.
 ///
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::RetryOutcome;
+/// use sda_orchestrator::resilience::RetryOutcome;
 ///
 /// let outcome: RetryOutcome<u32, &str> = RetryOutcome::Succeeded(7);
 /// assert_eq!(outcome.into_value(), Some(7));
@@ -59,8 +60,8 @@ impl fmt::Display for RetryBound {
     }
 }
 
-/// Why [`with_retry`](super::with_retry) failed: a permanent error, or the bounds ran out. Both carry the last error
-/// and the number of attempts.
+/// Why [`with_retry`](super::with_retry) failed: a permanent error, or the bounds ran out. Both
+/// carry the last error and the number of attempts.
 ///
 /// The message includes the last error's `Display` (so `E` need not implement
 /// [`std::error::Error`], and `anyhow::Error` works); it is therefore not also exposed as
@@ -69,7 +70,7 @@ impl fmt::Display for RetryBound {
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::{RetryBound, RetryError};
+/// use sda_orchestrator::resilience::{RetryBound, RetryError};
 ///
 /// let err = RetryError::Exhausted { last_error: "timeout", attempts: 5, bound: RetryBound::MaxAttempts };
 /// assert_eq!(err.to_string(), "retries exhausted (max attempts) after 5 attempts: timeout");
@@ -78,7 +79,8 @@ impl fmt::Display for RetryBound {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RetryError<E> {
-    /// The operation classified an error as [`RetryDisposition::Permanent`](super::RetryDisposition::Permanent).
+    /// The operation classified an error as
+    /// [`RetryDisposition::Permanent`](super::RetryDisposition::Permanent).
     #[error("permanent failure on attempt {attempts}: {last_error}")]
     Permanent {
         /// The permanent error.
