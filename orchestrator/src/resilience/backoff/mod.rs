@@ -1,7 +1,10 @@
 //! Backoff schedules: decorrelated jitter (clamped), full jitter and plain exponential.
 //!
-//! This file holds the schedule; its random numbers and the test helpers have a file each.
+//! This file holds the schedule; its random numbers, the adapter for `rand`'s generators and
+//! the test helpers have a file each.
 
+#[cfg(feature = "rand")]
+mod rand_adapter;
 mod rng;
 #[cfg(feature = "test-util")]
 mod testing;
@@ -9,6 +12,8 @@ mod testing;
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(feature = "rand")]
+pub use rand_adapter::RandRng;
 pub use rng::JitterRng;
 #[cfg(feature = "test-util")]
 pub use testing::{SequenceRng, decorrelated_unclamped};

@@ -5,7 +5,8 @@
 /// [`Backoff`](super::Backoff) draws one number per delay. Production code uses
 /// [`fastrand::Rng`] (seeded from entropy by [`Backoff::new`](super::Backoff::new)); tests use
 /// a seeded `fastrand::Rng`, a scripted implementation of their own, or `SequenceRng` (feature
-/// `test-util`), so that the schedule is reproducible.
+/// `test-util`), so that the schedule is reproducible. With the feature `rand`, `RandRng` draws
+/// from any of `rand`'s generators.
 ///
 /// # Examples
 ///
