@@ -30,6 +30,9 @@
 //! `/health`, `/metrics` (Prometheus), `/topology` (JSON or Mermaid), `/operators`, and
 //! token-guarded pause and resume.
 //!
+//! The library guide, `README.md` in the crate's folder, walks through all of it with examples
+//! that run as doctests.
+//!
 //! # Where names live
 //!
 //! The rule: **the crate root holds what a pipeline author types to declare, wire, run and stop
@@ -125,3 +128,9 @@ pub use supervisor::event::SupervisorEvent;
 pub use supervisor::policy::SupervisorPolicy;
 pub use supervisor::restart::RestartPolicy;
 pub use supervisor::shutdown::ShutdownHandle;
+
+/// The library guide, `README.md`, whose Rust examples run as doctests of the crate: they are
+/// compiled against the public API, so the guide cannot drift from it.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -208,8 +208,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The RFC's demo: 4 uplinks of 10 frames (2 emergencies each, one uplink registered
-    /// mid-run) and 1 replay of 5, a processor input of capacity 64.
+    /// The small demo (the default run): 4 uplinks of 10 frames (2 emergencies each, one uplink
+    /// registered mid-run) and 1 replay of 5, a processor input of capacity 64.
     pub fn demo() -> Self {
         Config::profile(4, 1, true)
     }
