@@ -7,7 +7,6 @@
 //! validates attributes, names and the topology (with the same `sda-orchestrator-topology` checks
 //! that `OperatorGraph::build()` runs), and `expand` writes the builder calls.
 
-#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod check;

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sda_orchestrator::{DedicatedPool, PoolConfig};
+use sda_orchestrator::resilience::{DedicatedPool, PoolConfig};
 
 /// CPU time of one job slice.
 const JOB: Duration = Duration::from_millis(2);

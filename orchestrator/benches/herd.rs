@@ -16,7 +16,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use sda_orchestrator::{Jitter, OpFailure, RetryPolicy, decorrelated_unclamped, with_retry};
+use sda_orchestrator::resilience::{
+    Jitter, OpFailure, RetryPolicy, decorrelated_unclamped, with_retry,
+};
 use tokio::time::Instant;
 
 const CLIENTS: usize = 1000;

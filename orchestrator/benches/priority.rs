@@ -8,7 +8,7 @@
 //! Run: `cargo bench -p sda-orchestrator --bench priority`
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/telemetry_aggregator.rs"]
+#[path = "../examples/telemetry_aggregator/main.rs"]
 mod aggregator;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::SupervisorPolicy;
 use crate::control::PauseGate;
 use crate::{Inbox, Outbox};
 
@@ -17,6 +18,9 @@ pub(crate) struct Meta {
     /// The vertex's pause gate: present for sources (and a router's feeds), which are the
     /// vertices that can be paused.
     pub(crate) pause: Option<Arc<PauseGate>>,
+    /// The graph's supervisor policy: a router restarts its feeds on the same terms as the
+    /// supervisor restarts vertices.
+    pub(crate) policy: Arc<SupervisorPolicy>,
 }
 
 /// The documentation shared by every context's `shutdown` field.
@@ -58,8 +62,8 @@ pub struct SourceContext<O> {
 impl<O> SourceContext<O> {
     context_accessors!();
 
-    /// Whether the source is paused (see [`GraphControls`](crate::GraphControls)). While it
-    /// is, every send on [`output`](SourceContext::output) waits, holding its item.
+    /// Whether the source is paused (see [`GraphControls`](crate::control::GraphControls)). While
+    /// it is, every send on [`output`](SourceContext::output) waits, holding its item.
     pub fn is_paused(&self) -> bool {
         self.meta
             .pause

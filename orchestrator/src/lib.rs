@@ -14,22 +14,51 @@
 //!   names whatever is still running at the deadline.
 //!
 //! Every supervisor decision is one structured `tracing` event (field `event`), and operators
-//! and edges publish metrics through the `metrics` facade (see [`metric_names`]).
+//! and edges publish metrics through the `metrics` facade (see [`monitor::metric_names`]).
 //!
 //! Beyond the default edge (bounded, every item, backpressure), an edge can have **priority
 //! lanes** ([`EdgeOptions::priority`]: an emergency lane drained before every routine lane of
 //! the receiving [`Inbox`]) or be a **lossy broadcast** ([`EdgeOptions::broadcast`]: the
 //! producer never waits, a lagging consumer warns with the count missed and continues). A
 //! **router** ([`OperatorGraph::add_router`], [`RouterHandle`]) is a source whose feeds are
-//! registered and removed while the graph runs, each supervised like an operator, and
-//! [`StatsPublisher`] publishes counters that readers take without a lock.
+//! registered and removed while the graph runs, each supervised like an operator.
 //!
 //! Sources can be **paused** and resumed while the graph runs ([`BuiltGraph::controls`],
-//! [`GraphControls`]): a paused source's sends wait, holding their items, so nothing is dropped
-//! or restarted. [`describe_metrics`] gives every metric its HELP text and unit. With the
-//! feature **`http`**, `http::app` is an axum control plane over a graph: `/health`,
-//! `/metrics` (Prometheus), `/topology` (JSON or Mermaid), `/operators`, and token-guarded
-//! pause and resume.
+//! [`control::GraphControls`]): a paused source's sends wait, holding their items, so nothing is
+//! dropped or restarted. [`monitor::describe_metrics`] gives every metric its HELP text and
+//! unit. With the feature **`http`**, `http::app` is an axum control plane over a graph:
+//! `/health`, `/metrics` (Prometheus), `/topology` (JSON or Mermaid), `/operators`, and
+//! token-guarded pause and resume.
+//!
+//! The library guide, `README.md` in the crate's folder, walks through all of it with examples
+//! that run as doctests.
+//!
+//! # Where names live
+//!
+//! The rule: **the crate root holds what a pipeline author types to declare, wire, run and stop
+//! a graph; every other name lives in exactly one named module, and nowhere else.** So the root
+//! has the graph ([`OperatorGraph`], [`BuiltGraph`], [`BuildError`]), what a factory works with
+//! (the three contexts, [`Inbox`], [`Outbox`], [`SendError`], [`Message`]), the handles and
+//! factory traits, the edge options ([`EdgeOptions`], [`Lane`]), the policies and outcome
+//! ([`RestartPolicy`], [`SupervisorPolicy`], [`SupervisorEvent`], [`ShutdownHandle`]),
+//! [`Role`] and [`pipeline!`]. The rest, needed to look closer at a graph, to operate one, or to
+//! build resilience into an operator, is grouped by job:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`graph`] | validation errors in detail, the described topology, the traits that type-check an edge's ends, edge specifications, router errors, the default edge capacity |
+//! | [`monitor`] | the live view of a running graph (`GraphMonitor`, snapshots, operator states) and the metric names with their descriptions |
+//! | [`control`] | pausing and resuming sources while the graph runs |
+//! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget |
+//! | [`resilience`] | retry with backoff, circuit breaker, dedicated-runtime pool |
+//! | `http` (feature `http`) | the axum control plane |
+//!
+//! # Features
+//!
+//! * `http`: the control plane (`http` module), with axum and a Prometheus exporter.
+//! * `rand`: lets `rand`'s generators drive backoff jitter (see [`resilience::JitterRng`]).
+//! * `test-util`: helpers for testing schedules ([`resilience`]'s `SequenceRng`, a scripted
+//!   random source, and `decorrelated_unclamped`, the published formula for comparison).
 //!
 //! # Examples
 //!
@@ -67,47 +96,41 @@
 //! # Ok::<(), sda_orchestrator::BuildError>(())
 //! # }).unwrap();
 //! ```
-#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod channel;
 mod context;
-mod control;
-mod graph;
+pub mod control;
+pub mod graph;
 #[cfg(feature = "http")]
 pub mod http;
 mod message;
-mod metric_help;
-mod monitor;
+pub mod monitor;
 pub mod resilience;
-mod restart;
-mod stats;
-mod supervisor;
-mod task;
+pub mod supervisor;
 
 pub use channel::{Inbox, Outbox, SendError};
 pub use context::{OperatorContext, SinkContext, SourceContext};
-pub use control::{ControlError, GraphControls};
-pub use graph::{
-    BuildError, BuiltGraph, DEFAULT_EDGE_CAPACITY, Downstream, EdgeDescription, EdgeOptions,
-    EdgeSpec, FeedError, GraphError, GraphErrorKind, IntoEdgeSpec, Lane, OperatorFactory,
-    OperatorGraph, OperatorHandle, RouterHandle, SinkFactory, SinkHandle, SourceFactory,
-    SourceHandle, Topology, Upstream, VertexDescription, VertexRef,
-};
+pub use graph::build::BuiltGraph;
+pub use graph::declare::OperatorGraph;
+pub use graph::error::BuildError;
+pub use graph::factory::{OperatorFactory, SinkFactory, SourceFactory};
+pub use graph::handle::{OperatorHandle, SinkHandle, SourceHandle};
+pub use graph::options::{EdgeOptions, Lane};
+pub use graph::router::RouterHandle;
 pub use message::Message;
-pub use metric_help::describe_metrics;
-pub use monitor::{
-    EdgeSnapshot, GraphMonitor, GraphSnapshot, MAX_ERROR_TEXT, OperatorSnapshot, OperatorState,
-    metric_names,
-};
-#[doc(inline)]
-pub use resilience::*;
-pub use restart::{RestartBudget, RestartDecision, RestartPolicy};
 /// Declares an [`OperatorGraph`] in a few lines and checks its topology at compile time: cycles,
 /// missing edges, role errors and unknown names are spanned compile errors.
 pub use sda_orchestrator_macros::pipeline;
 /// What a vertex does: [`Role::Source`], [`Role::Operator`] or [`Role::Sink`].
 pub use sda_orchestrator_topology::Role;
-pub use stats::{StatsCounters, StatsPublisher, StatsReader, StatsSnapshot};
-pub use supervisor::{ShutdownHandle, SupervisorEvent, SupervisorPolicy};
-pub use task::{Task, TaskExit};
+pub use supervisor::event::SupervisorEvent;
+pub use supervisor::policy::SupervisorPolicy;
+pub use supervisor::restart::RestartPolicy;
+pub use supervisor::shutdown::ShutdownHandle;
+
+/// The library guide, `README.md`, whose Rust examples run as doctests of the crate: they are
+/// compiled against the public API, so the guide cannot drift from it.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -2,9 +2,10 @@
 
 mod common;
 
+use sda_orchestrator::graph::GraphErrorKind;
 use sda_orchestrator::{
-    EdgeOptions, GraphErrorKind, OperatorContext, OperatorGraph, OperatorHandle, RestartPolicy,
-    SinkContext, SinkHandle, SourceHandle,
+    EdgeOptions, OperatorContext, OperatorGraph, OperatorHandle, RestartPolicy, SinkContext,
+    SinkHandle, SourceHandle,
 };
 
 fn source(graph: &mut OperatorGraph, name: &str) -> SourceHandle<u32> {

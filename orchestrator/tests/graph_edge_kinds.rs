@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sda_orchestrator::graph::{FeedError, GraphErrorKind};
 use sda_orchestrator::{
-    EdgeOptions, FeedError, GraphErrorKind, Lane, OperatorGraph, RestartPolicy, SinkContext,
-    SupervisorEvent, SupervisorPolicy,
+    EdgeOptions, Lane, OperatorGraph, RestartPolicy, SinkContext, SupervisorEvent, SupervisorPolicy,
 };
 
 fn odd_is_urgent(n: &u32) -> Lane {

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{collect, run_to_completion, send_all, store};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use sda_orchestrator::{EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy, metric_names};
+use sda_orchestrator::monitor::metric_names;
+use sda_orchestrator::{EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy};
 
 /// The value of `name` whose single label equals `label`, from a snapshot.
 fn value(

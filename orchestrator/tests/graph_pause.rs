@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{collect, pass_through, store, taken};
+use sda_orchestrator::control::ControlError;
+use sda_orchestrator::monitor::OperatorState;
 use sda_orchestrator::{
-    ControlError, OperatorGraph, OperatorState, RestartPolicy, SourceContext, SourceFactory,
-    SupervisorEvent, SupervisorPolicy,
+    OperatorGraph, RestartPolicy, Role, SourceContext, SourceFactory, SupervisorEvent,
+    SupervisorPolicy,
 };
 use tokio::time::sleep;
 
@@ -227,7 +229,7 @@ fn only_known_sources_can_be_paused() {
         controls.pause("pass"),
         Err(ControlError::NotASource {
             operator: "pass".into(),
-            role: "operator"
+            role: Role::Operator
         })
     );
     assert_eq!(
@@ -279,7 +281,7 @@ async fn a_long_error_is_kept_cut_to_the_bound() {
     assert_eq!(source.state, OperatorState::Failed);
     let error = source.last_error.unwrap();
     assert!(
-        error.len() <= sda_orchestrator::MAX_ERROR_TEXT,
+        error.len() <= sda_orchestrator::monitor::MAX_ERROR_TEXT,
         "{}",
         error.len()
     );

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use sda_orchestrator::{
+use sda_orchestrator::resilience::{
     BreakerConfig, BreakerError, BreakerState, CircuitBreaker, Jitter, OpFailure, RetryDisposition,
     RetryOutcome, RetryPolicy, with_retry,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::poll;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use sda_orchestrator::{DedicatedPool, PoolConfig, PoolError};
+use sda_orchestrator::resilience::{DedicatedPool, PoolConfig, PoolError};
 use tokio::sync::oneshot;
 
 fn new_pool(name: &str, workers: usize) -> DedicatedPool {

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use sda_orchestrator::{
+use sda_orchestrator::resilience::{
     Backoff, Jitter, OpFailure, RetryBound, RetryError, RetryOutcome, RetryPolicy, SequenceRng,
     decorrelated_unclamped, with_retry,
 };

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{collect, run_graph, send_all, store, taken};
+use sda_orchestrator::monitor::OperatorState;
+use sda_orchestrator::supervisor::{RestartBudget, RestartDecision};
 use sda_orchestrator::{
-    EdgeOptions, OperatorContext, OperatorGraph, OperatorState, RestartBudget, RestartDecision,
-    RestartPolicy, SupervisorEvent, SupervisorPolicy,
+    EdgeOptions, OperatorContext, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy,
 };
 use tokio::sync::Notify;
 use tokio::time::{Instant, advance};

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sda_orchestrator::{RestartPolicy, Task, TaskExit};
+use sda_orchestrator::RestartPolicy;
+use sda_orchestrator::supervisor::{Task, TaskExit};
 
 #[tokio::test]
 async fn ok_maps_to_ok() {

@@ -2,7 +2,6 @@
 //! operator that maps, and a sink that collects into a shared vector, so that each trybuild case
 //! and integration test stays a few lines long.
 
-#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};

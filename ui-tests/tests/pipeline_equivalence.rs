@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sda_orchestrator::graph::GraphErrorKind;
 use sda_orchestrator::{
-    EdgeOptions, GraphErrorKind, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy,
-    pipeline,
+    EdgeOptions, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy, pipeline,
 };
 use ui_tests::{collect, discard, emit, map};
 

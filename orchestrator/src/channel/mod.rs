@@ -5,8 +5,6 @@ mod edge;
 mod inbox;
 mod outbox;
 
-pub(crate) use edge::{
-    EdgeInfo, EdgeKind, EdgeRx, EdgeTx, InputSlot, PaddedCounter, RxEnd, TxEnd, channel,
-};
+pub(crate) use edge::{EdgeInfo, EdgeKind, EdgeRx, EdgeTx, InputSlot, RxEnd, TxEnd, channel};
 pub use inbox::Inbox;
 pub use outbox::{Outbox, SendError};

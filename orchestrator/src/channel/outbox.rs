@@ -12,12 +12,12 @@ use crate::{Lane, Message};
 
 /// The downstream side of an edge is gone, so an item could not be delivered there.
 ///
-/// Downstream operators stay connected for the whole life of a graph, restarts included; an
-/// edge closes only when the vertex behind it has finished for good (it returned early, or the
-/// graph is being torn down after an escalation). The undelivered items are counted as dropped
-/// on the edge (see [`GraphMonitor::dropped_items`](crate::GraphMonitor::dropped_items)), so
-/// they are never lost silently. The error carries no item, so it converts into
-/// `anyhow::Error` whatever the item type.
+/// Downstream operators stay connected for the whole life of a graph, restarts included; an edge
+/// closes only when the vertex behind it has finished for good (it returned early, or the graph is
+/// being torn down after an escalation). The undelivered items are counted as dropped on the edge
+/// (see [`GraphMonitor::dropped_items`](crate::monitor::GraphMonitor::dropped_items)), so they are
+/// never lost silently. The error carries no item, so it converts into `anyhow::Error` whatever the
+/// item type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("downstream of edge `{edge}` has finished; {undelivered} item(s) not delivered there")]
 pub struct SendError {
@@ -41,7 +41,7 @@ pub struct SendError {
 /// priority edges.
 ///
 /// A source's outbox also honours its pause gate (see
-/// [`GraphControls`](crate::GraphControls)): while the source is paused, `send` and
+/// [`GraphControls`](crate::control::GraphControls)): while the source is paused, `send` and
 /// `send_batch` wait before sending, holding their items, until it is resumed or shutdown
 /// begins.
 #[derive(Debug)]

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{ControlError, PauseGate};
-use crate::GraphMonitor;
+use crate::monitor::GraphMonitor;
 
-/// Pauses and resumes the sources of a graph, before or while it runs. Cheap to clone; every
-/// clone controls the same graph. Take it from [`BuiltGraph::controls`](crate::BuiltGraph::controls).
+/// Pauses and resumes the sources of a graph, before or while it runs. Cheap to clone; every clone
+/// controls the same graph. Take it from [`BuiltGraph::controls`](crate::BuiltGraph::controls).
 ///
 /// While a source is paused, its [`Outbox::send`](crate::Outbox::send) and
 /// [`send_batch`](crate::Outbox::send_batch) wait before sending, holding the item: nothing is
@@ -21,7 +21,9 @@ use crate::GraphMonitor;
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::{ControlError, OperatorGraph, OperatorState, RestartPolicy, SinkContext};
+/// use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+/// use sda_orchestrator::control::ControlError;
+/// use sda_orchestrator::monitor::OperatorState;
 ///
 /// let mut graph = OperatorGraph::new();
 /// let ticks = graph.add_source("ticks", RestartPolicy::default(), |mut ctx| async move {
@@ -112,7 +114,7 @@ impl GraphControls {
             .as_deref()
             .ok_or_else(|| ControlError::NotASource {
                 operator: operator.to_owned(),
-                role: status.role.noun(),
+                role: status.role,
             })
     }
 }

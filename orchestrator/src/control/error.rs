@@ -1,6 +1,8 @@
 //! Why a control action was refused.
 
-/// Why [`GraphControls`](crate::GraphControls) refused an action.
+use sda_orchestrator_topology::Role;
+
+/// Why [`GraphControls`](crate::control::GraphControls) refused an action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {
@@ -13,7 +15,7 @@ pub enum ControlError {
     NotASource {
         /// The vertex's name.
         operator: String,
-        /// Its role: `operator` or `sink`.
-        role: &'static str,
+        /// Its role: [`Role::Operator`] or [`Role::Sink`].
+        role: Role,
     },
 }

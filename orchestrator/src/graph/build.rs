@@ -8,11 +8,15 @@ use sda_orchestrator_topology::{self as topology, Problem};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeclaredVertex, OperatorGraph, Runnable};
+use super::{DeclaredVertex, GraphError, GraphErrorKind, Runnable, Topology};
 use crate::channel::EdgeInfo;
 use crate::control::{GraphControls, PauseGate};
-use crate::supervisor::{self, ShutdownHandle, SupervisorEvent, SupervisorPolicy};
-use crate::{BuildError, GraphError, GraphErrorKind, GraphMonitor, RestartPolicy, Role, Topology};
+use crate::monitor::GraphMonitor;
+use crate::supervisor;
+use crate::{
+    BuildError, OperatorGraph, RestartPolicy, Role, ShutdownHandle, SupervisorEvent,
+    SupervisorPolicy,
+};
 
 /// A validated graph with every channel allocated and every vertex wired, ready to
 /// [`run`](BuiltGraph::run).

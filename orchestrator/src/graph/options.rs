@@ -29,7 +29,8 @@ enum Mode {
     Broadcast,
 }
 
-/// Options of one edge, given to [`OperatorGraph::connect_with`](crate::OperatorGraph::connect_with).
+/// Options of one edge, given to
+/// [`OperatorGraph::connect_with`](crate::OperatorGraph::connect_with).
 ///
 /// An edge is a bounded channel by default: every item reaches the consumer, and a full edge
 /// makes its producer wait. Two other kinds are available:
@@ -39,11 +40,11 @@ enum Mode {
 ///   lane of each item as it is sent, and the receiving [`Inbox`](crate::Inbox) takes every
 ///   emergency item queued on any of its edges before any routine item (biased), in turn across
 ///   edges within a lane.
-/// * [`broadcast`](EdgeOptions::broadcast): a lossy ring of the given capacity for a consumer
-///   that is allowed to lag. The producer never waits on it; a consumer that falls more than
-///   `capacity` items behind misses the oldest, logs a warning with the count missed (also
-///   counted as the edge's `lagged` items in the [`GraphMonitor`](crate::GraphMonitor)) and
-///   continues with the oldest item still held.
+/// * [`broadcast`](EdgeOptions::broadcast): a lossy ring of the given capacity for a consumer that
+///   is allowed to lag. The producer never waits on it; a consumer that falls more than `capacity`
+///   items behind misses the oldest, logs a warning with the count missed (also counted as the
+///   edge's `lagged` items in the [`GraphMonitor`](crate::monitor::GraphMonitor)) and continues
+///   with the oldest item still held.
 ///
 /// # Examples
 ///

@@ -10,13 +10,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::OperatorGraph;
 use crate::context::Meta;
 use crate::supervisor::log::decision;
-use crate::{
-    Backoff, Jitter, Message, RestartBudget, RestartDecision, RestartPolicy, SourceContext,
-    SourceFactory, SourceHandle, TaskExit,
-};
+use crate::supervisor::{Restart, Restarter, TaskExit, panic_message};
+use crate::{Message, OperatorGraph, RestartPolicy, SourceContext, SourceFactory, SourceHandle};
 
 /// How many registrations and removals may wait for the router at once.
 const CONTROL_CAPACITY: usize = 16;
@@ -59,10 +56,12 @@ pub enum FeedError {
 /// router's outgoing edges (with their backpressure) and whose `shutdown` token fires when the
 /// feed is removed or the graph shuts down, at which point it must return `Ok(())`. Each feed
 /// runs as its own task, supervised by the router like any operator by the graph's supervisor:
-/// an error restarts it within its [`RestartPolicy`] after a jittered backoff, a spent budget
-/// fails the router (whose own policy then applies), and a panic is re-raised by the router so
-/// the graph's supervisor reports [`Panicked`](crate::SupervisorEvent::Panicked) naming the
-/// router. Every decision is logged like the supervisor's, with `operator` = `router/feed`.
+/// an error restarts it within its [`RestartPolicy`] after the backoff of the graph's
+/// [`SupervisorPolicy`](crate::SupervisorPolicy) (the same bounds, jitter and healthy-run reset
+/// as a vertex), a spent budget fails the router (whose own policy then applies), and a panic
+/// is re-raised by the router so the graph's supervisor reports
+/// [`Panicked`](crate::SupervisorEvent::Panicked) naming the router. Every decision is logged
+/// like the supervisor's, with `operator` = `router/feed`.
 ///
 /// On shutdown the router stops accepting registrations ([`FeedError::Closed`]), tells every
 /// feed to stop and finishes once they have; what they sent drains through the graph. The
@@ -239,9 +238,7 @@ impl OperatorGraph {
 struct Feed<T> {
     factory: BoxedFeed<T>,
     stop: CancellationToken,
-    budget: RestartBudget,
-    backoff: Backoff,
-    incarnations: u32,
+    restarter: Restarter,
     /// Set by `remove`: its next exit is final.
     removed: bool,
 }
@@ -294,13 +291,7 @@ async fn route<T: Message>(
                     let feed = Feed {
                         factory,
                         stop: ctx.shutdown.child_token(),
-                        budget: RestartBudget::new(restart),
-                        backoff: Backoff::new(
-                            std::time::Duration::from_millis(100),
-                            std::time::Duration::from_secs(5),
-                            Jitter::Decorrelated,
-                        ),
-                        incarnations: 0,
+                        restarter: Restarter::new(restart, &ctx.meta.policy),
                         removed: false,
                     };
                     let feed = feeds.entry(name.clone()).or_insert(feed);
@@ -350,11 +341,11 @@ fn start<T: Message>(
         meta: Meta {
             name: Arc::from(feed_label(router, name)),
             shutdown: feed.stop.clone(),
-            attempt: feed.incarnations,
+            attempt: feed.restarter.start(delay),
             pause: ctx.meta.pause.clone(),
+            policy: Arc::clone(&ctx.meta.policy),
         },
     };
-    feed.incarnations += 1;
     let incarnation =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (feed.factory)(context)));
     let name = name.to_owned();
@@ -362,10 +353,7 @@ fn start<T: Message>(
         let incarnation = match incarnation {
             Ok(incarnation) => incarnation,
             Err(payload) => {
-                return (
-                    name,
-                    TaskExit::Panicked(crate::task::panic_message(payload)),
-                );
+                return (name, TaskExit::Panicked(panic_message(payload)));
             }
         };
         if !delay.is_zero() {
@@ -379,7 +367,7 @@ fn start<T: Message>(
         {
             Ok(Ok(())) => TaskExit::Ok,
             Ok(Err(error)) => TaskExit::Errored(error),
-            Err(payload) => TaskExit::Panicked(crate::task::panic_message(payload)),
+            Err(payload) => TaskExit::Panicked(panic_message(payload)),
         };
         (name, exit)
     });
@@ -399,7 +387,7 @@ fn on_feed_exit<T: Message>(
     let Some(feed) = feeds.get_mut(&name) else {
         return Ok(());
     };
-    let attempt = feed.incarnations.saturating_sub(1);
+    let attempt = feed.restarter.attempt();
     match exit {
         TaskExit::Ok | TaskExit::Aborted => {
             let reason = if feed.removed {
@@ -417,8 +405,9 @@ fn on_feed_exit<T: Message>(
             feeds.remove(&name);
             Ok(())
         }
-        TaskExit::Errored(error) => match feed.budget.on_failure(Instant::now()) {
-            RestartDecision::Restart {
+        TaskExit::Errored(error) => match feed.restarter.on_error(Instant::now()) {
+            Restart::After {
+                delay,
                 attempt,
                 restarts_in_window,
             } => {
@@ -430,11 +419,10 @@ fn on_feed_exit<T: Message>(
                     restarts_in_window,
                     format!("{error:#}")
                 );
-                let delay = feed.backoff.next_delay();
                 start(router, ctx, running, &name, feed, delay);
                 Ok(())
             }
-            RestartDecision::Exhausted { restarts_in_window } => {
+            Restart::Exhausted { restarts_in_window } => {
                 let reason = format!("{error:#}");
                 decision!(
                     error,

@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::ControlPlane;
 use super::auth::authorize;
 use super::error::ApiError;
-use crate::{ControlError, OperatorState};
+use crate::control::ControlError;
+use crate::monitor::OperatorState;
 
 /// The target every control event is logged under.
 pub(crate) const TARGET: &str = "sda_orchestrator::control";

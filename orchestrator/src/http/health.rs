@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::ControlPlane;
-use crate::{GraphSnapshot, OperatorState};
+use crate::monitor::{GraphSnapshot, OperatorState};
 
 /// The graph's health as `/health` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

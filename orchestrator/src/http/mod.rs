@@ -7,9 +7,9 @@
 //! |---|---|
 //! | `GET /health` | `{"status": ..., "operators": {name: state}}` (see below) |
 //! | `GET /metrics` | the Prometheus text format (`text/plain; version=0.0.4`); 404 without a Prometheus handle |
-//! | `GET /topology` | the graph's [`Topology`](crate::Topology) as JSON; `?format=mermaid` as a Mermaid flowchart (`text/plain`); any other format is a 400 |
-//! | `GET /operators` | `{"operators": [...]}`: each operator's [`OperatorSnapshot`](crate::OperatorSnapshot) (state, restarts, uptime, counts, last error, paused) |
-//! | `POST /operators/{name}/pause` | pauses a source (see [`GraphControls`](crate::GraphControls)); token required |
+//! | `GET /topology` | the graph's [`Topology`](crate::graph::Topology) as JSON; `?format=mermaid` as a Mermaid flowchart (`text/plain`); any other format is a 400 |
+//! | `GET /operators` | `{"operators": [...]}`: each operator's [`OperatorSnapshot`](crate::monitor::OperatorSnapshot) (state, restarts, uptime, counts, last error, paused) |
+//! | `POST /operators/{name}/pause` | pauses a source (see [`GraphControls`](crate::control::GraphControls)); token required |
 //! | `POST /operators/{name}/resume` | resumes it; token required |
 //!
 //! # Health
@@ -18,7 +18,7 @@
 //! restart backoff or a source is paused, `failed` (503) once an operator panicked, spent its
 //! restart budget or was aborted (the supervisor escalates: the graph is going down), and
 //! `stopped` (503) once every operator has finished. Each operator's state is one of
-//! [`OperatorState`](crate::OperatorState)'s names.
+//! [`OperatorState`](crate::monitor::OperatorState)'s names.
 //!
 //! # Changing state
 //!

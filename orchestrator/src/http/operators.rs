@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::ControlPlane;
-use crate::OperatorSnapshot;
+use crate::monitor::OperatorSnapshot;
 
 #[derive(Serialize)]
 pub(crate) struct OperatorsBody {

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::{BuiltGraph, GraphControls, GraphMonitor, Topology, describe_metrics};
+use crate::BuiltGraph;
+use crate::control::GraphControls;
+use crate::graph::Topology;
+use crate::monitor::{GraphMonitor, describe_metrics};
 
 /// The request body limit a [`ControlPlane`] applies unless told otherwise: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;

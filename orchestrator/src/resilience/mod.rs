@@ -1,7 +1,9 @@
 //! Retry with decorrelated jitter, circuit breaking and a dedicated-runtime bulkhead.
 //!
 //! * [`Backoff`]: the delay schedule (decorrelated jitter with the ceiling clamped before
-//!   drawing, full jitter, or plain exponential), with an injectable RNG.
+//!   drawing, full jitter, or plain exponential), with an injectable RNG ([`JitterRng`]):
+//!   `fastrand` by default, `rand`'s generators through `RandRng` (feature `rand`), scripted
+//!   draws through `SequenceRng` (feature `test-util`).
 //! * [`RetryPolicy`] and [`with_retry`]: a retry loop whose operation classifies its own failures
 //!   as [`RetryDisposition::Retry`], [`Permanent`](RetryDisposition::Permanent) or
 //!   [`Discard`](RetryDisposition::Discard).
@@ -11,17 +13,18 @@
 
 mod backoff;
 mod breaker;
-mod breaker_types;
-mod policy;
 mod pool;
-mod pool_config;
-mod pool_gauges;
 mod retry;
 
-pub use backoff::{Backoff, Jitter, JitterRng, SequenceRng, decorrelated_unclamped};
-pub use breaker::{BreakerPermit, CircuitBreaker};
-pub use breaker_types::{BreakerConfig, BreakerError, BreakerOpen, BreakerState};
-pub use policy::RetryPolicy;
-pub use pool::DedicatedPool;
-pub use pool_config::{PoolConfig, PoolError};
-pub use retry::{OpFailure, RetryBound, RetryDisposition, RetryError, RetryOutcome, with_retry};
+#[cfg(feature = "rand")]
+pub use backoff::RandRng;
+pub use backoff::{Backoff, Jitter, JitterRng};
+#[cfg(feature = "test-util")]
+pub use backoff::{SequenceRng, decorrelated_unclamped};
+pub use breaker::{
+    BreakerConfig, BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker,
+};
+pub use pool::{DedicatedPool, PoolConfig, PoolError};
+pub use retry::{
+    OpFailure, RetryBound, RetryDisposition, RetryError, RetryOutcome, RetryPolicy, with_retry,
+};

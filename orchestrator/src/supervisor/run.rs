@@ -2,36 +2,28 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
 
 use super::log::{TARGET, decision};
-use super::{SupervisorEvent, SupervisorPolicy};
+use super::{Restart, Restarter};
+use super::{TaskExit, panic_message};
+use crate::BuiltGraph;
 use crate::context::Meta;
-use crate::graph::{BuiltGraph, Incarnation};
-use crate::task::panic_message;
-use crate::{
-    Backoff, GraphMonitor, Jitter, OperatorState, RestartBudget, RestartDecision, TaskExit,
-};
-
-/// Per-vertex bookkeeping that lives as long as the supervisor.
-struct Vertex {
-    budget: RestartBudget,
-    backoff: Backoff,
-    /// Incarnations started so far, the first included.
-    incarnations: u32,
-    /// When the current incarnation was started (after its backoff).
-    started: Instant,
-}
+use crate::graph::Incarnation;
+use crate::monitor::{GraphMonitor, OperatorState};
+use crate::{SupervisorEvent, SupervisorPolicy};
 
 struct Supervisor {
     graph: BuiltGraph,
-    vertices: Vec<Vertex>,
+    /// Each vertex's restart state, by vertex index; it lives as long as the supervisor.
+    vertices: Vec<Restarter>,
     running: JoinSet<anyhow::Result<()>>,
     task_vertex: HashMap<Id, usize>,
-    policy: SupervisorPolicy,
+    policy: Arc<SupervisorPolicy>,
 }
 
 /// Runs `graph` until it ends; see [`BuiltGraph::run`].
@@ -39,23 +31,14 @@ pub(crate) async fn supervise(graph: BuiltGraph, policy: SupervisorPolicy) -> Su
     let vertices = graph
         .vertices
         .iter()
-        .map(|v| Vertex {
-            budget: RestartBudget::new(v.restart),
-            backoff: Backoff::new(
-                policy.restart_backoff_base(),
-                policy.restart_backoff_cap(),
-                Jitter::Decorrelated,
-            ),
-            incarnations: 0,
-            started: Instant::now(),
-        })
+        .map(|v| Restarter::new(v.restart, &policy))
         .collect();
     let mut supervisor = Supervisor {
         graph,
         vertices,
         running: JoinSet::new(),
         task_vertex: HashMap::new(),
-        policy,
+        policy: Arc::new(policy),
     };
     supervisor.run().await
 }
@@ -111,15 +94,13 @@ impl Supervisor {
 
     /// Starts the next incarnation of `index` after `delay`.
     fn start(&mut self, index: usize, delay: Duration) -> Result<(), SupervisorEvent> {
-        let vertex = &mut self.vertices[index];
         let meta = Meta {
             name: self.graph.vertices[index].name.clone(),
             shutdown: self.graph.shutdown.clone(),
-            attempt: vertex.incarnations,
+            attempt: self.vertices[index].start(delay),
             pause: self.graph.vertices[index].pause.clone(),
+            policy: Arc::clone(&self.policy),
         };
-        vertex.incarnations += 1;
-        vertex.started = Instant::now() + delay;
         let runnable = &mut self.graph.vertices[index].runnable;
         // The factory is user code running on the supervisor's own task: a panic in it must
         // become an event, not take the supervisor down.
@@ -142,7 +123,7 @@ impl Supervisor {
                     error,
                     "panicked",
                     self.name(index),
-                    vertex_attempt(&self.vertices[index]),
+                    self.vertices[index].attempt(),
                     0,
                     message
                 );
@@ -178,7 +159,7 @@ impl Supervisor {
         let Some(index) = self.task_vertex.remove(&id) else {
             return Ok(());
         };
-        let attempt = vertex_attempt(&self.vertices[index]);
+        let attempt = self.vertices[index].attempt();
         match exit {
             TaskExit::Ok => {
                 self.monitor().set_state(index, OperatorState::Finished);
@@ -227,20 +208,13 @@ impl Supervisor {
     }
 
     fn on_error(&mut self, index: usize, error: anyhow::Error) -> Result<(), SupervisorEvent> {
-        let now = Instant::now();
         let reason = format!("{error:#}");
-        let vertex = &mut self.vertices[index];
-        // A long healthy run means the next failure is a fresh incident, not part of a
-        // crash loop: start the backoff schedule over.
-        if now.saturating_duration_since(vertex.started) > self.policy.restart_backoff_cap() {
-            vertex.backoff.reset();
-        }
-        match vertex.budget.on_failure(now) {
-            RestartDecision::Restart {
+        match self.vertices[index].on_error(Instant::now()) {
+            Restart::After {
+                delay,
                 attempt,
                 restarts_in_window,
             } => {
-                let delay = vertex.backoff.next_delay();
                 decision!(
                     warn,
                     "restart",
@@ -253,13 +227,12 @@ impl Supervisor {
                 self.monitor().set_state(index, OperatorState::Restarting);
                 self.start(index, delay)
             }
-            RestartDecision::Exhausted { restarts_in_window } => {
-                let attempt = vertex_attempt(vertex);
+            Restart::Exhausted { restarts_in_window } => {
                 decision!(
                     error,
                     "budget_exhausted",
                     self.name(index),
-                    attempt,
+                    self.vertices[index].attempt(),
                     restarts_in_window,
                     reason
                 );
@@ -321,7 +294,7 @@ impl Supervisor {
             let Some(index) = self.task_vertex.remove(&id) else {
                 continue;
             };
-            let attempt = vertex_attempt(&self.vertices[index]);
+            let attempt = self.vertices[index].attempt();
             if joined.is_ok() {
                 // It finished on its own before the abort reached it.
                 decision!(
@@ -350,9 +323,4 @@ impl Supervisor {
             .map(|i| self.name(i).to_owned())
             .collect()
     }
-}
-
-/// The zero-based attempt number of the vertex's current incarnation.
-fn vertex_attempt(vertex: &Vertex) -> u32 {
-    vertex.incarnations.saturating_sub(1)
 }

@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use sda_orchestrator::monitor::GraphMonitor;
 use sda_orchestrator::{
-    GraphMonitor, Message, OperatorContext, OperatorFactory, OperatorGraph, SinkFactory,
-    SourceFactory, SupervisorEvent, SupervisorPolicy,
+    Message, OperatorContext, OperatorFactory, OperatorGraph, SinkFactory, SourceFactory,
+    SupervisorEvent, SupervisorPolicy,
 };
 
 /// A source that sends `items` in order, then finishes.

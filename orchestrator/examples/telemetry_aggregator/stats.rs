@@ -1,5 +1,8 @@
-//! Pipeline statistics: counters bumped with relaxed atomics on the hot path, snapshots
-//! published on a tick, and read without taking a lock.
+//! The aggregator's statistics: counters bumped with relaxed atomics on the hot path,
+//! snapshots published on a tick, and read without taking a lock.
+//!
+//! This is the example's own code, not the library's: a fixed array of counters fits a
+//! dashboard with a known set of figures. Its tests are in `tests/telemetry_aggregator.rs`.
 
 use std::array;
 use std::hint::spin_loop;
@@ -11,7 +14,21 @@ use tokio::sync::watch;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::PaddedCounter;
+/// A counter on its own cache line: the hot path bumps one counter while the publisher reads
+/// the others, and sharing a line would make them contend for it.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PaddedCounter(AtomicU64);
+
+impl PaddedCounter {
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 struct Shared<const N: usize> {
     names: [&'static str; N],
@@ -52,24 +69,8 @@ struct Shared<const N: usize> {
 ///
 /// # Examples
 ///
-/// ```
-/// use sda_orchestrator::StatsPublisher;
-///
-/// const PROCESSED: usize = 0;
-/// const EMERGENCY: usize = 1;
-/// let mut publisher = StatsPublisher::new(["processed", "emergency"]);
-/// let counters = publisher.counters();
-/// let reader = publisher.reader();
-///
-/// counters.add(PROCESSED, 3);
-/// counters.add(EMERGENCY, 1);
-/// assert_eq!(reader.latest().get("processed"), Some(0)); // not published yet
-/// publisher.publish();
-/// let snapshot = reader.latest();
-/// assert_eq!(snapshot.generation(), 1);
-/// assert_eq!(snapshot.values(), [3, 1]);
-/// assert_eq!(snapshot.get("emergency"), Some(1));
-/// ```
+/// `stats_are_published_as_whole_snapshots` in `tests/telemetry_aggregator.rs` counts,
+/// publishes and reads a snapshot.
 pub struct StatsPublisher<const N: usize> {
     shared: Arc<Shared<N>>,
     notify: watch::Sender<u64>,

@@ -1,85 +1,29 @@
 //! Backoff schedules: decorrelated jitter (clamped), full jitter and plain exponential.
+//!
+//! This file holds the schedule; its random numbers, the adapter for `rand`'s generators and
+//! the test helpers have a file each.
+
+#[cfg(feature = "rand")]
+mod rand_adapter;
+mod rng;
+#[cfg(feature = "test-util")]
+mod testing;
 
 use std::fmt;
 use std::time::Duration;
 
-/// Source of uniform random numbers in `[0, 1)`, injectable for deterministic tests.
-///
-/// [`Backoff`] draws one number per delay. Production code uses [`fastrand::Rng`] (seeded from
-/// entropy by [`Backoff::new`]); tests and documentation use [`SequenceRng`] or a seeded
-/// `fastrand::Rng` so that the schedule is reproducible.
-///
-/// # Examples
-///
-/// ```
-/// use sda_orchestrator::JitterRng;
-///
-/// let mut rng = fastrand::Rng::with_seed(7);
-/// let u = rng.next_unit();
-/// assert!((0.0..1.0).contains(&u));
-/// ```
-pub trait JitterRng: Send + 'static {
-    /// Returns the next number, uniform in `[0, 1)`.
-    fn next_unit(&mut self) -> f64;
-}
-
-impl JitterRng for fastrand::Rng {
-    fn next_unit(&mut self) -> f64 {
-        self.f64()
-    }
-}
-
-/// A deterministic [`JitterRng`] that cycles through a fixed list of numbers.
-///
-/// Values are clamped into `[0, 1]` so a typo in a test cannot push a delay outside the documented
-/// range. An empty list yields `0.0` forever.
-///
-/// # Examples
-///
-/// ```
-/// use sda_orchestrator::{JitterRng, SequenceRng};
-///
-/// let mut rng = SequenceRng::new(vec![0.5, 0.25]);
-/// assert_eq!(rng.next_unit(), 0.5);
-/// assert_eq!(rng.next_unit(), 0.25);
-/// assert_eq!(rng.next_unit(), 0.5); // it cycles
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct SequenceRng {
-    values: Vec<f64>,
-    position: usize,
-}
-
-impl SequenceRng {
-    /// Creates an RNG that yields `values` in order, then starts again from the first.
-    pub fn new(values: Vec<f64>) -> Self {
-        Self {
-            values,
-            position: 0,
-        }
-    }
-}
-
-impl JitterRng for SequenceRng {
-    fn next_unit(&mut self) -> f64 {
-        let Some(value) = self.values.get(self.position).copied() else {
-            return 0.0;
-        };
-        self.position = (self.position + 1) % self.values.len();
-        if value.is_nan() {
-            0.0
-        } else {
-            value.clamp(0.0, 1.0)
-        }
-    }
-}
+#[cfg(feature = "rand")]
+pub use rand_adapter::RandRng;
+pub use rng::JitterRng;
+#[cfg(feature = "test-util")]
+pub use testing::{SequenceRng, decorrelated_unclamped};
 
 /// How [`Backoff`] spreads delays to keep clients that failed together from retrying together.
 ///
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::Jitter;
+/// use sda_orchestrator::resilience::Jitter;
 ///
 /// assert_eq!(Jitter::default(), Jitter::Decorrelated);
 /// ```
@@ -121,18 +65,32 @@ pub enum Jitter {
 /// next interval is `[base, 3 * cap]`, of which two thirds clamp to `cap` again: most long-running
 /// clients end up retrying at exactly `cap`, in lockstep, which is the herd the jitter was meant
 /// to break up. Clamping the ceiling first keeps every draw uniform over `[base, cap]`. The
-/// unclamped formula is still available as [`decorrelated_unclamped`] for comparison and tests.
+/// unclamped formula is still available, for comparison and tests, as
+/// `resilience::decorrelated_unclamped` (feature `test-util`).
 ///
 /// # Examples
 ///
+/// The draws are scripted here, through the [`JitterRng`] trait, so that the delays are exact:
+///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{Backoff, Jitter, SequenceRng};
+/// use sda_orchestrator::resilience::{Backoff, Jitter, JitterRng};
+///
+/// /// Hands out the given draws in turn, round and round.
+/// struct Draws(Vec<f64>, usize);
+///
+/// impl JitterRng for Draws {
+///     fn next_unit(&mut self) -> f64 {
+///         let u = self.0[self.1 % self.0.len()];
+///         self.1 += 1;
+///         u
+///     }
+/// }
 ///
 /// let ms = Duration::from_millis;
 /// // base 100 ms, cap 400 ms: the cap bites from the second delay on.
 /// let mut backoff = Backoff::new(ms(100), ms(400), Jitter::Decorrelated)
-///     .with_rng(SequenceRng::new(vec![0.5, 0.25, 0.75, 0.0]));
+///     .with_rng(Draws(vec![0.5, 0.25, 0.75, 0.0], 0));
 ///
 /// assert_eq!(backoff.next_delay(), ms(200)); // 100 + 0.5  * (min(400, 3 * 100) - 100)
 /// assert_eq!(backoff.next_delay(), ms(175)); // 100 + 0.25 * (min(400, 3 * 200) - 100)
@@ -143,15 +101,26 @@ pub enum Jitter {
 /// assert_eq!(backoff.next_delay(), ms(200));
 /// ```
 ///
-/// While the cap does not bite, clamped and unclamped agree; this is DESIGN.md's test vector:
+/// While the cap does not bite, clamped and unclamped agree: with the draws 0.5, 0.25, 0.75
+/// and 0 both give the delays of the published formula's worked example:
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{Backoff, Jitter, SequenceRng};
+/// use sda_orchestrator::resilience::{Backoff, Jitter};
+/// # use sda_orchestrator::resilience::JitterRng;
+/// # /// Hands out the given draws in turn, round and round.
+/// # struct Draws(Vec<f64>, usize);
+/// # impl JitterRng for Draws {
+/// #     fn next_unit(&mut self) -> f64 {
+/// #         let u = self.0[self.1 % self.0.len()];
+/// #         self.1 += 1;
+/// #         u
+/// #     }
+/// # }
 ///
 /// let ms = Duration::from_millis;
 /// let mut backoff = Backoff::new(ms(100), Duration::from_secs(10), Jitter::Decorrelated)
-///     .with_rng(SequenceRng::new(vec![0.5, 0.25, 0.75, 0.0]));
+///     .with_rng(Draws(vec![0.5, 0.25, 0.75, 0.0], 0));
 /// let delays: Vec<_> = (0..4).map(|_| backoff.next_delay()).collect();
 /// assert_eq!(delays, [ms(200), ms(225), Duration::from_micros(531_250), ms(100)]);
 /// ```
@@ -185,7 +154,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sda_orchestrator::{Backoff, Jitter};
+    /// use sda_orchestrator::resilience::{Backoff, Jitter};
     ///
     /// let ms = Duration::from_millis;
     /// let mut backoff = Backoff::new(ms(100), Duration::from_secs(10), Jitter::default());
@@ -210,7 +179,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sda_orchestrator::{Backoff, Jitter};
+    /// use sda_orchestrator::resilience::{Backoff, Jitter};
     ///
     /// let make = || {
     ///     Backoff::new(Duration::from_millis(100), Duration::from_secs(10), Jitter::Full)
@@ -242,7 +211,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sda_orchestrator::{Backoff, Jitter};
+    /// use sda_orchestrator::resilience::{Backoff, Jitter};
     ///
     /// let ms = Duration::from_millis;
     /// let mut backoff = Backoff::new(ms(100), ms(1000), Jitter::None);
@@ -281,37 +250,4 @@ impl Backoff {
 fn exponential(base: Duration, cap: Duration, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(cap)
-}
-
-/// One step of the *unclamped* decorrelated formula as published:
-/// `min(cap, base + u * (3 * previous - base))`, for comparison with [`Backoff`]'s clamped
-/// schedule and for checking the published test vector.
-///
-/// Pass `Duration::MAX` as `cap` to see the raw draw. `u` is clamped into `[0, 1]`.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use sda_orchestrator::decorrelated_unclamped;
-///
-/// let ms = Duration::from_millis;
-/// let base = ms(100);
-/// let mut d = base; // d0
-/// let mut out = Vec::new();
-/// for u in [0.5, 0.25, 0.75, 0.0] {
-///     d = decorrelated_unclamped(base, Duration::MAX, d, u);
-///     out.push(d);
-/// }
-/// assert_eq!(out, [ms(200), ms(225), Duration::from_micros(531_250), ms(100)]);
-/// ```
-pub fn decorrelated_unclamped(
-    base: Duration,
-    cap: Duration,
-    previous: Duration,
-    u: f64,
-) -> Duration {
-    let u = if u.is_nan() { 0.0 } else { u.clamp(0.0, 1.0) };
-    let high = previous.saturating_mul(3).max(base);
-    (base + (high - base).mul_f64(u)).min(cap)
 }

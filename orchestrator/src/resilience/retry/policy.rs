@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::backoff::{Backoff, Jitter, JitterRng};
+use crate::resilience::backoff::{Backoff, Jitter, JitterRng};
 
 /// Where each retry loop gets its RNG from.
 #[derive(Clone)]
@@ -18,7 +18,8 @@ enum RngSource {
     Factory(Arc<dyn Fn() -> Box<dyn JitterRng> + Send + Sync>),
 }
 
-/// How [`with_retry`](crate::with_retry) retries: backoff schedule, bounds and metric label.
+/// How [`with_retry`](crate::resilience::with_retry) retries: backoff schedule, bounds and metric
+/// label.
 ///
 /// Defaults (from [`RetryPolicy::new`]): base 100 ms, cap 10 s, [`Jitter::Decorrelated`],
 /// at most 5 attempts, no limit on total time. The delay schedule is [`Backoff`]'s; read its
@@ -39,7 +40,7 @@ enum RngSource {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{Jitter, RetryPolicy};
+/// use sda_orchestrator::resilience::{Jitter, RetryPolicy};
 ///
 /// let policy = RetryPolicy::new("optical")
 ///     .base(Duration::from_millis(200))
@@ -129,7 +130,7 @@ impl RetryPolicy {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::RetryPolicy;
+    /// use sda_orchestrator::resilience::RetryPolicy;
     ///
     /// let a = RetryPolicy::new("op").with_seed(1);
     /// let b = RetryPolicy::new("op").with_seed(1);
@@ -143,7 +144,7 @@ impl RetryPolicy {
     }
 
     /// Supplies the RNG of each loop from `factory` (called once per loop), for tests that need
-    /// exact draws such as [`SequenceRng`](crate::SequenceRng).
+    /// exact draws, such as `SequenceRng` (feature `test-util`).
     #[must_use]
     pub fn with_rng_factory<R, F>(mut self, factory: F) -> Self
     where
@@ -168,7 +169,8 @@ impl RetryPolicy {
     }
 
     /// A fresh delay schedule with this policy's base, cap, jitter and RNG source; what
-    /// [`with_retry`](crate::with_retry) uses, exposed for callers that drive their own loop.
+    /// [`with_retry`](crate::resilience::with_retry) uses, exposed for callers that drive their own
+    /// loop.
     pub fn backoff(&self) -> Backoff {
         let backoff = Backoff::new(self.base, self.cap, self.jitter);
         match &self.rng {

@@ -1,120 +1,48 @@
-//! Live state of a running graph: per-operator status and per-edge queues, read without
-//! stopping anything, and published through the `metrics` facade.
+//! Observing a running graph: per-operator status and per-edge queues, read without stopping
+//! anything ([`GraphMonitor`], [`GraphSnapshot`]), and published through the `metrics` facade
+//! under the names in [`metric_names`], each described by [`describe_metrics`].
+//!
+//! # Examples
+//!
+//! ```
+//! use sda_orchestrator::monitor::OperatorState;
+//! use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+//!
+//! let mut graph = OperatorGraph::new();
+//! let ticks = graph.add_source("ticks", RestartPolicy::default(), |mut ctx| async move {
+//!     ctx.output.send(1u32).await?;
+//!     Ok(())
+//! });
+//! let sink = graph.add_sink("sink", RestartPolicy::Never, |mut ctx: SinkContext<u32>| async move {
+//!     while ctx.input.recv().await.is_some() {}
+//!     Ok(())
+//! });
+//! graph.connect(&ticks, &sink);
+//! let built = graph.build()?;
+//! let snapshot = built.monitor().snapshot();
+//! assert_eq!(snapshot.operators[0].name, "ticks");
+//! assert_eq!(snapshot.operators[0].state, OperatorState::Pending); // not started yet
+//! assert_eq!(snapshot.edges[0].name, "ticks->sink");
+//! # Ok::<(), sda_orchestrator::BuildError>(())
+//! ```
+
+mod describe;
+pub mod metric_names;
+mod snapshot;
+mod state;
+
+pub use describe::describe_metrics;
+pub use snapshot::{EdgeSnapshot, GraphSnapshot, OperatorSnapshot};
+pub use state::OperatorState;
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::Role;
 use crate::channel::EdgeInfo;
 use crate::control::PauseGate;
-
-/// The names of the metrics the orchestrator publishes.
-pub mod metric_names {
-    /// Counter: restarts of an operator. Label `operator`.
-    pub const OPERATOR_RESTART_TOTAL: &str = "operator_restart_total";
-    /// Gauge: seconds since the operator's current incarnation started; 0 when not running.
-    /// Label `operator`.
-    pub const OPERATOR_UPTIME_SECONDS: &str = "operator_uptime_seconds";
-    /// Counter: items the operator took from its incoming edges. Label `operator`.
-    pub const OPERATOR_RECEIVED_TOTAL: &str = "operator_received_total";
-    /// Counter: items the operator put on its outgoing edges, counted once per edge. Label
-    /// `operator`.
-    pub const OPERATOR_SENT_TOTAL: &str = "operator_sent_total";
-    /// Gauge: items queued on an edge. Label `edge` (`from->to`).
-    pub const EDGE_QUEUE_DEPTH: &str = "edge_queue_depth";
-    /// Gauge: how many items an edge holds. Label `edge`.
-    pub const EDGE_CAPACITY: &str = "edge_capacity";
-    /// Counter: seconds producers spent waiting on a full edge (backpressure), in whole
-    /// seconds, since the `metrics` counters are integers. Label `edge`.
-    pub const EDGE_SEND_BLOCKED_SECONDS_TOTAL: &str = "edge_send_blocked_seconds_total";
-    /// Counter: items a lagging consumer of a lossy broadcast edge missed. Label `edge`.
-    pub const EDGE_LAGGED_ITEMS_TOTAL: &str = "edge_lagged_items_total";
-    /// Counter: items sent on the emergency lane of a priority edge. Label `edge`.
-    pub const EDGE_EMERGENCY_ITEMS_TOTAL: &str = "edge_emergency_items_total";
-    /// Gauge: a circuit breaker's state, 0 closed, 1 open, 2 half-open. Label `breaker`.
-    pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
-    /// Counter: retries made by `with_retry`. Label `operator`.
-    pub const RETRY_ATTEMPTS_TOTAL: &str = "retry_attempts_total";
-    /// Counter: items `with_retry` dropped cleanly because the operation said
-    /// [`Discard`](crate::RetryDisposition::Discard). Label `operator`.
-    pub const RETRY_DISCARDED_TOTAL: &str = "retry_discarded_total";
-    /// Gauge: tasks submitted to a dedicated-runtime pool and not started yet. Label `pool`.
-    pub const POOL_QUEUE_DEPTH: &str = "pool_queue_depth";
-    /// Gauge: a pool's workers running a task now. Label `pool`.
-    pub const POOL_BUSY_WORKERS: &str = "pool_busy_workers";
-    /// Counter: requests answered by the HTTP control plane (feature `http`). Labels `method`,
-    /// `route` (the matched route template, `unmatched` when none matched) and `status`.
-    pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
-    /// Histogram: seconds the HTTP control plane took to answer a request (feature `http`).
-    /// Labels `method` and `route`.
-    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
-}
-
-/// Where an operator is in its life. Serialized in `snake_case` (`running`, `paused`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OperatorState {
-    /// Declared and wired, not started yet.
-    Pending = 0,
-    /// An incarnation is running.
-    Running = 1,
-    /// A source that was paused through [`GraphControls`](crate::GraphControls): started (or
-    /// about to be), and holding its next send until it is resumed.
-    Paused = 6,
-    /// It failed and waits out its restart backoff.
-    Restarting = 2,
-    /// It returned `Ok(())`: done for good.
-    Finished = 3,
-    /// It panicked, spent its restart budget, or could not be restarted.
-    Failed = 4,
-    /// It was aborted at the shutdown deadline or during an escalation.
-    Aborted = 5,
-}
-
-impl OperatorState {
-    fn from_u8(value: u8) -> Self {
-        match value {
-            1 => OperatorState::Running,
-            2 => OperatorState::Restarting,
-            3 => OperatorState::Finished,
-            4 => OperatorState::Failed,
-            5 => OperatorState::Aborted,
-            6 => OperatorState::Paused,
-            _ => OperatorState::Pending,
-        }
-    }
-
-    /// The state's name as it is serialized: `pending`, `running`, `paused`, `restarting`,
-    /// `finished`, `failed` or `aborted`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorState::Pending => "pending",
-            OperatorState::Running => "running",
-            OperatorState::Paused => "paused",
-            OperatorState::Restarting => "restarting",
-            OperatorState::Finished => "finished",
-            OperatorState::Failed => "failed",
-            OperatorState::Aborted => "aborted",
-        }
-    }
-
-    /// Whether the operator is done for good: finished, failed or aborted.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            OperatorState::Finished | OperatorState::Failed | OperatorState::Aborted
-        )
-    }
-}
-
-impl std::fmt::Display for OperatorState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The longest last-error text a snapshot keeps, in bytes; longer texts are cut at a character
 /// boundary and end with `…`. Error chains can be long, and a snapshot is served over HTTP.
@@ -152,71 +80,6 @@ struct Inner {
     epoch: Instant,
     operators: Vec<OperatorStatus>,
     edges: Vec<Arc<EdgeInfo>>,
-}
-
-/// A point-in-time copy of a graph's state, ready to serialize.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GraphSnapshot {
-    /// Every vertex, in declaration order.
-    pub operators: Vec<OperatorSnapshot>,
-    /// Every edge, in declaration order.
-    pub edges: Vec<EdgeSnapshot>,
-}
-
-/// One vertex in a [`GraphSnapshot`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OperatorSnapshot {
-    /// Its name.
-    pub name: String,
-    /// `source`, `operator` or `sink`.
-    pub role: &'static str,
-    /// Where it is in its life.
-    pub state: OperatorState,
-    /// Restarts so far.
-    pub restarts: u64,
-    /// Seconds since the running incarnation started; 0 when not running.
-    pub uptime_seconds: f64,
-    /// Items taken from its incoming edges.
-    pub received: u64,
-    /// Items put on its outgoing edges, once per edge.
-    pub sent: u64,
-    /// Items that were still queued on its input when it finished or failed for good, dropped
-    /// with the queue. Zero in a graph that drains.
-    pub dropped: u64,
-    /// The last error it returned or the message it panicked with, if any, cut to
-    /// [`MAX_ERROR_TEXT`] bytes.
-    pub last_error: Option<String>,
-    /// Whether it is a source that is paused (see [`GraphControls`](crate::GraphControls)).
-    /// Always `false` for operators and sinks.
-    pub paused: bool,
-}
-
-/// One edge in a [`GraphSnapshot`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EdgeSnapshot {
-    /// `from->to`.
-    pub name: String,
-    /// How many items it holds.
-    pub capacity: usize,
-    /// Items queued now.
-    pub depth: u64,
-    /// Items sent on it so far.
-    pub sent: u64,
-    /// Items received from it so far.
-    pub received: u64,
-    /// Seconds producers spent waiting for room on it.
-    pub blocked_seconds: f64,
-    /// Items that could not be delivered because its consumer had finished for good.
-    pub dropped: u64,
-    /// `plain`, `priority` (emergency and routine lanes) or `broadcast` (lossy).
-    pub kind: &'static str,
-    /// Items sent on the emergency lane of a priority edge (0 on other edges).
-    pub emergency: u64,
-    /// Items the edge's filter did not keep (0 on an edge without a filter): routed elsewhere,
-    /// not lost.
-    pub filtered: u64,
-    /// Items a lagging consumer of a broadcast edge missed (0 on other edges).
-    pub lagged: u64,
 }
 
 impl GraphMonitor {

@@ -1,4 +1,4 @@
-//! Priority telemetry aggregator (RFC-0047), built on the orchestrator's general features.
+//! Priority telemetry aggregator, built on the orchestrator's general features.
 //!
 //! Mission control receives telemetry from live LEO uplinks and archived replay feeds at once.
 //! Emergency command frames (`SAFE_MODE`, `ABORT`) must be processed before routine telemetry,
@@ -15,6 +15,9 @@
 //! 2 of them emergencies, one registered mid-run, and 1 replay of 5), or add `-- --full` for the
 //! full-size profile (48 uplinks and 2 replays).
 //!
+//! The dashboard's statistics are the example's own (`stats.rs`): a fixed set of counters
+//! published as snapshots that readers take without a lock.
+//!
 //! The integration tests (`tests/telemetry_aggregator.rs`) and the benchmark
 //! (`benches/priority.rs`) include this file and drive [`run`] with their own [`Config`].
 
@@ -23,12 +26,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod stats;
+
 use sda_orchestrator::{
     Lane, OperatorContext, RestartPolicy, RouterHandle, SinkContext, SourceContext, SourceFactory,
-    StatsCounters, StatsPublisher, StatsSnapshot, SupervisorEvent, SupervisorPolicy, pipeline,
+    SupervisorEvent, SupervisorPolicy, pipeline,
 };
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep};
 use tokio_util::sync::CancellationToken;
+
+use self::stats::{StatsCounters, StatsPublisher, StatsSnapshot};
 
 /// How urgent a frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,8 +208,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The RFC's demo: 4 uplinks of 10 frames (2 emergencies each, one uplink registered
-    /// mid-run) and 1 replay of 5, a processor input of capacity 64.
+    /// The small demo (the default run): 4 uplinks of 10 frames (2 emergencies each, one uplink
+    /// registered mid-run) and 1 replay of 5, a processor input of capacity 64.
     pub fn demo() -> Self {
         Config::profile(4, 1, true)
     }

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 /// How the supervisor treats an operator whose future returns an error.
 ///
-/// Only [`TaskExit::Errored`](crate::TaskExit::Errored) is ever restarted: a clean exit means the
-/// operator is finished, and a panic is a bug that is surfaced rather than retried.
+/// Only [`TaskExit::Errored`](crate::supervisor::TaskExit::Errored) is ever restarted: a clean exit
+/// means the operator is finished, and a panic is a bug that is surfaced rather than retried.
 ///
 /// # Examples
 ///
@@ -90,7 +90,8 @@ pub enum RestartDecision {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{RestartBudget, RestartDecision, RestartPolicy};
+/// use sda_orchestrator::RestartPolicy;
+/// use sda_orchestrator::supervisor::{RestartBudget, RestartDecision};
 /// use tokio::time::Instant;
 ///
 /// let mut budget = RestartBudget::new(RestartPolicy::bounded(1, Duration::from_secs(10)));

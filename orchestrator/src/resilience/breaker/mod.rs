@@ -1,4 +1,17 @@
 //! `CircuitBreaker`: stop calling a dependency that keeps failing, then probe it carefully.
+//!
+//! This file holds the breaker and its state machine; its configuration, states, errors and
+//! permits have a file each.
+
+mod config;
+mod error;
+mod permit;
+mod state;
+
+pub use config::BreakerConfig;
+pub use error::{BreakerError, BreakerOpen};
+pub use permit::BreakerPermit;
+pub use state::BreakerState;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -8,8 +21,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::breaker_types::{BreakerConfig, BreakerError, BreakerOpen, BreakerState};
 use super::retry::{OpFailure, RetryDisposition};
+use crate::monitor::metric_names;
 
 /// A circuit breaker, cheap to clone and shared across tasks (clones share one state).
 ///
@@ -37,14 +50,17 @@ use super::retry::{OpFailure, RetryDisposition};
 ///
 /// # Composing with `with_retry`
 ///
-/// Use [`call_classified`](Self::call_classified) inside [`with_retry`](crate::with_retry): an
-/// open breaker becomes a fast *transient* failure whose retry-after hint is the remaining
-/// cooldown, so the retry loop sleeps at least until the breaker may admit a probe, and the
-/// rejection never reaches the dependency. The operation's own dispositions pass through.
+/// Use [`call_classified`](Self::call_classified) inside
+/// [`with_retry`](crate::resilience::with_retry): an open breaker becomes a fast *transient*
+/// failure whose retry-after hint is the remaining cooldown, so the retry loop sleeps at least
+/// until the breaker may admit a probe, and the rejection never reaches the dependency. The
+/// operation's own dispositions pass through.
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{BreakerConfig, CircuitBreaker, OpFailure, RetryPolicy, with_retry};
+/// use sda_orchestrator::resilience::{
+///     BreakerConfig, CircuitBreaker, OpFailure, RetryPolicy, with_retry,
+/// };
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -75,7 +91,7 @@ use super::retry::{OpFailure, RetryDisposition};
 ///
 /// ```
 /// use std::time::Duration;
-/// use sda_orchestrator::{BreakerConfig, BreakerState, CircuitBreaker};
+/// use sda_orchestrator::resilience::{BreakerConfig, BreakerState, CircuitBreaker};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -154,7 +170,8 @@ impl CircuitBreaker {
             half_open_probes: config.half_open_probes.max(1),
             ..config
         };
-        let gauge = metrics::gauge!(crate::metric_names::CIRCUIT_BREAKER_STATE, "breaker" => name.to_string());
+        let gauge =
+            metrics::gauge!(metric_names::CIRCUIT_BREAKER_STATE, "breaker" => name.to_string());
         gauge.set(BreakerState::Closed.gauge_value());
         let capacity = usize::try_from(config.failure_threshold)
             .unwrap_or(usize::MAX)
@@ -203,7 +220,7 @@ impl CircuitBreaker {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{BreakerConfig, CircuitBreaker};
+    /// use sda_orchestrator::resilience::{BreakerConfig, CircuitBreaker};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -242,11 +259,11 @@ impl CircuitBreaker {
                 true
             }
         };
-        Ok(BreakerPermit {
-            shared: Some(Arc::clone(&self.shared)),
-            epoch: inner.epoch,
+        Ok(BreakerPermit::new(
+            Arc::clone(&self.shared),
+            inner.epoch,
             probe,
-        })
+        ))
     }
 
     /// Runs `op` if the breaker admits it; `Ok` counts as success and `Err` as failure.
@@ -263,7 +280,7 @@ impl CircuitBreaker {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::{BreakerConfig, BreakerError, CircuitBreaker};
+    /// use sda_orchestrator::resilience::{BreakerConfig, BreakerError, CircuitBreaker};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -293,7 +310,7 @@ impl CircuitBreaker {
     }
 
     /// Runs an operation that classifies its own failures, in the shape
-    /// [`with_retry`](crate::with_retry) expects.
+    /// [`with_retry`](crate::resilience::with_retry) expects.
     ///
     /// `Retry` and `Permanent` failures count as breaker failures, `Discard` as neither. A
     /// rejection becomes `OpFailure::retry(BreakerError::Open(..))` with the remaining cooldown
@@ -410,60 +427,5 @@ impl Shared {
             }
             _ => {}
         }
-    }
-}
-
-/// Permission to make one call through a [`CircuitBreaker`]; report the outcome by consuming it.
-///
-/// Dropping a permit without reporting counts as [`discard`](Self::discard): neither success nor
-/// failure (this is what happens when a call is cancelled).
-#[must_use = "report the call's outcome with success(), failure() or discard()"]
-pub struct BreakerPermit {
-    /// `None` once the outcome was reported, so that `Drop` does nothing.
-    shared: Option<Arc<Shared>>,
-    epoch: u64,
-    probe: bool,
-}
-
-impl fmt::Debug for BreakerPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BreakerPermit")
-            .field("epoch", &self.epoch)
-            .field("probe", &self.probe)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BreakerPermit {
-    /// Whether this call is a HalfOpen probe.
-    pub fn is_probe(&self) -> bool {
-        self.probe
-    }
-
-    /// Reports a success: closes a HalfOpen breaker.
-    pub fn success(mut self) {
-        self.report(Verdict::Success);
-    }
-
-    /// Reports a failure: may open a Closed breaker, re-opens a HalfOpen one.
-    pub fn failure(mut self) {
-        self.report(Verdict::Failure);
-    }
-
-    /// Reports neither success nor failure (a discarded item); frees a probe slot.
-    pub fn discard(mut self) {
-        self.report(Verdict::Neither);
-    }
-
-    fn report(&mut self, verdict: Verdict) {
-        if let Some(shared) = self.shared.take() {
-            shared.record(self.epoch, self.probe, verdict);
-        }
-    }
-}
-
-impl Drop for BreakerPermit {
-    fn drop(&mut self) {
-        self.report(Verdict::Neither);
     }
 }

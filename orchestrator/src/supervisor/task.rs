@@ -27,7 +27,7 @@ impl TaskExit {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::TaskExit;
+    /// use sda_orchestrator::supervisor::TaskExit;
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let joined = tokio::spawn(async { anyhow::bail!("sensor offline") }).await;
@@ -73,7 +73,8 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::{RestartPolicy, Task, TaskExit};
+/// use sda_orchestrator::RestartPolicy;
+/// use sda_orchestrator::supervisor::{Task, TaskExit};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let task = Task::spawn("probe", RestartPolicy::Never, async { panic!("bad frame") });

@@ -1,8 +1,6 @@
-//! Configuration and errors of the dedicated-runtime pool.
+//! How a dedicated-runtime pool is sized, named and prioritised.
 
-use std::time::Duration;
-
-/// Configuration of a [`DedicatedPool`](crate::DedicatedPool).
+/// Configuration of a [`DedicatedPool`](crate::resilience::DedicatedPool).
 ///
 /// The pool's threads, workers and blocking threads alike, are named `{name}-{i}`
 /// (`propagator-0`, `propagator-1`, ...) in the order they start; tokio hands a thread either
@@ -12,7 +10,7 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// use sda_orchestrator::PoolConfig;
+/// use sda_orchestrator::resilience::PoolConfig;
 ///
 /// let config = PoolConfig::new("propagator").worker_threads(2).max_in_flight(64);
 /// assert_eq!(config.name(), "propagator");
@@ -78,7 +76,7 @@ impl PoolConfig {
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::PoolConfig;
+    /// use sda_orchestrator::resilience::PoolConfig;
     ///
     /// let config = PoolConfig::new("propagator").worker_threads(1).low_priority(true);
     /// # let _ = config;
@@ -93,46 +91,4 @@ impl PoolConfig {
     pub fn name(&self) -> &str {
         &self.name
     }
-}
-
-/// Errors of a [`DedicatedPool`](crate::DedicatedPool).
-#[derive(Debug, thiserror::Error)]
-pub enum PoolError {
-    /// The pool's runtime could not be built.
-    #[error("failed to start pool `{pool}`")]
-    Start {
-        /// The pool's name.
-        pool: String,
-        /// The runtime builder's error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The pool is shutting down or shut down; the task was not run.
-    #[error("pool `{pool}` is shut down")]
-    ShutDown {
-        /// The pool's name.
-        pool: String,
-    },
-    /// The task panicked; the panic was caught on the pool and the pool keeps running.
-    #[error("task on pool `{pool}` panicked: {message}")]
-    Panicked {
-        /// The pool's name.
-        pool: String,
-        /// The panic payload, if it was a string.
-        message: String,
-    },
-    /// The task was cancelled by the pool's shutdown before it finished.
-    #[error("task on pool `{pool}` was cancelled by shutdown")]
-    Cancelled {
-        /// The pool's name.
-        pool: String,
-    },
-    /// Shutdown's deadline passed with tasks still running; they were abandoned.
-    #[error("pool `{pool}` did not drain within {timeout:?}")]
-    ShutdownTimeout {
-        /// The pool's name.
-        pool: String,
-        /// The deadline given to shutdown.
-        timeout: Duration,
-    },
 }

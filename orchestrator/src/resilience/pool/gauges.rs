@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::monitor::metric_names;
+
 /// `pool_queue_depth{pool}` and `pool_busy_workers{pool}`, with the counts behind them.
 pub(crate) struct PoolGauges {
     queue_depth: metrics::Gauge,
@@ -15,8 +17,8 @@ pub(crate) struct PoolGauges {
 impl PoolGauges {
     pub(crate) fn new(pool: &str) -> Self {
         let gauges = Self {
-            queue_depth: metrics::gauge!(crate::metric_names::POOL_QUEUE_DEPTH, "pool" => pool.to_owned()),
-            busy_workers: metrics::gauge!(crate::metric_names::POOL_BUSY_WORKERS, "pool" => pool.to_owned()),
+            queue_depth: metrics::gauge!(metric_names::POOL_QUEUE_DEPTH, "pool" => pool.to_owned()),
+            busy_workers: metrics::gauge!(metric_names::POOL_BUSY_WORKERS, "pool" => pool.to_owned()),
             counts: Mutex::new((0, 0)),
         };
         gauges.adjust(0, 0);

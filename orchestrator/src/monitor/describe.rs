@@ -2,9 +2,9 @@
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
-use crate::metric_names as m;
+use super::metric_names as m;
 
-/// Describes every metric the library emits (see [`metric_names`](crate::metric_names)) to
+/// Describes every metric the library emits (see [`metric_names`](super::metric_names)) to
 /// the installed `metrics` recorder: a HELP text and, where it has one, a unit.
 ///
 /// Prometheus lints (`promtool check metrics`) reject metrics without HELP text, and the
@@ -21,7 +21,7 @@ use crate::metric_names as m;
 /// let recorder = DebuggingRecorder::new();
 /// let snapshotter = recorder.snapshotter();
 /// metrics::with_local_recorder(&recorder, || {
-///     sda_orchestrator::describe_metrics();
+///     sda_orchestrator::monitor::describe_metrics();
 ///     metrics::counter!("operator_restart_total", "operator" => "radar").increment(1);
 /// });
 /// let described = snapshotter

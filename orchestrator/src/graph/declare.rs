@@ -1,0 +1,338 @@
+//! Declaring a topology: vertices with their factories, and typed edges between them.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::FutureExt;
+
+use super::vertex::{self, Declared, Nothing, Wire};
+use super::{
+    Downstream, EdgeSpec, GraphError, GraphErrorKind, IntoEdgeSpec, Topology, Upstream, VertexRef,
+};
+use crate::channel::{EdgeInfo, EdgeKind, channel};
+use crate::{
+    EdgeOptions, Lane, Message, OperatorContext, OperatorFactory, OperatorHandle, RestartPolicy,
+    Role, SinkContext, SinkFactory, SinkHandle, SourceContext, SourceFactory, SourceHandle,
+};
+
+/// The capacity of an edge that does not declare its own.
+pub const DEFAULT_EDGE_CAPACITY: usize = 1024;
+
+/// Allocates one edge's channel(s) with the item type erased: `(sender, receiver)`.
+type Allocate = Box<dyn FnOnce(Arc<EdgeInfo>) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) + Send>;
+
+fn allocator<T: Message>(
+    classify: Option<fn(&T) -> Lane>,
+    keep: Option<fn(&T) -> bool>,
+) -> Allocate {
+    Box::new(move |info| {
+        let (tx, rx) = channel::<T>(info, classify, keep);
+        (
+            Box::new(tx) as Box<dyn Any + Send>,
+            Box::new(rx) as Box<dyn Any + Send>,
+        )
+    })
+}
+
+pub(crate) struct DeclaredVertex {
+    pub(crate) name: Arc<str>,
+    pub(crate) role: Role,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) wire: Box<dyn Wire>,
+}
+
+pub(crate) struct DeclaredEdge {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) capacity: usize,
+    pub(crate) kind: EdgeKind,
+    /// Whether the edge has a filter (it carries only the items the filter keeps).
+    pub(crate) filtered: bool,
+    pub(crate) allocate: Option<Allocate>,
+}
+
+/// A declarative dataflow topology: sources, operators and sinks joined by bounded, typed edges.
+///
+/// Declaring does nothing but record: [`build`](OperatorGraph::build) validates the whole graph
+/// and wires its channels, and [`BuiltGraph::run`](crate::BuiltGraph::run) starts it under a supervisor.
+///
+/// A factory is called once per start of its vertex, and again on every restart, so it is an
+/// `FnMut` and not an `FnOnce`. Each call gets a context holding the vertex's ends (the same
+/// ends on every call), its name and the shutdown signal.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::{OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut graph = OperatorGraph::new();
+/// let numbers = graph.add_source("numbers", RestartPolicy::default(), |mut ctx| async move {
+///     for n in 1..=3u32 {
+///         ctx.output.send(n).await?;
+///     }
+///     Ok(())
+/// });
+/// let square = graph.add_operator("square", RestartPolicy::default(), |mut ctx| async move {
+///     while let Some(n) = ctx.input.recv().await {
+///         ctx.output.send(u64::from(n * n)).await?;
+///     }
+///     Ok(())
+/// });
+/// let print = graph.add_sink("print", RestartPolicy::Never, |mut ctx| async move {
+///     while let Some(n) = ctx.input.recv().await {
+///         println!("{n}");
+///     }
+///     Ok(())
+/// });
+/// graph.connect(&numbers, &square).connect(&square, &print);
+///
+/// let outcome = graph.build()?.run(SupervisorPolicy::default()).await;
+/// assert_eq!(outcome, SupervisorEvent::CleanShutdown);
+/// # Ok::<(), sda_orchestrator::BuildError>(())
+/// # }).unwrap();
+/// ```
+pub struct OperatorGraph {
+    id: u64,
+    pub(crate) vertices: Vec<DeclaredVertex>,
+    pub(crate) edges: Vec<DeclaredEdge>,
+    /// Problems found while connecting, reported by `build` with the rest.
+    pub(crate) connect_errors: Vec<GraphError>,
+    default_capacity: usize,
+}
+
+impl Default for OperatorGraph {
+    fn default() -> Self {
+        OperatorGraph::new()
+    }
+}
+
+impl std::fmt::Debug for OperatorGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorGraph")
+            .field("topology", &self.topology())
+            .finish()
+    }
+}
+
+impl OperatorGraph {
+    /// An empty graph whose edges hold [`DEFAULT_EDGE_CAPACITY`] items unless they say otherwise.
+    pub fn new() -> Self {
+        // Each graph gets its own id so that a handle from another graph is recognised.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        OperatorGraph {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            vertices: Vec::new(),
+            edges: Vec::new(),
+            connect_errors: Vec::new(),
+            default_capacity: DEFAULT_EDGE_CAPACITY,
+        }
+    }
+
+    /// Sets the capacity of edges that declare none.
+    pub fn with_default_capacity(mut self, capacity: usize) -> Self {
+        self.default_capacity = capacity;
+        self
+    }
+
+    fn declare<I: Message, O: Message>(
+        &mut self,
+        name: String,
+        role: Role,
+        restart: RestartPolicy,
+        spawner: vertex::Spawner<I, O>,
+    ) -> VertexRef {
+        let index = self.vertices.len();
+        self.vertices.push(DeclaredVertex {
+            name: Arc::from(name),
+            role,
+            restart,
+            wire: Box::new(Declared { spawner }),
+        });
+        VertexRef {
+            graph: self.id,
+            index,
+        }
+    }
+
+    /// Declares a source: a vertex that produces items of type `O` and has no input.
+    ///
+    /// A source must stop and return `Ok(())` when its context's
+    /// [`shutdown`](SourceContext::shutdown) token fires; returning `Ok(())` at any time means it
+    /// is finished for good, and its downstream drains.
+    pub fn add_source<O, F>(
+        &mut self,
+        name: impl Into<String>,
+        restart: RestartPolicy,
+        mut factory: F,
+    ) -> SourceHandle<O>
+    where
+        O: Message,
+        F: SourceFactory<O>,
+    {
+        let spawner: vertex::Spawner<Nothing, O> = Box::new(move |_inbox, output, meta| {
+            factory(SourceContext {
+                output,
+                shutdown: meta.shutdown.clone(),
+                meta,
+            })
+            .boxed()
+        });
+        SourceHandle::new(self.declare(name.into(), Role::Source, restart, spawner))
+    }
+
+    /// Declares an operator: a vertex that takes items of type `I` and produces items of type
+    /// `O`. It should finish, returning `Ok(())`, when its input returns `None`.
+    pub fn add_operator<I, O, F>(
+        &mut self,
+        name: impl Into<String>,
+        restart: RestartPolicy,
+        mut factory: F,
+    ) -> OperatorHandle<I, O>
+    where
+        I: Message,
+        O: Message,
+        F: OperatorFactory<I, O>,
+    {
+        let spawner: vertex::Spawner<I, O> = Box::new(move |input, output, meta| {
+            factory(OperatorContext {
+                input,
+                output,
+                shutdown: meta.shutdown.clone(),
+                meta,
+            })
+            .boxed()
+        });
+        OperatorHandle::new(self.declare(name.into(), Role::Operator, restart, spawner))
+    }
+
+    /// Declares a sink: a vertex that takes items of type `I` and has no output. It should
+    /// finish, returning `Ok(())`, when its input returns `None`.
+    pub fn add_sink<I, F>(
+        &mut self,
+        name: impl Into<String>,
+        restart: RestartPolicy,
+        mut factory: F,
+    ) -> SinkHandle<I>
+    where
+        I: Message,
+        F: SinkFactory<I>,
+    {
+        let spawner: vertex::Spawner<I, Nothing> = Box::new(move |input, _outbox, meta| {
+            factory(SinkContext {
+                input,
+                shutdown: meta.shutdown.clone(),
+                meta,
+            })
+            .boxed()
+        });
+        SinkHandle::new(self.declare(name.into(), Role::Sink, restart, spawner))
+    }
+
+    /// Connects `from` to `to` with an edge of the graph's default capacity.
+    ///
+    /// The item type `T` must be the output type of `from` and the input type of `to`;
+    /// anything else does not compile. A vertex with several outgoing edges sends every item on
+    /// each (fan-out with backpressure from the slowest); one with several incoming edges takes
+    /// from them in turn (fan-in).
+    pub fn connect<T: Message>(
+        &mut self,
+        from: &impl Upstream<T>,
+        to: &impl Downstream<T>,
+    ) -> &mut Self {
+        self.connect_with(from, to, EdgeOptions::new())
+    }
+
+    /// Connects `from` to `to` with the given options: a capacity of its own, priority lanes
+    /// ([`EdgeOptions::priority`]) or a lossy broadcast ([`EdgeOptions::broadcast`]).
+    ///
+    /// Problems that can only be seen here (a handle from another graph, a zero capacity, an
+    /// edge that is both priority and broadcast) are recorded and reported by
+    /// [`build`](OperatorGraph::build) with all the others.
+    pub fn connect_with<T: Message>(
+        &mut self,
+        from: &impl Upstream<T>,
+        to: &impl Downstream<T>,
+        options: impl IntoEdgeSpec<T>,
+    ) -> &mut Self {
+        let EdgeSpec {
+            options,
+            classify,
+            keep,
+        } = options.into_spec();
+        let (from, to) = (from.upstream(), to.downstream());
+        let edge = self.edges.len() + self.connect_errors.len();
+        if from.graph != self.id || to.graph != self.id {
+            self.connect_errors.push(GraphError::new(
+                GraphErrorKind::ForeignHandle { edge },
+                format!("edge #{edge} uses a handle that belongs to another graph"),
+            ));
+            return self;
+        }
+        let capacity = options.capacity_or(self.default_capacity);
+        if capacity == 0 {
+            let (from, to) = (
+                self.name(from.index).to_owned(),
+                self.name(to.index).to_owned(),
+            );
+            self.connect_errors.push(GraphError::new(
+                GraphErrorKind::ZeroCapacity {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+                format!(
+                    "edge `{from} -> {to}` has capacity 0: an edge must hold at least one item"
+                ),
+            ));
+            return self;
+        }
+        let kind = match (options.is_broadcast(), classify.is_some()) {
+            (false, false) => EdgeKind::Plain,
+            (false, true) => EdgeKind::Priority,
+            (true, false) => EdgeKind::Broadcast,
+            (true, true) => {
+                let (from, to) = (
+                    self.name(from.index).to_owned(),
+                    self.name(to.index).to_owned(),
+                );
+                self.connect_errors.push(GraphError::new(
+                    GraphErrorKind::ConflictingEdgeKinds {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                    format!("edge `{from} -> {to}` is both priority and broadcast: choose one"),
+                ));
+                return self;
+            }
+        };
+        self.edges.push(DeclaredEdge {
+            from: from.index,
+            to: to.index,
+            capacity,
+            kind,
+            filtered: keep.is_some(),
+            allocate: Some(allocator::<T>(classify, keep)),
+        });
+        self
+    }
+
+    pub(crate) fn name(&self, index: usize) -> &str {
+        self.vertices.get(index).map_or("?", |v| &v.name)
+    }
+
+    /// The declared structure: vertices with their roles and restart policies, edges with their
+    /// capacities, in declaration order.
+    pub fn topology(&self) -> Topology {
+        Topology::new(
+            self.vertices
+                .iter()
+                .map(|v| (v.name.to_string(), v.role, v.restart))
+                .collect(),
+            self.edges
+                .iter()
+                .map(|e| (e.from, e.to, e.capacity, e.kind.noun(), e.filtered))
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,70 @@
+//! Point-in-time copies of a graph's state, ready to serialize.
+
+use serde::Serialize;
+
+use super::OperatorState;
+
+/// A point-in-time copy of a graph's state, ready to serialize.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphSnapshot {
+    /// Every vertex, in declaration order.
+    pub operators: Vec<OperatorSnapshot>,
+    /// Every edge, in declaration order.
+    pub edges: Vec<EdgeSnapshot>,
+}
+
+/// One vertex in a [`GraphSnapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperatorSnapshot {
+    /// Its name.
+    pub name: String,
+    /// `source`, `operator` or `sink`.
+    pub role: &'static str,
+    /// Where it is in its life.
+    pub state: OperatorState,
+    /// Restarts so far.
+    pub restarts: u64,
+    /// Seconds since the running incarnation started; 0 when not running.
+    pub uptime_seconds: f64,
+    /// Items taken from its incoming edges.
+    pub received: u64,
+    /// Items put on its outgoing edges, once per edge.
+    pub sent: u64,
+    /// Items that were still queued on its input when it finished or failed for good, dropped
+    /// with the queue. Zero in a graph that drains.
+    pub dropped: u64,
+    /// The last error it returned or the message it panicked with, if any, cut to
+    /// [`MAX_ERROR_TEXT`](super::MAX_ERROR_TEXT) bytes.
+    pub last_error: Option<String>,
+    /// Whether it is a source that is paused (see [`GraphControls`](crate::control::GraphControls)).
+    /// Always `false` for operators and sinks.
+    pub paused: bool,
+}
+
+/// One edge in a [`GraphSnapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeSnapshot {
+    /// `from->to`.
+    pub name: String,
+    /// How many items it holds.
+    pub capacity: usize,
+    /// Items queued now.
+    pub depth: u64,
+    /// Items sent on it so far.
+    pub sent: u64,
+    /// Items received from it so far.
+    pub received: u64,
+    /// Seconds producers spent waiting for room on it.
+    pub blocked_seconds: f64,
+    /// Items that could not be delivered because its consumer had finished for good.
+    pub dropped: u64,
+    /// `plain`, `priority` (emergency and routine lanes) or `broadcast` (lossy).
+    pub kind: &'static str,
+    /// Items sent on the emergency lane of a priority edge (0 on other edges).
+    pub emergency: u64,
+    /// Items the edge's filter did not keep (0 on an edge without a filter): routed elsewhere,
+    /// not lost.
+    pub filtered: u64,
+    /// Items a lagging consumer of a broadcast edge missed (0 on other edges).
+    pub lagged: u64,
+}
