@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use common::{Fixture, Latencies, median, runtime, scratch};
 use sda_ingest::pipeline::operators::PropagatorRuntime;
-use sda_orchestrator::{DedicatedPool, PoolConfig};
+use sda_orchestrator::resilience::{DedicatedPool, PoolConfig};
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

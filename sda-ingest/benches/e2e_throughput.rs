@@ -47,7 +47,7 @@ use sda_ingest_core::process::validate::{ValidationPolicy, check};
 use sda_ingest_core::sim::scenario::OPTICAL_PAGE_LEN;
 use sda_ingest_core::wire::{WireFormat, decode};
 use sda_ingest_core::{Observation, SensorKind};
-use sda_orchestrator::{DedicatedPool, PoolConfig};
+use sda_orchestrator::resilience::{DedicatedPool, PoolConfig};
 
 /// Rate multipliers of the sweep; `f64::INFINITY` is unpaced.
 const RATES: [f64; 8] = [

@@ -9,7 +9,8 @@ use sda_ingest::pipeline::{Counters, RawFrame};
 use sda_ingest::transport::optical_http::{OpticalPollerConfig, optical_http};
 use sda_ingest_core::wire::optical::{MAX_BODY_LEN, OpticalPage};
 use sda_orchestrator::{
-    GraphMonitor, OperatorGraph, RestartPolicy, SinkContext, SupervisorEvent, SupervisorPolicy,
+    OperatorGraph, RestartPolicy, SinkContext, SupervisorEvent, SupervisorPolicy,
+    monitor::GraphMonitor,
 };
 use tokio::time::timeout;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};

@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const CAPACITY: usize = sda_orchestrator::DEFAULT_EDGE_CAPACITY;
+const CAPACITY: usize = sda_orchestrator::graph::DEFAULT_EDGE_CAPACITY;
 
 /// Everything the hand-wired pipeline needs.
 pub(crate) struct Wiring {

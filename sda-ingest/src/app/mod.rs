@@ -13,7 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sda_orchestrator::{DedicatedPool, GraphMonitor, PoolConfig, SupervisorPolicy};
+use sda_orchestrator::{
+    SupervisorPolicy,
+    monitor::GraphMonitor,
+    resilience::{DedicatedPool, PoolConfig},
+};
 use tokio::time::Instant;
 
 pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, TOKEN_ENV};

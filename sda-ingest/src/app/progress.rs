@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sda_orchestrator::GraphMonitor;
+use sda_orchestrator::monitor::GraphMonitor;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 

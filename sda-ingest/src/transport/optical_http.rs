@@ -36,8 +36,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sda_orchestrator::{
-    Backoff, BreakerConfig, BreakerError, CircuitBreaker, OpFailure, RetryBound, RetryError,
-    RetryOutcome, RetryPolicy, SourceContext, SourceFactory, metric_names, with_retry,
+    SourceContext, SourceFactory,
+    monitor::metric_names,
+    resilience::{
+        Backoff, BreakerConfig, BreakerError, CircuitBreaker, OpFailure, RetryBound, RetryError,
+        RetryOutcome, RetryPolicy, with_retry,
+    },
 };
 use serde::Deserialize;
 use thiserror::Error;

@@ -13,7 +13,10 @@ use sda_ingest_core::Observation;
 use sda_ingest_core::orbit::associate::associate;
 use sda_ingest_core::orbit::conjunction::{Conjunction, Screening, ScreeningConfig, screen};
 use sda_ingest_core::orbit::propagate::Propagator;
-use sda_orchestrator::{DedicatedPool, OperatorContext, OperatorFactory, PoolError};
+use sda_orchestrator::{
+    OperatorContext, OperatorFactory,
+    resilience::{DedicatedPool, PoolError},
+};
 
 use crate::pipeline::Delivered;
 use crate::pipeline::counters::{Counters, bump};
