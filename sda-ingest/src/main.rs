@@ -3,9 +3,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use sda_ingest::app;
+
+use sda_ingest::app::{self, Signals};
 use sda_ingest::cli::Cli;
 use sda_ingest::config::LogFormat;
 use tracing_subscriber::EnvFilter;
@@ -17,22 +19,8 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let file = match cli.file_config() {
-        Ok(file) => file,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    init_tracing(cli.log_format(&file));
-    let config = match cli.app_config(&file) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    // The runtime and the signal handlers come first, so that a stop at any later moment
+    // (even while a large scenario is being generated) ends the run with a summary.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,7 +31,31 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(app::run(config, app::shutdown_signal())) {
+    let signals = match runtime.block_on(async { Signals::listen() }) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("error: cannot listen for signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let cli = Cli::parse();
+    let file = match cli.file_config() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(cli.log_format(&file));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
+    let config = match cli.app_config(&file) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match runtime.block_on(app::run(config, signals.stopped())) {
         Ok(summary) => {
             match serde_json::to_string(&summary) {
                 Ok(line) => println!("{line}"),
@@ -58,8 +70,22 @@ fn main() -> ExitCode {
             println!("{}", serde_json::json!({ "outcome": outcome }));
             ExitCode::from(1)
         }
+    };
+    // Dropping the runtime waits for its blocking threads (a file write stuck on a dead disk
+    // would wait forever): bound it, and say what was still running.
+    let alive = runtime.metrics().num_alive_tasks();
+    if alive > 0 {
+        tracing::warn!(
+            tasks = alive,
+            "tasks still running at exit; waiting at most {EXIT_WAIT:?} before leaving them"
+        );
     }
+    runtime.shutdown_timeout(EXIT_WAIT);
+    code
 }
+
+/// The longest the process waits at exit for tasks and blocking threads still running.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
 
 /// Logs go to stderr (stdout carries only the summary). `RUST_LOG` overrides the default
 /// filter: everything at `info` in JSON; in human form the orchestrator's per-operator

@@ -91,7 +91,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 
-pub use serve::serve;
+pub use serve::{ServeLimits, ServeReport, serve, serve_with};
 pub use state::{ControlPlane, DEFAULT_BODY_LIMIT};
 
 /// The control plane's routes over `state`, with the body limit, JSON errors and request

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use sda_orchestrator::BuiltGraph;
-use sda_orchestrator::http::{ControlPlane, serve};
+use sda_orchestrator::http::{ControlPlane, ServeLimits, ServeReport, serve_with};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +47,7 @@ impl fmt::Debug for ControlToken {
 #[derive(Debug)]
 pub(super) struct RunningControl {
     stop: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<std::io::Result<ServeReport>>,
 }
 
 /// The control plane of `built`, with the service's Prometheus recorder and `token`.
@@ -75,18 +75,30 @@ pub(super) async fn start(addr: SocketAddr, plane: ControlPlane) -> anyhow::Resu
     );
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    let task = tokio::spawn(serve(listener, plane, async move {
-        stopped.cancelled().await;
-    }));
+    // Loopback defaults: headers within 5 s, requests within 10 s, 64 connections, and a stop
+    // that waits at most 3 s for requests in flight before it drops the connections.
+    let task = tokio::spawn(serve_with(
+        listener,
+        plane,
+        ServeLimits::default(),
+        async move {
+            stopped.cancelled().await;
+        },
+    ));
     Ok(RunningControl { stop, task })
 }
 
 impl RunningControl {
-    /// Stops accepting, lets requests in flight finish, and waits for the server.
+    /// Stops accepting, lets requests in flight finish for at most the drain (3 s), drops the
+    /// connections still open, and waits for the server.
     pub(super) async fn stop(self) {
         self.stop.cancel();
         match self.task.await {
-            Ok(Ok(())) => {}
+            Ok(Ok(report)) if report.cut_off > 0 => tracing::warn!(
+                connections = report.cut_off,
+                "control plane stopped; connections still open were dropped"
+            ),
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "control plane failed"),
             Err(e) => tracing::warn!(error = %e, "control plane task failed"),
         }

@@ -3,6 +3,7 @@
 
 mod control;
 mod progress;
+mod signals;
 mod summary;
 mod transports;
 
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::FutureExt as _;
 use sda_orchestrator::{
-    SupervisorPolicy,
+    SupervisorEvent, SupervisorPolicy,
     monitor::GraphMonitor,
     resilience::{DedicatedPool, PoolConfig},
 };
@@ -22,6 +24,7 @@ use tokio::time::Instant;
 
 pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, TOKEN_ENV};
 pub use progress::ProgressStyle;
+pub use signals::Signals;
 pub use summary::Summary;
 
 use sda_ingest_core::SensorKind;
@@ -161,67 +164,36 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    // The stop signal is watched from the first moment: a stop during start-up (a large
+    // scenario takes seconds to generate) ends the run cleanly, with a summary.
+    let stop = stop.boxed().shared();
     // Before anything records a metric: what is recorded earlier has nowhere to go.
     if config.control_addr.is_some() {
         crate::telemetry::prometheus();
     }
-    prepare_out_dir(&config.out_dir).await?;
     let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
-    let defaults = ScenarioConfig::default();
-    let scenario_config = ScenarioConfig {
-        seed: config.seed,
-        cadence_s: config.cadence_s.unwrap_or(defaults.cadence_s),
-        ..defaults
+    let ready = tokio::select! {
+        ready = start_up(&config, &pool) => ready?,
+        () = stop.clone() => {
+            tracing::info!("stop signal during start-up; nothing was started");
+            shut_down_pool(&pool).await;
+            let summary = Summary::new(
+                Counters::default().snapshot(),
+                0,
+                0,
+                SupervisorEvent::CleanShutdown,
+                started.elapsed(),
+                &config.out_dir,
+            );
+            summary.log();
+            return Ok(summary);
+        }
     };
-    let window = (scenario_config.start_unix_s, scenario_config.duration_s);
-    let scenario = pool
-        .submit(move || Scenario::generate(&scenario_config))
-        .await?
-        .context("cannot generate the simulated scenario")?;
-    let catalog: Arc<[Propagator]> = scenario
-        .catalog
-        .objects
-        .iter()
-        .map(Propagator::new)
-        .collect::<Result<_, _>>()?;
-    tracing::info!(
-        seed = config.seed,
-        objects = catalog.len(),
-        records = scenario.expected.messages,
-        out = %config.out_dir.display(),
-        "simulator ready"
-    );
-    let counters = Arc::new(Counters::default());
-    let pacing = Pacing {
-        records_per_s: BASE_RECORDS_PER_S * config.rate,
-        passes: config.passes,
-    };
-    let (transports, peers) =
-        transports::start_transports(&config, &scenario.streams, pacing).await?;
-    let parts = Parts {
-        streams: Arc::new(scenario.streams),
-        pacing,
-        registry: Arc::new(scenario.sensors),
-        catalog,
-        propagator: pool.clone().into(),
-        correlator: CorrelatorConfig {
-            gate_km: config.correlator.gate_km,
-            screening: ScreeningConfig {
-                threshold_km: config.correlator.threshold_km,
-                ..ScreeningConfig::default()
-            },
-            screen_from: window.0,
-            // One day past the scenario window bounds any screening run.
-            screen_limit: window.0 + window.1 + 86_400.0,
-            lookahead_s: config.correlator.lookahead_s,
-            min_step_s: 600.0,
-            work_factor: 1,
-        },
-        out_dir: config.out_dir.clone(),
-        counters: counters.clone(),
-        faults: faults(&config),
-        transports,
-    };
+    let Ready {
+        parts,
+        counters,
+        peers,
+    } = ready;
     let built = build_topology(&parts).build()?;
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
     let plane = control::plane(&built, config.control_token.as_ref());
@@ -267,9 +239,7 @@ pub async fn run(
     for peer in peers {
         peer.abort();
     }
-    if let Err(e) = pool.shutdown(Duration::from_secs(5)).await {
-        tracing::warn!(error = %e, "propagator pool did not shut down cleanly");
-    }
+    shut_down_pool(&pool).await;
     let summary = Summary::new(
         counters.snapshot_with(frames_lost(&monitor)),
         monitor.total_restarts(),
@@ -280,6 +250,86 @@ pub async fn run(
     );
     summary.log();
     Ok(summary)
+}
+
+/// What start-up prepares: the pipeline's parts, its counters and the simulator's peers.
+struct Ready {
+    parts: Parts,
+    counters: Arc<Counters>,
+    peers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Prepares a run: the output folder, the scenario (generated on the pool), the catalog, the
+/// transports and their simulator peers.
+async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Ready> {
+    prepare_out_dir(&config.out_dir).await?;
+    let defaults = ScenarioConfig::default();
+    let scenario_config = ScenarioConfig {
+        seed: config.seed,
+        cadence_s: config.cadence_s.unwrap_or(defaults.cadence_s),
+        ..defaults
+    };
+    let window = (scenario_config.start_unix_s, scenario_config.duration_s);
+    let scenario = pool
+        .submit(move || Scenario::generate(&scenario_config))
+        .await?
+        .context("cannot generate the simulated scenario")?;
+    let catalog: Arc<[Propagator]> = scenario
+        .catalog
+        .objects
+        .iter()
+        .map(Propagator::new)
+        .collect::<Result<_, _>>()?;
+    tracing::info!(
+        seed = config.seed,
+        objects = catalog.len(),
+        records = scenario.expected.messages,
+        out = %config.out_dir.display(),
+        "simulator ready"
+    );
+    let counters = Arc::new(Counters::default());
+    let pacing = Pacing {
+        records_per_s: BASE_RECORDS_PER_S * config.rate,
+        passes: config.passes,
+    };
+    let (transports, peers) =
+        transports::start_transports(config, &scenario.streams, pacing).await?;
+    let parts = Parts {
+        streams: Arc::new(scenario.streams),
+        pacing,
+        registry: Arc::new(scenario.sensors),
+        catalog,
+        propagator: pool.clone().into(),
+        correlator: CorrelatorConfig {
+            gate_km: config.correlator.gate_km,
+            screening: ScreeningConfig {
+                threshold_km: config.correlator.threshold_km,
+                ..ScreeningConfig::default()
+            },
+            screen_from: window.0,
+            // One day past the scenario window bounds any screening run.
+            screen_limit: window.0 + window.1 + 86_400.0,
+            lookahead_s: config.correlator.lookahead_s,
+            min_step_s: 600.0,
+            work_factor: 1,
+        },
+        out_dir: config.out_dir.clone(),
+        counters: counters.clone(),
+        faults: faults(config),
+        transports,
+    };
+    Ok(Ready {
+        parts,
+        counters,
+        peers,
+    })
+}
+
+/// Shuts the propagator pool down, waiting at most five seconds for work in flight.
+async fn shut_down_pool(pool: &DedicatedPool) {
+    if let Err(e) = pool.shutdown(Duration::from_secs(5)).await {
+        tracing::warn!(error = %e, "propagator pool did not shut down cleanly");
+    }
 }
 
 /// Per source, the messages the orchestrator counted as lost on the source's edge into
@@ -320,26 +370,4 @@ async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", path.display()))?;
     }
     Ok(())
-}
-
-/// Completes on Ctrl-C, or on SIGTERM on Unix.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
-        }
-    }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-        std::future::pending::<()>().await;
-    }
 }

@@ -18,6 +18,8 @@ pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// side by side) and no `RUST_LOG` from the environment.
 pub(crate) struct Service {
     command: Command,
+    /// A file-size limit to run under, in 512-byte blocks.
+    file_size_blocks: Option<u64>,
 }
 
 impl Service {
@@ -30,7 +32,10 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Service { command }
+        Service {
+            command,
+            file_size_blocks: None,
+        }
     }
 
     /// Adds arguments.
@@ -43,6 +48,38 @@ impl Service {
         self
     }
 
+    /// Runs the binary under a file-size limit of `blocks` × 512 bytes (`ulimit -f`), so that
+    /// a write past it fails with `EFBIG`.
+    pub(crate) fn file_size_limit(mut self, blocks: u64) -> Service {
+        self.file_size_blocks = Some(blocks);
+        self
+    }
+
+    /// The command to start: the binary itself, or a shell that sets the limit and then
+    /// becomes the binary.
+    fn into_command(self) -> Command {
+        let Some(blocks) = self.file_size_blocks else {
+            return self.command;
+        };
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -f {blocks} && exec \"$0\" \"$@\""))
+            .arg(self.command.get_program())
+            .args(self.command.get_args())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in self.command.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+    }
+
     /// Sets an environment variable.
     pub(crate) fn env(mut self, key: &str, value: &str) -> Service {
         self.command.env(key, value);
@@ -50,8 +87,8 @@ impl Service {
     }
 
     /// Starts the binary.
-    pub(crate) fn spawn(mut self) -> Running {
-        let mut child = self.command.spawn().expect("the binary starts");
+    pub(crate) fn spawn(self) -> Running {
+        let mut child = self.into_command().spawn().expect("the binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (out_tx, out_rx) = mpsc::channel();
