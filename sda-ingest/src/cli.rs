@@ -76,6 +76,9 @@ pub struct Cli {
     /// Testing only: make the named operator fail on its first item, every time it starts.
     #[arg(long, value_name = "OPERATOR", hide = true)]
     pub inject_error: Option<String>,
+    /// Testing only: make the named check point fail once (an operator, or `correlator:alert`).
+    #[arg(long, value_name = "POINT", hide = true)]
+    pub inject_error_once: Option<String>,
 }
 
 impl Cli {
@@ -188,6 +191,7 @@ impl Cli {
             correlator,
             inject_panic: self.inject_panic.clone(),
             inject_error: self.inject_error.clone(),
+            inject_error_once: self.inject_error_once.clone(),
             drain_deadline: defaults.drain_deadline,
             transport: self
                 .transport

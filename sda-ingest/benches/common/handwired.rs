@@ -261,12 +261,14 @@ async fn correlator_stage(
                 .run(move || screen_catalog(&objects, from, until, &config))
                 .await?;
             counters.screenings.fetch_add(1, Ordering::Relaxed);
-            let mut alerts: Vec<_> = state
-                .fresh(until, found.conjunctions)
-                .iter()
-                .map(|c| Arc::new(ConjunctionAlert::from_conjunction(c)))
-                .collect();
-            send_all(&tx, &mut alerts).await?;
+            state.found(until, found.conjunctions);
+        }
+        while let Some(alert) = state.next_alert() {
+            let alert = Arc::new(ConjunctionAlert::from_conjunction(&alert));
+            tx.send(alert)
+                .await
+                .map_err(|_| anyhow::anyhow!("channel closed"))?;
+            state.sent();
         }
         if !open {
             return Ok(());

@@ -66,6 +66,8 @@ pub struct AppConfig {
     pub inject_panic: Option<String>,
     /// Testing only: the operator to make fail on its first item, every time it is started.
     pub inject_error: Option<String>,
+    /// Testing only: the check point (an operator, or `correlator:alert`) to make fail once.
+    pub inject_error_once: Option<String>,
     /// How the radar and ISL sources receive their streams.
     pub transport: TransportMode,
     /// Listen for radar datagrams here instead of starting the simulator's UDP sender.
@@ -138,6 +140,7 @@ impl Default for AppConfig {
             correlator: CorrelatorSettings::default(),
             inject_panic: None,
             inject_error: None,
+            inject_error_once: None,
             transport: TransportMode::default(),
             radar_bind: None,
             isl_connect: None,
@@ -352,8 +355,12 @@ fn faults(config: &AppConfig) -> FaultInjection {
         .inject_panic
         .as_deref()
         .map_or_else(FaultInjection::none, FaultInjection::panic_in);
-    match config.inject_error.as_deref() {
+    let faults = match config.inject_error.as_deref() {
         Some(operator) => faults.and_fail_in(operator),
+        None => faults,
+    };
+    match config.inject_error_once.as_deref() {
+        Some(point) => faults.and_fail_once_at(point),
         None => faults,
     }
 }

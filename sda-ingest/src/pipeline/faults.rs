@@ -6,12 +6,15 @@
 //! run with a non-zero exit that names the operator.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which operator, if any, should panic or fail.
 #[derive(Debug, Clone, Default)]
 pub struct FaultInjection {
     panic_in: Option<Arc<str>>,
     fail_in: Option<Arc<str>>,
+    /// A point that fails the first time it is checked, and never again (across restarts).
+    fail_once: Option<Arc<(String, AtomicBool)>>,
 }
 
 impl FaultInjection {
@@ -24,7 +27,7 @@ impl FaultInjection {
     pub fn panic_in(operator: impl Into<Arc<str>>) -> Self {
         FaultInjection {
             panic_in: Some(operator.into()),
-            fail_in: None,
+            ..FaultInjection::default()
         }
     }
 
@@ -33,6 +36,15 @@ impl FaultInjection {
     #[must_use]
     pub fn and_fail_in(mut self, operator: impl Into<Arc<str>>) -> Self {
         self.fail_in = Some(operator.into());
+        self
+    }
+
+    /// Also make the check point `point` (an operator's name, or a finer point such as
+    /// `correlator:alert`) fail the first time it is checked, and pass ever after: one
+    /// transient error, which the operator's restart must recover from.
+    #[must_use]
+    pub fn and_fail_once_at(mut self, point: impl Into<String>) -> Self {
+        self.fail_once = Some(Arc::new((point.into(), AtomicBool::new(false))));
         self
     }
 
@@ -52,6 +64,12 @@ impl FaultInjection {
         }
         if self.fail_in.as_deref() == Some(operator) {
             anyhow::bail!("injected error in {operator}");
+        }
+        if let Some(once) = &self.fail_once
+            && once.0 == operator
+            && !once.1.swap(true, Ordering::Relaxed)
+        {
+            anyhow::bail!("injected one-time error at {operator}");
         }
         Ok(())
     }

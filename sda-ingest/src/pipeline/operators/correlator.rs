@@ -5,7 +5,7 @@
 //! [`PropagatorRuntime::Pool`]; [`PropagatorRuntime::Inline`] exists so that benchmarks can
 //! measure what the bulkhead buys.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -106,8 +106,11 @@ pub struct CorrelatorState {
     screened_until: f64,
     /// How far screening should reach: the latest observed epoch plus the lookahead.
     horizon: f64,
-    /// Pairs already alerted.
+    /// Pairs already found: alerted, or waiting in `pending`.
     raised: HashSet<(u32, u32)>,
+    /// Alerts found but not yet handed on. An alert leaves only once its send succeeded, so
+    /// an error or abort during the send leaves it here for the next incarnation.
+    pending: VecDeque<Conjunction>,
 }
 
 impl CorrelatorState {
@@ -117,6 +120,7 @@ impl CorrelatorState {
             screened_until: config.screen_from,
             horizon: f64::NEG_INFINITY,
             raised: HashSet::new(),
+            pending: VecDeque::new(),
             config,
         }
     }
@@ -145,14 +149,22 @@ impl CorrelatorState {
         due.then_some((self.screened_until, self.horizon))
     }
 
-    /// Records that screening reached `until` and returns the conjunctions of `found` whose
-    /// pair had not alerted before, marking them raised.
-    pub fn fresh(&mut self, until: f64, found: Vec<Conjunction>) -> Vec<Conjunction> {
+    /// Records that screening reached `until`, and queues the conjunctions of `found` whose
+    /// pair had not been found before as alerts to hand on.
+    pub fn found(&mut self, until: f64, found: Vec<Conjunction>) {
         self.screened_until = self.screened_until.max(until);
-        found
-            .into_iter()
-            .filter(|c| self.raised.insert((c.a, c.b)))
-            .collect()
+        let fresh = found.into_iter().filter(|c| self.raised.insert((c.a, c.b)));
+        self.pending.extend(fresh);
+    }
+
+    /// The next alert to hand on, if any; it stays queued until [`CorrelatorState::sent`].
+    pub fn next_alert(&self) -> Option<Conjunction> {
+        self.pending.front().copied()
+    }
+
+    /// The alert [`CorrelatorState::next_alert`] gave was handed on.
+    pub fn sent(&mut self) {
+        self.pending.pop_front();
     }
 }
 
@@ -232,10 +244,17 @@ pub fn correlator(
                     for failure in &found.failed {
                         tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
                     }
-                    let fresh = lock(&state).fresh(until, found.conjunctions);
-                    for conjunction in fresh {
-                        ctx.output.send(conjunction).await?;
-                    }
+                    lock(&state).found(until, found.conjunctions);
+                }
+                // Alerts leave the state only once handed on: one whose send failed, or whose
+                // incarnation was stopped, is sent by the next incarnation.
+                loop {
+                    let Some(alert) = lock(&state).next_alert() else {
+                        break;
+                    };
+                    faults.check("correlator:alert")?;
+                    ctx.output.send(alert).await?;
+                    lock(&state).sent();
                 }
                 if !open {
                     return Ok(());
