@@ -128,6 +128,17 @@ impl Cli {
         if passes == Some(0) {
             return Err(ConfigError::invalid("--passes", "must be at least 1"));
         }
+        let mut dead_letter_limit = defaults.dead_letter_limit;
+        let limit = &file.dead_letters;
+        if let Some(n) = limit.per_second {
+            dead_letter_limit.per_second = std::num::NonZeroU32::new(n).ok_or_else(|| {
+                ConfigError::invalid("dead_letters.per_second", "must be at least 1")
+            })?;
+        }
+        if let Some(n) = limit.burst {
+            dead_letter_limit.burst = std::num::NonZeroU32::new(n)
+                .ok_or_else(|| ConfigError::invalid("dead_letters.burst", "must be at least 1"))?;
+        }
         let mut isl_link = defaults.isl_link;
         if let Some(secs) = file.isl_connect_timeout_s {
             isl_link.connect_timeout = seconds(
@@ -224,6 +235,7 @@ impl Cli {
                 .unwrap_or(defaults.radar_recv_buffer),
             radar_allow: file.radar_allow.clone().unwrap_or_default(),
             isl_link,
+            dead_letter_limit,
         })
     }
 }

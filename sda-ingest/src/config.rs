@@ -28,6 +28,10 @@
 //! gate_km = 50.0            # association gate
 //! threshold_km = 1.0        # conjunction alert threshold
 //! lookahead_s = 3600.0      # screen this far past the latest observation epoch
+//!
+//! [dead_letters]            # per source and reason code; above it: counted, not written
+//! per_second = 100
+//! burst = 1000
 //! ```
 
 use std::net::SocketAddr;
@@ -94,6 +98,19 @@ pub struct FileConfig {
     /// Correlator parameters.
     #[serde(default)]
     pub correlator: CorrelatorFile,
+    /// The dead-letter rate limit.
+    #[serde(default)]
+    pub dead_letters: DeadLettersFile,
+}
+
+/// The `[dead_letters]` table: the rate limit per source and reason code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLettersFile {
+    /// Sustained dead letters written per second.
+    pub per_second: Option<u32>,
+    /// Dead letters written in a burst above the sustained rate.
+    pub burst: Option<u32>,
 }
 
 /// The `[correlator]` table.

@@ -18,7 +18,7 @@ use sda_ingest::pipeline::operators::{
     BATCH, CORRELATOR_BATCH, ConjunctionAlert, CorrelatorConfig, CorrelatorState, Normalizer,
     PropagatorRuntime, Validator, associate_batch, dedup_batch, screen_catalog,
 };
-use sda_ingest::pipeline::sinks::{self, JsonlSpec, JsonlWriter};
+use sda_ingest::pipeline::sinks::{self, DeadLetterWriter, JsonlSpec, JsonlWriter};
 use sda_ingest::pipeline::{CORRELATOR_QUEUE, Counters, Delivered, RawFrame, Routed, unix_now};
 use sda_ingest::simulator::pacing::TICK;
 use sda_ingest::simulator::{Pacing, Replay, SimStream};
@@ -98,7 +98,7 @@ pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<f6
     tasks.spawn(sink(obs_rx, sinks::OBSERVATIONS, dir.clone(), c.clone()));
     tasks.spawn(sink(aud_rx, sinks::AUDIT, dir.clone(), c.clone()));
     tasks.spawn(sink(alr_rx, sinks::ALERTS, dir.clone(), c.clone()));
-    tasks.spawn(sink(dl_rx, sinks::DEAD_LETTER, dir.clone(), c.clone()));
+    tasks.spawn(dead_letter_sink(dl_rx, dir.clone(), c.clone()));
     let stopper = limit.map(|limit| {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -274,6 +274,20 @@ async fn correlator_stage(
             return Ok(());
         }
     }
+}
+
+/// The dead-letter sink over a channel: the sink's own writer and rate limit.
+async fn dead_letter_sink(
+    mut rx: mpsc::Receiver<Routed>,
+    dir: PathBuf,
+    counters: Arc<Counters>,
+) -> anyhow::Result<()> {
+    let mut writer = DeadLetterWriter::open(&dir, Default::default(), counters).await?;
+    let mut items = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut items, BATCH).await > 0 {
+        writer.write(&mut items, rx.is_empty()).await?;
+    }
+    writer.finish().await
 }
 
 /// A JSONL sink over a channel: the sinks' own writer.

@@ -97,6 +97,7 @@ impl Fixture {
             out_dir: out_dir.to_path_buf(),
             counters: Arc::new(Counters::default()),
             faults: FaultInjection::none(),
+            dead_letter_limit: Default::default(),
             transports: Transports::default(),
         }
     }

@@ -33,7 +33,7 @@ use sda_ingest_core::orbit::propagate::Propagator;
 use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
 
 use crate::pipeline::operators::CorrelatorConfig;
-use crate::pipeline::sinks::files;
+use crate::pipeline::sinks::{DeadLetterLimit, files};
 use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
 use crate::simulator::{BASE_RECORDS_PER_S, Pacing};
 use crate::transport::{IslLink, RadarSocket};
@@ -83,6 +83,8 @@ pub struct AppConfig {
     pub radar_allow: Vec<ipnet::IpNet>,
     /// The ISL link's timeouts and keepalive.
     pub isl_link: IslLink,
+    /// How many dead letters per source and reason are written.
+    pub dead_letter_limit: DeadLetterLimit,
     /// Serve the control plane here (port 0 picks a free one); `None` serves none. The binary
     /// defaults to [`DEFAULT_CONTROL_ADDR`].
     pub control_addr: Option<SocketAddr>,
@@ -148,6 +150,7 @@ impl Default for AppConfig {
             radar_recv_buffer: RadarSocket::DEFAULT_RECV_BUFFER,
             radar_allow: Vec::new(),
             isl_link: IslLink::default(),
+            dead_letter_limit: DeadLetterLimit::default(),
             control_addr: None,
             control_token: None,
         }
@@ -319,6 +322,7 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         out_dir: config.out_dir.clone(),
         counters: counters.clone(),
         faults: faults(config),
+        dead_letter_limit: config.dead_letter_limit,
         transports,
     };
     Ok(Ready {

@@ -48,6 +48,8 @@ pub struct Parts {
     pub counters: Arc<Counters>,
     /// Test-only fault injection.
     pub faults: FaultInjection,
+    /// How many dead letters per source and reason are written.
+    pub dead_letter_limit: sinks::DeadLetterLimit,
     /// The network transports of the radar, ISL and optical sources (`None`: in-process replay).
     pub transports: Transports,
 }
@@ -158,9 +160,15 @@ impl Parts {
         self.jsonl(sinks::ALERTS)
     }
 
-    /// The `dead_letter` sink: `dead_letter.jsonl`, counting `dead_lettered`.
+    /// The `dead_letter` sink: `dead_letter.jsonl` behind the dead-letter rate limit,
+    /// counting `dead_lettered`.
     pub fn dead_letter_sink(&self) -> impl SinkFactory<Routed> + use<> {
-        self.jsonl(sinks::DEAD_LETTER)
+        sinks::dead_letter_sink(
+            &self.out_dir,
+            self.dead_letter_limit,
+            self.counters.clone(),
+            self.faults.clone(),
+        )
     }
 
     fn jsonl<T: sda_orchestrator::Message>(

@@ -139,6 +139,21 @@ impl JsonlFile {
         Ok(())
     }
 
+    /// Appends one line that is not a record (a notice): counted under no source.
+    ///
+    /// # Errors
+    ///
+    /// Writing failed.
+    pub async fn write_line(&mut self, line: &[u8]) -> anyhow::Result<()> {
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+        self.pending.add(None);
+        if self.buf.len() >= BUFFER_BYTES {
+            self.hand_over().await?;
+        }
+        Ok(())
+    }
+
     /// Hands the buffer to the file. Its success confirms the write before it.
     async fn hand_over(&mut self) -> anyhow::Result<()> {
         if self.buf.is_empty() {

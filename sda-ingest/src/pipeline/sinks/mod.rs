@@ -5,8 +5,10 @@
 //! ends the run instead of silently losing records. Files are opened for appending, so the app
 //! truncates them once at start.
 
+mod dead_letters;
 mod jsonl;
 
+pub use dead_letters::{DeadLetterGate, DeadLetterLimit};
 pub use jsonl::{BUFFER_BYTES, Encode, JsonlFile, Tally};
 
 use std::path::Path;
@@ -202,6 +204,19 @@ impl<T> JsonlWriter<T> {
         self.settle(result)
     }
 
+    /// Appends lines that are not records (notices), uncounted.
+    ///
+    /// # Errors
+    ///
+    /// Writing failed.
+    pub async fn write_lines(&mut self, lines: Vec<Vec<u8>>) -> anyhow::Result<()> {
+        for line in lines {
+            let result = self.file.write_line(&line).await;
+            self.settle(result)?;
+        }
+        Ok(())
+    }
+
     /// Flushes and syncs the file, counting what the flush wrote.
     ///
     /// # Errors
@@ -225,6 +240,80 @@ impl<T> JsonlWriter<T> {
             );
         }
         result
+    }
+}
+
+/// The dead-letter file behind its rate limit: the writer that both the `dead_letter` sink and
+/// the hand-wired benchmark baseline drive.
+#[derive(Debug)]
+pub struct DeadLetterWriter {
+    writer: JsonlWriter<Routed>,
+    gate: DeadLetterGate,
+    counters: Arc<Counters>,
+}
+
+impl DeadLetterWriter {
+    /// Opens `dead_letter.jsonl` in `out_dir`, limited by `limit`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened.
+    pub async fn open(
+        out_dir: &Path,
+        limit: DeadLetterLimit,
+        counters: Arc<Counters>,
+    ) -> anyhow::Result<Self> {
+        Ok(DeadLetterWriter {
+            writer: JsonlWriter::open(DEAD_LETTER, out_dir, counters.clone()).await?,
+            gate: DeadLetterGate::new(limit),
+            counters,
+        })
+    }
+
+    /// Writes the dead letters of `items` that the limit admits, counts the others, and writes
+    /// the notices that are due.
+    ///
+    /// # Errors
+    ///
+    /// Writing failed.
+    pub async fn write(&mut self, items: &mut Vec<Routed>, idle: bool) -> anyhow::Result<()> {
+        self.gate.admit(items, &self.counters);
+        let notices = self.gate.notices(false);
+        self.writer.write_lines(notices).await?;
+        self.writer.write(items, idle).await
+    }
+
+    /// Writes the last notices, then flushes and syncs the file.
+    ///
+    /// # Errors
+    ///
+    /// Writing or syncing failed.
+    pub async fn finish(&mut self) -> anyhow::Result<()> {
+        let notices = self.gate.notices(true);
+        self.writer.write_lines(notices).await?;
+        self.writer.finish().await
+    }
+}
+
+/// The `dead_letter` sink: `dead_letter.jsonl` behind the dead-letter rate limit.
+pub fn dead_letter_sink(
+    out_dir: &Path,
+    limit: DeadLetterLimit,
+    counters: Arc<Counters>,
+    faults: FaultInjection,
+) -> impl SinkFactory<Routed> + use<> {
+    let out_dir = out_dir.to_owned();
+    move |mut ctx: SinkContext<Routed>| {
+        let (out_dir, counters, faults) = (out_dir.clone(), counters.clone(), faults.clone());
+        async move {
+            let mut writer = DeadLetterWriter::open(&out_dir, limit, counters).await?;
+            let mut items = Vec::with_capacity(BATCH);
+            while ctx.input.recv_many(&mut items, BATCH).await > 0 {
+                faults.check(DEAD_LETTER.name)?;
+                writer.write(&mut items, ctx.input.is_empty()).await?;
+            }
+            writer.finish().await
+        }
     }
 }
 
