@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sda_ingest::pipeline::operators::{
-    BATCH, CORRELATOR_BATCH, ConjunctionAlert, CorrelatorConfig, CorrelatorState, Normalizer,
-    PropagatorRuntime, Validator, associate_batch, dedup_batch, screen_catalog,
+    BATCH, CORRELATOR_BATCH, ConjunctionAlert, Correlator, CorrelatorConfig, Normalizer,
+    PropagatorRuntime, Validator, dedup_batch,
 };
 use sda_ingest::pipeline::sinks::{self, DeadLetterWriter, JsonlSpec, JsonlWriter};
 use sda_ingest::pipeline::{CORRELATOR_QUEUE, Counters, Delivered, RawFrame, Routed, unix_now};
@@ -81,14 +81,13 @@ pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<f6
         w.counters.clone(),
     ));
     tasks.spawn(validate_stage(val_rx, ded_tx, dl_tx, w.counters.clone()));
-    tasks.spawn(correlator_stage(
-        cor_rx,
-        alr_tx,
+    let correlator = Correlator::new(
         w.propagator.clone(),
         w.catalog.clone(),
         w.correlator,
         w.counters.clone(),
-    ));
+    );
+    tasks.spawn(correlator_stage(cor_rx, alr_tx, correlator));
     tasks.spawn(dedup_stage(
         ded_rx,
         vec![obs_tx, cor_tx, aud_tx],
@@ -223,20 +222,16 @@ async fn dedup_stage(
     Ok(())
 }
 
-/// The correlator's kernels over a channel (its alerts go straight to the alerts sink).
+/// The correlator's kernel over a channel (its alerts go straight to the alerts sink).
 async fn correlator_stage(
     mut rx: mpsc::Receiver<Arc<Delivered>>,
     tx: mpsc::Sender<Arc<ConjunctionAlert>>,
-    pool: PropagatorRuntime,
-    catalog: Arc<[Propagator]>,
-    config: CorrelatorConfig,
-    counters: Arc<Counters>,
+    kernel: Correlator,
 ) -> anyhow::Result<()> {
-    let mut state = CorrelatorState::new(config);
     let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
     loop {
         let open = rx.recv_many(&mut batch, CORRELATOR_BATCH).await > 0;
-        if pool.is_skip() {
+        if kernel.skips() {
             batch.clear();
             if open {
                 continue;
@@ -244,31 +239,15 @@ async fn correlator_stage(
             return Ok(());
         }
         if open {
-            state.observe(&batch);
-            let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
-            let total = observations.len() as u64;
-            let hits = pool
-                .run(move || associate_batch(&observations, &objects, &config))
-                .await?;
-            counters.associated.fetch_add(hits, Ordering::Relaxed);
-            counters
-                .unassociated
-                .fetch_add(total - hits, Ordering::Relaxed);
+            kernel.observe(&mut batch).await?;
         }
-        if let Some((from, until)) = state.due(!open) {
-            let objects = catalog.clone();
-            let found = pool
-                .run(move || screen_catalog(&objects, from, until, &config))
-                .await?;
-            counters.screenings.fetch_add(1, Ordering::Relaxed);
-            state.found(until, found.conjunctions);
-        }
-        while let Some(alert) = state.next_alert() {
+        kernel.screen(!open).await?;
+        while let Some(alert) = kernel.next_alert() {
             let alert = Arc::new(ConjunctionAlert::from_conjunction(&alert));
             tx.send(alert)
                 .await
                 .map_err(|_| anyhow::anyhow!("channel closed"))?;
-            state.sent();
+            kernel.sent();
         }
         if !open {
             return Ok(());

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use sda_ingest::app::CorrelatorSettings;
 use sda_ingest::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
 use sda_ingest::pipeline::sinks::files;
 use sda_ingest::pipeline::{CounterSnapshot, Counters, FaultInjection, Parts, build_topology};
 use sda_ingest::simulator::{BASE_RECORDS_PER_S, Pacing};
 use sda_ingest::transport::Transports;
-use sda_ingest_core::orbit::conjunction::ScreeningConfig;
 use sda_ingest_core::orbit::propagate::Propagator;
 use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
 use sda_orchestrator::{OperatorGraph, SupervisorPolicy};
@@ -58,16 +58,8 @@ impl Fixture {
     pub(crate) fn correlator(&self, work_factor: u32) -> CorrelatorConfig {
         let c = &self.scenario.config;
         CorrelatorConfig {
-            gate_km: 50.0,
-            screening: ScreeningConfig {
-                threshold_km: c.conjunction_threshold_km,
-                ..ScreeningConfig::default()
-            },
-            screen_from: c.start_unix_s,
-            screen_limit: c.start_unix_s + c.duration_s + 86_400.0,
-            lookahead_s: 3_600.0,
-            min_step_s: 600.0,
             work_factor,
+            ..CorrelatorSettings::default().for_window(c.start_unix_s, c.duration_s)
         }
     }
 

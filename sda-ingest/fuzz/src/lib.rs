@@ -23,7 +23,7 @@
 use std::sync::OnceLock;
 
 use bytes::BytesMut;
-use sda_ingest_core::process::normalize::normalize;
+use sda_ingest_core::process::normalize::{normalize, synthetic_measurement};
 use sda_ingest_core::process::validate::{RejectReason, ValidationPolicy, check, validate};
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Scenario;
@@ -791,57 +791,7 @@ fn check_normalized(record: &WireRecord, obs: &Observation, registry: &SensorReg
             assert_eq!(obs.object_hint, r.object);
             check_epoch_micros(obs.epoch, r.epoch_us);
             assert!(same_opt_bits(obs.quality.sigma, r.sigma));
-            let (tag, measurement, snr_db) = match r.body {
-                SyntheticBody::LaserRanging { range_m } => (
-                    SensorKind::LaserRanging,
-                    Measurement::Range { range_m },
-                    None,
-                ),
-                SyntheticBody::PassiveRf {
-                    az_rad,
-                    el_rad,
-                    snr_db,
-                } => (
-                    SensorKind::PassiveRf,
-                    Measurement::AzEl { az_rad, el_rad },
-                    snr_db,
-                ),
-                SyntheticBody::SpaceBasedOptical {
-                    ra_rad, dec_rad, ..
-                } => (
-                    SensorKind::SpaceBasedOptical,
-                    Measurement::Angles { ra_rad, dec_rad },
-                    None,
-                ),
-                SyntheticBody::BistaticRadar {
-                    range_m,
-                    az_rad,
-                    el_rad,
-                    range_rate_mps,
-                } => (
-                    SensorKind::BistaticRadar,
-                    Measurement::RangeAzEl {
-                        range_m,
-                        az_rad,
-                        el_rad,
-                        range_rate_mps,
-                    },
-                    None,
-                ),
-                SyntheticBody::Photometry {
-                    ra_rad,
-                    dec_rad,
-                    magnitude,
-                } => (
-                    SensorKind::Photometry,
-                    Measurement::Photometry {
-                        ra_rad,
-                        dec_rad,
-                        magnitude,
-                    },
-                    None,
-                ),
-            };
+            let (tag, measurement, snr_db) = synthetic_measurement(&r.body);
             // The registered kind wins over the record's tag.
             assert_eq!(obs.sensor_kind, info.map_or(tag, |i| i.kind));
             assert!(

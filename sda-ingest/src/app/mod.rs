@@ -127,6 +127,27 @@ impl Default for CorrelatorSettings {
     }
 }
 
+impl CorrelatorSettings {
+    /// The correlator's configuration for a scenario window starting at `start_unix_s` and
+    /// lasting `duration_s`: screening starts at the window and never looks more than a day
+    /// past it, in steps of at least ten minutes; no extra propagation load.
+    pub fn for_window(&self, start_unix_s: f64, duration_s: f64) -> CorrelatorConfig {
+        CorrelatorConfig {
+            gate_km: self.gate_km,
+            screening: ScreeningConfig {
+                threshold_km: self.threshold_km,
+                ..ScreeningConfig::default()
+            },
+            screen_from: start_unix_s,
+            // One day past the window bounds any screening run.
+            screen_limit: start_unix_s + duration_s + 86_400.0,
+            lookahead_s: self.lookahead_s,
+            min_step_s: 600.0,
+            work_factor: 1,
+        }
+    }
+}
+
 impl Default for AppConfig {
     fn default() -> Self {
         AppConfig {
@@ -306,19 +327,7 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         registry: Arc::new(scenario.sensors),
         catalog,
         propagator: pool.clone().into(),
-        correlator: CorrelatorConfig {
-            gate_km: config.correlator.gate_km,
-            screening: ScreeningConfig {
-                threshold_km: config.correlator.threshold_km,
-                ..ScreeningConfig::default()
-            },
-            screen_from: window.0,
-            // One day past the scenario window bounds any screening run.
-            screen_limit: window.0 + window.1 + 86_400.0,
-            lookahead_s: config.correlator.lookahead_s,
-            min_step_s: 600.0,
-            work_factor: 1,
-        },
+        correlator: config.correlator.for_window(window.0, window.1),
         out_dir: config.out_dir.clone(),
         counters: counters.clone(),
         faults: faults(config),

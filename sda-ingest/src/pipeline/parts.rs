@@ -129,13 +129,13 @@ impl Parts {
 
     /// The `correlator` operator, on [`Parts::propagator`] (the PropagatorPool in the service).
     pub fn correlator(&self) -> impl OperatorFactory<Arc<Delivered>, Conjunction> + use<> {
-        operators::correlator(
+        let kernel = operators::Correlator::new(
             self.propagator.clone(),
             self.catalog.clone(),
             self.correlator,
             self.counters.clone(),
-            self.faults.clone(),
-        )
+        );
+        operators::correlator(kernel, self.faults.clone())
     }
 
     /// The `alert_emitter` operator.

@@ -155,7 +155,34 @@ pub fn normalize_optical(r: &OpticalRecord, registry: &SensorRegistry) -> Observ
 /// sending the wrong kind of measurement is caught by validation instead of trusted.
 pub fn normalize_synthetic(r: &SyntheticRecord, registry: &SensorRegistry) -> Observation {
     let info = registry.by_name(&r.sensor);
-    let (tag_kind, measurement, snr_db) = match r.body {
+    let (tag_kind, measurement, snr_db) = synthetic_measurement(&r.body);
+    let observer = match r.body {
+        SyntheticBody::SpaceBasedOptical {
+            observer_teme_m: [x_m, y_m, z_m],
+            ..
+        } => Some(Observer::Space { x_m, y_m, z_m }),
+        _ => info.and_then(|i| i.site),
+    };
+    Observation {
+        id: synthetic_id(r),
+        sensor: r.sensor.clone(),
+        sensor_kind: info.map_or(tag_kind, |i| i.kind),
+        object_hint: r.object,
+        epoch: micros_to_seconds(r.epoch_us),
+        observer,
+        measurement,
+        quality: Quality {
+            sigma: r.sigma,
+            snr_db,
+        },
+        ingest: Default::default(),
+    }
+}
+
+/// What a synthetic record's body measures: the kind its tag names, the measurement in SI
+/// units, and the signal-to-noise ratio when the body carries one.
+pub fn synthetic_measurement(body: &SyntheticBody) -> (SensorKind, Measurement, Option<f64>) {
+    match *body {
         SyntheticBody::LaserRanging { range_m } => (
             SensorKind::LaserRanging,
             Measurement::Range { range_m },
@@ -205,27 +232,6 @@ pub fn normalize_synthetic(r: &SyntheticRecord, registry: &SensorRegistry) -> Ob
             },
             None,
         ),
-    };
-    let observer = match r.body {
-        SyntheticBody::SpaceBasedOptical {
-            observer_teme_m: [x_m, y_m, z_m],
-            ..
-        } => Some(Observer::Space { x_m, y_m, z_m }),
-        _ => info.and_then(|i| i.site),
-    };
-    Observation {
-        id: synthetic_id(r),
-        sensor: r.sensor.clone(),
-        sensor_kind: info.map_or(tag_kind, |i| i.kind),
-        object_hint: r.object,
-        epoch: micros_to_seconds(r.epoch_us),
-        observer,
-        measurement,
-        quality: Quality {
-            sigma: r.sigma,
-            snr_db,
-        },
-        ingest: Default::default(),
     }
 }
 

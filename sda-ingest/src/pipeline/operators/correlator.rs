@@ -6,12 +6,11 @@
 //! measure what the bulkhead buys.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sda_ingest_core::Observation;
 use sda_ingest_core::orbit::associate::associate;
-use sda_ingest_core::orbit::conjunction::{Conjunction, Screening, ScreeningConfig, screen};
+use sda_ingest_core::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
 use sda_ingest_core::orbit::propagate::Propagator;
 use sda_orchestrator::{
     OperatorContext, OperatorFactory,
@@ -19,7 +18,7 @@ use sda_orchestrator::{
 };
 
 use crate::pipeline::Delivered;
-use crate::pipeline::counters::{Counters, bump};
+use crate::pipeline::counters::{Counters, add, bump};
 use crate::pipeline::faults::FaultInjection;
 
 /// Observations handed to the pool per job: one job per wake-up when the correlator keeps up,
@@ -182,14 +181,93 @@ pub fn associate_batch(
         .count() as u64
 }
 
-/// Screens `catalog` over `[from, until]`: synchronous, run on the PropagatorPool.
-pub fn screen_catalog(
-    catalog: &[Propagator],
-    from: f64,
-    until: f64,
-    config: &CorrelatorConfig,
-) -> Screening {
-    screen(catalog, from, until, &config.screening)
+/// The correlator's work, shared by the operator and the hand-wired benchmark baseline:
+/// association and screening on the propagator runtime, and the [`CorrelatorState`] that
+/// survives restarts. Only how alerts leave differs between the two.
+#[derive(Debug, Clone)]
+pub struct Correlator {
+    pool: PropagatorRuntime,
+    catalog: Arc<[Propagator]>,
+    config: CorrelatorConfig,
+    counters: Arc<Counters>,
+    state: Arc<Mutex<CorrelatorState>>,
+}
+
+impl Correlator {
+    /// A correlator over `catalog`, running its propagation on `pool`.
+    pub fn new(
+        pool: PropagatorRuntime,
+        catalog: Arc<[Propagator]>,
+        config: CorrelatorConfig,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Correlator {
+            pool,
+            catalog,
+            state: Arc::new(Mutex::new(CorrelatorState::new(config))),
+            config,
+            counters,
+        }
+    }
+
+    /// Whether the correlator only drains its input ([`PropagatorRuntime::Skip`]).
+    pub fn skips(&self) -> bool {
+        self.pool.is_skip()
+    }
+
+    /// Moves the screening horizon with `batch` (leaving it empty) and associates its
+    /// observations on the pool, counting `associated` and `unassociated`.
+    ///
+    /// # Errors
+    ///
+    /// The pool failed ([`PoolError`]).
+    pub async fn observe(&self, batch: &mut Vec<Arc<Delivered>>) -> Result<(), PoolError> {
+        lock(&self.state).observe(batch);
+        let (observations, objects, config) =
+            (std::mem::take(batch), self.catalog.clone(), self.config);
+        let total = observations.len() as u64;
+        let hits = self
+            .pool
+            .run(move || associate_batch(&observations, &objects, &config))
+            .await?;
+        add(&self.counters.associated, hits);
+        add(&self.counters.unassociated, total - hits);
+        Ok(())
+    }
+
+    /// Screens the window that is due (see [`CorrelatorState::due`]) on the pool and queues
+    /// the new conjunctions as alerts.
+    ///
+    /// # Errors
+    ///
+    /// The pool failed ([`PoolError`]).
+    pub async fn screen(&self, closing: bool) -> Result<(), PoolError> {
+        let due = lock(&self.state).due(closing);
+        let Some((from, until)) = due else {
+            return Ok(());
+        };
+        let (objects, config) = (self.catalog.clone(), self.config.screening);
+        let found = self
+            .pool
+            .run(move || screen(&objects, from, until, &config))
+            .await?;
+        bump(&self.counters.screenings);
+        for failure in &found.failed {
+            tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
+        }
+        lock(&self.state).found(until, found.conjunctions);
+        Ok(())
+    }
+
+    /// The next alert to hand on; it stays queued until [`Correlator::sent`].
+    pub fn next_alert(&self) -> Option<Conjunction> {
+        lock(&self.state).next_alert()
+    }
+
+    /// The alert [`Correlator::next_alert`] gave was handed on.
+    pub fn sent(&self) {
+        lock(&self.state).sent();
+    }
 }
 
 /// The `correlator` operator, emitting each close approach found once per pair.
@@ -197,24 +275,20 @@ pub fn screen_catalog(
 /// Screening is driven by the data: as observation epochs advance, the catalog is screened
 /// from where the last run stopped up to the latest epoch plus `lookahead_s`, in steps of at
 /// least `min_step_s`; when the input closes, whatever is left up to the horizon is screened.
-/// Association and screening both run on `pool` (the PropagatorPool in the service); each
-/// association is followed by the extra propagations of [`CorrelatorConfig::work_factor`].
+/// Association and screening both run on the [`Correlator`]'s runtime (the PropagatorPool in
+/// the service); each association is followed by the extra propagations of
+/// [`CorrelatorConfig::work_factor`].
 pub fn correlator(
-    pool: PropagatorRuntime,
-    catalog: Arc<[Propagator]>,
-    config: CorrelatorConfig,
-    counters: Arc<Counters>,
+    kernel: Correlator,
     faults: FaultInjection,
 ) -> impl OperatorFactory<Arc<Delivered>, Conjunction> {
-    let state = Arc::new(Mutex::new(CorrelatorState::new(config)));
     move |mut ctx: OperatorContext<Arc<Delivered>, Conjunction>| {
-        let (pool, catalog, state) = (pool.clone(), catalog.clone(), state.clone());
-        let (counters, faults) = (counters.clone(), faults.clone());
+        let (kernel, faults) = (kernel.clone(), faults.clone());
         async move {
             let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
             loop {
                 let open = ctx.input.recv_many(&mut batch, CORRELATOR_BATCH).await > 0;
-                if pool.is_skip() {
+                if kernel.skips() {
                     batch.clear();
                     if open {
                         continue;
@@ -223,38 +297,15 @@ pub fn correlator(
                 }
                 if open {
                     faults.check("correlator")?;
-                    lock(&state).observe(&batch);
-                    let (observations, objects) = (std::mem::take(&mut batch), catalog.clone());
-                    let total = observations.len() as u64;
-                    let hits = pool
-                        .run(move || associate_batch(&observations, &objects, &config))
-                        .await?;
-                    counters.associated.fetch_add(hits, Ordering::Relaxed);
-                    counters
-                        .unassociated
-                        .fetch_add(total - hits, Ordering::Relaxed);
+                    kernel.observe(&mut batch).await?;
                 }
-                let due = lock(&state).due(!open);
-                if let Some((from, until)) = due {
-                    let objects = catalog.clone();
-                    let found = pool
-                        .run(move || screen_catalog(&objects, from, until, &config))
-                        .await?;
-                    bump(&counters.screenings);
-                    for failure in &found.failed {
-                        tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
-                    }
-                    lock(&state).found(until, found.conjunctions);
-                }
+                kernel.screen(!open).await?;
                 // Alerts leave the state only once handed on: one whose send failed, or whose
                 // incarnation was stopped, is sent by the next incarnation.
-                loop {
-                    let Some(alert) = lock(&state).next_alert() else {
-                        break;
-                    };
+                while let Some(alert) = kernel.next_alert() {
                     faults.check("correlator:alert")?;
                     ctx.output.send(alert).await?;
-                    lock(&state).sent();
+                    kernel.sent();
                 }
                 if !open {
                     return Ok(());

@@ -1,4 +1,5 @@
-//! The pipeline's operators, one file each.
+//! The pipeline's operators, one file each: the stage's synchronous kernel (or, for the
+//! correlator, the kernel that runs on the propagator pool) and the operator that drives it.
 
 mod alert;
 mod correlator;
@@ -8,8 +9,8 @@ mod validate;
 
 pub use alert::{ConjunctionAlert, alert_emitter};
 pub use correlator::{
-    CORRELATOR_BATCH, CorrelatorConfig, CorrelatorState, PropagatorRuntime, associate_batch,
-    correlator, screen_catalog,
+    CORRELATOR_BATCH, Correlator, CorrelatorConfig, CorrelatorState, PropagatorRuntime,
+    associate_batch, correlator,
 };
 pub use dedup::{dedup, dedup_batch};
 pub use normalize::{Normalizer, normalize};
