@@ -65,6 +65,10 @@ async fn one_pass(transport: TransportMode) {
     assert_eq!(c.received, c.accepted + c.dead_lettered);
     assert_eq!(c.accepted, c.delivered + c.duplicates);
     assert_eq!(c.received, c.delivered + c.dead_lettered + c.duplicates);
+    for (source, s) in &c.sources {
+        assert!(s.balances(), "{source}: {s:?}");
+    }
+    assert_eq!(c.frames, c.frames_decoded, "{c:?}");
     assert_eq!(c.duplicates as usize, expected.duplicates.len());
     assert_eq!(c.delivered as usize, expected.accepted);
     assert_eq!(c.audited, c.delivered);

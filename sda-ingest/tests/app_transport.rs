@@ -65,6 +65,10 @@ async fn finish(run: JoinHandle<Summary>, stop: oneshot::Sender<()>) -> Summary 
     let c = summary.counters.clone();
     assert_eq!(c.lost, 0, "{c:?}");
     assert_eq!(c.received, c.delivered + c.dead_lettered + c.duplicates);
+    for (source, s) in &c.sources {
+        assert!(s.balances(), "{source}: {s:?}");
+    }
+    assert_eq!(c.frames, c.frames_decoded, "{c:?}");
     summary
 }
 

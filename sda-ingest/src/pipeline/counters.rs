@@ -190,10 +190,13 @@ pub struct SourceSnapshot {
 }
 
 impl SourceSnapshot {
-    /// Whether `read = delivered + dead_lettered + duplicates + dropped`: true after a clean
-    /// drain; while the pipeline runs, the difference is what is in flight.
+    /// Whether both identities hold: every message read was decoded or lost in flight
+    /// (`frames = frames_decoded + frames_lost`), and every record read has a fate
+    /// (`read = delivered + dead_lettered + duplicates + dropped`). True after a clean drain;
+    /// while the pipeline runs, the differences are what is in flight.
     pub fn balances(&self) -> bool {
-        self.read == self.delivered + self.dead_lettered + self.duplicates + self.dropped
+        self.frames == self.frames_decoded + self.frames_lost
+            && self.read == self.delivered + self.dead_lettered + self.duplicates + self.dropped
     }
 }
 
