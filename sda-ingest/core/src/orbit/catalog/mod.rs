@@ -1,8 +1,12 @@
-//! An orbital catalog held as real two-line element sets, and its seeded generator.
+//! An orbital catalog held as real two-line element sets, and its seeded generators: a small
+//! random one for scenarios ([`Catalog::generate`]) and one shaped like the public catalog for
+//! screening at scale ([`Catalog::realistic`]).
 //!
 //! The catalog stores TLE text rather than numbers because TLEs are what a real catalog feed
 //! delivers: the simulator's objects go through the same parse (checksums included) as real
 //! ones would, and the fixed-decimal rounding of the format is part of what gets propagated.
+
+mod population;
 
 use chrono::{DateTime, Datelike};
 use thiserror::Error;
