@@ -126,3 +126,41 @@ impl ScreeningChunk {
         sieve::screen_chunk(&self.plan, self.samples.clone(), objects)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_samples_once_in_order() {
+        let plan = ScreeningPlan::new(0.0, 1_000.0, &ScreeningConfig::default());
+        assert_eq!(plan.samples(), 18);
+        assert_eq!(plan.time(17), 1_000.0);
+        for parts in [0, 1, 2, 5, 17, 18, 1_000] {
+            let chunks = plan.split(parts);
+            assert_eq!(chunks.len(), parts.clamp(1, 18));
+            let mut next = 0;
+            for chunk in &chunks {
+                assert_eq!(chunk.samples().start, next);
+                assert!(!chunk.samples().is_empty());
+                next = chunk.samples().end;
+            }
+            assert_eq!(next, 18);
+        }
+    }
+
+    #[test]
+    fn a_step_that_is_not_positive_becomes_the_whole_window() {
+        for step_s in [0.0, -5.0, f64::NAN] {
+            let cfg = ScreeningConfig {
+                step_s,
+                ..ScreeningConfig::default()
+            };
+            let plan = ScreeningPlan::new(100.0, 400.0, &cfg);
+            assert_eq!(
+                (plan.samples(), plan.time(0), plan.time(1)),
+                (2, 100.0, 400.0)
+            );
+        }
+    }
+}
