@@ -2,7 +2,6 @@
 //! to be worth a look; the shell filter, the sampled minimum and the interpolated minimum then
 //! pick the ones to refine.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use super::plan::ScreeningPlan;
@@ -76,6 +75,8 @@ struct Step<'a> {
     cur: &'a States,
     next: Option<&'a States>,
     threshold_km: f64,
+    /// Each object's reach at this sample: its speed bound times half a step.
+    reach: &'a [f64],
     shells: &'a [(f64, f64)],
     shell_margin_km: f64,
     hermite_pad_km: f64,
@@ -106,6 +107,13 @@ impl Step<'_> {
             )
         };
         let (p, v) = relative(self.cur);
+        // Cheap first: the straight line through the sample, allowing for the largest bend
+        // the relative acceleration can give it over the bracket.
+        let (before, after) = (self.times[1] - self.times[0], self.times[2] - self.times[1]);
+        let farthest = d2.sqrt() + 2.0 * (self.reach[i] + self.reach[j]);
+        if hermite::line_lower_bound(p, v, before, after, farthest) >= self.threshold_km {
+            return;
+        }
         let mut closest = f64::INFINITY;
         if let Some(prev) = self.prev {
             let (p0, v0) = relative(prev);
@@ -146,23 +154,10 @@ fn cell_of(p: [f64; 3], cell_km: f64) -> [i64; 3] {
     ]
 }
 
-/// The 13 neighbour offsets that come after (0, 0, 0) in lexicographic order: visiting only
-/// these from every cell visits each pair of neighbouring cells once.
-const FORWARD: [[i64; 3]; 13] = [
-    [0, 0, 1],
-    [0, 1, -1],
-    [0, 1, 0],
-    [0, 1, 1],
-    [1, -1, -1],
-    [1, -1, 0],
-    [1, -1, 1],
-    [1, 0, -1],
-    [1, 0, 0],
-    [1, 0, 1],
-    [1, 1, -1],
-    [1, 1, 0],
-    [1, 1, 1],
-];
+/// The neighbour columns (x, y offsets) that come after (0, 0) in lexicographic order; with
+/// the cell above in the same column, visiting these (three cells each, z − 1 to z + 1) from
+/// every cell visits each pair of the 26-neighbourhood once.
+const FORWARD_COLUMNS: [[i64; 2]; 4] = [[0, 1], [1, -1], [1, 0], [1, 1]];
 
 /// The grid of one sample, its buffers kept from sample to sample.
 #[derive(Default)]
@@ -172,9 +167,8 @@ struct Grid {
     /// Positions and reaches in `entries` order, for cache-friendly pair loops.
     position: Vec<[f64; 3]>,
     reach: Vec<f64>,
-    /// Occupied cells: coordinates and their range in `entries`.
-    runs: Vec<([i64; 3], Range<usize>)>,
-    index: HashMap<u64, Range<usize>, foldhash::fast::RandomState>,
+    /// Occupied cells in key order: key, coordinates and their range in `entries`.
+    runs: Vec<(u64, [i64; 3], Range<usize>)>,
     /// Objects too fast for the cell size, with their reach.
     fast: Vec<(u32, f64)>,
 }
@@ -212,23 +206,9 @@ pub(super) fn screen_chunk(
         let mut reach = vec![0.0; n];
         let mut active = vec![false; n];
         for m in samples {
-            let step = Step {
-                m,
-                times: [
-                    plan.time(m.saturating_sub(1)),
-                    plan.time(m),
-                    plan.time((m + 1).min(last)),
-                ],
-                prev: (m > 0).then_some(&buffers[prev]),
-                cur: &buffers[cur],
-                next: (m < last).then_some(&buffers[next]),
-                threshold_km: cfg.threshold_km,
-                shells: &shells,
-                shell_margin_km: cfg.threshold_km + cfg.shell_pad_km,
-                hermite_pad_km,
-            };
+            let (before, after) = ((m > 0).then_some(prev), (m < last).then_some(next));
             for i in 0..n {
-                let neighbours = [step.prev, Some(step.cur), step.next];
+                let neighbours = [before, Some(cur), after].map(|b| b.map(|b| &buffers[b]));
                 active[i] = neighbours.iter().flatten().all(|s| s.ok[i]);
                 let top = neighbours
                     .iter()
@@ -237,11 +217,26 @@ pub(super) fn screen_chunk(
                     .fold(0.0, f64::max);
                 reach[i] = (top + speed_pad) * half;
             }
+            let step = Step {
+                m,
+                times: [
+                    plan.time(m.saturating_sub(1)),
+                    plan.time(m),
+                    plan.time((m + 1).min(last)),
+                ],
+                prev: before.map(|b| &buffers[b]),
+                cur: &buffers[cur],
+                next: after.map(|b| &buffers[b]),
+                threshold_km: cfg.threshold_km,
+                reach: &reach,
+                shells: &shells,
+                shell_margin_km: cfg.threshold_km + cfg.shell_pad_km,
+                hermite_pad_km,
+            };
             sieve_sample(
                 &step,
                 &mut grid,
                 &active,
-                &reach,
                 cell_km,
                 cell_reach,
                 &mut candidates,
@@ -276,13 +271,13 @@ fn sieve_sample(
     step: &Step<'_>,
     grid: &mut Grid,
     active: &[bool],
-    reach: &[f64],
     cell_km: f64,
     cell_reach: f64,
     out: &mut Vec<Candidate>,
 ) {
     let t = step.threshold_km;
     let pos = &step.cur.position;
+    let reach = step.reach;
     grid.entries.clear();
     grid.fast.clear();
     for i in 0..pos.len() {
@@ -300,7 +295,6 @@ fn sieve_sample(
     grid.position.clear();
     grid.reach.clear();
     grid.runs.clear();
-    grid.index.clear();
     let mut start = 0;
     for k in 0..grid.entries.len() {
         let (key, i) = grid.entries[k];
@@ -308,8 +302,7 @@ fn sieve_sample(
         grid.reach.push(reach[i as usize]);
         if k + 1 == grid.entries.len() || grid.entries[k + 1].0 != key {
             let cell = cell_of(pos[i as usize], cell_km);
-            grid.runs.push((cell, start..k + 1));
-            grid.index.insert(key, start..k + 1);
+            grid.runs.push((key, cell, start..k + 1));
             start = k + 1;
         }
     }
@@ -324,15 +317,40 @@ fn sieve_sample(
             step.consider(i.min(j), i.max(j), d2, out);
         }
     };
-    for (cell, run) in &grid.runs {
+    // Cells are sorted by key, z varying fastest, so the three cells z - 1..z + 1 of a column
+    // are adjacent in `runs`, and as the visiting cell advances so do its neighbours: one
+    // cursor per neighbour column walks forward through `runs` (a merge join, no lookups).
+    let runs = &grid.runs;
+    let mut cursors = [0usize; FORWARD_COLUMNS.len()];
+    for (r, (key, cell, run)) in runs.iter().enumerate() {
         for x in run.clone() {
             for y in x + 1..run.end {
                 check(x, y, out);
             }
         }
-        for off in FORWARD {
-            let key = pack([cell[0] + off[0], cell[1] + off[1], cell[2] + off[2]]);
-            if let Some(other) = grid.index.get(&key) {
+        if let Some((above, _, other)) = runs.get(r + 1)
+            && *above == pack([cell[0], cell[1], cell[2] + 1])
+            && *above != *key
+        {
+            for x in run.clone() {
+                for y in other.clone() {
+                    check(x, y, out);
+                }
+            }
+        }
+        for (cursor, [dx, dy]) in cursors.iter_mut().zip(FORWARD_COLUMNS) {
+            let column = [cell[0] + dx, cell[1] + dy];
+            let (lo, hi) = (
+                pack([column[0], column[1], cell[2] - 1]),
+                pack([column[0], column[1], cell[2] + 1]),
+            );
+            while *cursor < runs.len() && runs[*cursor].0 < lo {
+                *cursor += 1;
+            }
+            for (other_key, _, other) in &runs[*cursor..] {
+                if *other_key > hi {
+                    break;
+                }
                 for x in run.clone() {
                     for y in other.clone() {
                         check(x, y, out);
@@ -351,11 +369,13 @@ fn sieve_sample(
         let span = ((t + rf + cell_reach) / cell_km).ceil() as i64;
         for dx in -span..=span {
             for dy in -span..=span {
-                for dz in -span..=span {
-                    let key = pack([cell[0] + dx, cell[1] + dy, cell[2] + dz]);
-                    let Some(run) = grid.index.get(&key) else {
-                        continue;
-                    };
+                let (x, y) = (cell[0] + dx, cell[1] + dy);
+                let (lo, hi) = (pack([x, y, cell[2] - span]), pack([x, y, cell[2] + span]));
+                let first = runs.partition_point(|(key, _, _)| *key < lo);
+                for (key, _, run) in &runs[first..] {
+                    if *key > hi {
+                        break;
+                    }
                     for y in run.clone() {
                         let d = sub(pf, grid.position[y]);
                         let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
