@@ -111,6 +111,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (start, end) = (EPOCH, EPOCH + hours * 3_600.0);
     let cfg = ScreeningConfig::default();
+
+    // What an apogee/perigee filter alone (the first of Hoots' filters) leaves to pairwise
+    // work: pairs whose padded radius ranges overlap, counted by sorting the ranges.
+    let margin = cfg.threshold_km + cfg.shell_pad_km;
+    let mut bands: Vec<(f64, f64)> = objects
+        .iter()
+        .map(|p| {
+            let (perigee, apogee) = p.radius_bounds_km();
+            (perigee - margin, apogee)
+        })
+        .collect();
+    bands.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let overlapping: usize = (0..n)
+        .map(|i| bands[i + 1..].partition_point(|b| b.0 <= bands[i].1))
+        .sum();
+    let all_pairs = n * (n - 1) / 2;
+    println!(
+        "shell filter alone: {overlapping} of {all_pairs} pairs left ({:.0} %)",
+        100.0 * overlapping as f64 / all_pairs as f64
+    );
     let plan = ScreeningPlan::new(start, end, &cfg);
     let chunks = plan.split(CHUNKS);
 

@@ -16,11 +16,15 @@
 //!    within the threshold can never meet, whatever their phasing.
 //! 3. **Sampled minimum.** The pair's separation must be a local minimum over the samples and
 //!    below its own gate at that sample.
-//! 4. **Interpolated minimum.** A cubic Hermite interpolation of the relative motion between
-//!    neighbouring samples (positions and velocities at both ends) must come within the
-//!    threshold plus a bound on the interpolation error.
+//! 4. **Interpolated minimum.** The straight line of the relative motion through the sample,
+//!    less the largest bend the relative acceleration allows over the two steps around it,
+//!    must come within the threshold; then a cubic Hermite interpolation of the relative
+//!    motion between neighbouring samples (positions and velocities at both ends) must come
+//!    within the threshold plus a bound on the interpolation error.
 //! 5. **Refinement.** Golden-section search of SGP4 separations on the two steps around the
-//!    sample finds the time of closest approach to well under a millisecond.
+//!    sample finds the time of closest approach to well under a millisecond. Only minima
+//!    strictly inside the window count: a pair already drawing apart at the start, or still
+//!    closing at the end, has its closest approach in the neighbouring window.
 //!
 //! [`screen`] runs the chain in one call. For a thread pool, [`ScreeningPlan::split`] cuts the
 //! window into chunks of time steps that are screened independently ([`ScreeningChunk::screen`])
