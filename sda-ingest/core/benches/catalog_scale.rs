@@ -41,7 +41,7 @@ fn setup() -> Setup {
         Setup {
             objects: 25_000,
             hours: 24.0,
-            sample_objects: 1_000,
+            sample_objects: 600,
         }
     }
 }
