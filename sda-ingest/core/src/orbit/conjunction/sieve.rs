@@ -75,15 +75,26 @@ struct Step<'a> {
     cur: &'a States,
     next: Option<&'a States>,
     threshold_km: f64,
-    /// Each object's reach at this sample: its speed bound times half a step.
-    reach: &'a [f64],
     shells: &'a [(f64, f64)],
     shell_margin_km: f64,
     hermite_pad_km: f64,
 }
 
 impl Step<'_> {
-    /// The filters after the grid, for a pair at squared distance `d2` at this sample.
+    /// The first filter after the grid, on data the grid holds in its own order: whether the
+    /// straight line of the relative motion through this sample (relative position `p` and
+    /// velocity `v`), less the largest bend the relative acceleration can give it over the
+    /// two steps around the sample, comes within the threshold. It is a lower bound on the
+    /// separation over the whole bracket a refinement would search, so it drops nothing the
+    /// later filters would keep, and it drops nearly every pair the grid hands over.
+    fn near_line(&self, p: [f64; 3], v: [f64; 3], d2: f64, reach_sum: f64) -> bool {
+        let (before, after) = (self.times[1] - self.times[0], self.times[2] - self.times[1]);
+        let farthest = d2.sqrt() + 2.0 * reach_sum;
+        hermite::line_lower_bound(p, v, before, after, farthest) < self.threshold_km
+    }
+
+    /// The filters after the straight line, for a pair at squared distance `d2` at this
+    /// sample: the shell filter, the sampled minimum and the interpolated minimum.
     fn consider(&self, i: usize, j: usize, d2: f64, out: &mut Vec<Candidate>) {
         let ((pi, ai), (pj, aj)) = (self.shells[i], self.shells[j]);
         if pi.max(pj) - ai.min(aj) > self.shell_margin_km {
@@ -107,13 +118,6 @@ impl Step<'_> {
             )
         };
         let (p, v) = relative(self.cur);
-        // Cheap first: the straight line through the sample, allowing for the largest bend
-        // the relative acceleration can give it over the bracket.
-        let (before, after) = (self.times[1] - self.times[0], self.times[2] - self.times[1]);
-        let farthest = d2.sqrt() + 2.0 * (self.reach[i] + self.reach[j]);
-        if hermite::line_lower_bound(p, v, before, after, farthest) >= self.threshold_km {
-            return;
-        }
         let mut closest = f64::INFINITY;
         if let Some(prev) = self.prev {
             let (p0, v0) = relative(prev);
@@ -164,8 +168,9 @@ const FORWARD_COLUMNS: [[i64; 2]; 4] = [[0, 1], [1, -1], [1, 0], [1, 1]];
 struct Grid {
     /// (cell key, object) of the objects in the grid, sorted by key.
     entries: Vec<(u64, u32)>,
-    /// Positions and reaches in `entries` order, for cache-friendly pair loops.
+    /// Positions, velocities and reaches in `entries` order, for cache-friendly pair loops.
     position: Vec<[f64; 3]>,
+    velocity: Vec<[f64; 3]>,
     reach: Vec<f64>,
     /// Occupied cells in key order: key, coordinates and their range in `entries`.
     runs: Vec<(u64, [i64; 3], Range<usize>)>,
@@ -228,7 +233,6 @@ pub(super) fn screen_chunk(
                 cur: &buffers[cur],
                 next: after.map(|b| &buffers[b]),
                 threshold_km: cfg.threshold_km,
-                reach: &reach,
                 shells: &shells,
                 shell_margin_km: cfg.threshold_km + cfg.shell_pad_km,
                 hermite_pad_km,
@@ -237,6 +241,7 @@ pub(super) fn screen_chunk(
                 &step,
                 &mut grid,
                 &active,
+                &reach,
                 cell_km,
                 cell_reach,
                 &mut candidates,
@@ -271,13 +276,14 @@ fn sieve_sample(
     step: &Step<'_>,
     grid: &mut Grid,
     active: &[bool],
+    reach: &[f64],
     cell_km: f64,
     cell_reach: f64,
     out: &mut Vec<Candidate>,
 ) {
     let t = step.threshold_km;
     let pos = &step.cur.position;
-    let reach = step.reach;
+    let vel = &step.cur.velocity;
     grid.entries.clear();
     grid.fast.clear();
     for i in 0..pos.len() {
@@ -293,12 +299,14 @@ fn sieve_sample(
     }
     grid.entries.sort_unstable();
     grid.position.clear();
+    grid.velocity.clear();
     grid.reach.clear();
     grid.runs.clear();
     let mut start = 0;
     for k in 0..grid.entries.len() {
         let (key, i) = grid.entries[k];
         grid.position.push(pos[i as usize]);
+        grid.velocity.push(vel[i as usize]);
         grid.reach.push(reach[i as usize]);
         if k + 1 == grid.entries.len() || grid.entries[k + 1].0 != key {
             let cell = cell_of(pos[i as usize], cell_km);
@@ -309,12 +317,16 @@ fn sieve_sample(
 
     // Pairs of ordinary objects: each cell with itself and its 13 forward neighbours.
     let check = |x: usize, y: usize, out: &mut Vec<Candidate>| {
-        let d = sub(grid.position[x], grid.position[y]);
-        let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-        let gate = t + grid.reach[x] + grid.reach[y];
+        let p = sub(grid.position[y], grid.position[x]);
+        let d2 = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
+        let reach_sum = grid.reach[x] + grid.reach[y];
+        let gate = t + reach_sum;
         if d2 < gate * gate {
-            let (i, j) = (grid.entries[x].1 as usize, grid.entries[y].1 as usize);
-            step.consider(i.min(j), i.max(j), d2, out);
+            let v = sub(grid.velocity[y], grid.velocity[x]);
+            if step.near_line(p, v, d2, reach_sum) {
+                let (i, j) = (grid.entries[x].1 as usize, grid.entries[y].1 as usize);
+                step.consider(i.min(j), i.max(j), d2, out);
+            }
         }
     };
     // Cells are sorted by key, z varying fastest, so the three cells z - 1..z + 1 of a column
@@ -377,10 +389,13 @@ fn sieve_sample(
                         break;
                     }
                     for y in run.clone() {
-                        let d = sub(pf, grid.position[y]);
-                        let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                        let gate = t + rf + grid.reach[y];
-                        if d2 < gate * gate {
+                        let p = sub(grid.position[y], pf);
+                        let d2 = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
+                        let reach_sum = rf + grid.reach[y];
+                        let gate = t + reach_sum;
+                        if d2 < gate * gate
+                            && step.near_line(p, sub(grid.velocity[y], vel[f]), d2, reach_sum)
+                        {
                             let j = grid.entries[y].1 as usize;
                             step.consider(f.min(j), f.max(j), d2, out);
                         }
@@ -390,10 +405,10 @@ fn sieve_sample(
         }
         for &(g, rg) in &grid.fast[k + 1..] {
             let g = g as usize;
-            let d = sub(pf, pos[g]);
-            let d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+            let p = sub(pos[g], pf);
+            let d2 = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
             let gate = t + rf + rg;
-            if d2 < gate * gate {
+            if d2 < gate * gate && step.near_line(p, sub(vel[g], vel[f]), d2, rf + rg) {
                 step.consider(f.min(g), f.max(g), d2, out);
             }
         }
