@@ -24,8 +24,10 @@ use crate::orbit::propagate::{PropagateError, Propagator, TemeState};
 /// use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig, PLANTED_A, PLANTED_B};
 ///
 /// let scenario = Scenario::generate(&ScenarioConfig::default())?;
-/// let find = |id| scenario.catalog.get(id).map(Propagator::new).transpose();
-/// let (a, b) = (find(PLANTED_A)?.unwrap(), find(PLANTED_B)?.unwrap());
+/// let find = |id| -> Result<Propagator, Box<dyn std::error::Error>> {
+///     Ok(Propagator::new(scenario.catalog.get(id).ok_or("not in the catalog")?)?)
+/// };
+/// let (a, b) = (find(PLANTED_A)?, find(PLANTED_B)?);
 /// let planted = scenario.expected.conjunction;
 /// let c = refine(&a, &b, planted.tca - 60.0, planted.tca + 60.0)?;
 /// assert!((c.tca - planted.tca).abs() < 1e-3);

@@ -1,6 +1,6 @@
 //! The spatial sieve: at each sample, a uniform grid of positions gives the pairs close enough
-//! to be worth a look; the shell filter, the sampled minimum and the interpolated minimum then
-//! pick the ones to refine.
+//! to be worth a look; the straight-line bound, the shell filter, the sampled minimum and the
+//! interpolated minimum then pick the ones to refine.
 
 use std::ops::Range;
 
@@ -49,7 +49,8 @@ impl States {
                     self.velocity[i] = s.velocity_km_s;
                     let v = s.velocity_km_s;
                     self.speed[i] = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                    self.ok[i] = s.position_km.iter().all(|x| x.is_finite());
+                    // A state with a non-finite component could not be gated or binned.
+                    self.ok[i] = s.position_km.iter().chain(&v).all(|x| x.is_finite());
                 }
                 Err(e) => {
                     self.ok[i] = false;
