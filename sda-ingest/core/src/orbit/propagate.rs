@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use super::catalog::{CatalogError, CatalogObject, EARTH_RADIUS_KM, MU_KM3_S2};
+use super::elements::ElementSet;
 
 /// A TEME position and velocity.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,10 +80,23 @@ impl Propagator {
     /// # Ok::<(), sda_ingest_core::orbit::propagate::PropagateError>(())
     /// ```
     pub fn new(object: &CatalogObject) -> Result<Self, PropagateError> {
-        let elements = object.elements()?;
+        Self::from_sgp4(object.norad_id, &object.elements()?)
+    }
+
+    /// Initialises an element set read by [`load`](crate::orbit::elements::load) (or built by
+    /// hand), without going through TLE text, so OMM values keep their full precision.
+    ///
+    /// # Errors
+    ///
+    /// [`PropagateError::Elements`] when SGP4 refuses the elements.
+    pub fn from_element_set(elements: &ElementSet) -> Result<Self, PropagateError> {
+        Self::from_sgp4(elements.norad_id, &elements.to_sgp4())
+    }
+
+    fn from_sgp4(norad_id: u32, elements: &sgp4::Elements) -> Result<Self, PropagateError> {
         let constants =
-            sgp4::Constants::from_elements(&elements).map_err(|e| PropagateError::Elements {
-                norad_id: object.norad_id,
+            sgp4::Constants::from_elements(elements).map_err(|e| PropagateError::Elements {
+                norad_id,
                 reason: e.to_string(),
             })?;
         let dt = elements.datetime.and_utc();
@@ -91,7 +105,7 @@ impl Propagator {
         let n_rad_s = elements.mean_motion * std::f64::consts::TAU / 86_400.0;
         let a_km = (MU_KM3_S2 / (n_rad_s * n_rad_s)).cbrt();
         Ok(Propagator {
-            norad_id: object.norad_id,
+            norad_id,
             epoch_unix_s,
             perigee_km: a_km * (1.0 - elements.eccentricity),
             apogee_km: a_km * (1.0 + elements.eccentricity),
@@ -112,6 +126,15 @@ impl Propagator {
     /// Mean perigee and apogee radii, km from the Earth's centre.
     pub fn radius_bounds_km(&self) -> (f64, f64) {
         (self.perigee_km, self.apogee_km)
+    }
+
+    /// The largest speed the object reaches on its mean orbit (vis-viva at perigee), km/s.
+    ///
+    /// SGP4's osculating speed differs from it by the short-period perturbations, well under
+    /// one per cent; screening adds its own margin.
+    pub fn max_speed_km_s(&self) -> f64 {
+        let a = (self.perigee_km + self.apogee_km) / 2.0;
+        (MU_KM3_S2 * (2.0 / self.perigee_km - 1.0 / a)).sqrt()
     }
 
     /// Mean perigee altitude above the equatorial radius, km.

@@ -35,9 +35,9 @@ pub struct ExpectedDuplicate {
 /// The planted close approach as the generator's own screening measured it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlantedConjunction {
-    /// First object ([`PLANTED_A`]).
+    /// First object ([`PLANTED_A`](super::PLANTED_A)).
     pub a: u32,
-    /// Second object ([`PLANTED_B`]).
+    /// Second object ([`PLANTED_B`](super::PLANTED_B)).
     pub b: u32,
     /// Designed time of closest approach, UTC Unix seconds.
     pub designed_tca: f64,
@@ -49,7 +49,7 @@ pub struct PlantedConjunction {
     pub relative_speed_km_s: f64,
 }
 
-/// What the pipeline must produce from [`Scenario::streams`].
+/// What the pipeline must produce from [`Scenario::streams`](super::Scenario::streams).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expected {
     /// Messages that carry one observation each (heartbeats and page wrappers not counted;

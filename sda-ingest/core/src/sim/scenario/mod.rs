@@ -16,7 +16,7 @@
 //!
 //! **Injected faults.** Each stream is sampled from SGP4 at a fixed cadence (ground sensors
 //! report one visible object per sweep), then specific records are corrupted, one per
-//! [`RejectReason`], some are re-sent (same id, or a new sequence number with identical content),
+//! [`RejectReason`](crate::process::validate::RejectReason), some are re-sent (same id, or a new sequence number with identical content),
 //! and some wire messages are damaged so that they fail to decode. [`Expected`] lists each.
 
 mod config;

@@ -1,11 +1,17 @@
-//! An orbital catalog held as real two-line element sets, and its seeded generator.
+//! An orbital catalog held as real two-line element sets, and its seeded generators: a small
+//! random one for scenarios ([`Catalog::generate`]) and one shaped like the public catalog for
+//! screening at scale ([`Catalog::realistic`]).
 //!
 //! The catalog stores TLE text rather than numbers because TLEs are what a real catalog feed
 //! delivers: the simulator's objects go through the same parse (checksums included) as real
 //! ones would, and the fixed-decimal rounding of the format is part of what gets propagated.
 
-use chrono::{DateTime, Datelike, Timelike};
+mod population;
+
+use chrono::{DateTime, Datelike};
 use thiserror::Error;
+
+use super::elements::{ElementSet, tle_lines};
 
 /// Earth's gravitational parameter, km³/s² (WGS-72, the value SGP4 is built on).
 pub const MU_KM3_S2: f64 = 398_600.8;
@@ -62,6 +68,14 @@ pub enum CatalogError {
     /// The lines do not parse as a TLE.
     #[error("invalid tle: {0}")]
     Parse(String),
+    /// A value does not fit its field of the format.
+    #[error("{field} = {value} cannot be written in its tle field")]
+    Unwritable {
+        /// Field name, in OMM spelling.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
 }
 
 /// The TLE checksum of the first 68 characters: digits count their value, `-` counts one,
@@ -102,32 +116,16 @@ impl CatalogObject {
     /// # Ok::<(), sda_ingest_core::orbit::catalog::CatalogError>(())
     /// ```
     pub fn from_elements(el: &MeanElements) -> Result<Self, CatalogError> {
-        if el.norad_id == 0 || el.norad_id > 99_999 {
-            return Err(CatalogError::NoradIdOutOfRange(el.norad_id));
-        }
-        let (yy, day) = tle_epoch(el.epoch_unix_s)?;
-        let body1 = format!(
-            "1 {:05}U {:<8} {:02}{:012.8}  .00000000  00000-0 {} 0  999",
-            el.norad_id,
-            format!("{:02}{:03}A", yy, el.norad_id % 1000),
-            yy,
-            day,
-            assumed_decimal(el.bstar),
-        );
-        let ecc = (el.eccentricity * 1e7).round().clamp(0.0, 9_999_999.0) as u32;
-        let body2 = format!(
-            "2 {:05} {:8.4} {:8.4} {:07} {:8.4} {:8.4} {:11.8}{:5}",
-            el.norad_id,
-            angle(el.inclination_deg).min(180.0),
-            angle(el.raan_deg),
-            ecc,
-            angle(el.arg_perigee_deg),
-            angle(el.mean_anomaly_deg),
-            el.mean_motion_rev_day,
-            0,
-        );
-        let line1 = format!("{body1}{}", tle_checksum(&body1));
-        let line2 = format!("{body2}{}", tle_checksum(&body2));
+        Self::from_element_set(&el.to_element_set()?)
+    }
+
+    /// Writes a full element set as a TLE ([`tle_lines`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`tle_lines`].
+    pub fn from_element_set(el: &ElementSet) -> Result<Self, CatalogError> {
+        let [line1, line2] = tle_lines(el)?;
         Ok(CatalogObject {
             norad_id: el.norad_id,
             name: el.name.clone(),
@@ -151,38 +149,39 @@ impl CatalogObject {
     }
 }
 
-/// Normalises an angle to `[0, 360)` after rounding to the four decimals the format keeps, so
-/// that 359.99999 is written as `0.0000` rather than the out-of-field `360.0000`.
-fn angle(deg: f64) -> f64 {
-    ((deg * 1e4).round() / 1e4).rem_euclid(360.0)
-}
-
-/// Writes a value in the TLE's assumed-decimal exponent form, e.g. `-1.1606e-5` → `-11606-4`.
-fn assumed_decimal(value: f64) -> String {
-    if value == 0.0 || !value.is_finite() {
-        return " 00000-0".to_owned();
+impl MeanElements {
+    /// The full element set these design elements stand for: unclassified, element set 999,
+    /// revolution 0, no mean-motion derivatives, and an international designator made up from
+    /// the epoch year and the NORAD number (launch `NNN` = NORAD mod 1000, piece A).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::EpochOutOfRange`] when the epoch is not a representable date.
+    pub fn to_element_set(&self) -> Result<ElementSet, CatalogError> {
+        let secs = self.epoch_unix_s.floor();
+        let epoch =
+            DateTime::from_timestamp(secs as i64, ((self.epoch_unix_s - secs) * 1e9) as u32)
+                .ok_or(CatalogError::EpochOutOfRange(self.epoch_unix_s))?;
+        Ok(ElementSet {
+            norad_id: self.norad_id,
+            name: self.name.clone(),
+            object_id: format!("{}-{:03}A", epoch.year(), self.norad_id % 1000),
+            classification: 'U',
+            epoch,
+            mean_motion_rev_day: self.mean_motion_rev_day,
+            eccentricity: self.eccentricity,
+            inclination_deg: self.inclination_deg.clamp(0.0, 180.0),
+            raan_deg: self.raan_deg,
+            arg_perigee_deg: self.arg_perigee_deg,
+            mean_anomaly_deg: self.mean_anomaly_deg,
+            ephemeris_type: 0,
+            element_set_no: 999,
+            rev_at_epoch: 0,
+            bstar: self.bstar,
+            mean_motion_dot: 0.0,
+            mean_motion_ddot: 0.0,
+        })
     }
-    let sign = if value < 0.0 { '-' } else { ' ' };
-    let mut exp = value.abs().log10().floor() as i32 + 1;
-    let mut digits = (value.abs() / 10f64.powi(exp) * 1e5).round() as u32;
-    if digits >= 100_000 {
-        digits /= 10;
-        exp += 1;
-    }
-    let exp_sign = if exp < 0 { '-' } else { '+' };
-    format!("{sign}{digits:05}{exp_sign}{}", exp.unsigned_abs().min(9))
-}
-
-/// Splits a Unix time into the TLE's two-digit year and fractional day of year.
-fn tle_epoch(unix_s: f64) -> Result<(u32, f64), CatalogError> {
-    let secs = unix_s.floor();
-    let dt = DateTime::from_timestamp(secs as i64, ((unix_s - secs) * 1e9) as u32)
-        .filter(|dt| (1957..=2056).contains(&dt.year()))
-        .ok_or(CatalogError::EpochOutOfRange(unix_s))?;
-    let seconds_of_day =
-        f64::from(dt.num_seconds_from_midnight()) + f64::from(dt.nanosecond()) / 1e9;
-    let day = f64::from(dt.ordinal()) + seconds_of_day / 86_400.0;
-    Ok((dt.year().rem_euclid(100) as u32, day))
 }
 
 /// Mean motion in revolutions per day for a circular orbit at `altitude_km`.
@@ -266,14 +265,6 @@ mod tests {
         let l2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.72125391563537";
         assert_eq!(tle_checksum(l1), 7);
         assert_eq!(tle_checksum(l2), 7);
-    }
-
-    #[test]
-    fn assumed_decimal_format() {
-        assert_eq!(assumed_decimal(-1.1606e-5), "-11606-4");
-        assert_eq!(assumed_decimal(2.5e-5), " 25000-4");
-        assert_eq!(assumed_decimal(0.0), " 00000-0");
-        assert_eq!(assumed_decimal(0.5), " 50000+0");
     }
 
     #[test]
