@@ -1,13 +1,18 @@
 //! One edge: a bounded channel plus the counters that make its queue visible.
+//!
+//! A plain edge is one [`chunked`] channel (capacity in items, slots holding a single item or a
+//! whole batch); a priority edge is two of them, one per lane; a lossy broadcast edge is a tokio
+//! broadcast ring, item by item.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::ReusableBoxFuture;
 
+use super::chunked;
 use crate::Lane;
 
 /// A counter on its own cache line: the producer and consumer of an edge run on different
@@ -115,10 +120,10 @@ pub(crate) struct EdgeTx<T> {
 
 /// The channel(s) behind a sending end, by edge kind.
 pub(crate) enum TxEnd<T> {
-    Plain(mpsc::Sender<T>),
+    Plain(chunked::Sender<T>),
     Priority {
-        routine: mpsc::Sender<T>,
-        emergency: mpsc::Sender<T>,
+        routine: chunked::Sender<T>,
+        emergency: chunked::Sender<T>,
         classify: fn(&T) -> Lane,
     },
     Broadcast(broadcast::Sender<T>),
@@ -166,10 +171,10 @@ pub(crate) struct EdgeRx<T> {
 
 /// The channel(s) behind a receiving end, by edge kind.
 pub(crate) enum RxEnd<T> {
-    Plain(mpsc::Receiver<T>),
+    Plain(chunked::Receiver<T>),
     Priority {
-        routine: mpsc::Receiver<T>,
-        emergency: mpsc::Receiver<T>,
+        routine: chunked::Receiver<T>,
+        emergency: chunked::Receiver<T>,
     },
     /// Boxed so that polling it needs no `Clone` bound where the item type is generic: the
     /// bound is met once, when the edge is allocated.
@@ -283,8 +288,8 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
         (EdgeKind::Priority, Some(classify)) => {
             // Each lane has the edge's capacity: backpressure applies per lane, so a flood of
             // routine items never takes the room an emergency item needs.
-            let (routine_tx, routine_rx) = mpsc::channel(info.capacity);
-            let (emergency_tx, emergency_rx) = mpsc::channel(info.capacity);
+            let (routine_tx, routine_rx) = chunked::channel(info.capacity);
+            let (emergency_tx, emergency_rx) = chunked::channel(info.capacity);
             (
                 TxEnd::Priority {
                     routine: routine_tx,
@@ -298,7 +303,7 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
             )
         }
         _ => {
-            let (tx, rx) = mpsc::channel(info.capacity);
+            let (tx, rx) = chunked::channel(info.capacity);
             (TxEnd::Plain(tx), RxEnd::Plain(rx))
         }
     };

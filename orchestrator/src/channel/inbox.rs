@@ -17,10 +17,16 @@ use super::{EdgeRx, InputSlot, RxEnd};
 /// [`recv`](Inbox::recv) answers `None` once every upstream has finished and every queue is
 /// empty: that is the signal for the operator to finish too, which is how a graph drains.
 ///
+/// Batches sent with [`Outbox::send_batch`](crate::Outbox::send_batch) arrive as units:
+/// [`recv_many`](Inbox::recv_many) takes them whole (moving the batch's `Vec` into an empty
+/// buffer, without a copy), and [`recv`](Inbox::recv) takes them apart, keeping the rest of a
+/// batch for the next call.
+///
 /// The inbox survives a restart: when the operator's future ends or is dropped, the inbox hands
 /// its channels back to the supervisor, and the next incarnation receives the same queues, so
-/// nothing already queued is lost. What a failed incarnation had already taken out (the item or
-/// batch it was holding) is gone with it.
+/// nothing already queued is lost, the rest of a batch that was only partly received included.
+/// What a failed incarnation had already taken out (the item or batch it was holding) is gone
+/// with it.
 ///
 /// # Examples
 ///
@@ -79,8 +85,9 @@ impl<T> Inbox<T> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: if the future is dropped before it completes, no item has been taken, so
-    /// it can be used as a branch of `tokio::select!`.
+    /// Cancel safe: if the future is dropped before it completes, no item has been taken (what
+    /// is left of a batch stays in the inbox), so it can be used as a branch of
+    /// `tokio::select!`.
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -88,12 +95,19 @@ impl<T> Inbox<T> {
     /// Receives up to `limit` items into `buffer` in one wake-up and returns how many were
     /// added; `0` means every incoming edge is closed and drained (or `limit` was 0).
     ///
-    /// Taking a batch amortises the cost of the channel over many items, which is what a hot
-    /// operator wants. The batch comes from one edge; the next call starts at the next edge.
+    /// Batches sent with [`send_batch`](crate::Outbox::send_batch) are taken whole where they
+    /// fit: a batch taken into an empty `buffer` replaces it (its allocation included), without
+    /// a copy; a batch larger than what is left of `limit` is split, and the rest waits for the
+    /// next call. Items sent one by one are gathered up to `limit`. The items come from one
+    /// edge, in the order its producer sent them; the next call starts at the next edge. With
+    /// priority edges, a call returns emergency items alone whenever any is queued, so an
+    /// emergency never sits behind routine items in a batch (an emergency that arrives while the
+    /// operator works on a routine batch is taken by the next call).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe, as [`recv`](Inbox::recv).
+    /// Cancel safe: if the future is dropped before it completes, nothing has been taken and
+    /// `buffer` is unchanged, so it can be used as a branch of `tokio::select!`.
     pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
         if limit == 0 {
             return 0;
@@ -180,26 +194,17 @@ impl<T> Inbox<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
-        if self.special {
-            // Priority and broadcast edges hand out one item at a time, so that an emergency
-            // item is never queued behind a batch of routine ones.
-            return self.poll_recv(cx).map(|item| match item {
-                Some(item) => {
-                    buffer.push(item);
-                    1
-                }
-                None => 0,
-            });
+        if self.special
+            && let Poll::Ready(n) = self.poll_emergency_many(cx, buffer, limit)
+        {
+            return Poll::Ready(n);
         }
         let count = self.edges.len();
         let mut closed = 0;
         for step in 0..count {
             let index = (self.next + step) % count;
             let edge = &mut self.edges[index];
-            let RxEnd::Plain(rx) = &mut edge.rx else {
-                continue;
-            };
-            match rx.poll_recv_many(cx, buffer, limit) {
+            match poll_edge_many(edge, cx, buffer, limit) {
                 Poll::Ready(0) => closed += 1,
                 Poll::Ready(n) => {
                     edge.info.received.add(n as u64);
@@ -215,11 +220,57 @@ impl<T> Inbox<T> {
             Poll::Pending
         }
     }
+
+    /// [`poll_emergency`](Inbox::poll_emergency) for a batch: up to `limit` emergency items
+    /// from the first emergency lane (in turn) that holds any.
+    fn poll_emergency_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        let count = self.edges.len();
+        for step in 0..count {
+            let index = (self.next_emergency + step) % count;
+            let edge = &mut self.edges[index];
+            if let RxEnd::Priority { emergency, .. } = &mut edge.rx
+                && let Poll::Ready(n @ 1..) = emergency.poll_recv_many(cx, buffer, limit)
+            {
+                edge.info.received.add(n as u64);
+                self.next_emergency = index + 1;
+                return Poll::Ready(n);
+            }
+        }
+        Poll::Pending
+    }
 }
 
 impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
         self.slot.put_back(std::mem::take(&mut self.edges));
+    }
+}
+
+/// [`poll_edge`] for a batch of up to `limit` items; a lossy broadcast edge gives one item.
+fn poll_edge_many<T>(
+    edge: &mut EdgeRx<T>,
+    cx: &mut Context<'_>,
+    buffer: &mut Vec<T>,
+    limit: usize,
+) -> Poll<usize> {
+    match &mut edge.rx {
+        RxEnd::Plain(rx) => rx.poll_recv_many(cx, buffer, limit),
+        RxEnd::Priority { routine, emergency } => match routine.poll_recv_many(cx, buffer, limit) {
+            Poll::Ready(0) => emergency.poll_recv_many(cx, buffer, limit),
+            other => other,
+        },
+        RxEnd::Broadcast(rx) => rx.poll_recv(cx, &edge.info).map(|item| match item {
+            Some(item) => {
+                buffer.push(item);
+                1
+            }
+            None => 0,
+        }),
     }
 }
 

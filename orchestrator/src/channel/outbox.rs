@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::PermitIterator;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
+use super::chunked::{self, TrySend};
 use super::{EdgeTx, TxEnd};
 use crate::control::PauseGate;
 use crate::{Lane, Message};
@@ -40,6 +39,16 @@ pub struct SendError {
 /// oldest items instead), so a fan-out that mixes both kinds is held back only by its plain and
 /// priority edges.
 ///
+/// `send_batch` moves a batch across each edge as one unit: one slot of the edge holds the whole
+/// batch, while the edge's capacity still counts items, so backpressure means the same whether
+/// items travel one by one or in batches. With fan-out the batch is cloned once per extra edge.
+///
+/// A clone of an outbox sends on the same edges. It lets one task send on two paths at once,
+/// for example an emergency loop beside a routine loop joined with `tokio::join!`, so that an
+/// emergency item never waits for the task's own routine send to find room. Every clone holds
+/// the edges open: downstream sees its input end only once the vertex's incarnation and every
+/// clone are gone, so do not keep a clone in a task that outlives the vertex.
+///
 /// A source's outbox also honours its pause gate (see
 /// [`GraphControls`](crate::control::GraphControls)): while the source is paused, `send` and
 /// `send_batch` wait before sending, holding their items, until it is resumed or shutdown
@@ -51,17 +60,18 @@ pub struct Outbox<T> {
     gate: Option<Arc<PauseGate>>,
 }
 
-impl<T> Outbox<T> {
-    pub(crate) fn new(edges: Vec<EdgeTx<T>>, gate: Option<Arc<PauseGate>>) -> Self {
-        Outbox { edges, gate }
-    }
-
-    /// Another outbox over the same edges, for a task that feeds them too (a router's feeds).
-    pub(crate) fn share(&self) -> Outbox<T> {
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
         Outbox {
             edges: self.edges.clone(),
             gate: self.gate.clone(),
         }
+    }
+}
+
+impl<T> Outbox<T> {
+    pub(crate) fn new(edges: Vec<EdgeTx<T>>, gate: Option<Arc<PauseGate>>) -> Self {
+        Outbox { edges, gate }
     }
 
     /// Waits while the source is paused. When it is not, this costs one relaxed load (and, for
@@ -104,8 +114,8 @@ impl<T: Message> Outbox<T> {
                         edge.info.sent.add(1);
                         return Ok(());
                     }
-                    Err(TrySendError::Closed(_)) => return Err(undelivered(edge, 1)),
-                    Err(TrySendError::Full(item)) => item,
+                    Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
+                    Err(TrySend::Full(item)) => item,
                 },
                 _ => item,
             },
@@ -136,8 +146,14 @@ impl<T: Message> Outbox<T> {
 
     /// Sends every item of `batch`, in order, on every outgoing edge, leaving `batch` empty.
     ///
-    /// Room for the whole batch (up to the edge's capacity at a time) is reserved at once, which
-    /// costs far less per item than one [`send`](Outbox::send) each.
+    /// The batch crosses each edge as one unit: it takes one slot of the edge's queue and
+    /// wakes the consumer once, and its `Vec` is moved, not copied (so `batch` is left without
+    /// its allocation; reserve again before refilling it if that matters). The edge's capacity
+    /// still counts items: the batch waits until the edge has room for all of its items, and a
+    /// batch larger than the capacity is sent in pieces of at most the capacity. With fan-out
+    /// the batch is cloned once for each extra edge (after that edge's filter, if any). On a
+    /// priority edge the batch is split by lane, and its emergency items are sent first, so they
+    /// never wait behind its routine ones; on a lossy broadcast edge items go one by one.
     ///
     /// # Errors
     ///
@@ -161,7 +177,7 @@ impl<T: Message> Outbox<T> {
         for edge in rest {
             // A filtered edge decides before anything is cloned for it, so an item it does not
             // carry costs one call of the filter and nothing else.
-            let mut copy = if edge.keep.is_some() {
+            let copy = if edge.keep.is_some() {
                 batch
                     .iter()
                     .filter(|item| keeps(edge, item))
@@ -170,14 +186,14 @@ impl<T: Message> Outbox<T> {
             } else {
                 batch.clone()
             };
-            if let Err(e) = send_batch_on(edge, &mut copy).await {
+            if let Err(e) = send_batch_on(edge, copy).await {
                 failed.get_or_insert(e);
             }
         }
         if last.keep.is_some() {
             batch.retain(|item| keeps(last, item));
         }
-        if let Err(e) = send_batch_on(last, batch).await {
+        if let Err(e) = send_batch_on(last, std::mem::take(batch)).await {
             failed.get_or_insert(e);
         }
         failed.map_or(Ok(()), Err)
@@ -200,20 +216,20 @@ fn keeps<T>(edge: &EdgeTx<T>, item: &T) -> bool {
 /// a timed wait only when the edge is full.
 async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
     let sent = match &edge.tx {
-        TxEnd::Plain(tx) => send_mpsc(edge, tx, item).await,
+        TxEnd::Plain(tx) => send_one(edge, tx, item).await,
         TxEnd::Priority {
             routine,
             emergency,
             classify,
         } => match classify(&item) {
             Lane::Emergency => {
-                let sent = send_mpsc(edge, emergency, item).await;
+                let sent = send_one(edge, emergency, item).await;
                 if sent {
                     edge.info.emergency.add(1);
                 }
                 sent
             }
-            Lane::Routine => send_mpsc(edge, routine, item).await,
+            Lane::Routine => send_one(edge, routine, item).await,
         },
         // A lossy edge never waits: a full ring overwrites its oldest item, which the lagging
         // receiver then reports as missed. It fails only when the receiver has gone for good.
@@ -228,11 +244,11 @@ async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
 }
 
 /// Sends on one bounded channel, timing the wait when it is full; `false` when closed.
-async fn send_mpsc<T>(edge: &EdgeTx<T>, tx: &tokio::sync::mpsc::Sender<T>, item: T) -> bool {
+async fn send_one<T>(edge: &EdgeTx<T>, tx: &chunked::Sender<T>, item: T) -> bool {
     match tx.try_send(item) {
         Ok(()) => true,
-        Err(TrySendError::Closed(_)) => false,
-        Err(TrySendError::Full(item)) => {
+        Err(TrySend::Closed(_)) => false,
+        Err(TrySend::Full(item)) => {
             let started = Instant::now();
             let sent = tx.send(item).await;
             edge.info.blocked_nanos.add(elapsed_nanos(started));
@@ -250,53 +266,105 @@ fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
     }
 }
 
-/// Sends every item of `batch` on `edge`, leaving it empty. The caller has already applied the
-/// edge's filter.
-async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {
-    let TxEnd::Plain(tx) = &edge.tx else {
-        // Priority and broadcast edges decide per item (its lane, or no waiting at all).
-        let mut items = batch.drain(..);
-        while let Some(item) = items.next() {
-            if let Err(mut error) = send_on(edge, item).await {
-                let rest = items.len();
-                edge.info.dropped.add(rest as u64);
-                error.undelivered += rest;
-                return Err(error);
+/// Sends every item of `batch` on `edge`. The caller has already applied the edge's filter.
+async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: Vec<T>) -> Result<(), SendError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    match &edge.tx {
+        TxEnd::Plain(tx) => send_chunks(edge, tx, batch).await,
+        TxEnd::Priority {
+            routine,
+            emergency,
+            classify,
+        } => {
+            // The common case, a batch without emergencies, travels whole; otherwise the batch
+            // is split by lane, order kept within each, and the emergencies go first.
+            if batch.iter().all(|item| classify(item) == Lane::Routine) {
+                return send_chunks(edge, routine, batch).await;
+            }
+            let (urgent, usual): (Vec<T>, Vec<T>) = batch
+                .into_iter()
+                .partition(|item| classify(item) == Lane::Emergency);
+            let urgent_count = urgent.len() as u64;
+            let first = send_chunks(edge, emergency, urgent).await;
+            if first.is_ok() {
+                edge.info.emergency.add(urgent_count);
+            }
+            let second = send_chunks(edge, routine, usual).await;
+            match (first, second) {
+                (Ok(()), second) => second,
+                (Err(mut error), Err(more)) => {
+                    error.undelivered += more.undelivered;
+                    Err(error)
+                }
+                (Err(error), Ok(())) => Err(error),
             }
         }
-        return Ok(());
-    };
-    let mut items = batch.drain(..);
-    loop {
-        let wanted = items.len().min(edge.info.capacity);
-        if wanted == 0 {
-            return Ok(());
+        TxEnd::Broadcast(_) => {
+            // A lossy edge takes items one by one; it never waits.
+            let mut items = batch.into_iter();
+            while let Some(item) = items.next() {
+                if let Err(mut error) = send_on(edge, item).await {
+                    let rest = items.len();
+                    edge.info.dropped.add(rest as u64);
+                    error.undelivered += rest;
+                    return Err(error);
+                }
+            }
+            Ok(())
         }
-        let Some(permits) = reserve_many(edge, tx, wanted).await else {
-            return Err(undelivered(edge, items.len()));
-        };
-        for (permit, item) in permits.zip(&mut items) {
-            permit.send(item);
-        }
-        edge.info.sent.add(wanted as u64);
     }
 }
 
-/// Reserves room for `n` items, timing the wait when the edge is full; `None` when closed.
-async fn reserve_many<'a, T>(
+/// Sends `batch` on one bounded channel as one chunk, or as pieces of the channel's largest
+/// chunk when it is larger; a `try_send` first, and a timed wait only when the channel is full.
+async fn send_chunks<T>(
     edge: &EdgeTx<T>,
-    tx: &'a tokio::sync::mpsc::Sender<T>,
-    n: usize,
-) -> Option<PermitIterator<'a, T>> {
-    match tx.try_reserve_many(n) {
-        Ok(permits) => Some(permits),
-        Err(TrySendError::Closed(())) => None,
-        Err(TrySendError::Full(())) => {
-            let started = Instant::now();
-            let reserved = tx.reserve_many(n).await;
-            edge.info.blocked_nanos.add(elapsed_nanos(started));
-            reserved.ok()
+    tx: &chunked::Sender<T>,
+    batch: Vec<T>,
+) -> Result<(), SendError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if batch.len() <= tx.max_chunk() {
+        return send_chunk(edge, tx, batch).await;
+    }
+    let mut items = batch.into_iter();
+    while !items.as_slice().is_empty() {
+        let piece: Vec<T> = items.by_ref().take(tx.max_chunk()).collect();
+        if let Err(mut error) = send_chunk(edge, tx, piece).await {
+            let rest = items.len();
+            edge.info.dropped.add(rest as u64);
+            error.undelivered += rest;
+            return Err(error);
         }
+    }
+    Ok(())
+}
+
+/// Sends one chunk of at most the channel's largest chunk, counting it as sent.
+async fn send_chunk<T>(
+    edge: &EdgeTx<T>,
+    tx: &chunked::Sender<T>,
+    chunk: Vec<T>,
+) -> Result<(), SendError> {
+    let count = chunk.len();
+    let sent = match tx.try_send_chunk(chunk) {
+        Ok(()) => true,
+        Err(TrySend::Closed(_)) => false,
+        Err(TrySend::Full(chunk)) => {
+            let started = Instant::now();
+            let sent = tx.send_chunk(chunk).await;
+            edge.info.blocked_nanos.add(elapsed_nanos(started));
+            sent.is_ok()
+        }
+    };
+    if sent {
+        edge.info.sent.add(count as u64);
+        Ok(())
+    } else {
+        Err(undelivered(edge, count))
     }
 }
 
