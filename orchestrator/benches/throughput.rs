@@ -585,7 +585,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 5 } else { 11 });
     let per_message_items: u64 = if quick { 100_000 } else { 400_000 };
-    let batched_items: u64 = if quick { 1_000_000 } else { 4_000_000 };
+    let batched_items: u64 = if quick { 2_000_000 } else { 16_000_000 };
     let dfir_binary = std::env::var_os("SDA_BENCH_DFIR").map(std::path::PathBuf::from);
     let runtime: Runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -607,6 +607,26 @@ fn main() {
         }
     }
     timely_chain::run(10_000, RELAYS);
+
+    // What a run costs besides its items: declaring, building, starting, draining and ending a
+    // graph (or spawning and joining the hand-wired tasks), with 2 items.
+    for shape in Shape::ALL {
+        let mut fixed = (Series::new(), Series::new());
+        for _ in 0..21 {
+            let started = Instant::now();
+            runtime.block_on(hand_wired(shape, Mode::PerMessage, 2));
+            fixed.0.seconds.push(started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            runtime.block_on(orchestrated(shape, Mode::PerMessage, 2));
+            fixed.1.seconds.push(started.elapsed().as_secs_f64());
+        }
+        println!(
+            "{:<17} fixed cost (2 items): hand-wired {:.1} us, orchestrated {:.1} us (medians of 21)",
+            shape.name(),
+            fixed.0.median() * 1e6,
+            fixed.1.median() * 1e6
+        );
+    }
 
     let mut per_message_chain_hand = 0.0;
     for mode in [Mode::PerMessage, Mode::Batched] {

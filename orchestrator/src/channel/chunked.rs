@@ -1,30 +1,32 @@
 //! A bounded multi-producer, single-consumer channel whose capacity counts **items** while its
 //! slots hold **chunks**: one item, or a whole batch moved as one `Vec`.
 //!
-//! Room is counted in the same lock as the queue: a sender that finds room for all the items of
-//! its chunk counts them as used, pushes the chunk and wakes the receiver, all under one lock; a
-//! sender that finds none waits in a FIFO queue of waiters (a waiting sender is granted its room
-//! as a whole, in order, so a large batch is not starved by single items, and no sender jumps
-//! the queue). The receiver swaps the whole queue into a stash of its own under one lock and hands
-//! items out of the stash without locking; the room of what it handed out is given back the next
-//! time it takes the lock (to refill the stash, or before it waits), or at once when a sender is
-//! waiting for room, which the receiver sees on a flag. So the channel never holds more than
-//! `capacity` items not yet released, however they are chunked; a producer blocked on a full
-//! channel is let in as soon as the consumer takes an item (at the latest at the consumer's next
-//! receive, when the two cross in the same instant). A batch of `n` items costs one lock and one
-//! wake-up on each side instead of `n`, and its `Vec` is moved, never copied, when the consumer
-//! takes it whole.
+//! Design: a lock-free queue of chunks (`crossbeam_queue::SegQueue`) beside an atomic count of
+//! the items that use room. A sender reserves room for all the items of its chunk with one
+//! compare-and-swap, pushes the chunk and wakes the receiver; a sender that finds no room waits
+//! in a FIFO queue of waiters behind a mutex (the slow path only), and is granted its room as a
+//! whole, in order, so a large batch is not starved by single items and no sender jumps the
+//! queue. The receiver pops chunks and hands their items out; it gives their room back lazily —
+//! before it waits for more, or at once when it sees (on a flag) that a sender is waiting for
+//! room. So the channel never holds more than `capacity` items not yet received, however they are
+//! chunked, and a producer blocked on a full channel is let in as soon as the consumer takes an
+//! item (at the latest at the consumer's next receive, when the two cross in the same instant).
+//! A batch of `n` items costs one reservation, one push, one pop and one wake-up instead of `n`,
+//! and its `Vec` is moved, never copied, when the consumer takes it whole.
 //!
-//! The stash (including a chunk the consumer has only partly taken) belongs to the receiver, so
-//! it goes back to the operator's input slot with the rest of the inbox and survives a restart.
+//! What the receiver has popped and not yet handed out (the rest of a chunk it only partly
+//! handed out) belongs to the receiver, so it goes back to the operator's input slot with the
+//! rest of the inbox and survives a restart.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 
+use crossbeam_queue::SegQueue;
+use futures::task::AtomicWaker;
 use tokio::task::coop;
 
 /// One slot of the queue.
@@ -41,75 +43,95 @@ pub(crate) enum TrySend<T> {
     Closed(T),
 }
 
-struct State<T> {
-    queue: VecDeque<Chunk<T>>,
-    /// Items in `queue`.
-    queued: usize,
-    /// Items counted against the capacity: queued, in the receiver's stash, handed out but not
-    /// yet released by the receiver, and granted to waiting senders.
-    used: usize,
-    /// Senders waiting for room, in order of arrival.
-    waiters: VecDeque<Waiter>,
-    next_waiter: u64,
-    senders: usize,
-    receiver_alive: bool,
-    receiver_waker: Option<Waker>,
-}
-
 /// A sender waiting for room for `need` items.
 struct Waiter {
     id: u64,
     need: usize,
     waker: Waker,
-    /// The room has been counted as used for it; it pushes its chunk when next polled.
+    /// Its room has been counted as used; it pushes its chunk when next polled.
     granted: bool,
 }
 
-impl<T> State<T> {
-    /// Gives back the room of `items` released items and grants it to the waiting senders in
-    /// order, as far as it goes; returns the wakers of those granted.
-    fn release(&mut self, items: usize, capacity: usize, waiting: &AtomicBool) -> Vec<Waker> {
-        self.used -= items;
-        let mut woken = Vec::new();
-        if self.waiters.is_empty() {
-            return woken;
-        }
-        let mut still_waiting = false;
-        for waiter in self.waiters.iter_mut().filter(|w| !w.granted) {
-            if self.used + waiter.need > capacity {
-                still_waiting = true;
-                break;
-            }
-            self.used += waiter.need;
-            waiter.granted = true;
-            woken.push(waiter.waker.clone());
-        }
-        waiting.store(still_waiting, Ordering::SeqCst);
-        woken
-    }
-
-    fn has_ungranted(&self) -> bool {
-        self.waiters.iter().any(|w| !w.granted)
-    }
+#[derive(Default)]
+struct Waiters {
+    queue: VecDeque<Waiter>,
+    next_id: u64,
 }
 
 struct Shared<T> {
+    queue: SegQueue<Chunk<T>>,
     capacity: usize,
-    /// The largest chunk a sender pushes at once: the capacity.
-    max_chunk: usize,
-    /// Whether a sender waits for room that has not been granted yet: the receiver then gives
-    /// back room as soon as it hands items out instead of at its next lock.
+    /// Items counted against the capacity: queued, popped by the receiver and not yet handed
+    /// out, handed out but not yet given back, and granted to waiting senders.
+    used: AtomicUsize,
+    /// Whether a sender waits for room not granted yet: new senders then queue behind it, and
+    /// the receiver gives room back at once.
     waiting: AtomicBool,
-    state: Mutex<State<T>>,
+    waiters: Mutex<Waiters>,
+    receiver: AtomicWaker,
+    senders: AtomicUsize,
+    /// The receiver is gone for good.
+    closed: AtomicBool,
 }
 
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // Nothing panics while the lock is held except an item's own `Drop` in `Receiver::drop`,
-        // which leaves the state consistent; a poisoned lock is still usable.
-        self.state
+    fn waiters(&self) -> MutexGuard<'_, Waiters> {
+        // Nothing panics while the lock is held; a poisoned lock still holds a consistent queue.
+        self.waiters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes room for `n` items if it is there now.
+    fn try_take(&self, n: usize) -> bool {
+        let mut current = self.used.load(Ordering::Relaxed);
+        loop {
+            if current + n > self.capacity {
+                return false;
+            }
+            match self.used.compare_exchange_weak(
+                current,
+                current + n,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Grants room to the waiting senders in order, as far as it goes; returns the wakers of
+    /// those granted.
+    fn grant(&self, waiters: &mut Waiters) -> Vec<Waker> {
+        let mut woken = Vec::new();
+        let mut still_waiting = false;
+        for waiter in waiters.queue.iter_mut().filter(|w| !w.granted) {
+            if !self.try_take(waiter.need) {
+                still_waiting = true;
+                break;
+            }
+            waiter.granted = true;
+            woken.push(waiter.waker.clone());
+        }
+        self.waiting.store(still_waiting, Ordering::SeqCst);
+        woken
+    }
+
+    /// Gives back the room of `items` items and lets waiting senders in.
+    fn release(&self, items: usize) {
+        if items > 0 {
+            self.used.fetch_sub(items, Ordering::SeqCst);
+        }
+        // Pairs with a new waiter raising the flag and then checking the room again: one of the
+        // two sees the other.
+        if self.waiting.load(Ordering::SeqCst) {
+            let woken = {
+                let mut waiters = self.waiters();
+                self.grant(&mut waiters)
+            };
+            wake_all(woken);
+        }
     }
 }
 
@@ -121,21 +143,15 @@ fn wake_all(wakers: Vec<Waker>) {
 
 /// Allocates a channel holding at most `capacity` items (at least 1).
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    let capacity = capacity.max(1);
     let shared = Arc::new(Shared {
-        capacity,
-        max_chunk: capacity,
+        queue: SegQueue::new(),
+        capacity: capacity.max(1),
+        used: AtomicUsize::new(0),
         waiting: AtomicBool::new(false),
-        state: Mutex::new(State {
-            queue: VecDeque::new(),
-            queued: 0,
-            used: 0,
-            waiters: VecDeque::new(),
-            next_waiter: 0,
-            senders: 1,
-            receiver_alive: true,
-            receiver_waker: None,
-        }),
+        waiters: Mutex::new(Waiters::default()),
+        receiver: AtomicWaker::new(),
+        senders: AtomicUsize::new(1),
+        closed: AtomicBool::new(false),
     });
     (
         Sender {
@@ -143,9 +159,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             shared,
-            stash: VecDeque::new(),
             front: Vec::new().into_iter(),
-            stashed: 0,
             unreleased: 0,
         },
     )
@@ -158,7 +172,7 @@ pub(crate) struct Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.shared.lock().senders += 1;
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             shared: Arc::clone(&self.shared),
         }
@@ -167,104 +181,92 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let waker = {
-            let mut state = self.shared.lock();
-            state.senders -= 1;
-            if state.senders == 0 {
-                state.receiver_waker.take()
-            } else {
-                None
-            }
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.receiver.wake();
         }
     }
 }
 
 impl<T> Sender<T> {
-    /// The most items one chunk may hold.
+    /// The most items one chunk may hold: the capacity.
     pub(crate) fn max_chunk(&self) -> usize {
-        self.shared.max_chunk
+        self.shared.capacity
     }
 
-    /// Queues `value` (a chunk of `items` items) if there is room for it now, or if its room
-    /// was already granted; gives it back otherwise.
-    fn try_enqueue<V>(
-        &self,
-        value: V,
-        items: usize,
-        wrap: fn(V) -> Chunk<T>,
-        granted: bool,
-    ) -> Result<(), TrySend<V>> {
-        let waker = {
-            let mut state = self.shared.lock();
-            if !state.receiver_alive {
-                return Err(TrySend::Closed(value));
-            }
-            if !granted {
-                if state.used + items > self.shared.capacity || state.has_ungranted() {
-                    return Err(TrySend::Full(value));
-                }
-                state.used += items;
-            }
-            state.queue.push_back(wrap(value));
-            state.queued += items;
-            state.receiver_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+    /// Takes room for `items` items if it is there now and no sender waits ahead.
+    fn try_reserve(&self, items: usize) -> Result<(), bool> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(true);
+        }
+        if self.shared.waiting.load(Ordering::Relaxed) || !self.shared.try_take(items) {
+            return Err(false);
         }
         Ok(())
     }
 
+    /// Queues a chunk whose room is taken.
+    fn push(&self, chunk: Chunk<T>) {
+        self.shared.queue.push(chunk);
+        self.shared.receiver.wake();
+    }
+
     /// Sends one item if there is room for it now.
     pub(crate) fn try_send(&self, item: T) -> Result<(), TrySend<T>> {
-        self.try_enqueue(item, 1, Chunk::One, false)
+        match self.try_reserve(1) {
+            Ok(()) => {
+                self.push(Chunk::One(item));
+                Ok(())
+            }
+            Err(true) => Err(TrySend::Closed(item)),
+            Err(false) => Err(TrySend::Full(item)),
+        }
     }
 
     /// Sends one item, waiting for room; gives it back if the receiver is gone.
     ///
     /// A dropped wait gives back any room granted to it; the item is lost.
     pub(crate) async fn send(&self, item: T) -> Result<(), T> {
-        self.send_wrapped(item, 1, Chunk::One).await
+        if self.reserve(1).await {
+            self.push(Chunk::One(item));
+            Ok(())
+        } else {
+            Err(item)
+        }
     }
 
     /// Sends a non-empty batch of at most [`max_chunk`](Sender::max_chunk) items as one chunk
     /// if there is room for all of them now.
     pub(crate) fn try_send_chunk(&self, batch: Vec<T>) -> Result<(), TrySend<Vec<T>>> {
-        let items = batch.len();
-        debug_assert!(items > 0 && items <= self.shared.max_chunk);
-        self.try_enqueue(batch, items, Chunk::Many, false)
+        debug_assert!(!batch.is_empty() && batch.len() <= self.shared.capacity);
+        match self.try_reserve(batch.len()) {
+            Ok(()) => {
+                self.push(Chunk::Many(batch));
+                Ok(())
+            }
+            Err(true) => Err(TrySend::Closed(batch)),
+            Err(false) => Err(TrySend::Full(batch)),
+        }
     }
 
     /// Sends a non-empty batch of at most [`max_chunk`](Sender::max_chunk) items as one chunk,
     /// waiting until there is room for all of them; gives it back if the receiver is gone.
     pub(crate) async fn send_chunk(&self, batch: Vec<T>) -> Result<(), Vec<T>> {
-        let items = batch.len();
-        self.send_wrapped(batch, items, Chunk::Many).await
+        if self.reserve(batch.len()).await {
+            self.push(Chunk::Many(batch));
+            Ok(())
+        } else {
+            Err(batch)
+        }
     }
 
-    async fn send_wrapped<V>(
-        &self,
-        value: V,
-        items: usize,
-        wrap: fn(V) -> Chunk<T>,
-    ) -> Result<(), V> {
+    /// Waits for room for `items` items; `false` when the receiver is gone.
+    async fn reserve(&self, items: usize) -> bool {
         let mut reserve = Reserve {
             shared: &self.shared,
             need: items.min(self.shared.capacity),
             id: None,
         };
-        if (&mut reserve).await.is_err() {
-            return Err(value);
-        }
-        // The room is ours now: the waiter is gone from the queue, so nothing gives it back.
-        reserve.id = None;
-        match self.try_enqueue(value, items, wrap, true) {
-            Ok(()) => Ok(()),
-            Err(TrySend::Closed(value) | TrySend::Full(value)) => Err(value),
-        }
+        (&mut reserve).await
     }
 }
 
@@ -278,50 +280,66 @@ struct Reserve<'a, T> {
 }
 
 impl<T> Future for Reserve<'_, T> {
-    type Output = Result<(), ()>;
+    type Output = bool;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let progress = ready!(coop::poll_proceed(cx));
         let this = &mut *self;
-        let mut state = this.shared.lock();
-        if !state.receiver_alive {
-            return Poll::Ready(Err(()));
+        let shared = this.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Poll::Ready(false);
         }
-        match this.id {
-            None => {
-                if state.used + this.need <= this.shared.capacity && !state.has_ungranted() {
-                    state.used += this.need;
-                    progress.made_progress();
-                    return Poll::Ready(Ok(()));
+        let (ready, woken) = {
+            let mut waiters = shared.waiters();
+            let id = match this.id {
+                Some(id) => id,
+                None => {
+                    if !shared.waiting.load(Ordering::SeqCst) && shared.try_take(this.need) {
+                        progress.made_progress();
+                        return Poll::Ready(true);
+                    }
+                    let id = waiters.next_id;
+                    waiters.next_id += 1;
+                    waiters.queue.push_back(Waiter {
+                        id,
+                        need: this.need,
+                        waker: cx.waker().clone(),
+                        granted: false,
+                    });
+                    this.id = Some(id);
+                    // Raise the flag, then look at the room again: room given back before the
+                    // flag was seen is granted here.
+                    shared.waiting.store(true, Ordering::SeqCst);
+                    id
                 }
-                let id = state.next_waiter;
-                state.next_waiter += 1;
-                state.waiters.push_back(Waiter {
-                    id,
-                    need: this.need,
-                    waker: cx.waker().clone(),
-                    granted: false,
-                });
-                this.shared.waiting.store(true, Ordering::SeqCst);
-                this.id = Some(id);
-                Poll::Pending
-            }
-            Some(id) => {
-                let Some(position) = state.waiters.iter().position(|w| w.id == id) else {
-                    return Poll::Ready(Err(()));
-                };
-                if state.waiters[position].granted {
-                    state.waiters.remove(position);
+            };
+            let woken = shared.grant(&mut waiters);
+            match waiters.queue.iter().position(|w| w.id == id) {
+                Some(position) if waiters.queue[position].granted => {
+                    waiters.queue.remove(position);
                     this.id = None;
-                    progress.made_progress();
-                    return Poll::Ready(Ok(()));
+                    (true, woken)
                 }
-                let waiter = &mut state.waiters[position];
-                if !waiter.waker.will_wake(cx.waker()) {
-                    waiter.waker = cx.waker().clone();
+                Some(position) => {
+                    let waiter = &mut waiters.queue[position];
+                    if !waiter.waker.will_wake(cx.waker()) {
+                        waiter.waker = cx.waker().clone();
+                    }
+                    (false, woken)
                 }
-                Poll::Pending
+                // Taken out by a closing receiver.
+                None => {
+                    this.id = None;
+                    return Poll::Ready(false);
+                }
             }
+        };
+        wake_all(woken);
+        if ready {
+            progress.made_progress();
+            Poll::Ready(true)
+        } else {
+            Poll::Pending
         }
     }
 }
@@ -332,29 +350,25 @@ impl<T> Drop for Reserve<'_, T> {
             return;
         };
         let woken = {
-            let mut state = self.shared.lock();
-            let Some(position) = state.waiters.iter().position(|w| w.id == id) else {
+            let mut waiters = self.shared.waiters();
+            let Some(position) = waiters.queue.iter().position(|w| w.id == id) else {
                 return;
             };
-            let granted = state.waiters.remove(position).is_some_and(|w| w.granted);
-            // What it was granted goes to the next in line; if it had nothing, those behind it
-            // may fit now.
-            let given_back = if granted { self.need } else { 0 };
-            state.release(given_back, self.shared.capacity, &self.shared.waiting)
+            if waiters.queue.remove(position).is_some_and(|w| w.granted) {
+                self.shared.used.fetch_sub(self.need, Ordering::SeqCst);
+            }
+            // What it had goes to the next in line; if it had nothing, those behind it may fit.
+            self.shared.grant(&mut waiters)
         };
         wake_all(woken);
     }
 }
 
-/// The receiving end, with the chunks it has taken off the queue and not yet handed out.
+/// The receiving end, with what is left of a chunk it has only partly handed out.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
-    /// Chunks taken off the shared queue in one swap, in order.
-    stash: VecDeque<Chunk<T>>,
-    /// What is left of a chunk partly handed out; it comes before `stash`.
+    /// What is left of the chunk being handed out.
     front: std::vec::IntoIter<T>,
-    /// Items in `front` and `stash`.
-    stashed: usize,
     /// Items handed out whose room has not been given back yet.
     unreleased: usize,
 }
@@ -362,80 +376,87 @@ pub(crate) struct Receiver<T> {
 impl<T> Receiver<T> {
     /// Items held now: queued, and taken off the queue but not yet handed out.
     pub(crate) fn len(&self) -> usize {
-        self.stashed + self.shared.lock().queued
+        self.shared
+            .used
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.unreleased)
     }
 
-    /// Counts `items` as handed out; their room is given back at once if a sender waits for
-    /// room, and otherwise at the next lock.
+    /// Counts `items` as handed out; their room is given back at once if a sender waits, and
+    /// otherwise before the receiver next waits.
     fn handed_out(&mut self, items: usize) {
-        self.stashed -= items;
         self.unreleased += items;
-        if self.shared.waiting.load(Ordering::SeqCst) {
-            let woken = {
-                let mut state = self.shared.lock();
-                release(&mut self.unreleased, &self.shared, &mut state)
-            };
-            wake_all(woken);
+        if self.shared.waiting.load(Ordering::Relaxed) {
+            self.shared.release(std::mem::take(&mut self.unreleased));
         }
     }
 
-    /// Makes sure the stash holds something: `Ready(true)` when it does, `Ready(false)` when
-    /// the channel is closed and empty, `Pending` (with the waker registered) otherwise.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        if self.stashed > 0 {
-            return Poll::Ready(true);
+    /// The next chunk: popped, or, when the queue is empty, after giving back the room handed
+    /// out and registering the waker. `Ready(None)` when closed and empty.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk<T>>> {
+        if let Some(chunk) = self.shared.queue.pop() {
+            return Poll::Ready(Some(chunk));
         }
-        let (filled, woken) = {
-            let mut state = self.shared.lock();
-            let woken = release(&mut self.unreleased, &self.shared, &mut state);
-            let filled = if state.queued > 0 {
-                std::mem::swap(&mut self.stash, &mut state.queue);
-                self.stashed = std::mem::take(&mut state.queued);
-                Poll::Ready(true)
-            } else if state.senders == 0 {
-                Poll::Ready(false)
-            } else {
-                if !state
-                    .receiver_waker
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    state.receiver_waker = Some(cx.waker().clone());
+        self.shared.release(std::mem::take(&mut self.unreleased));
+        self.shared.receiver.register(cx.waker());
+        if let Some(chunk) = self.shared.queue.pop() {
+            return Poll::Ready(Some(chunk));
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            // Everything pushed before the last sender left is visible now.
+            return Poll::Ready(self.shared.queue.pop());
+        }
+        Poll::Pending
+    }
+
+    /// Takes one item if one is queued now, without registering for a wake-up.
+    pub(crate) fn try_recv(&mut self) -> Option<T> {
+        let item = match self.front.next() {
+            Some(item) => item,
+            None => match self.shared.queue.pop()? {
+                Chunk::One(item) => item,
+                Chunk::Many(batch) => {
+                    self.front = batch.into_iter();
+                    self.front.next()?
                 }
-                Poll::Pending
-            };
-            (filled, woken)
+            },
         };
-        wake_all(woken);
-        filled
+        self.handed_out(1);
+        Some(item)
     }
 
-    /// The next item of the stash, which must not be empty.
-    fn pop(&mut self) -> Option<T> {
-        if let Some(item) = self.front.next() {
-            return Some(item);
-        }
-        match self.stash.pop_front()? {
-            Chunk::One(item) => Some(item),
-            Chunk::Many(batch) => {
-                self.front = batch.into_iter();
-                self.front.next()
+    /// Takes up to `limit` (at least 1) items into `buffer` if any is queued now, without
+    /// registering for a wake-up; see [`poll_recv_many`](Receiver::poll_recv_many).
+    pub(crate) fn try_recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        let start = buffer.len();
+        let end = start.saturating_add(limit);
+        if self.front.as_slice().is_empty() {
+            match self.shared.queue.pop() {
+                Some(chunk) => self.take_chunk(chunk, buffer, end),
+                None => return 0,
             }
         }
+        self.fill(buffer, start, end)
     }
 
     /// Receives one item; `None` once every sender is gone and everything queued was taken.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let progress = ready!(coop::poll_proceed(cx));
-        if !ready!(self.poll_fill(cx)) {
-            return Poll::Ready(None);
-        }
-        let item = self.pop();
-        if item.is_some() {
-            self.handed_out(1);
-            progress.made_progress();
-        }
-        Poll::Ready(item)
+        let item = match self.front.next() {
+            Some(item) => item,
+            None => match ready!(self.poll_chunk(cx)) {
+                None => return Poll::Ready(None),
+                Some(Chunk::One(item)) => item,
+                Some(Chunk::Many(batch)) => {
+                    self.front = batch.into_iter();
+                    match self.front.next() {
+                        Some(item) => item,
+                        None => return Poll::Pending,
+                    }
+                }
+            },
+        };
+        self.handed_out(1);
+        Poll::Ready(Some(item))
     }
 
     /// Receives up to `limit` (at least 1) items into `buffer`, whole chunks where they fit:
@@ -447,14 +468,27 @@ impl<T> Receiver<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
-        let progress = ready!(coop::poll_proceed(cx));
-        if !ready!(self.poll_fill(cx)) {
-            return Poll::Ready(0);
-        }
         let start = buffer.len();
         let end = start.saturating_add(limit);
+        if self.front.as_slice().is_empty() {
+            match ready!(self.poll_chunk(cx)) {
+                None => return Poll::Ready(0),
+                Some(chunk) => self.take_chunk(chunk, buffer, end),
+            }
+        }
+        match self.fill(buffer, start, end) {
+            // A chunk is never empty, so this is not reached; waiting again is the safe answer.
+            0 => Poll::Pending,
+            added => Poll::Ready(added),
+        }
+    }
+
+    /// Fills `buffer` up to `end` items from what is left of the front chunk and whatever else
+    /// is queued now, without waiting; counts the items added since `start` as handed out and
+    /// returns how many they are.
+    fn fill(&mut self, buffer: &mut Vec<T>, start: usize, end: usize) -> usize {
         loop {
-            let room = end - buffer.len();
+            let room = end.saturating_sub(buffer.len());
             if room == 0 {
                 break;
             }
@@ -462,61 +496,48 @@ impl<T> Receiver<T> {
                 buffer.extend(self.front.by_ref().take(room));
                 continue;
             }
-            match self.stash.pop_front() {
-                Some(Chunk::One(item)) => buffer.push(item),
-                Some(Chunk::Many(mut batch)) => {
-                    if batch.len() <= room {
-                        if buffer.is_empty() {
-                            *buffer = batch;
-                        } else {
-                            buffer.append(&mut batch);
-                        }
-                    } else {
-                        self.front = batch.into_iter();
-                    }
-                }
-                // The stash is spent: take whatever has been queued since, without waiting.
-                None => {
-                    let mut state = self.shared.lock();
-                    if state.queued == 0 {
-                        break;
-                    }
-                    std::mem::swap(&mut self.stash, &mut state.queue);
-                    self.stashed += std::mem::take(&mut state.queued);
-                }
+            match self.shared.queue.pop() {
+                Some(chunk) => self.take_chunk(chunk, buffer, end),
+                None => break,
             }
         }
         let added = buffer.len() - start;
-        self.handed_out(added);
-        progress.made_progress();
-        Poll::Ready(added)
+        if added > 0 {
+            self.handed_out(added);
+        }
+        added
     }
-}
 
-/// Gives back the room of what the receiver handed out since it last did.
-fn release<T>(unreleased: &mut usize, shared: &Shared<T>, state: &mut State<T>) -> Vec<Waker> {
-    let items = std::mem::take(unreleased);
-    state.release(items, shared.capacity, &shared.waiting)
+    /// Moves as much of `chunk` into `buffer` as fits below `end` items; the rest is kept.
+    fn take_chunk(&mut self, chunk: Chunk<T>, buffer: &mut Vec<T>, end: usize) {
+        let room = end - buffer.len();
+        match chunk {
+            Chunk::One(item) => buffer.push(item),
+            Chunk::Many(mut batch) if batch.len() <= room => {
+                if buffer.is_empty() {
+                    *buffer = batch;
+                } else {
+                    buffer.append(&mut batch);
+                }
+            }
+            Chunk::Many(batch) => {
+                self.front = batch.into_iter();
+                buffer.extend(self.front.by_ref().take(room));
+            }
+        }
+    }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        // Refuse further sends and release every waiting sender (each sees the channel closed),
-        // then drop what was queued outside the lock.
-        let (queued, waiters) = {
-            let mut state = self.shared.lock();
-            state.receiver_alive = false;
-            state.receiver_waker = None;
-            state.queued = 0;
-            (
-                std::mem::take(&mut state.queue),
-                std::mem::take(&mut state.waiters),
-            )
-        };
+        // Refuse further sends, release every waiting sender (each sees the channel closed)
+        // and drop what is queued.
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let waiters = std::mem::take(&mut self.shared.waiters().queue);
         for waiter in waiters {
             waiter.waker.wake();
         }
-        drop(queued);
+        while self.shared.queue.pop().is_some() {}
     }
 }
 

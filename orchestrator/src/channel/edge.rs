@@ -26,6 +26,15 @@ impl PaddedCounter {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Adds `n` for a counter that only one task ever writes (an edge's `received`, written by
+    /// its one inbox): a plain load and store, no read-modify-write.
+    pub(crate) fn add_exclusive(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

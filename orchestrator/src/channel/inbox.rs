@@ -1,7 +1,9 @@
 //! The receiving side of an operator: all of its incoming edges merged fairly.
 
 use std::future::poll_fn;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+
+use tokio::task::coop;
 
 use super::{EdgeRx, InputSlot, RxEnd};
 
@@ -143,6 +145,89 @@ impl<T> Inbox<T> {
     /// With priority edges, every emergency lane is polled (in turn) before any routine lane:
     /// an emergency item queued anywhere is taken before every routine item.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // One unit of the task's cooperative budget per item, as tokio's own channels do.
+        let progress = ready!(coop::poll_proceed(cx));
+        // What is queued now is taken without registering for a wake-up anywhere; only when
+        // every edge is empty does the inbox poll them all (and register).
+        let received = match self.try_recv_now() {
+            Some(item) => Poll::Ready(Some(item)),
+            None => self.poll_recv_waiting(cx),
+        };
+        if let Poll::Ready(Some(_)) = received {
+            progress.made_progress();
+        }
+        received
+    }
+
+    /// One round, emergency lanes first, over what is queued now.
+    fn try_recv_now(&mut self) -> Option<T> {
+        let count = self.edges.len();
+        if self.special {
+            for step in 0..count {
+                let index = (self.next_emergency + step) % count;
+                let edge = &mut self.edges[index];
+                if let RxEnd::Priority { emergency, .. } = &mut edge.rx
+                    && let Some(item) = emergency.try_recv()
+                {
+                    edge.info.received.add_exclusive(1);
+                    self.next_emergency = index + 1;
+                    return Some(item);
+                }
+            }
+        }
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            let edge = &mut self.edges[index];
+            let item = match &mut edge.rx {
+                RxEnd::Plain(rx) => rx.try_recv(),
+                RxEnd::Priority { routine, .. } => routine.try_recv(),
+                RxEnd::Broadcast(_) => None,
+            };
+            if let Some(item) = item {
+                edge.info.received.add_exclusive(1);
+                self.next = index + 1;
+                return Some(item);
+            }
+        }
+        None
+    }
+
+    /// [`try_recv_now`](Inbox::try_recv_now) for a batch.
+    fn try_recv_many_now(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        let count = self.edges.len();
+        if self.special {
+            for step in 0..count {
+                let index = (self.next_emergency + step) % count;
+                let edge = &mut self.edges[index];
+                if let RxEnd::Priority { emergency, .. } = &mut edge.rx {
+                    let n = emergency.try_recv_many(buffer, limit);
+                    if n > 0 {
+                        edge.info.received.add_exclusive(n as u64);
+                        self.next_emergency = index + 1;
+                        return n;
+                    }
+                }
+            }
+        }
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            let edge = &mut self.edges[index];
+            let n = match &mut edge.rx {
+                RxEnd::Plain(rx) => rx.try_recv_many(buffer, limit),
+                RxEnd::Priority { routine, .. } => routine.try_recv_many(buffer, limit),
+                RxEnd::Broadcast(_) => 0,
+            };
+            if n > 0 {
+                edge.info.received.add_exclusive(n as u64);
+                self.next = index + 1;
+                return n;
+            }
+        }
+        0
+    }
+
+    /// Polls every edge (emergency lanes first), registering for a wake-up on each.
+    fn poll_recv_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         if self.special
             && let Poll::Ready(item) = self.poll_emergency(cx)
         {
@@ -155,7 +240,7 @@ impl<T> Inbox<T> {
             let edge = &mut self.edges[index];
             match poll_edge(edge, cx) {
                 Poll::Ready(Some(item)) => {
-                    edge.info.received.add(1);
+                    edge.info.received.add_exclusive(1);
                     self.next = index + 1;
                     return Poll::Ready(Some(item));
                 }
@@ -180,7 +265,7 @@ impl<T> Inbox<T> {
             if let RxEnd::Priority { emergency, .. } = &mut edge.rx
                 && let Poll::Ready(Some(item)) = emergency.poll_recv(cx)
             {
-                edge.info.received.add(1);
+                edge.info.received.add_exclusive(1);
                 self.next_emergency = index + 1;
                 return Poll::Ready(item);
             }
@@ -189,6 +274,24 @@ impl<T> Inbox<T> {
     }
 
     fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        let progress = ready!(coop::poll_proceed(cx));
+        let received = match self.try_recv_many_now(buffer, limit) {
+            0 => self.poll_recv_many_waiting(cx, buffer, limit),
+            n => Poll::Ready(n),
+        };
+        if let Poll::Ready(1..) = received {
+            progress.made_progress();
+        }
+        received
+    }
+
+    /// Polls every edge for a batch (emergency lanes first), registering for a wake-up on each.
+    fn poll_recv_many_waiting(
         &mut self,
         cx: &mut Context<'_>,
         buffer: &mut Vec<T>,
@@ -207,7 +310,7 @@ impl<T> Inbox<T> {
             match poll_edge_many(edge, cx, buffer, limit) {
                 Poll::Ready(0) => closed += 1,
                 Poll::Ready(n) => {
-                    edge.info.received.add(n as u64);
+                    edge.info.received.add_exclusive(n as u64);
                     self.next = index + 1;
                     return Poll::Ready(n);
                 }
@@ -236,7 +339,7 @@ impl<T> Inbox<T> {
             if let RxEnd::Priority { emergency, .. } = &mut edge.rx
                 && let Poll::Ready(n @ 1..) = emergency.poll_recv_many(cx, buffer, limit)
             {
-                edge.info.received.add(n as u64);
+                edge.info.received.add_exclusive(n as u64);
                 self.next_emergency = index + 1;
                 return Poll::Ready(n);
             }

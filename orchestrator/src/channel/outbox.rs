@@ -74,9 +74,7 @@ impl<T> Outbox<T> {
         Outbox { edges, gate }
     }
 
-    /// Waits while the source is paused. When it is not, this costs one relaxed load (and, for
-    /// an operator's outbox, which has no gate, one branch).
-    #[inline]
+    /// Waits while the source is paused.
     async fn pass_gate(&self) {
         if let Some(gate) = &self.gate
             && gate.is_paused()
@@ -104,44 +102,67 @@ impl<T: Message> Outbox<T> {
     /// Not cancel safe: if the future is dropped while waiting for room (or while its source
     /// is paused), the item is lost on the edges it had not reached yet.
     pub async fn send(&mut self, item: T) -> Result<(), SendError> {
-        self.pass_gate().await;
-        // The common case — one plain edge with room — completes without building the general
-        // path's state machine.
-        let item = match self.edges.as_slice() {
-            [edge] if edge.keep.is_none() => match &edge.tx {
-                TxEnd::Plain(tx) => match tx.try_send(item) {
-                    Ok(()) => {
-                        edge.info.sent.add(1);
-                        return Ok(());
-                    }
-                    Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
-                    Err(TrySend::Full(item)) => item,
-                },
-                _ => item,
-            },
-            _ => item,
-        };
-        let Some((last, rest)) = self.edges.split_last() else {
+        if self.is_paused() {
+            self.pass_gate().await;
+        }
+        if self.edges.is_empty() {
             return Err(SendError {
                 edge: String::new(),
                 undelivered: 1,
             });
-        };
+        }
+        // Every edge in turn without waiting; only an edge that is full is waited for, and
+        // then the rest are tried again without waiting.
         let mut failed = None;
-        for edge in rest {
-            // A filtered edge decides before the item is cloned for it.
-            if keeps(edge, &item)
-                && let Err(e) = send_on(edge, item.clone()).await
-            {
+        let mut item = Some(item);
+        let mut next = 0;
+        while let Some((index, piece)) = self.send_now(next, &mut item, &mut failed) {
+            if let Err(e) = send_on(&self.edges[index], piece).await {
                 failed.get_or_insert(e);
             }
-        }
-        if keeps(last, &item)
-            && let Err(e) = send_on(last, item).await
-        {
-            failed.get_or_insert(e);
+            next = index + 1;
         }
         failed.map_or(Ok(()), Err)
+    }
+
+    /// Sends `item` on the edges from `next` on, as long as each has room: the last edge gets
+    /// the item itself, the others a clone (a filtered edge decides before it is cloned). Returns
+    /// the first edge that is full, with its piece, so that the caller waits for it.
+    #[inline]
+    fn send_now(
+        &self,
+        next: usize,
+        item: &mut Option<T>,
+        failed: &mut Option<SendError>,
+    ) -> Option<(usize, T)> {
+        let last = self.edges.len() - 1;
+        for (index, edge) in self.edges.iter().enumerate().skip(next) {
+            let Some(kept) = item.as_ref() else {
+                return None;
+            };
+            if !keeps(edge, kept) {
+                continue;
+            }
+            let piece = if index == last {
+                item.take()?
+            } else {
+                kept.clone()
+            };
+            match try_send_on(edge, piece) {
+                Ok(()) => {}
+                Err(TrySend::Closed(_)) => {
+                    failed.get_or_insert_with(|| undelivered(edge, 1));
+                }
+                Err(TrySend::Full(piece)) => return Some((index, piece)),
+            }
+        }
+        None
+    }
+
+    /// Whether the source is paused now (an operator's outbox has no gate).
+    #[inline]
+    fn is_paused(&self) -> bool {
+        self.gate.as_ref().is_some_and(|gate| gate.is_paused())
     }
 
     /// Sends every item of `batch`, in order, on every outgoing edge, leaving `batch` empty.
@@ -164,7 +185,9 @@ impl<T: Message> Outbox<T> {
     ///
     /// Not cancel safe: items not yet sent when the future is dropped are lost.
     pub async fn send_batch(&mut self, batch: &mut Vec<T>) -> Result<(), SendError> {
-        self.pass_gate().await;
+        if self.is_paused() {
+            self.pass_gate().await;
+        }
         let Some((last, rest)) = self.edges.split_last() else {
             let undelivered = batch.len();
             batch.clear();
@@ -177,21 +200,22 @@ impl<T: Message> Outbox<T> {
         for edge in rest {
             // A filtered edge decides before anything is cloned for it, so an item it does not
             // carry costs one call of the filter and nothing else.
-            let copy = if edge.keep.is_some() {
-                batch
-                    .iter()
-                    .filter(|item| keeps(edge, item))
-                    .cloned()
-                    .collect()
-            } else {
-                batch.clone()
+            let copy = match edge.keep {
+                Some(keep) => {
+                    let copy: Vec<T> = batch.iter().filter(|item| keep(item)).cloned().collect();
+                    edge.info.filtered.add((batch.len() - copy.len()) as u64);
+                    copy
+                }
+                None => batch.clone(),
             };
             if let Err(e) = send_batch_on(edge, copy).await {
                 failed.get_or_insert(e);
             }
         }
-        if last.keep.is_some() {
-            batch.retain(|item| keeps(last, item));
+        if let Some(keep) = last.keep {
+            let before = batch.len();
+            batch.retain(|item| keep(item));
+            last.info.filtered.add((before - batch.len()) as u64);
         }
         if let Err(e) = send_batch_on(last, std::mem::take(batch)).await {
             failed.get_or_insert(e);
@@ -212,48 +236,64 @@ fn keeps<T>(edge: &EdgeTx<T>, item: &T) -> bool {
     }
 }
 
-/// Sends one item on one edge: a `try_send` first, so the common case pays no timing cost, and
-/// a timed wait only when the edge is full.
-async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
-    let sent = match &edge.tx {
-        TxEnd::Plain(tx) => send_one(edge, tx, item).await,
+/// Sends one item on one edge if it has room now, counting it as sent.
+#[inline]
+fn try_send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), TrySend<T>> {
+    match &edge.tx {
+        TxEnd::Plain(tx) => tx.try_send(item)?,
         TxEnd::Priority {
             routine,
             emergency,
             classify,
         } => match classify(&item) {
             Lane::Emergency => {
-                let sent = send_one(edge, emergency, item).await;
-                if sent {
-                    edge.info.emergency.add(1);
-                }
-                sent
+                emergency.try_send(item)?;
+                edge.info.emergency.add(1);
             }
-            Lane::Routine => send_one(edge, routine, item).await,
+            Lane::Routine => routine.try_send(item)?,
         },
         // A lossy edge never waits: a full ring overwrites its oldest item, which the lagging
         // receiver then reports as missed. It fails only when the receiver has gone for good.
-        TxEnd::Broadcast(tx) => tx.send(item).is_ok(),
+        TxEnd::Broadcast(tx) => {
+            if let Err(error) = tx.send(item) {
+                return Err(TrySend::Closed(error.0));
+            }
+        }
+    }
+    edge.info.sent.add(1);
+    Ok(())
+}
+
+/// Sends one item on one edge, waiting for room when it is full (the wait is timed).
+async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
+    let item = match try_send_on(edge, item) {
+        Ok(()) => return Ok(()),
+        Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
+        Err(TrySend::Full(item)) => item,
     };
+    let started = Instant::now();
+    let (sent, emergency) = match &edge.tx {
+        TxEnd::Plain(tx) => (tx.send(item).await.is_ok(), false),
+        TxEnd::Priority {
+            routine,
+            emergency,
+            classify,
+        } => match classify(&item) {
+            Lane::Emergency => (emergency.send(item).await.is_ok(), true),
+            Lane::Routine => (routine.send(item).await.is_ok(), false),
+        },
+        // Never full, so not reached; sending again is the faithful answer.
+        TxEnd::Broadcast(tx) => (tx.send(item).is_ok(), false),
+    };
+    edge.info.blocked_nanos.add(elapsed_nanos(started));
     if sent {
+        if emergency {
+            edge.info.emergency.add(1);
+        }
         edge.info.sent.add(1);
         Ok(())
     } else {
         Err(undelivered(edge, 1))
-    }
-}
-
-/// Sends on one bounded channel, timing the wait when it is full; `false` when closed.
-async fn send_one<T>(edge: &EdgeTx<T>, tx: &chunked::Sender<T>, item: T) -> bool {
-    match tx.try_send(item) {
-        Ok(()) => true,
-        Err(TrySend::Closed(_)) => false,
-        Err(TrySend::Full(item)) => {
-            let started = Instant::now();
-            let sent = tx.send(item).await;
-            edge.info.blocked_nanos.add(elapsed_nanos(started));
-            sent.is_ok()
-        }
     }
 }
 
@@ -271,6 +311,21 @@ async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: Vec<T>) -> Result<(), SendErr
     if batch.is_empty() {
         return Ok(());
     }
+    // The common case, a batch that fits on a plain edge with room, needs no waiting.
+    let batch = match &edge.tx {
+        TxEnd::Plain(tx) if batch.len() <= tx.max_chunk() => {
+            let count = batch.len();
+            match tx.try_send_chunk(batch) {
+                Ok(()) => {
+                    edge.info.sent.add(count as u64);
+                    return Ok(());
+                }
+                Err(TrySend::Closed(_)) => return Err(undelivered(edge, count)),
+                Err(TrySend::Full(batch)) => batch,
+            }
+        }
+        _ => batch,
+    };
     match &edge.tx {
         TxEnd::Plain(tx) => send_chunks(edge, tx, batch).await,
         TxEnd::Priority {
@@ -305,11 +360,9 @@ async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: Vec<T>) -> Result<(), SendErr
             // A lossy edge takes items one by one; it never waits.
             let mut items = batch.into_iter();
             while let Some(item) = items.next() {
-                if let Err(mut error) = send_on(edge, item).await {
+                if try_send_on(edge, item).is_err() {
                     let rest = items.len();
-                    edge.info.dropped.add(rest as u64);
-                    error.undelivered += rest;
-                    return Err(error);
+                    return Err(undelivered(edge, rest + 1));
                 }
             }
             Ok(())
