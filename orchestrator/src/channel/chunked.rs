@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker, ready};
 
 use crossbeam_queue::SegQueue;
@@ -59,7 +59,10 @@ struct Waiters {
 }
 
 struct Shared<T> {
-    queue: SegQueue<Chunk<T>>,
+    /// Allocated on the first push: the queue is cache-padded (over-aligned), and a graph of
+    /// 10^5 vertices has hundreds of thousands of edges to build, each with a small plain
+    /// allocation instead.
+    queue: OnceLock<Box<SegQueue<Chunk<T>>>>,
     capacity: usize,
     /// Items counted against the capacity: queued, popped by the receiver and not yet handed
     /// out, handed out but not yet given back, and granted to waiting senders.
@@ -75,6 +78,16 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    fn push(&self, chunk: Chunk<T>) {
+        self.queue
+            .get_or_init(|| Box::new(SegQueue::new()))
+            .push(chunk);
+    }
+
+    fn pop(&self) -> Option<Chunk<T>> {
+        self.queue.get()?.pop()
+    }
+
     fn waiters(&self) -> MutexGuard<'_, Waiters> {
         // Nothing panics while the lock is held; a poisoned lock still holds a consistent queue.
         self.waiters
@@ -144,7 +157,7 @@ fn wake_all(wakers: Vec<Waker>) {
 /// Allocates a channel holding at most `capacity` items (at least 1).
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
-        queue: SegQueue::new(),
+        queue: OnceLock::new(),
         capacity: capacity.max(1),
         used: AtomicUsize::new(0),
         waiting: AtomicBool::new(false),
@@ -206,7 +219,7 @@ impl<T> Sender<T> {
 
     /// Queues a chunk whose room is taken.
     fn push(&self, chunk: Chunk<T>) {
-        self.shared.queue.push(chunk);
+        self.shared.push(chunk);
         self.shared.receiver.wake();
     }
 
@@ -394,17 +407,17 @@ impl<T> Receiver<T> {
     /// The next chunk: popped, or, when the queue is empty, after giving back the room handed
     /// out and registering the waker. `Ready(None)` when closed and empty.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk<T>>> {
-        if let Some(chunk) = self.shared.queue.pop() {
+        if let Some(chunk) = self.shared.pop() {
             return Poll::Ready(Some(chunk));
         }
         self.shared.release(std::mem::take(&mut self.unreleased));
         self.shared.receiver.register(cx.waker());
-        if let Some(chunk) = self.shared.queue.pop() {
+        if let Some(chunk) = self.shared.pop() {
             return Poll::Ready(Some(chunk));
         }
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             // Everything pushed before the last sender left is visible now.
-            return Poll::Ready(self.shared.queue.pop());
+            return Poll::Ready(self.shared.pop());
         }
         Poll::Pending
     }
@@ -413,7 +426,7 @@ impl<T> Receiver<T> {
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let item = match self.front.next() {
             Some(item) => item,
-            None => match self.shared.queue.pop()? {
+            None => match self.shared.pop()? {
                 Chunk::One(item) => item,
                 Chunk::Many(batch) => {
                     self.front = batch.into_iter();
@@ -431,7 +444,7 @@ impl<T> Receiver<T> {
         let start = buffer.len();
         let end = start.saturating_add(limit);
         if self.front.as_slice().is_empty() {
-            match self.shared.queue.pop() {
+            match self.shared.pop() {
                 Some(chunk) => self.take_chunk(chunk, buffer, end),
                 None => return 0,
             }
@@ -496,7 +509,7 @@ impl<T> Receiver<T> {
                 buffer.extend(self.front.by_ref().take(room));
                 continue;
             }
-            match self.shared.queue.pop() {
+            match self.shared.pop() {
                 Some(chunk) => self.take_chunk(chunk, buffer, end),
                 None => break,
             }
@@ -537,7 +550,7 @@ impl<T> Drop for Receiver<T> {
         for waiter in waiters {
             waiter.waker.wake();
         }
-        while self.shared.queue.pop().is_some() {}
+        while self.shared.pop().is_some() {}
     }
 }
 

@@ -5,7 +5,7 @@
 //! broadcast ring, item by item.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use tokio::sync::broadcast;
@@ -15,13 +15,13 @@ use tokio_util::sync::ReusableBoxFuture;
 use super::chunked;
 use crate::Lane;
 
-/// A counter on its own cache line: the producer and consumer of an edge run on different
-/// cores, and sharing a line would make every send and receive contend for it.
+/// One of an edge's counters. The counters are grouped by the side that writes them (see
+/// [`EdgeInfo`]), so that a producer and a consumer on different cores do not contend for one
+/// cache line, without giving every counter a line of its own.
 #[derive(Debug, Default)]
-#[repr(align(64))]
-pub(crate) struct PaddedCounter(AtomicU64);
+pub(crate) struct Counter(AtomicU64);
 
-impl PaddedCounter {
+impl Counter {
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
@@ -41,26 +41,38 @@ impl PaddedCounter {
 }
 
 /// What is known about an edge while it runs; shared by both ends and the monitor.
+///
+/// Laid out in order: what never changes, the counters its producers write, a cache line of
+/// padding, the counters its consumer writes. It is not over-aligned, so that allocating one per
+/// edge is a plain allocation (a graph of 10^5 vertices has hundreds of thousands of edges).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct EdgeInfo {
-    /// `from->to`, the edge's metric label.
-    pub(crate) name: String,
+    /// The producer's name, the first half of the edge's label.
+    from_name: Arc<str>,
+    /// The consumer's name.
+    to_name: Arc<str>,
+    /// `from->to`, the edge's metric label, made when first asked for.
+    label: OnceLock<String>,
     pub(crate) from: usize,
     pub(crate) to: usize,
     pub(crate) capacity: usize,
-    pub(crate) sent: PaddedCounter,
-    pub(crate) received: PaddedCounter,
-    pub(crate) blocked_nanos: PaddedCounter,
-    /// Items a producer could not deliver because the edge's consumer had finished for good.
-    pub(crate) dropped: PaddedCounter,
-    /// Items a lagging consumer of a lossy broadcast edge missed (always 0 on other edges).
-    pub(crate) lagged: PaddedCounter,
-    /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
-    pub(crate) emergency: PaddedCounter,
-    /// Items the edge's filter did not keep (always 0 on an edge without a filter).
-    pub(crate) filtered: PaddedCounter,
     /// How the edge delivers.
     pub(crate) kind: EdgeKind,
+    // Written by the producers.
+    pub(crate) sent: Counter,
+    pub(crate) blocked_nanos: Counter,
+    /// Items a producer could not deliver because the edge's consumer had finished for good.
+    pub(crate) dropped: Counter,
+    /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
+    pub(crate) emergency: Counter,
+    /// Items the edge's filter did not keep (always 0 on an edge without a filter).
+    pub(crate) filtered: Counter,
+    _between_sides: [u64; 8],
+    // Written by the consumer.
+    pub(crate) received: Counter,
+    /// Items a lagging consumer of a lossy broadcast edge missed (always 0 on other edges).
+    pub(crate) lagged: Counter,
 }
 
 /// How an edge delivers its items.
@@ -86,26 +98,36 @@ impl EdgeKind {
 
 impl EdgeInfo {
     pub(crate) fn new(
-        name: String,
+        from_name: Arc<str>,
+        to_name: Arc<str>,
         from: usize,
         to: usize,
         capacity: usize,
         kind: EdgeKind,
     ) -> Self {
         EdgeInfo {
-            kind,
-            lagged: PaddedCounter::default(),
-            emergency: PaddedCounter::default(),
-            filtered: PaddedCounter::default(),
-            name,
+            from_name,
+            to_name,
+            label: OnceLock::new(),
             from,
             to,
             capacity,
-            sent: PaddedCounter::default(),
-            received: PaddedCounter::default(),
-            blocked_nanos: PaddedCounter::default(),
-            dropped: PaddedCounter::default(),
+            kind,
+            sent: Counter::default(),
+            blocked_nanos: Counter::default(),
+            dropped: Counter::default(),
+            emergency: Counter::default(),
+            filtered: Counter::default(),
+            _between_sides: [0; 8],
+            received: Counter::default(),
+            lagged: Counter::default(),
         }
+    }
+
+    /// `from->to`, the edge's metric label.
+    pub(crate) fn name(&self) -> &str {
+        self.label
+            .get_or_init(|| format!("{}->{}", self.from_name, self.to_name))
     }
 
     /// Items sent and not yet received. Exact when the edge is quiet; while items move it may
@@ -250,7 +272,7 @@ impl<T: Clone + Send + 'static> BroadcastRx<T> {
                 Err(RecvError::Lagged(missed)) => {
                     info.lagged.add(missed);
                     tracing::warn!(
-                        edge = %info.name,
+                        edge = %info.name(),
                         missed,
                         "broadcast receiver lagged: {missed} item(s) missed; continuing with the oldest item still held"
                     );

@@ -301,7 +301,7 @@ async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
 fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
     edge.info.dropped.add(count as u64);
     SendError {
-        edge: edge.info.name.clone(),
+        edge: edge.info.name().to_owned(),
         undelivered: count,
     }
 }
