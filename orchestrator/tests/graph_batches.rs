@@ -683,3 +683,65 @@ async fn recv_many_and_recv_are_cancel_safe_in_a_select() {
     assert_eq!(taken(&out), (0..60).collect::<Vec<_>>());
     assert!(timeouts.load(Ordering::SeqCst) > 10);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_edge_gets_its_room_back_while_its_consumer_is_busy_elsewhere() {
+    // `busy` fills its edge before the sink starts, so the sink always has something to take
+    // from it; `quiet` sends one item per millisecond on an edge of capacity 2. The sink must
+    // give `quiet` its room back as it takes its items, even though it never waits for input.
+    let filled = Arc::new(Notify::new());
+    let order = store();
+    let mut graph = OperatorGraph::new();
+    let signal = filled.clone();
+    let busy = graph.add_source("busy", RestartPolicy::Never, move |mut ctx| {
+        let signal = signal.clone();
+        async move {
+            ctx.output
+                .send_batch(&mut (1000..11_000u64).collect())
+                .await?;
+            signal.notify_one();
+            Ok(())
+        }
+    });
+    let quiet = graph.add_source(
+        "quiet",
+        RestartPolicy::Never,
+        |mut ctx: SourceContext<u64>| async move {
+            for n in 0..6u64 {
+                // The sink is running by then and takes each item before the next is sent.
+                sleep(Duration::from_millis(1)).await;
+                ctx.output.send(n).await?;
+            }
+            Ok(())
+        },
+    );
+    let out = order.clone();
+    let k = graph.add_sink(
+        "sink",
+        RestartPolicy::Never,
+        move |mut ctx: SinkContext<u64>| {
+            let (out, filled) = (out.clone(), filled.clone());
+            async move {
+                filled.notified().await;
+                while let Some(n) = ctx.input.recv().await {
+                    out.lock().unwrap().push(n);
+                    sleep(Duration::from_micros(10)).await;
+                }
+                Ok(())
+            }
+        },
+    );
+    graph
+        .connect_with(&busy, &k, EdgeOptions::new().capacity(10_000))
+        .connect_with(&quiet, &k, EdgeOptions::new().capacity(2));
+    run_to_completion(graph).await;
+    let got = taken(&order);
+    assert_eq!(got.len(), 10_006);
+    let last_quiet = got.iter().rposition(|&n| n < 1000).unwrap();
+    // Six items a millisecond apart, while the sink takes one item per 10 us: they are all in
+    // well before the busy edge runs dry (10 000 items, 100 ms).
+    assert!(
+        last_quiet < 2_000,
+        "the quiet edge's last item came at {last_quiet}"
+    );
+}

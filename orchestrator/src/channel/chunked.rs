@@ -7,8 +7,8 @@
 //! in a FIFO queue of waiters behind a mutex (the slow path only), and is granted its room as a
 //! whole, in order, so a large batch is not starved by single items and no sender jumps the
 //! queue. The receiver pops chunks and hands their items out; it gives their room back lazily —
-//! before it waits for more, or at once when it sees (on a flag) that a sender is waiting for
-//! room. So the channel never holds more than `capacity` items not yet received, however they are
+//! whenever it finds the queue empty (and so before it waits for more), or at once when it sees
+//! (on a flag) that a sender is waiting for room. So the channel never holds more than `capacity` items not yet received, however they are
 //! chunked, and a producer blocked on a full channel is let in as soon as the consumer takes an
 //! item (at the latest at the consumer's next receive, when the two cross in the same instant).
 //! A batch of `n` items costs one reservation, one push, one pop and one wake-up instead of `n`,
@@ -404,13 +404,23 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// The next chunk queued now. When there is none, the room of what was handed out is given
+    /// back: a receiver that finds its channel empty holds no room, whatever else it is busy
+    /// with (an inbox busy with its other edges or lanes may not come back here for long).
+    fn pop_or_release(&mut self) -> Option<Chunk<T>> {
+        let chunk = self.shared.pop();
+        if chunk.is_none() && self.unreleased > 0 {
+            self.shared.release(std::mem::take(&mut self.unreleased));
+        }
+        chunk
+    }
+
     /// The next chunk: popped, or, when the queue is empty, after giving back the room handed
     /// out and registering the waker. `Ready(None)` when closed and empty.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk<T>>> {
-        if let Some(chunk) = self.shared.pop() {
+        if let Some(chunk) = self.pop_or_release() {
             return Poll::Ready(Some(chunk));
         }
-        self.shared.release(std::mem::take(&mut self.unreleased));
         self.shared.receiver.register(cx.waker());
         if let Some(chunk) = self.shared.pop() {
             return Poll::Ready(Some(chunk));
@@ -426,7 +436,7 @@ impl<T> Receiver<T> {
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let item = match self.front.next() {
             Some(item) => item,
-            None => match self.shared.pop()? {
+            None => match self.pop_or_release()? {
                 Chunk::One(item) => item,
                 Chunk::Many(batch) => {
                     self.front = batch.into_iter();
@@ -444,7 +454,7 @@ impl<T> Receiver<T> {
         let start = buffer.len();
         let end = start.saturating_add(limit);
         if self.front.as_slice().is_empty() {
-            match self.shared.pop() {
+            match self.pop_or_release() {
                 Some(chunk) => self.take_chunk(chunk, buffer, end),
                 None => return 0,
             }
@@ -509,7 +519,7 @@ impl<T> Receiver<T> {
                 buffer.extend(self.front.by_ref().take(room));
                 continue;
             }
-            match self.shared.pop() {
+            match self.pop_or_release() {
                 Some(chunk) => self.take_chunk(chunk, buffer, end),
                 None => break,
             }
