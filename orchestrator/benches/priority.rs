@@ -259,11 +259,10 @@ async fn run(variant: Variant, feeds: usize, frames: u32) -> Recorded {
     let outcome = running.await.expect("the graph's task");
     assert!(outcome.is_clean(), "{outcome:?}");
     let _ = generator.join();
-    let recorded = Arc::try_unwrap(recorded)
+    Arc::try_unwrap(recorded)
         .ok()
         .and_then(|m| m.into_inner().ok())
-        .expect("the processor has finished");
-    recorded
+        .expect("the processor has finished")
 }
 
 fn us(nanos: u64) -> String {

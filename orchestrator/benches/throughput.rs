@@ -79,11 +79,11 @@ enum Mode {
 }
 
 fn keep_even(n: &u64) -> bool {
-    n % 2 == 0
+    n.is_multiple_of(2)
 }
 
 fn classify(n: &u64) -> Lane {
-    if n % EMERGENCY_EVERY == 0 {
+    if n.is_multiple_of(EMERGENCY_EVERY) {
         Lane::Emergency
     } else {
         Lane::Routine
@@ -420,43 +420,37 @@ async fn orchestrated(shape: Shape, mode: Mode, n: u64) -> u64 {
     let never = RestartPolicy::Never;
     match shape {
         Shape::Chain => {
-            let s = graph.add_source("source", never.clone(), move |ctx| {
-                run_source(ctx, 0..n, mode)
-            });
-            let mut previous =
-                graph.add_operator("relay0", never.clone(), move |ctx| relay(ctx, mode));
+            let s = graph.add_source("source", never, move |ctx| run_source(ctx, 0..n, mode));
+            let mut previous = graph.add_operator("relay0", never, move |ctx| relay(ctx, mode));
             graph.connect(&s, &previous);
             for i in 1..RELAYS {
-                let next = graph.add_operator(format!("relay{i}"), never.clone(), move |ctx| {
-                    relay(ctx, mode)
-                });
+                let next =
+                    graph.add_operator(format!("relay{i}"), never, move |ctx| relay(ctx, mode));
                 graph.connect(&previous, &next);
                 previous = next;
             }
-            let k = graph.add_sink("sink", never.clone(), {
+            let k = graph.add_sink("sink", never, {
                 let sum = sum.clone();
                 move |ctx| run_sink(ctx, sum.clone(), mode)
             });
             graph.connect(&previous, &k);
         }
         Shape::FanIn => {
-            let k = graph.add_sink("sink", never.clone(), {
+            let k = graph.add_sink("sink", never, {
                 let sum = sum.clone();
                 move |ctx| run_sink(ctx, sum.clone(), mode)
             });
             for index in 0..FAN_IN {
-                let s = graph.add_source(format!("source{index}"), never.clone(), move |ctx| {
+                let s = graph.add_source(format!("source{index}"), never, move |ctx| {
                     run_source(ctx, range(n, index, FAN_IN), mode)
                 });
                 graph.connect(&s, &k);
             }
         }
         Shape::FanOut => {
-            let s = graph.add_source("source", never.clone(), move |ctx| {
-                run_source(ctx, 0..n, mode)
-            });
+            let s = graph.add_source("source", never, move |ctx| run_source(ctx, 0..n, mode));
             for index in 0..FAN_OUT {
-                let k = graph.add_sink(format!("sink{index}"), never.clone(), {
+                let k = graph.add_sink(format!("sink{index}"), never, {
                     let sum = sum.clone();
                     move |ctx| run_sink(ctx, sum.clone(), mode)
                 });
@@ -464,20 +458,16 @@ async fn orchestrated(shape: Shape, mode: Mode, n: u64) -> u64 {
             }
         }
         Shape::Filtered => {
-            let s = graph.add_source("source", never.clone(), move |ctx| {
-                run_source(ctx, 0..n, mode)
-            });
-            let k = graph.add_sink("sink", never.clone(), {
+            let s = graph.add_source("source", never, move |ctx| run_source(ctx, 0..n, mode));
+            let k = graph.add_sink("sink", never, {
                 let sum = sum.clone();
                 move |ctx| run_sink(ctx, sum.clone(), mode)
             });
             graph.connect_with(&s, &k, EdgeOptions::new().filter(keep_even));
         }
         Shape::Priority => {
-            let s = graph.add_source("source", never.clone(), move |ctx| {
-                run_source(ctx, 0..n, mode)
-            });
-            let k = graph.add_sink("sink", never.clone(), {
+            let s = graph.add_source("source", never, move |ctx| run_source(ctx, 0..n, mode));
+            let k = graph.add_sink("sink", never, {
                 let sum = sum.clone();
                 move |ctx| run_sink(ctx, sum.clone(), mode)
             });

@@ -217,7 +217,7 @@ async fn batches_fan_out_whole_to_every_consumer() {
 }
 
 fn is_even(n: &u64) -> bool {
-    n % 2 == 0
+    n.is_multiple_of(2)
 }
 
 #[tokio::test]
@@ -248,7 +248,7 @@ async fn a_filtered_edge_carries_only_what_it_keeps_of_each_batch() {
 }
 
 fn fives_are_urgent(n: &u64) -> Lane {
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         Lane::Emergency
     } else {
         Lane::Routine

@@ -137,9 +137,7 @@ impl<T: Message> Outbox<T> {
     ) -> Option<(usize, T)> {
         let last = self.edges.len() - 1;
         for (index, edge) in self.edges.iter().enumerate().skip(next) {
-            let Some(kept) = item.as_ref() else {
-                return None;
-            };
+            let kept = item.as_ref()?;
             if !keeps(edge, kept) {
                 continue;
             }
@@ -214,7 +212,7 @@ impl<T: Message> Outbox<T> {
         }
         if let Some(keep) = last.keep {
             let before = batch.len();
-            batch.retain(|item| keep(item));
+            batch.retain(keep);
             last.info.filtered.add((before - batch.len()) as u64);
         }
         if let Err(e) = send_batch_on(last, std::mem::take(batch)).await {

@@ -125,12 +125,11 @@ impl OperatorGraph {
             degrees[edge.to].0 += 1;
             degrees[edge.from].1 += 1;
         }
-        let (mut inputs, mut outputs): (Vec<Box<dyn Any + Send>>, Vec<Box<dyn Any + Send>>) =
-            vertices
-                .iter()
-                .zip(&degrees)
-                .map(|(v, &(ins, outs))| v.wire.collectors(ins, outs))
-                .unzip();
+        let (mut inputs, mut outputs): (Vec<Collector>, Vec<Collector>) = vertices
+            .iter()
+            .zip(&degrees)
+            .map(|(v, &(ins, outs))| v.wire.collectors(ins, outs))
+            .unzip();
         let mut infos = Vec::with_capacity(edges.len());
         let mut edges = edges;
         for edge in &mut edges {
@@ -252,6 +251,9 @@ impl BuiltGraph {
         supervisor::supervise(self, policy)
     }
 }
+
+/// A vertex side's typed collector of channel ends (see `Wire`).
+type Collector = Box<dyn Any + Send>;
 
 fn wiring_error(name: &str) -> GraphError {
     GraphError::new(
