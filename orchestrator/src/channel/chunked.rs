@@ -84,8 +84,21 @@ impl<T> Shared<T> {
             .push(chunk);
     }
 
+    /// Pops the next chunk. Reliable: a chunk pushed before a waker registered ahead of this
+    /// call is seen (the queue's empty check is fenced).
     fn pop(&self) -> Option<Chunk<T>> {
         self.queue.get()?.pop()
+    }
+
+    /// Pops the next chunk if the queue looks non-empty: an empty queue costs two loads instead
+    /// of a fenced check. It may miss a chunk pushed at the same instant, so it is only for
+    /// looking, never for deciding to wait.
+    fn try_pop(&self) -> Option<Chunk<T>> {
+        let queue = self.queue.get()?;
+        if queue.is_empty() {
+            return None;
+        }
+        queue.pop()
     }
 
     fn waiters(&self) -> MutexGuard<'_, Waiters> {
@@ -408,7 +421,7 @@ impl<T> Receiver<T> {
     /// back: a receiver that finds its channel empty holds no room, whatever else it is busy
     /// with (an inbox busy with its other edges or lanes may not come back here for long).
     fn pop_or_release(&mut self) -> Option<Chunk<T>> {
-        let chunk = self.shared.pop();
+        let chunk = self.shared.try_pop();
         if chunk.is_none() && self.unreleased > 0 {
             self.shared.release(std::mem::take(&mut self.unreleased));
         }
@@ -421,6 +434,7 @@ impl<T> Receiver<T> {
         if let Some(chunk) = self.pop_or_release() {
             return Poll::Ready(Some(chunk));
         }
+        // Registered first, then looked at again: a push after this look wakes the receiver.
         self.shared.receiver.register(cx.waker());
         if let Some(chunk) = self.shared.pop() {
             return Poll::Ready(Some(chunk));

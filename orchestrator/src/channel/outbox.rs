@@ -105,12 +105,27 @@ impl<T: Message> Outbox<T> {
         if self.is_paused() {
             self.pass_gate().await;
         }
-        if self.edges.is_empty() {
-            return Err(SendError {
-                edge: String::new(),
-                undelivered: 1,
-            });
-        }
+        // The common case, one plain edge with room, without the general path's loop.
+        let item = match self.edges.as_slice() {
+            [edge] if edge.keep.is_none() => match &edge.tx {
+                TxEnd::Plain(tx) => match tx.try_send(item) {
+                    Ok(()) => {
+                        edge.info.sent.add(1);
+                        return Ok(());
+                    }
+                    Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
+                    Err(TrySend::Full(item)) => item,
+                },
+                _ => item,
+            },
+            [] => {
+                return Err(SendError {
+                    edge: String::new(),
+                    undelivered: 1,
+                });
+            }
+            _ => item,
+        };
         // Every edge in turn without waiting; only an edge that is full is waited for, and
         // then the rest are tried again without waiting.
         let mut failed = None;
