@@ -468,9 +468,11 @@ impl<T> Receiver<T> {
         let start = buffer.len();
         let end = start.saturating_add(limit);
         if self.front.as_slice().is_empty() {
-            match self.pop_or_release() {
-                Some(chunk) => self.take_chunk(chunk, buffer, end),
-                None => return 0,
+            let Some(chunk) = self.pop_or_release() else {
+                return 0;
+            };
+            if self.take_chunk(chunk, buffer, end) {
+                return self.whole(buffer);
             }
         }
         self.fill(buffer, start, end)
@@ -508,9 +510,11 @@ impl<T> Receiver<T> {
         let start = buffer.len();
         let end = start.saturating_add(limit);
         if self.front.as_slice().is_empty() {
-            match ready!(self.poll_chunk(cx)) {
-                None => return Poll::Ready(0),
-                Some(chunk) => self.take_chunk(chunk, buffer, end),
+            let Some(chunk) = ready!(self.poll_chunk(cx)) else {
+                return Poll::Ready(0);
+            };
+            if self.take_chunk(chunk, buffer, end) {
+                return Poll::Ready(self.whole(buffer));
             }
         }
         match self.fill(buffer, start, end) {
@@ -518,6 +522,12 @@ impl<T> Receiver<T> {
             0 => Poll::Pending,
             added => Poll::Ready(added),
         }
+    }
+
+    /// Counts a batch moved whole into `buffer` as handed out; returns its size.
+    fn whole(&mut self, buffer: &[T]) -> usize {
+        self.handed_out(buffer.len());
+        buffer.len()
     }
 
     /// Fills `buffer` up to `end` items from what is left of the front chunk and whatever else
@@ -534,7 +544,9 @@ impl<T> Receiver<T> {
                 continue;
             }
             match self.pop_or_release() {
-                Some(chunk) => self.take_chunk(chunk, buffer, end),
+                Some(chunk) => {
+                    self.take_chunk(chunk, buffer, end);
+                }
                 None => break,
             }
         }
@@ -546,22 +558,23 @@ impl<T> Receiver<T> {
     }
 
     /// Moves as much of `chunk` into `buffer` as fits below `end` items; the rest is kept.
-    fn take_chunk(&mut self, chunk: Chunk<T>, buffer: &mut Vec<T>, end: usize) {
+    /// `true` when the chunk was a batch moved whole into the empty `buffer`: that batch is
+    /// handed over as it was sent, without gathering more behind it (which would copy).
+    fn take_chunk(&mut self, chunk: Chunk<T>, buffer: &mut Vec<T>, end: usize) -> bool {
         let room = end - buffer.len();
         match chunk {
             Chunk::One(item) => buffer.push(item),
-            Chunk::Many(mut batch) if batch.len() <= room => {
-                if buffer.is_empty() {
-                    *buffer = batch;
-                } else {
-                    buffer.append(&mut batch);
-                }
+            Chunk::Many(batch) if batch.len() <= room && buffer.is_empty() => {
+                *buffer = batch;
+                return true;
             }
+            Chunk::Many(mut batch) if batch.len() <= room => buffer.append(&mut batch),
             Chunk::Many(batch) => {
                 self.front = batch.into_iter();
                 buffer.extend(self.front.by_ref().take(room));
             }
         }
+        false
     }
 }
 
@@ -599,7 +612,10 @@ mod tests {
         // The batch gives up; the single item behind it gets the room.
         drop(big);
         assert!(matches!(poll!(small.as_mut()), Poll::Ready(Ok(()))));
+        // The batch is handed over as it was sent; the single item comes next.
         let mut got = Vec::new();
+        std::future::poll_fn(|cx| rx.poll_recv_many(cx, &mut got, 10)).await;
+        assert_eq!(got, [1, 2, 3]);
         std::future::poll_fn(|cx| rx.poll_recv_many(cx, &mut got, 10)).await;
         assert_eq!(got, [1, 2, 3, 9]);
     }

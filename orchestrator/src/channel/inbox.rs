@@ -97,10 +97,11 @@ impl<T> Inbox<T> {
     /// Receives up to `limit` items into `buffer` in one wake-up and returns how many were
     /// added; `0` means every incoming edge is closed and drained (or `limit` was 0).
     ///
-    /// Batches sent with [`send_batch`](crate::Outbox::send_batch) are taken whole where they
-    /// fit: a batch taken into an empty `buffer` replaces it (its allocation included), without
-    /// a copy; a batch larger than what is left of `limit` is split, and the rest waits for the
-    /// next call. Items sent one by one are gathered up to `limit`. The items come from one
+    /// A batch sent with [`send_batch`](crate::Outbox::send_batch) is handed over whole: taken
+    /// into an empty `buffer` it replaces it (its allocation included), without a copy, and the
+    /// call returns that batch alone; a batch larger than `limit` is split, and the rest waits
+    /// for the next call. Items sent one by one are gathered up to `limit` (a batch that follows
+    /// them in the same call is appended if it fits). The items come from one
     /// edge, in the order its producer sent them; the next call starts at the next edge. With
     /// priority edges, a call returns emergency items alone whenever any is queued, so an
     /// emergency never sits behind routine items in a batch (an emergency that arrives while the
