@@ -48,10 +48,9 @@ impl Counter {
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct EdgeInfo {
-    /// The producer's name, the first half of the edge's label.
-    from_name: Arc<str>,
-    /// The consumer's name.
-    to_name: Arc<str>,
+    /// Every vertex's name, by index, shared by all the graph's edges (one reference each, not
+    /// two names each: building a large graph touches no vertex's name per edge).
+    names: Arc<[Arc<str>]>,
     /// `from->to`, the edge's metric label, made when first asked for.
     label: OnceLock<String>,
     pub(crate) from: usize,
@@ -98,16 +97,14 @@ impl EdgeKind {
 
 impl EdgeInfo {
     pub(crate) fn new(
-        from_name: Arc<str>,
-        to_name: Arc<str>,
+        names: Arc<[Arc<str>]>,
         from: usize,
         to: usize,
         capacity: usize,
         kind: EdgeKind,
     ) -> Self {
         EdgeInfo {
-            from_name,
-            to_name,
+            names,
             label: OnceLock::new(),
             from,
             to,
@@ -126,8 +123,10 @@ impl EdgeInfo {
 
     /// `from->to`, the edge's metric label.
     pub(crate) fn name(&self) -> &str {
-        self.label
-            .get_or_init(|| format!("{}->{}", self.from_name, self.to_name))
+        self.label.get_or_init(|| {
+            let name = |i: usize| self.names.get(i).map_or("?", |n| n);
+            format!("{}->{}", name(self.from), name(self.to))
+        })
     }
 
     /// Items sent and not yet received. Exact when the edge is quiet; while items move it may

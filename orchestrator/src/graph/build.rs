@@ -130,12 +130,12 @@ impl OperatorGraph {
             .zip(&degrees)
             .map(|(v, &(ins, outs))| v.wire.collectors(ins, outs))
             .unzip();
+        let names: Arc<[Arc<str>]> = vertices.iter().map(|v| Arc::clone(&v.name)).collect();
         let mut infos = Vec::with_capacity(edges.len());
         let mut edges = edges;
         for edge in &mut edges {
             let info = Arc::new(EdgeInfo::new(
-                Arc::clone(&vertices[edge.from].name),
-                Arc::clone(&vertices[edge.to].name),
+                Arc::clone(&names),
                 edge.from,
                 edge.to,
                 edge.capacity,
