@@ -1,8 +1,9 @@
 //! A bounded multi-producer, single-consumer channel whose capacity counts **items** while its
 //! slots hold **chunks**: one item, or a whole batch moved as one `Vec`.
 //!
-//! Design: a lock-free queue of chunks (`crossbeam_queue::SegQueue`) beside an atomic count of
-//! the items that use room. A sender reserves room for all the items of its chunk with one
+//! Design: a queue of chunks behind a mutex, which the receiver empties into a stash of its own
+//! all at once (one lock for everything queued), beside an atomic count of the items that use
+//! room. A sender reserves room for all the items of its chunk with one
 //! compare-and-swap, pushes the chunk and wakes the receiver; a sender that finds no room waits
 //! in a FIFO queue of waiters behind a mutex (the slow path only), and is granted its room as a
 //! whole, in order, so a large batch is not starved by single items and no sender jumps the
@@ -22,10 +23,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 
-use crossbeam_queue::SegQueue;
 use futures::task::AtomicWaker;
 use tokio::task::coop;
 
@@ -59,10 +59,10 @@ struct Waiters {
 }
 
 struct Shared<T> {
-    /// Allocated on the first push: the queue is cache-padded (over-aligned), and a graph of
-    /// 10^5 vertices has hundreds of thousands of edges to build, each with a small plain
-    /// allocation instead.
-    queue: OnceLock<Box<SegQueue<Chunk<T>>>>,
+    /// The chunks sent and not yet taken by the receiver, which takes them all at once.
+    queue: Mutex<VecDeque<Chunk<T>>>,
+    /// How many chunks `queue` holds, readable without the lock (a hint for looking only).
+    queued: AtomicUsize,
     capacity: usize,
     /// Items counted against the capacity: queued, popped by the receiver and not yet handed
     /// out, handed out but not yet given back, and granted to waiting senders.
@@ -79,33 +79,13 @@ struct Shared<T> {
 
 impl<T> Shared<T> {
     fn push(&self, chunk: Chunk<T>) {
-        self.queue
-            .get_or_init(|| Box::new(SegQueue::new()))
-            .push(chunk);
-    }
-
-    /// Pops the next chunk. Reliable: a chunk pushed before a waker registered ahead of this
-    /// call is seen (the queue's empty check is fenced).
-    fn pop(&self) -> Option<Chunk<T>> {
-        self.queue.get()?.pop()
-    }
-
-    /// Pops the next chunk if the queue looks non-empty: an empty queue costs two loads instead
-    /// of a fenced check. It may miss a chunk pushed at the same instant, so it is only for
-    /// looking, never for deciding to wait.
-    fn try_pop(&self) -> Option<Chunk<T>> {
-        let queue = self.queue.get()?;
-        if queue.is_empty() {
-            return None;
-        }
-        queue.pop()
+        let mut queue = lock(&self.queue);
+        queue.push_back(chunk);
+        self.queued.store(queue.len(), Ordering::Relaxed);
     }
 
     fn waiters(&self) -> MutexGuard<'_, Waiters> {
-        // Nothing panics while the lock is held; a poisoned lock still holds a consistent queue.
-        self.waiters
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.waiters)
     }
 
     /// Takes room for `n` items if it is there now.
@@ -161,6 +141,14 @@ impl<T> Shared<T> {
     }
 }
 
+/// Nothing panics while one of the channel's locks is held (what is dropped is dropped outside
+/// them); a poisoned lock still holds a consistent value.
+fn lock<V>(mutex: &Mutex<V>) -> MutexGuard<'_, V> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn wake_all(wakers: Vec<Waker>) {
     for waker in wakers {
         waker.wake();
@@ -170,7 +158,8 @@ fn wake_all(wakers: Vec<Waker>) {
 /// Allocates a channel holding at most `capacity` items (at least 1).
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
-        queue: OnceLock::new(),
+        queue: Mutex::new(VecDeque::new()),
+        queued: AtomicUsize::new(0),
         capacity: capacity.max(1),
         used: AtomicUsize::new(0),
         waiting: AtomicBool::new(false),
@@ -185,6 +174,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         },
         Receiver {
             shared,
+            stash: VecDeque::new(),
             front: Vec::new().into_iter(),
             unreleased: 0,
         },
@@ -393,6 +383,8 @@ impl<T> Drop for Reserve<'_, T> {
 /// The receiving end, with what is left of a chunk it has only partly handed out.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    /// Chunks taken off the queue all at once, in order.
+    stash: VecDeque<Chunk<T>>,
     /// What is left of the chunk being handed out.
     front: std::vec::IntoIter<T>,
     /// Items handed out whose room has not been given back yet.
@@ -400,6 +392,38 @@ pub(crate) struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// Takes every chunk queued now into the stash; `false` when there was none. Reliable: a
+    /// chunk pushed before a waker registered ahead of this call is seen (the lock orders them).
+    fn take_queued(&mut self) -> bool {
+        let mut queue = lock(&self.shared.queue);
+        if queue.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut self.stash, &mut queue);
+        self.shared.queued.store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// The next chunk, reliably (see [`take_queued`](Receiver::take_queued)).
+    fn pop(&mut self) -> Option<Chunk<T>> {
+        if self.stash.is_empty() && !self.take_queued() {
+            return None;
+        }
+        self.stash.pop_front()
+    }
+
+    /// The next chunk if the queue looks non-empty: an empty queue costs one load, no lock. It
+    /// may miss a chunk pushed at the same instant, so it is only for looking, never for
+    /// deciding to wait.
+    fn try_pop(&mut self) -> Option<Chunk<T>> {
+        if self.stash.is_empty()
+            && (self.shared.queued.load(Ordering::Relaxed) == 0 || !self.take_queued())
+        {
+            return None;
+        }
+        self.stash.pop_front()
+    }
+
     /// Items held now: queued, and taken off the queue but not yet handed out.
     pub(crate) fn len(&self) -> usize {
         self.shared
@@ -421,7 +445,7 @@ impl<T> Receiver<T> {
     /// back: a receiver that finds its channel empty holds no room, whatever else it is busy
     /// with (an inbox busy with its other edges or lanes may not come back here for long).
     fn pop_or_release(&mut self) -> Option<Chunk<T>> {
-        let chunk = self.shared.try_pop();
+        let chunk = self.try_pop();
         if chunk.is_none() && self.unreleased > 0 {
             self.shared.release(std::mem::take(&mut self.unreleased));
         }
@@ -436,12 +460,12 @@ impl<T> Receiver<T> {
         }
         // Registered first, then looked at again: a push after this look wakes the receiver.
         self.shared.receiver.register(cx.waker());
-        if let Some(chunk) = self.shared.pop() {
+        if let Some(chunk) = self.pop() {
             return Poll::Ready(Some(chunk));
         }
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             // Everything pushed before the last sender left is visible now.
-            return Poll::Ready(self.shared.pop());
+            return Poll::Ready(self.pop());
         }
         Poll::Pending
     }
@@ -587,7 +611,8 @@ impl<T> Drop for Receiver<T> {
         for waiter in waiters {
             waiter.waker.wake();
         }
-        while self.shared.pop().is_some() {}
+        let queued = std::mem::take(&mut *lock(&self.shared.queue));
+        drop(queued);
     }
 }
 
