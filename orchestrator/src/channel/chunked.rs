@@ -1,23 +1,31 @@
 //! A bounded multi-producer, single-consumer channel whose capacity counts **items** while its
 //! slots hold **chunks**: one item, or a whole batch moved as one `Vec`.
 //!
-//! Design: a queue of chunks behind a mutex, which the receiver empties into a stash of its own
-//! all at once (one lock for everything queued), beside an atomic count of the items that use
-//! room. A sender reserves room for all the items of its chunk with one
-//! compare-and-swap, pushes the chunk and wakes the receiver; a sender that finds no room waits
-//! in a FIFO queue of waiters behind a mutex (the slow path only), and is granted its room as a
-//! whole, in order, so a large batch is not starved by single items and no sender jumps the
-//! queue. The receiver pops chunks and hands their items out; it gives their room back lazily —
-//! whenever it finds the queue empty (and so before it waits for more), or at once when it sees
-//! (on a flag) that a sender is waiting for room. So the channel never holds more than `capacity` items not yet received, however they are
-//! chunked, and a producer blocked on a full channel is let in as soon as the consumer takes an
-//! item (at the latest at the consumer's next receive, when the two cross in the same instant).
-//! A batch of `n` items costs one reservation, one push, one pop and one wake-up instead of `n`,
-//! and its `Vec` is moved, never copied, when the consumer takes it whole.
+//! Room is one atomic count of items, beside a queue of chunks behind a mutex:
 //!
-//! What the receiver has popped and not yet handed out (the rest of a chunk it only partly
-//! handed out) belongs to the receiver, so it goes back to the operator's input slot with the
-//! rest of the inbox and survives a restart.
+//! * A sender takes room for all the items of its chunk with one compare-and-swap, pushes the
+//!   chunk under the queue's lock and wakes the receiver. A sender that finds no room waits in a
+//!   FIFO queue of waiters (the slow path, behind a mutex of its own) and is granted its room as
+//!   a whole and in order, so a large batch is not starved by single items and no sender jumps
+//!   the queue; a dropped wait gives back what it was granted.
+//! * The receiver takes everything queued into a stash of its own under one lock, and hands
+//!   items out of the stash without locking. It gives the room of what it handed out back
+//!   lazily: whenever it finds the queue empty (so always before it waits), and at once when it
+//!   sees, on a flag, that a sender waits for room.
+//!
+//! So the channel never holds more than `capacity` items not yet received, however they are
+//! chunked, and a producer blocked on a full channel is let in as soon as the consumer takes an
+//! item. A batch of `n` items costs one room update, one push, one wake-up and a share of one
+//! lock on the receiving side, instead of `n` of each, and its `Vec` is moved, never copied,
+//! when the consumer takes it whole.
+//!
+//! Why not a tokio mpsc of `Vec`s: its capacity counts messages, not items, so a batch would
+//! take one slot whatever its size and backpressure would lose its meaning; and an mpsc of items
+//! beside a semaphore of item permits would pay two synchronisations per single item.
+//!
+//! What the receiver has taken off the queue and not yet handed out (the rest of a chunk it only
+//! partly handed out included) belongs to the receiver, so it goes back to the operator's input
+//! slot with the rest of the inbox and survives a restart.
 
 use std::collections::VecDeque;
 use std::future::Future;
