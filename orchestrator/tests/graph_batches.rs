@@ -683,8 +683,9 @@ async fn recv_many_and_recv_are_cancel_safe_in_a_select() {
 #[tokio::test(start_paused = true)]
 async fn a_quiet_edge_gets_its_room_back_while_its_consumer_is_busy_elsewhere() {
     // `busy` fills its edge before the sink starts, so the sink always has something to take
-    // from it; `quiet` sends one item per millisecond on an edge of capacity 2. The sink must
-    // give `quiet` its room back as it takes its items, even though it never waits for input.
+    // from it; `quiet` sends one item per millisecond on an edge of capacity 2. Each of its
+    // items must be taken promptly and its room given back, though the sink never waits for
+    // input.
     let filled = Arc::new(Notify::new());
     let order = store();
     let mut graph = OperatorGraph::new();

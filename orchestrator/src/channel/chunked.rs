@@ -185,6 +185,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             stash: VecDeque::new(),
             front: Vec::new().into_iter(),
             unreleased: 0,
+            release_every: (capacity / 8).max(1),
         },
     )
 }
@@ -397,6 +398,9 @@ pub(crate) struct Receiver<T> {
     front: std::vec::IntoIter<T>,
     /// Items handed out whose room has not been given back yet.
     unreleased: usize,
+    /// How many handed-out items are given back at once without waiting for the queue to run
+    /// empty: an eighth of the capacity (at least 1).
+    release_every: usize,
 }
 
 impl<T> Receiver<T> {
@@ -440,11 +444,14 @@ impl<T> Receiver<T> {
             .saturating_sub(self.unreleased)
     }
 
-    /// Counts `items` as handed out; their room is given back at once if a sender waits, and
-    /// otherwise before the receiver next waits.
+    /// Counts `items` as handed out and gives their room back: at once when a sender waits or
+    /// when what was handed out since the last time reaches an eighth of the capacity, and
+    /// otherwise the next time the receiver finds its queue empty (so always before it waits).
+    /// So the room counted as used exceeds what the channel really holds by less than an eighth
+    /// of the capacity, and once a producer waits, the next item taken gives it back.
     fn handed_out(&mut self, items: usize) {
         self.unreleased += items;
-        if self.shared.waiting.load(Ordering::Relaxed) {
+        if self.unreleased >= self.release_every || self.shared.waiting.load(Ordering::Relaxed) {
             self.shared.release(std::mem::take(&mut self.unreleased));
         }
     }
@@ -651,6 +658,21 @@ mod tests {
         assert_eq!(got, [1, 2, 3]);
         std::future::poll_fn(|cx| rx.poll_recv_many(cx, &mut got, 10)).await;
         assert_eq!(got, [1, 2, 3, 9]);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_finds_its_queue_empty_gives_its_room_back() {
+        let (tx, mut rx) = channel::<u32>(16);
+        assert!(tx.try_send(1).is_ok());
+        assert_eq!(rx.try_recv(), Some(1));
+        // The item taken is not counted as gone yet (less than an eighth of the capacity), so a
+        // batch of the whole capacity waits.
+        let mut batch = Box::pin(tx.send_chunk((0..16).collect()));
+        assert!(poll!(batch.as_mut()).is_pending());
+        // The receiver looks, finds nothing queued, and gives the room back: the batch gets in,
+        // though nothing is handed out again (as when an inbox is busy with its other edges).
+        assert_eq!(rx.try_recv(), None);
+        assert!(matches!(poll!(batch.as_mut()), Poll::Ready(Ok(()))));
     }
 
     #[tokio::test]
