@@ -1,24 +1,38 @@
 //! One edge: a bounded channel plus the counters that make its queue visible.
+//!
+//! A plain edge is one [`chunked`] channel (capacity in items, slots holding a single item or a
+//! whole batch); a priority edge is two of them, one per lane; a lossy broadcast edge is a tokio
+//! broadcast ring, item by item.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, ready};
 
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::ReusableBoxFuture;
 
+use super::chunked;
 use crate::Lane;
 
-/// A counter on its own cache line: the producer and consumer of an edge run on different
-/// cores, and sharing a line would make every send and receive contend for it.
+/// One of an edge's counters. The counters are grouped by the side that writes them (see
+/// [`EdgeInfo`]), so that a producer and a consumer on different cores do not contend for one
+/// cache line, without giving every counter a line of its own.
 #[derive(Debug, Default)]
-#[repr(align(64))]
-pub(crate) struct PaddedCounter(AtomicU64);
+pub(crate) struct Counter(AtomicU64);
 
-impl PaddedCounter {
+impl Counter {
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds `n` for a counter that only one task ever writes (an edge's `received`, written by
+    /// its one inbox): a plain load and store, no read-modify-write.
+    pub(crate) fn add_exclusive(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn get(&self) -> u64 {
@@ -27,26 +41,37 @@ impl PaddedCounter {
 }
 
 /// What is known about an edge while it runs; shared by both ends and the monitor.
+///
+/// Laid out in order: what never changes, the counters its producers write, a cache line of
+/// padding, the counters its consumer writes. It is not over-aligned, so that allocating one per
+/// edge is a plain allocation (a graph of 10^5 vertices has hundreds of thousands of edges).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct EdgeInfo {
-    /// `from->to`, the edge's metric label.
-    pub(crate) name: String,
+    /// Every vertex's name, by index, shared by all the graph's edges (one reference each, not
+    /// two names each: building a large graph touches no vertex's name per edge).
+    names: Arc<[Arc<str>]>,
+    /// `from->to`, the edge's metric label, made when first asked for.
+    label: OnceLock<String>,
     pub(crate) from: usize,
     pub(crate) to: usize,
     pub(crate) capacity: usize,
-    pub(crate) sent: PaddedCounter,
-    pub(crate) received: PaddedCounter,
-    pub(crate) blocked_nanos: PaddedCounter,
-    /// Items a producer could not deliver because the edge's consumer had finished for good.
-    pub(crate) dropped: PaddedCounter,
-    /// Items a lagging consumer of a lossy broadcast edge missed (always 0 on other edges).
-    pub(crate) lagged: PaddedCounter,
-    /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
-    pub(crate) emergency: PaddedCounter,
-    /// Items the edge's filter did not keep (always 0 on an edge without a filter).
-    pub(crate) filtered: PaddedCounter,
     /// How the edge delivers.
     pub(crate) kind: EdgeKind,
+    // Written by the producers.
+    pub(crate) sent: Counter,
+    pub(crate) blocked_nanos: Counter,
+    /// Items a producer could not deliver because the edge's consumer had finished for good.
+    pub(crate) dropped: Counter,
+    /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
+    pub(crate) emergency: Counter,
+    /// Items the edge's filter did not keep (always 0 on an edge without a filter).
+    pub(crate) filtered: Counter,
+    _between_sides: [u64; 8],
+    // Written by the consumer.
+    pub(crate) received: Counter,
+    /// Items a lagging consumer of a lossy broadcast edge missed (always 0 on other edges).
+    pub(crate) lagged: Counter,
 }
 
 /// How an edge delivers its items.
@@ -72,26 +97,36 @@ impl EdgeKind {
 
 impl EdgeInfo {
     pub(crate) fn new(
-        name: String,
+        names: Arc<[Arc<str>]>,
         from: usize,
         to: usize,
         capacity: usize,
         kind: EdgeKind,
     ) -> Self {
         EdgeInfo {
-            kind,
-            lagged: PaddedCounter::default(),
-            emergency: PaddedCounter::default(),
-            filtered: PaddedCounter::default(),
-            name,
+            names,
+            label: OnceLock::new(),
             from,
             to,
             capacity,
-            sent: PaddedCounter::default(),
-            received: PaddedCounter::default(),
-            blocked_nanos: PaddedCounter::default(),
-            dropped: PaddedCounter::default(),
+            kind,
+            sent: Counter::default(),
+            blocked_nanos: Counter::default(),
+            dropped: Counter::default(),
+            emergency: Counter::default(),
+            filtered: Counter::default(),
+            _between_sides: [0; 8],
+            received: Counter::default(),
+            lagged: Counter::default(),
         }
+    }
+
+    /// `from->to`, the edge's metric label.
+    pub(crate) fn name(&self) -> &str {
+        self.label.get_or_init(|| {
+            let name = |i: usize| self.names.get(i).map_or("?", |n| n);
+            format!("{}->{}", name(self.from), name(self.to))
+        })
     }
 
     /// Items sent and not yet received. Exact when the edge is quiet; while items move it may
@@ -115,10 +150,10 @@ pub(crate) struct EdgeTx<T> {
 
 /// The channel(s) behind a sending end, by edge kind.
 pub(crate) enum TxEnd<T> {
-    Plain(mpsc::Sender<T>),
+    Plain(chunked::Sender<T>),
     Priority {
-        routine: mpsc::Sender<T>,
-        emergency: mpsc::Sender<T>,
+        routine: chunked::Sender<T>,
+        emergency: chunked::Sender<T>,
         classify: fn(&T) -> Lane,
     },
     Broadcast(broadcast::Sender<T>),
@@ -166,10 +201,10 @@ pub(crate) struct EdgeRx<T> {
 
 /// The channel(s) behind a receiving end, by edge kind.
 pub(crate) enum RxEnd<T> {
-    Plain(mpsc::Receiver<T>),
+    Plain(chunked::Receiver<T>),
     Priority {
-        routine: mpsc::Receiver<T>,
-        emergency: mpsc::Receiver<T>,
+        routine: chunked::Receiver<T>,
+        emergency: chunked::Receiver<T>,
     },
     /// Boxed so that polling it needs no `Clone` bound where the item type is generic: the
     /// bound is met once, when the edge is allocated.
@@ -236,7 +271,7 @@ impl<T: Clone + Send + 'static> BroadcastRx<T> {
                 Err(RecvError::Lagged(missed)) => {
                     info.lagged.add(missed);
                     tracing::warn!(
-                        edge = %info.name,
+                        edge = %info.name(),
                         missed,
                         "broadcast receiver lagged: {missed} item(s) missed; continuing with the oldest item still held"
                     );
@@ -283,8 +318,8 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
         (EdgeKind::Priority, Some(classify)) => {
             // Each lane has the edge's capacity: backpressure applies per lane, so a flood of
             // routine items never takes the room an emergency item needs.
-            let (routine_tx, routine_rx) = mpsc::channel(info.capacity);
-            let (emergency_tx, emergency_rx) = mpsc::channel(info.capacity);
+            let (routine_tx, routine_rx) = chunked::channel(info.capacity);
+            let (emergency_tx, emergency_rx) = chunked::channel(info.capacity);
             (
                 TxEnd::Priority {
                     routine: routine_tx,
@@ -298,7 +333,7 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
             )
         }
         _ => {
-            let (tx, rx) = mpsc::channel(info.capacity);
+            let (tx, rx) = chunked::channel(info.capacity);
             (TxEnd::Plain(tx), RxEnd::Plain(rx))
         }
     };

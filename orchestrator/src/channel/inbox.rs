@@ -1,7 +1,9 @@
 //! The receiving side of an operator: all of its incoming edges merged fairly.
 
 use std::future::poll_fn;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+
+use tokio::task::coop;
 
 use super::{EdgeRx, InputSlot, RxEnd};
 
@@ -17,10 +19,16 @@ use super::{EdgeRx, InputSlot, RxEnd};
 /// [`recv`](Inbox::recv) answers `None` once every upstream has finished and every queue is
 /// empty: that is the signal for the operator to finish too, which is how a graph drains.
 ///
+/// Batches sent with [`Outbox::send_batch`](crate::Outbox::send_batch) arrive as units:
+/// [`recv_many`](Inbox::recv_many) takes them whole (moving the batch's `Vec` into an empty
+/// buffer, without a copy), and [`recv`](Inbox::recv) takes them apart, keeping the rest of a
+/// batch for the next call.
+///
 /// The inbox survives a restart: when the operator's future ends or is dropped, the inbox hands
 /// its channels back to the supervisor, and the next incarnation receives the same queues, so
-/// nothing already queued is lost. What a failed incarnation had already taken out (the item or
-/// batch it was holding) is gone with it.
+/// nothing already queued is lost, the rest of a batch that was only partly received included.
+/// What a failed incarnation had already taken out (the item or batch it was holding) is gone
+/// with it.
 ///
 /// # Examples
 ///
@@ -79,8 +87,9 @@ impl<T> Inbox<T> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: if the future is dropped before it completes, no item has been taken, so
-    /// it can be used as a branch of `tokio::select!`.
+    /// Cancel safe: if the future is dropped before it completes, no item has been taken (what
+    /// is left of a batch stays in the inbox), so it can be used as a branch of
+    /// `tokio::select!`.
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -88,12 +97,20 @@ impl<T> Inbox<T> {
     /// Receives up to `limit` items into `buffer` in one wake-up and returns how many were
     /// added; `0` means every incoming edge is closed and drained (or `limit` was 0).
     ///
-    /// Taking a batch amortises the cost of the channel over many items, which is what a hot
-    /// operator wants. The batch comes from one edge; the next call starts at the next edge.
+    /// A batch sent with [`send_batch`](crate::Outbox::send_batch) is handed over whole: taken
+    /// into an empty `buffer` it replaces it (its allocation included), without a copy, and the
+    /// call returns that batch alone; a batch larger than `limit` is split, and the rest waits
+    /// for the next call. Items sent one by one are gathered up to `limit` (a batch that follows
+    /// them in the same call is appended if it fits). The items come from one
+    /// edge, in the order its producer sent them; the next call starts at the next edge. With
+    /// priority edges, a call returns emergency items alone whenever any is queued, so an
+    /// emergency never sits behind routine items in a batch (an emergency that arrives while the
+    /// operator works on a routine batch is taken by the next call).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe, as [`recv`](Inbox::recv).
+    /// Cancel safe: if the future is dropped before it completes, nothing has been taken and
+    /// `buffer` is unchanged, so it can be used as a branch of `tokio::select!`.
     pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
         if limit == 0 {
             return 0;
@@ -129,6 +146,89 @@ impl<T> Inbox<T> {
     /// With priority edges, every emergency lane is polled (in turn) before any routine lane:
     /// an emergency item queued anywhere is taken before every routine item.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // One unit of the task's cooperative budget per item, as tokio's own channels do.
+        let progress = ready!(coop::poll_proceed(cx));
+        // What is queued now is taken without registering for a wake-up anywhere; only when
+        // every edge is empty does the inbox poll them all (and register).
+        let received = match self.try_recv_now() {
+            Some(item) => Poll::Ready(Some(item)),
+            None => self.poll_recv_waiting(cx),
+        };
+        if let Poll::Ready(Some(_)) = received {
+            progress.made_progress();
+        }
+        received
+    }
+
+    /// One round, emergency lanes first, over what is queued now.
+    fn try_recv_now(&mut self) -> Option<T> {
+        let count = self.edges.len();
+        if self.special {
+            for step in 0..count {
+                let index = (self.next_emergency + step) % count;
+                let edge = &mut self.edges[index];
+                if let RxEnd::Priority { emergency, .. } = &mut edge.rx
+                    && let Some(item) = emergency.try_recv()
+                {
+                    edge.info.received.add_exclusive(1);
+                    self.next_emergency = index + 1;
+                    return Some(item);
+                }
+            }
+        }
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            let edge = &mut self.edges[index];
+            let item = match &mut edge.rx {
+                RxEnd::Plain(rx) => rx.try_recv(),
+                RxEnd::Priority { routine, .. } => routine.try_recv(),
+                RxEnd::Broadcast(_) => None,
+            };
+            if let Some(item) = item {
+                edge.info.received.add_exclusive(1);
+                self.next = index + 1;
+                return Some(item);
+            }
+        }
+        None
+    }
+
+    /// [`try_recv_now`](Inbox::try_recv_now) for a batch.
+    fn try_recv_many_now(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        let count = self.edges.len();
+        if self.special {
+            for step in 0..count {
+                let index = (self.next_emergency + step) % count;
+                let edge = &mut self.edges[index];
+                if let RxEnd::Priority { emergency, .. } = &mut edge.rx {
+                    let n = emergency.try_recv_many(buffer, limit);
+                    if n > 0 {
+                        edge.info.received.add_exclusive(n as u64);
+                        self.next_emergency = index + 1;
+                        return n;
+                    }
+                }
+            }
+        }
+        for step in 0..count {
+            let index = (self.next + step) % count;
+            let edge = &mut self.edges[index];
+            let n = match &mut edge.rx {
+                RxEnd::Plain(rx) => rx.try_recv_many(buffer, limit),
+                RxEnd::Priority { routine, .. } => routine.try_recv_many(buffer, limit),
+                RxEnd::Broadcast(_) => 0,
+            };
+            if n > 0 {
+                edge.info.received.add_exclusive(n as u64);
+                self.next = index + 1;
+                return n;
+            }
+        }
+        0
+    }
+
+    /// Polls every edge (emergency lanes first), registering for a wake-up on each.
+    fn poll_recv_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         if self.special
             && let Poll::Ready(item) = self.poll_emergency(cx)
         {
@@ -141,7 +241,7 @@ impl<T> Inbox<T> {
             let edge = &mut self.edges[index];
             match poll_edge(edge, cx) {
                 Poll::Ready(Some(item)) => {
-                    edge.info.received.add(1);
+                    edge.info.received.add_exclusive(1);
                     self.next = index + 1;
                     return Poll::Ready(Some(item));
                 }
@@ -166,7 +266,7 @@ impl<T> Inbox<T> {
             if let RxEnd::Priority { emergency, .. } = &mut edge.rx
                 && let Poll::Ready(Some(item)) = emergency.poll_recv(cx)
             {
-                edge.info.received.add(1);
+                edge.info.received.add_exclusive(1);
                 self.next_emergency = index + 1;
                 return Poll::Ready(item);
             }
@@ -180,29 +280,38 @@ impl<T> Inbox<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
-        if self.special {
-            // Priority and broadcast edges hand out one item at a time, so that an emergency
-            // item is never queued behind a batch of routine ones.
-            return self.poll_recv(cx).map(|item| match item {
-                Some(item) => {
-                    buffer.push(item);
-                    1
-                }
-                None => 0,
-            });
+        let progress = ready!(coop::poll_proceed(cx));
+        let received = match self.try_recv_many_now(buffer, limit) {
+            0 => self.poll_recv_many_waiting(cx, buffer, limit),
+            n => Poll::Ready(n),
+        };
+        if let Poll::Ready(1..) = received {
+            progress.made_progress();
+        }
+        received
+    }
+
+    /// Polls every edge for a batch (emergency lanes first), registering for a wake-up on each.
+    fn poll_recv_many_waiting(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        if self.special
+            && let Poll::Ready(n) = self.poll_emergency_many(cx, buffer, limit)
+        {
+            return Poll::Ready(n);
         }
         let count = self.edges.len();
         let mut closed = 0;
         for step in 0..count {
             let index = (self.next + step) % count;
             let edge = &mut self.edges[index];
-            let RxEnd::Plain(rx) = &mut edge.rx else {
-                continue;
-            };
-            match rx.poll_recv_many(cx, buffer, limit) {
+            match poll_edge_many(edge, cx, buffer, limit) {
                 Poll::Ready(0) => closed += 1,
                 Poll::Ready(n) => {
-                    edge.info.received.add(n as u64);
+                    edge.info.received.add_exclusive(n as u64);
                     self.next = index + 1;
                     return Poll::Ready(n);
                 }
@@ -215,11 +324,57 @@ impl<T> Inbox<T> {
             Poll::Pending
         }
     }
+
+    /// [`poll_emergency`](Inbox::poll_emergency) for a batch: up to `limit` emergency items
+    /// from the first emergency lane (in turn) that holds any.
+    fn poll_emergency_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        let count = self.edges.len();
+        for step in 0..count {
+            let index = (self.next_emergency + step) % count;
+            let edge = &mut self.edges[index];
+            if let RxEnd::Priority { emergency, .. } = &mut edge.rx
+                && let Poll::Ready(n @ 1..) = emergency.poll_recv_many(cx, buffer, limit)
+            {
+                edge.info.received.add_exclusive(n as u64);
+                self.next_emergency = index + 1;
+                return Poll::Ready(n);
+            }
+        }
+        Poll::Pending
+    }
 }
 
 impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
         self.slot.put_back(std::mem::take(&mut self.edges));
+    }
+}
+
+/// [`poll_edge`] for a batch of up to `limit` items; a lossy broadcast edge gives one item.
+fn poll_edge_many<T>(
+    edge: &mut EdgeRx<T>,
+    cx: &mut Context<'_>,
+    buffer: &mut Vec<T>,
+    limit: usize,
+) -> Poll<usize> {
+    match &mut edge.rx {
+        RxEnd::Plain(rx) => rx.poll_recv_many(cx, buffer, limit),
+        RxEnd::Priority { routine, emergency } => match routine.poll_recv_many(cx, buffer, limit) {
+            Poll::Ready(0) => emergency.poll_recv_many(cx, buffer, limit),
+            other => other,
+        },
+        RxEnd::Broadcast(rx) => rx.poll_recv(cx, &edge.info).map(|item| match item {
+            Some(item) => {
+                buffer.push(item);
+                1
+            }
+            None => 0,
+        }),
     }
 }
 

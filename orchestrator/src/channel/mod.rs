@@ -1,6 +1,8 @@
 //! The two ends an operator sees: an [`Inbox`] over its incoming edges and an [`Outbox`] over
-//! its outgoing edges, both backed by one bounded tokio mpsc channel per edge.
+//! its outgoing edges. A plain edge is one bounded channel counted in items whose slots hold
+//! single items or whole batches (see `chunked`), so a batch crosses an edge as one unit.
 
+mod chunked;
 mod edge;
 mod inbox;
 mod outbox;

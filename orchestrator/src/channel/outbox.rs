@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::PermitIterator;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
+use super::chunked::{self, TrySend};
 use super::{EdgeTx, TxEnd};
 use crate::control::PauseGate;
 use crate::{Lane, Message};
@@ -40,6 +39,16 @@ pub struct SendError {
 /// oldest items instead), so a fan-out that mixes both kinds is held back only by its plain and
 /// priority edges.
 ///
+/// `send_batch` moves a batch across each edge as one unit: one slot of the edge holds the whole
+/// batch, while the edge's capacity still counts items, so backpressure means the same whether
+/// items travel one by one or in batches. With fan-out the batch is cloned once per extra edge.
+///
+/// A clone of an outbox sends on the same edges. It lets one task send on two paths at once,
+/// for example an emergency loop beside a routine loop joined with `tokio::join!`, so that an
+/// emergency item never waits for the task's own routine send to find room. Every clone holds
+/// the edges open: downstream sees its input end only once the vertex's incarnation and every
+/// clone are gone, so do not keep a clone in a task that outlives the vertex.
+///
 /// A source's outbox also honours its pause gate (see
 /// [`GraphControls`](crate::control::GraphControls)): while the source is paused, `send` and
 /// `send_batch` wait before sending, holding their items, until it is resumed or shutdown
@@ -51,22 +60,21 @@ pub struct Outbox<T> {
     gate: Option<Arc<PauseGate>>,
 }
 
-impl<T> Outbox<T> {
-    pub(crate) fn new(edges: Vec<EdgeTx<T>>, gate: Option<Arc<PauseGate>>) -> Self {
-        Outbox { edges, gate }
-    }
-
-    /// Another outbox over the same edges, for a task that feeds them too (a router's feeds).
-    pub(crate) fn share(&self) -> Outbox<T> {
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
         Outbox {
             edges: self.edges.clone(),
             gate: self.gate.clone(),
         }
     }
+}
 
-    /// Waits while the source is paused. When it is not, this costs one relaxed load (and, for
-    /// an operator's outbox, which has no gate, one branch).
-    #[inline]
+impl<T> Outbox<T> {
+    pub(crate) fn new(edges: Vec<EdgeTx<T>>, gate: Option<Arc<PauseGate>>) -> Self {
+        Outbox { edges, gate }
+    }
+
+    /// Waits while the source is paused.
     async fn pass_gate(&self) {
         if let Some(gate) = &self.gate
             && gate.is_paused()
@@ -94,9 +102,10 @@ impl<T: Message> Outbox<T> {
     /// Not cancel safe: if the future is dropped while waiting for room (or while its source
     /// is paused), the item is lost on the edges it had not reached yet.
     pub async fn send(&mut self, item: T) -> Result<(), SendError> {
-        self.pass_gate().await;
-        // The common case — one plain edge with room — completes without building the general
-        // path's state machine.
+        if self.is_paused() {
+            self.pass_gate().await;
+        }
+        // The common case, one plain edge with room, without the general path's loop.
         let item = match self.edges.as_slice() {
             [edge] if edge.keep.is_none() => match &edge.tx {
                 TxEnd::Plain(tx) => match tx.try_send(item) {
@@ -104,40 +113,81 @@ impl<T: Message> Outbox<T> {
                         edge.info.sent.add(1);
                         return Ok(());
                     }
-                    Err(TrySendError::Closed(_)) => return Err(undelivered(edge, 1)),
-                    Err(TrySendError::Full(item)) => item,
+                    Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
+                    Err(TrySend::Full(item)) => item,
                 },
                 _ => item,
             },
+            [] => {
+                return Err(SendError {
+                    edge: String::new(),
+                    undelivered: 1,
+                });
+            }
             _ => item,
         };
-        let Some((last, rest)) = self.edges.split_last() else {
-            return Err(SendError {
-                edge: String::new(),
-                undelivered: 1,
-            });
-        };
+        // Every edge in turn without waiting; only an edge that is full is waited for, and
+        // then the rest are tried again without waiting.
         let mut failed = None;
-        for edge in rest {
-            // A filtered edge decides before the item is cloned for it.
-            if keeps(edge, &item)
-                && let Err(e) = send_on(edge, item.clone()).await
-            {
+        let mut item = Some(item);
+        let mut next = 0;
+        while let Some((index, piece)) = self.send_now(next, &mut item, &mut failed) {
+            if let Err(e) = send_on(&self.edges[index], piece).await {
                 failed.get_or_insert(e);
             }
-        }
-        if keeps(last, &item)
-            && let Err(e) = send_on(last, item).await
-        {
-            failed.get_or_insert(e);
+            next = index + 1;
         }
         failed.map_or(Ok(()), Err)
     }
 
+    /// Sends `item` on the edges from `next` on, as long as each has room: the last edge gets
+    /// the item itself, the others a clone (a filtered edge decides before it is cloned). Returns
+    /// the first edge that is full, with its piece, so that the caller waits for it.
+    #[inline]
+    fn send_now(
+        &self,
+        next: usize,
+        item: &mut Option<T>,
+        failed: &mut Option<SendError>,
+    ) -> Option<(usize, T)> {
+        let last = self.edges.len() - 1;
+        for (index, edge) in self.edges.iter().enumerate().skip(next) {
+            let kept = item.as_ref()?;
+            if !keeps(edge, kept) {
+                continue;
+            }
+            let piece = if index == last {
+                item.take()?
+            } else {
+                kept.clone()
+            };
+            match try_send_on(edge, piece) {
+                Ok(()) => {}
+                Err(TrySend::Closed(_)) => {
+                    failed.get_or_insert_with(|| undelivered(edge, 1));
+                }
+                Err(TrySend::Full(piece)) => return Some((index, piece)),
+            }
+        }
+        None
+    }
+
+    /// Whether the source is paused now (an operator's outbox has no gate).
+    #[inline]
+    fn is_paused(&self) -> bool {
+        self.gate.as_ref().is_some_and(|gate| gate.is_paused())
+    }
+
     /// Sends every item of `batch`, in order, on every outgoing edge, leaving `batch` empty.
     ///
-    /// Room for the whole batch (up to the edge's capacity at a time) is reserved at once, which
-    /// costs far less per item than one [`send`](Outbox::send) each.
+    /// The batch crosses each edge as one unit: it takes one slot of the edge's queue and
+    /// wakes the consumer once, and its `Vec` is moved, not copied (so `batch` is left without
+    /// its allocation; reserve again before refilling it if that matters). The edge's capacity
+    /// still counts items: the batch waits until the edge has room for all of its items, and a
+    /// batch larger than the capacity is sent in pieces of at most the capacity. With fan-out
+    /// the batch is cloned once for each extra edge (after that edge's filter, if any). On a
+    /// priority edge the batch is split by lane, and its emergency items are sent first, so they
+    /// never wait behind its routine ones; on a lossy broadcast edge items go one by one.
     ///
     /// # Errors
     ///
@@ -148,7 +198,9 @@ impl<T: Message> Outbox<T> {
     ///
     /// Not cancel safe: items not yet sent when the future is dropped are lost.
     pub async fn send_batch(&mut self, batch: &mut Vec<T>) -> Result<(), SendError> {
-        self.pass_gate().await;
+        if self.is_paused() {
+            self.pass_gate().await;
+        }
         let Some((last, rest)) = self.edges.split_last() else {
             let undelivered = batch.len();
             batch.clear();
@@ -161,23 +213,24 @@ impl<T: Message> Outbox<T> {
         for edge in rest {
             // A filtered edge decides before anything is cloned for it, so an item it does not
             // carry costs one call of the filter and nothing else.
-            let mut copy = if edge.keep.is_some() {
-                batch
-                    .iter()
-                    .filter(|item| keeps(edge, item))
-                    .cloned()
-                    .collect()
-            } else {
-                batch.clone()
+            let copy = match edge.keep {
+                Some(keep) => {
+                    let copy: Vec<T> = batch.iter().filter(|item| keep(item)).cloned().collect();
+                    edge.info.filtered.add((batch.len() - copy.len()) as u64);
+                    copy
+                }
+                None => batch.clone(),
             };
-            if let Err(e) = send_batch_on(edge, &mut copy).await {
+            if let Err(e) = send_batch_on(edge, copy).await {
                 failed.get_or_insert(e);
             }
         }
-        if last.keep.is_some() {
-            batch.retain(|item| keeps(last, item));
+        if let Some(keep) = last.keep {
+            let before = batch.len();
+            batch.retain(keep);
+            last.info.filtered.add((before - batch.len()) as u64);
         }
-        if let Err(e) = send_batch_on(last, batch).await {
+        if let Err(e) = send_batch_on(last, std::mem::take(batch)).await {
             failed.get_or_insert(e);
         }
         failed.map_or(Ok(()), Err)
@@ -196,30 +249,60 @@ fn keeps<T>(edge: &EdgeTx<T>, item: &T) -> bool {
     }
 }
 
-/// Sends one item on one edge: a `try_send` first, so the common case pays no timing cost, and
-/// a timed wait only when the edge is full.
-async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
-    let sent = match &edge.tx {
-        TxEnd::Plain(tx) => send_mpsc(edge, tx, item).await,
+/// Sends one item on one edge if it has room now, counting it as sent.
+#[inline]
+fn try_send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), TrySend<T>> {
+    match &edge.tx {
+        TxEnd::Plain(tx) => tx.try_send(item)?,
         TxEnd::Priority {
             routine,
             emergency,
             classify,
         } => match classify(&item) {
             Lane::Emergency => {
-                let sent = send_mpsc(edge, emergency, item).await;
-                if sent {
-                    edge.info.emergency.add(1);
-                }
-                sent
+                emergency.try_send(item)?;
+                edge.info.emergency.add(1);
             }
-            Lane::Routine => send_mpsc(edge, routine, item).await,
+            Lane::Routine => routine.try_send(item)?,
         },
         // A lossy edge never waits: a full ring overwrites its oldest item, which the lagging
         // receiver then reports as missed. It fails only when the receiver has gone for good.
-        TxEnd::Broadcast(tx) => tx.send(item).is_ok(),
+        TxEnd::Broadcast(tx) => {
+            if let Err(error) = tx.send(item) {
+                return Err(TrySend::Closed(error.0));
+            }
+        }
+    }
+    edge.info.sent.add(1);
+    Ok(())
+}
+
+/// Sends one item on one edge, waiting for room when it is full (the wait is timed).
+async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
+    let item = match try_send_on(edge, item) {
+        Ok(()) => return Ok(()),
+        Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
+        Err(TrySend::Full(item)) => item,
     };
+    let started = Instant::now();
+    let (sent, emergency) = match &edge.tx {
+        TxEnd::Plain(tx) => (tx.send(item).await.is_ok(), false),
+        TxEnd::Priority {
+            routine,
+            emergency,
+            classify,
+        } => match classify(&item) {
+            Lane::Emergency => (emergency.send(item).await.is_ok(), true),
+            Lane::Routine => (routine.send(item).await.is_ok(), false),
+        },
+        // Never full, so not reached; sending again is the faithful answer.
+        TxEnd::Broadcast(tx) => (tx.send(item).is_ok(), false),
+    };
+    edge.info.blocked_nanos.add(elapsed_nanos(started));
     if sent {
+        if emergency {
+            edge.info.emergency.add(1);
+        }
         edge.info.sent.add(1);
         Ok(())
     } else {
@@ -227,76 +310,127 @@ async fn send_on<T>(edge: &EdgeTx<T>, item: T) -> Result<(), SendError> {
     }
 }
 
-/// Sends on one bounded channel, timing the wait when it is full; `false` when closed.
-async fn send_mpsc<T>(edge: &EdgeTx<T>, tx: &tokio::sync::mpsc::Sender<T>, item: T) -> bool {
-    match tx.try_send(item) {
-        Ok(()) => true,
-        Err(TrySendError::Closed(_)) => false,
-        Err(TrySendError::Full(item)) => {
-            let started = Instant::now();
-            let sent = tx.send(item).await;
-            edge.info.blocked_nanos.add(elapsed_nanos(started));
-            sent.is_ok()
-        }
-    }
-}
-
 /// Counts items that could not be delivered on a closed edge, and says so.
 fn undelivered<T>(edge: &EdgeTx<T>, count: usize) -> SendError {
     edge.info.dropped.add(count as u64);
     SendError {
-        edge: edge.info.name.clone(),
+        edge: edge.info.name().to_owned(),
         undelivered: count,
     }
 }
 
-/// Sends every item of `batch` on `edge`, leaving it empty. The caller has already applied the
-/// edge's filter.
-async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: &mut Vec<T>) -> Result<(), SendError> {
-    let TxEnd::Plain(tx) = &edge.tx else {
-        // Priority and broadcast edges decide per item (its lane, or no waiting at all).
-        let mut items = batch.drain(..);
-        while let Some(item) = items.next() {
-            if let Err(mut error) = send_on(edge, item).await {
-                let rest = items.len();
-                edge.info.dropped.add(rest as u64);
-                error.undelivered += rest;
-                return Err(error);
+/// Sends every item of `batch` on `edge`. The caller has already applied the edge's filter.
+async fn send_batch_on<T>(edge: &EdgeTx<T>, batch: Vec<T>) -> Result<(), SendError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // The common case, a batch that fits on a plain edge with room, needs no waiting.
+    let batch = match &edge.tx {
+        TxEnd::Plain(tx) if batch.len() <= tx.max_chunk() => {
+            let count = batch.len();
+            match tx.try_send_chunk(batch) {
+                Ok(()) => {
+                    edge.info.sent.add(count as u64);
+                    return Ok(());
+                }
+                Err(TrySend::Closed(_)) => return Err(undelivered(edge, count)),
+                Err(TrySend::Full(batch)) => batch,
             }
         }
-        return Ok(());
+        _ => batch,
     };
-    let mut items = batch.drain(..);
-    loop {
-        let wanted = items.len().min(edge.info.capacity);
-        if wanted == 0 {
-            return Ok(());
+    match &edge.tx {
+        TxEnd::Plain(tx) => send_chunks(edge, tx, batch).await,
+        TxEnd::Priority {
+            routine,
+            emergency,
+            classify,
+        } => {
+            // The common case, a batch without emergencies, travels whole; otherwise the batch
+            // is split by lane, order kept within each, and the emergencies go first.
+            if batch.iter().all(|item| classify(item) == Lane::Routine) {
+                return send_chunks(edge, routine, batch).await;
+            }
+            let (urgent, usual): (Vec<T>, Vec<T>) = batch
+                .into_iter()
+                .partition(|item| classify(item) == Lane::Emergency);
+            let urgent_count = urgent.len() as u64;
+            let first = send_chunks(edge, emergency, urgent).await;
+            if first.is_ok() {
+                edge.info.emergency.add(urgent_count);
+            }
+            let second = send_chunks(edge, routine, usual).await;
+            match (first, second) {
+                (Ok(()), second) => second,
+                (Err(mut error), Err(more)) => {
+                    error.undelivered += more.undelivered;
+                    Err(error)
+                }
+                (Err(error), Ok(())) => Err(error),
+            }
         }
-        let Some(permits) = reserve_many(edge, tx, wanted).await else {
-            return Err(undelivered(edge, items.len()));
-        };
-        for (permit, item) in permits.zip(&mut items) {
-            permit.send(item);
+        TxEnd::Broadcast(_) => {
+            // A lossy edge takes items one by one; it never waits.
+            let mut items = batch.into_iter();
+            while let Some(item) = items.next() {
+                if try_send_on(edge, item).is_err() {
+                    let rest = items.len();
+                    return Err(undelivered(edge, rest + 1));
+                }
+            }
+            Ok(())
         }
-        edge.info.sent.add(wanted as u64);
     }
 }
 
-/// Reserves room for `n` items, timing the wait when the edge is full; `None` when closed.
-async fn reserve_many<'a, T>(
+/// Sends `batch` on one bounded channel as one chunk, or as pieces of the channel's largest
+/// chunk when it is larger; a `try_send` first, and a timed wait only when the channel is full.
+async fn send_chunks<T>(
     edge: &EdgeTx<T>,
-    tx: &'a tokio::sync::mpsc::Sender<T>,
-    n: usize,
-) -> Option<PermitIterator<'a, T>> {
-    match tx.try_reserve_many(n) {
-        Ok(permits) => Some(permits),
-        Err(TrySendError::Closed(())) => None,
-        Err(TrySendError::Full(())) => {
-            let started = Instant::now();
-            let reserved = tx.reserve_many(n).await;
-            edge.info.blocked_nanos.add(elapsed_nanos(started));
-            reserved.ok()
+    tx: &chunked::Sender<T>,
+    batch: Vec<T>,
+) -> Result<(), SendError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if batch.len() <= tx.max_chunk() {
+        return send_chunk(edge, tx, batch).await;
+    }
+    let mut items = batch.into_iter();
+    while !items.as_slice().is_empty() {
+        let piece: Vec<T> = items.by_ref().take(tx.max_chunk()).collect();
+        if let Err(mut error) = send_chunk(edge, tx, piece).await {
+            let rest = items.len();
+            edge.info.dropped.add(rest as u64);
+            error.undelivered += rest;
+            return Err(error);
         }
+    }
+    Ok(())
+}
+
+/// Sends one chunk of at most the channel's largest chunk, counting it as sent.
+async fn send_chunk<T>(
+    edge: &EdgeTx<T>,
+    tx: &chunked::Sender<T>,
+    chunk: Vec<T>,
+) -> Result<(), SendError> {
+    let count = chunk.len();
+    let sent = match tx.try_send_chunk(chunk) {
+        Ok(()) => true,
+        Err(TrySend::Closed(_)) => false,
+        Err(TrySend::Full(chunk)) => {
+            let started = Instant::now();
+            let sent = tx.send_chunk(chunk).await;
+            edge.info.blocked_nanos.add(elapsed_nanos(started));
+            sent.is_ok()
+        }
+    };
+    if sent {
+        edge.info.sent.add(count as u64);
+        Ok(())
+    } else {
+        Err(undelivered(edge, count))
     }
 }
 

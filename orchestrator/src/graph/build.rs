@@ -118,28 +118,39 @@ impl OperatorGraph {
             return Err(BuildError::new(connect_errors));
         }
 
-        // Pass 3: a bounded channel per edge.
-        let mut inputs: Vec<Vec<Box<dyn Any + Send>>> =
-            vertices.iter().map(|_| Vec::new()).collect();
-        let mut outputs: Vec<Vec<Box<dyn Any + Send>>> =
-            vertices.iter().map(|_| Vec::new()).collect();
+        // Pass 3: a bounded channel per edge, its ends pushed straight into typed collectors,
+        // one per vertex side.
+        let mut degrees = vec![(0usize, 0usize); vertices.len()];
+        for edge in &edges {
+            degrees[edge.to].0 += 1;
+            degrees[edge.from].1 += 1;
+        }
+        let (mut inputs, mut outputs): (Vec<Collector>, Vec<Collector>) = vertices
+            .iter()
+            .zip(&degrees)
+            .map(|(v, &(ins, outs))| v.wire.collectors(ins, outs))
+            .unzip();
+        let names: Arc<[Arc<str>]> = vertices.iter().map(|v| Arc::clone(&v.name)).collect();
         let mut infos = Vec::with_capacity(edges.len());
         let mut edges = edges;
         for edge in &mut edges {
-            let label = format!("{}->{}", vertices[edge.from].name, vertices[edge.to].name);
             let info = Arc::new(EdgeInfo::new(
-                label,
+                Arc::clone(&names),
                 edge.from,
                 edge.to,
                 edge.capacity,
                 edge.kind,
             ));
-            let Some(allocate) = edge.allocate.take() else {
-                return Err(BuildError::new(vec![wiring_error(&info.name)]));
-            };
-            let (tx, rx) = allocate(Arc::clone(&info));
-            outputs[edge.from].push(tx);
-            inputs[edge.to].push(rx);
+            let placed = edge.allocate.take().is_some_and(|allocate| {
+                allocate(
+                    Arc::clone(&info),
+                    outputs[edge.from].as_mut(),
+                    inputs[edge.to].as_mut(),
+                )
+            });
+            if !placed {
+                return Err(BuildError::new(vec![wiring_error(info.name())]));
+            }
             infos.push(info);
         }
 
@@ -167,9 +178,9 @@ impl OperatorGraph {
             let Some(vertex) = declared[index].take() else {
                 continue;
             };
-            let ins = std::mem::take(&mut inputs[index]);
-            let outs = std::mem::take(&mut outputs[index]);
-            handed += ins.len() + outs.len();
+            let ins = std::mem::replace(&mut inputs[index], Box::new(()));
+            let outs = std::mem::replace(&mut outputs[index], Box::new(()));
+            handed += degrees[index].0 + degrees[index].1;
             match vertex.wire.wire(ins, outs) {
                 Some(runnable) => {
                     wired[index] = Some(WiredVertex {
@@ -240,6 +251,9 @@ impl BuiltGraph {
         supervisor::supervise(self, policy)
     }
 }
+
+/// A vertex side's typed collector of channel ends (see `Wire`).
+type Collector = Box<dyn Any + Send>;
 
 fn wiring_error(name: &str) -> GraphError {
     GraphError::new(

@@ -10,7 +10,7 @@ use super::vertex::{self, Declared, Nothing, Wire};
 use super::{
     Downstream, EdgeSpec, GraphError, GraphErrorKind, IntoEdgeSpec, Topology, Upstream, VertexRef,
 };
-use crate::channel::{EdgeInfo, EdgeKind, channel};
+use crate::channel::{EdgeInfo, EdgeKind, EdgeRx, EdgeTx, channel};
 use crate::{
     EdgeOptions, Lane, Message, OperatorContext, OperatorFactory, OperatorHandle, RestartPolicy,
     Role, SinkContext, SinkFactory, SinkHandle, SourceContext, SourceFactory, SourceHandle,
@@ -19,19 +19,26 @@ use crate::{
 /// The capacity of an edge that does not declare its own.
 pub const DEFAULT_EDGE_CAPACITY: usize = 1024;
 
-/// Allocates one edge's channel(s) with the item type erased: `(sender, receiver)`.
-type Allocate = Box<dyn FnOnce(Arc<EdgeInfo>) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) + Send>;
+/// Allocates one edge's channel(s) and pushes the sender into the producer's output collector
+/// and the receiver into the consumer's input collector (see [`Wire`]), with the item type
+/// erased; `false` if a collector is not of the edge's type.
+type Allocate = Box<dyn FnOnce(Arc<EdgeInfo>, &mut dyn Any, &mut dyn Any) -> bool + Send>;
 
 fn allocator<T: Message>(
     classify: Option<fn(&T) -> Lane>,
     keep: Option<fn(&T) -> bool>,
 ) -> Allocate {
-    Box::new(move |info| {
+    Box::new(move |info, outputs, inputs| {
+        let (Some(outputs), Some(inputs)) = (
+            outputs.downcast_mut::<Vec<EdgeTx<T>>>(),
+            inputs.downcast_mut::<Vec<EdgeRx<T>>>(),
+        ) else {
+            return false;
+        };
         let (tx, rx) = channel::<T>(info, classify, keep);
-        (
-            Box::new(tx) as Box<dyn Any + Send>,
-            Box::new(rx) as Box<dyn Any + Send>,
-        )
+        outputs.push(tx);
+        inputs.push(rx);
+        true
     })
 }
 

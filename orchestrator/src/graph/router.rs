@@ -336,7 +336,7 @@ fn start<T: Message>(
     delay: std::time::Duration,
 ) {
     let context = SourceContext {
-        output: ctx.output.share(),
+        output: ctx.output.clone(),
         shutdown: feed.stop.clone(),
         meta: Meta {
             name: Arc::from(feed_label(router, name)),

@@ -27,32 +27,46 @@ pub(crate) struct Declared<I, O> {
     pub(crate) spawner: Spawner<I, O>,
 }
 
-/// The typed half of wiring: each end arrives as `Box<dyn Any>` from the edge list and is
-/// claimed here by the vertex that knows its type.
+/// The typed half of wiring. Each vertex makes two typed collectors (`Vec<EdgeRx<I>>` for its
+/// inputs and `Vec<EdgeTx<O>>` for its outputs) behind `dyn Any`; each edge's allocator, which
+/// knows the edge's item type, pushes its two ends into the collectors of its two vertices; the
+/// vertex then claims its collectors back. One allocation per vertex side, none per end.
 pub(crate) trait Wire: Send {
-    /// Takes the vertex's channel ends. Fails only if an end has the wrong type, which the typed
-    /// `connect` makes impossible: it is checked rather than assumed.
+    /// Empty collectors for `inputs` incoming and `outputs` outgoing edges.
+    fn collectors(
+        &self,
+        inputs: usize,
+        outputs: usize,
+    ) -> (Box<dyn Any + Send>, Box<dyn Any + Send>);
+
+    /// Takes the vertex's filled collectors. Fails only if a collector has the wrong type,
+    /// which the typed `connect` makes impossible: it is checked rather than assumed.
     fn wire(
         self: Box<Self>,
-        inputs: Vec<Box<dyn Any + Send>>,
-        outputs: Vec<Box<dyn Any + Send>>,
+        inputs: Box<dyn Any + Send>,
+        outputs: Box<dyn Any + Send>,
     ) -> Option<Box<dyn Runnable>>;
 }
 
 impl<I: Message, O: Message> Wire for Declared<I, O> {
+    fn collectors(
+        &self,
+        inputs: usize,
+        outputs: usize,
+    ) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) {
+        (
+            Box::new(Vec::<EdgeRx<I>>::with_capacity(inputs)),
+            Box::new(Vec::<EdgeTx<O>>::with_capacity(outputs)),
+        )
+    }
+
     fn wire(
         self: Box<Self>,
-        inputs: Vec<Box<dyn Any + Send>>,
-        outputs: Vec<Box<dyn Any + Send>>,
+        inputs: Box<dyn Any + Send>,
+        outputs: Box<dyn Any + Send>,
     ) -> Option<Box<dyn Runnable>> {
-        let receivers = inputs
-            .into_iter()
-            .map(|end| end.downcast::<EdgeRx<I>>().ok().map(|rx| *rx))
-            .collect::<Option<Vec<_>>>()?;
-        let senders = outputs
-            .into_iter()
-            .map(|end| end.downcast::<EdgeTx<O>>().ok().map(|tx| *tx))
-            .collect::<Option<Vec<_>>>()?;
+        let receivers = *inputs.downcast::<Vec<EdgeRx<I>>>().ok()?;
+        let senders = *outputs.downcast::<Vec<EdgeTx<O>>>().ok()?;
         Some(Box::new(Wired {
             spawner: self.spawner,
             inputs: InputSlot::new(receivers),

@@ -249,7 +249,7 @@ impl GraphMonitor {
         let edges = edges
             .iter()
             .map(|e| EdgeSnapshot {
-                name: e.name.clone(),
+                name: e.name().to_owned(),
                 capacity: e.capacity,
                 depth: e.depth(),
                 sent: e.sent.get(),
