@@ -164,6 +164,15 @@ pub fn radar_udp(
     }
 }
 
+/// Says what a paused radar source means: UDP cannot push back, so the kernel drops.
+fn warn_paused(held: u64) {
+    tracing::warn!(
+        held,
+        "radar paused: datagrams now queue in the socket's receive buffer, and the kernel \
+         drops them once it is full (counted in kernel_dropped)"
+    );
+}
+
 struct Reader<'a> {
     socket: &'a RadarSocket,
     counters: &'a Counters,
@@ -192,10 +201,7 @@ impl Reader<'_> {
                 return Ok(());
             }
             if ctx.is_paused() {
-                tracing::warn!(
-                    "radar paused: datagrams now queue in the socket's receive buffer, and the \
-                     kernel drops them once it is full (counted in kernel_dropped)"
-                );
+                warn_paused(0);
                 tokio::select! {
                     () = ctx.shutdown.cancelled() => return Ok(()),
                     () = ctx.resumed() => {}
@@ -224,6 +230,10 @@ impl Reader<'_> {
                 }
             }
             let count = self.batch.len() as u64;
+            if ctx.is_paused() {
+                // The send below waits, holding the batch, until the source is resumed.
+                warn_paused(count);
+            }
             ctx.output.send_batch(&mut self.batch).await?;
             position.fetch_add(count, Ordering::Relaxed);
             add(&self.counters.source(SensorKind::Radar).frames, count);
