@@ -485,6 +485,28 @@ impl<T> Receiver<T> {
         Poll::Pending
     }
 
+    /// Puts `items`, which this receiver handed out last, back in front of everything it holds,
+    /// so that they are handed out again first, in the same order.
+    ///
+    /// Their room is counted as used again: taken back from what was not yet given back, and
+    /// otherwise added, which can leave the channel over its capacity by at most `items.len()`
+    /// until they are handed out again (senders then wait a little longer, never the receiver).
+    pub(crate) fn unreceive(&mut self, mut items: Vec<T>) {
+        let n = items.len();
+        if n == 0 {
+            return;
+        }
+        let from_unreleased = n.min(self.unreleased);
+        self.unreleased -= from_unreleased;
+        if n > from_unreleased {
+            self.shared
+                .used
+                .fetch_add(n - from_unreleased, Ordering::SeqCst);
+        }
+        items.extend(std::mem::take(&mut self.front));
+        self.front = items.into_iter();
+    }
+
     /// Takes one item if one is queued now, without registering for a wake-up.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let item = match self.front.next() {

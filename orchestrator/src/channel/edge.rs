@@ -35,6 +35,15 @@ impl Counter {
         );
     }
 
+    /// Subtracts `n` from a counter that only one task ever writes (see
+    /// [`add_exclusive`](Counter::add_exclusive)).
+    pub(crate) fn sub_exclusive(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).saturating_sub(n),
+            Ordering::Relaxed,
+        );
+    }
+
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -61,7 +70,8 @@ pub(crate) struct EdgeInfo {
     // Written by the producers.
     pub(crate) sent: Counter,
     pub(crate) blocked_nanos: Counter,
-    /// Items a producer could not deliver because the edge's consumer had finished for good.
+    /// Items lost on this edge: sent after its consumer had finished for good, still queued
+    /// when it did, or taken by an incarnation that failed before finishing them.
     pub(crate) dropped: Counter,
     /// Items sent on the emergency lane of a priority edge (always 0 on other edges).
     pub(crate) emergency: Counter,
@@ -286,6 +296,19 @@ impl<T: Clone + Send + 'static> BroadcastRx<T> {
 }
 
 impl<T> RxEnd<T> {
+    /// Puts `items` handed out last back in front of what this end holds (see
+    /// [`chunked::Receiver::unreceive`]); `emergency` picks a priority edge's lane. A lossy
+    /// broadcast end cannot take items back: it hands them back to the caller.
+    pub(crate) fn unreceive(&mut self, items: Vec<T>, emergency: bool) -> Option<Vec<T>> {
+        match self {
+            RxEnd::Plain(rx) => rx.unreceive(items),
+            RxEnd::Priority { routine, .. } if !emergency => routine.unreceive(items),
+            RxEnd::Priority { emergency, .. } => emergency.unreceive(items),
+            RxEnd::Broadcast(_) => return Some(items),
+        }
+        None
+    }
+
     /// Items queued now. A broadcast edge's queue is estimated from the edge's counters.
     pub(crate) fn len(&self, info: &EdgeInfo) -> usize {
         match self {
@@ -347,12 +370,30 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
     )
 }
 
+/// What the last receive of an incarnation handed out and the incarnation has not finished
+/// with (it did not come back for more): how many items, from which edge and lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    /// The edge's position among the inbox's receivers.
+    pub(crate) edge: usize,
+    /// Whether they came from a priority edge's emergency lane.
+    pub(crate) emergency: bool,
+    pub(crate) items: u64,
+}
+
 /// Where an operator's receivers live between incarnations. Receivers cannot be cloned, so the
 /// running incarnation's [`Inbox`](super::Inbox) owns them and puts them back here when it is
 /// dropped, whether the operator returned, failed, panicked or was aborted. A restart takes them
-/// out again, which is how queued items survive a restart.
+/// out again, which is how queued items survive a restart. The items the incarnation held when
+/// it ended are noted beside them, for the supervisor to count once it knows how it ended.
 #[derive(Debug)]
-pub(crate) struct InputSlot<T>(Arc<Mutex<Option<Vec<EdgeRx<T>>>>>);
+pub(crate) struct InputSlot<T>(Arc<Mutex<Slot<T>>>);
+
+#[derive(Debug)]
+struct Slot<T> {
+    receivers: Option<Vec<EdgeRx<T>>>,
+    held: Option<Held>,
+}
 
 impl<T> Clone for InputSlot<T> {
     fn clone(&self) -> Self {
@@ -362,11 +403,14 @@ impl<T> Clone for InputSlot<T> {
 
 impl<T> InputSlot<T> {
     pub(crate) fn new(receivers: Vec<EdgeRx<T>>) -> Self {
-        InputSlot(Arc::new(Mutex::new(Some(receivers))))
+        InputSlot(Arc::new(Mutex::new(Slot {
+            receivers: Some(receivers),
+            held: None,
+        })))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Vec<EdgeRx<T>>>> {
-        // A panic while holding this lock cannot leave the Option half-written, so a poisoned
+    fn lock(&self) -> MutexGuard<'_, Slot<T>> {
+        // A panic while holding this lock cannot leave the slot half-written, so a poisoned
         // lock still holds a consistent value.
         self.0
             .lock()
@@ -374,10 +418,45 @@ impl<T> InputSlot<T> {
     }
 
     pub(crate) fn take(&self) -> Option<Vec<EdgeRx<T>>> {
-        self.lock().take()
+        self.lock().receivers.take()
     }
 
-    pub(crate) fn put_back(&self, receivers: Vec<EdgeRx<T>>) {
-        *self.lock() = Some(receivers);
+    pub(crate) fn put_back(&self, receivers: Vec<EdgeRx<T>>, held: Option<Held>) {
+        let mut slot = self.lock();
+        slot.receivers = Some(receivers);
+        slot.held = held;
+    }
+
+    /// Settles what the last incarnation held: nothing to count when it `finished` (returned
+    /// `Ok`); otherwise the items are lost with it, counted as dropped on their edge. Returns
+    /// how many were counted.
+    pub(crate) fn settle_held(&self, finished: bool) -> u64 {
+        let mut slot = self.lock();
+        let Some(held) = slot.held.take() else {
+            return 0;
+        };
+        if finished {
+            return 0;
+        }
+        if let Some(edge) = slot.receivers.as_ref().and_then(|r| r.get(held.edge)) {
+            edge.info.dropped.add(held.items);
+        }
+        held.items
+    }
+
+    /// Drops the receivers for good, counting what was still queued on each edge as dropped
+    /// there; returns the total.
+    pub(crate) fn release(&self) -> u64 {
+        let Some(receivers) = self.lock().receivers.take() else {
+            return 0;
+        };
+        receivers
+            .iter()
+            .map(|edge| {
+                let queued = edge.rx.len(&edge.info) as u64;
+                edge.info.dropped.add(queued);
+                queued
+            })
+            .sum()
     }
 }

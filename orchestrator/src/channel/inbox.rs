@@ -5,7 +5,10 @@ use std::task::{Context, Poll, ready};
 
 use tokio::task::coop;
 
-use super::{EdgeRx, InputSlot, RxEnd};
+use std::sync::Arc;
+
+use super::edge::Held;
+use super::{EdgeInfo, EdgeRx, InputSlot, RxEnd};
 
 /// The items arriving on an operator's or sink's incoming edges.
 ///
@@ -69,10 +72,21 @@ pub struct Inbox<T> {
     /// Whether any edge is not a plain channel; plain inboxes keep the original fast path.
     special: bool,
     slot: InputSlot<T>,
+    /// What the last receive handed out; finished once the operator comes back for more, or
+    /// puts something out.
+    held: Option<Held>,
+    /// The operator's outgoing edges: sending after a receive says its items were finished.
+    outputs: Vec<Arc<EdgeInfo>>,
+    /// Items sent on `outputs` when the last receive handed its items out.
+    sent_at_receive: u64,
 }
 
 impl<T> Inbox<T> {
-    pub(crate) fn new(edges: Vec<EdgeRx<T>>, slot: InputSlot<T>) -> Self {
+    pub(crate) fn new(
+        edges: Vec<EdgeRx<T>>,
+        slot: InputSlot<T>,
+        outputs: Vec<Arc<EdgeInfo>>,
+    ) -> Self {
         let special = edges.iter().any(|e| !matches!(e.rx, RxEnd::Plain(_)));
         Inbox {
             edges,
@@ -80,6 +94,26 @@ impl<T> Inbox<T> {
             next_emergency: 0,
             special,
             slot,
+            held: None,
+            outputs,
+            sent_at_receive: 0,
+        }
+    }
+
+    /// Items sent on the operator's outgoing edges so far.
+    fn sent(&self) -> u64 {
+        self.outputs.iter().map(|e| e.sent.get()).sum()
+    }
+
+    /// Notes what a receive just handed out.
+    fn hold(&mut self, edge: usize, emergency: bool, items: u64) {
+        self.held = Some(Held {
+            edge,
+            emergency,
+            items,
+        });
+        if !self.outputs.is_empty() {
+            self.sent_at_receive = self.sent();
         }
     }
 
@@ -118,6 +152,97 @@ impl<T> Inbox<T> {
         poll_fn(|cx| self.poll_recv_many(cx, buffer, limit)).await
     }
 
+    /// Says that the operator has finished every item the last receive handed out, so that an
+    /// incarnation that fails before it comes back for more is not counted as having dropped
+    /// them (see [`give_back`](Inbox::give_back)). Coming back for more says the same.
+    pub fn done(&mut self) {
+        self.held = None;
+    }
+
+    /// Gives back items the last receive handed out, so that they are received again first, in
+    /// the same order: the way for an operator that cannot finish a batch (it is about to fail,
+    /// or to stop) to lose nothing. A restarted operator receives them before anything else.
+    ///
+    /// Give back items of the last receive only: all of them, or the ones at its end; giving
+    /// back says the others were finished. Items from a lossy broadcast edge, or given back with
+    /// no receive before, cannot be put back and are counted as dropped instead.
+    ///
+    /// Items the last receive handed out that were neither given back nor finished are counted
+    /// as dropped on their edge if the incarnation then ends other than by returning `Ok` — an
+    /// error, a panic or an abort — so that nothing an operator held disappears uncounted. An
+    /// operator has finished them when it comes back for more, calls [`done`](Inbox::done), or
+    /// has sent anything since that receive (what it produced from them is out; what it could
+    /// not finish, it gives back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{OperatorGraph, RestartPolicy, SupervisorPolicy};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut graph = OperatorGraph::new();
+    /// let numbers = graph.add_source("numbers", RestartPolicy::Never, |mut ctx| async move {
+    ///     let mut batch: Vec<u64> = (0..10).collect();
+    ///     ctx.output.send_batch(&mut batch).await?;
+    ///     Ok(())
+    /// });
+    /// let flaky = graph.add_operator("flaky", RestartPolicy::default(), |mut ctx| async move {
+    ///     let mut batch = Vec::new();
+    ///     while ctx.input.recv_many(&mut batch, 64).await > 0 {
+    ///         if ctx.attempt() == 0 {
+    ///             // Not ready to handle it: give it back, then fail and be restarted.
+    ///             ctx.input.give_back(std::mem::take(&mut batch));
+    ///             anyhow::bail!("not yet");
+    ///         }
+    ///         ctx.output.send_batch(&mut batch).await?;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let total = graph.add_sink("total", RestartPolicy::Never, |mut ctx| async move {
+    ///     let mut sum = 0;
+    ///     while let Some(n) = ctx.input.recv().await {
+    ///         sum += n;
+    ///     }
+    ///     assert_eq!(sum, 45, "the batch given back was not lost");
+    ///     Ok(())
+    /// });
+    /// graph.connect(&numbers, &flaky).connect(&flaky, &total);
+    /// let built = graph.build()?;
+    /// let monitor = built.monitor();
+    /// let policy = SupervisorPolicy::default()
+    ///     .with_restart_backoff(std::time::Duration::ZERO, std::time::Duration::ZERO);
+    /// assert!(built.run(policy).await.is_clean());
+    /// assert_eq!(monitor.dropped_items(), 0);
+    /// # Ok::<(), sda_orchestrator::BuildError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn give_back(&mut self, items: Vec<T>) {
+        let n = items.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let Some(held) = self.held.as_mut() else {
+            if let Some(edge) = self.edges.first() {
+                edge.info.dropped.add(n);
+            }
+            tracing::warn!(
+                items = n,
+                "items given back with no receive before them cannot be put back; counted as dropped"
+            );
+            return;
+        };
+        let Some(edge) = self.edges.get_mut(held.edge) else {
+            return;
+        };
+        match edge.rx.unreceive(items, held.emergency) {
+            None => edge.info.received.sub_exclusive(n),
+            // A lossy broadcast edge holds no queue to put them back in.
+            Some(_) => edge.info.dropped.add(n),
+        }
+        // Giving back says which items the operator could not finish: the others it did.
+        held.items = 0;
+    }
+
     /// Items queued on all incoming edges right now (both lanes of a priority edge; on a lossy
     /// broadcast edge, an estimate from the edge's counters).
     pub fn len(&self) -> usize {
@@ -146,6 +271,8 @@ impl<T> Inbox<T> {
     /// With priority edges, every emergency lane is polled (in turn) before any routine lane:
     /// an emergency item queued anywhere is taken before every routine item.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // Coming back for more means the operator finished what the last receive handed out.
+        self.held = None;
         // One unit of the task's cooperative budget per item, as tokio's own channels do.
         let progress = ready!(coop::poll_proceed(cx));
         // What is queued now is taken without registering for a wake-up anywhere; only when
@@ -172,6 +299,7 @@ impl<T> Inbox<T> {
                 {
                     edge.info.received.add_exclusive(1);
                     self.next_emergency = index + 1;
+                    self.hold(index, true, 1);
                     return Some(item);
                 }
             }
@@ -187,6 +315,7 @@ impl<T> Inbox<T> {
             if let Some(item) = item {
                 edge.info.received.add_exclusive(1);
                 self.next = index + 1;
+                self.hold(index, false, 1);
                 return Some(item);
             }
         }
@@ -205,6 +334,7 @@ impl<T> Inbox<T> {
                     if n > 0 {
                         edge.info.received.add_exclusive(n as u64);
                         self.next_emergency = index + 1;
+                        self.hold(index, true, n as u64);
                         return n;
                     }
                 }
@@ -221,6 +351,7 @@ impl<T> Inbox<T> {
             if n > 0 {
                 edge.info.received.add_exclusive(n as u64);
                 self.next = index + 1;
+                self.hold(index, false, n as u64);
                 return n;
             }
         }
@@ -243,6 +374,9 @@ impl<T> Inbox<T> {
                 Poll::Ready(Some(item)) => {
                     edge.info.received.add_exclusive(1);
                     self.next = index + 1;
+                    // A priority edge's routine lane closed first gives its emergency items
+                    // here; either way they came from this edge.
+                    self.hold(index, false, 1);
                     return Poll::Ready(Some(item));
                 }
                 Poll::Ready(None) => closed += 1,
@@ -268,6 +402,7 @@ impl<T> Inbox<T> {
             {
                 edge.info.received.add_exclusive(1);
                 self.next_emergency = index + 1;
+                self.hold(index, true, 1);
                 return Poll::Ready(item);
             }
         }
@@ -280,6 +415,8 @@ impl<T> Inbox<T> {
         buffer: &mut Vec<T>,
         limit: usize,
     ) -> Poll<usize> {
+        // Coming back for more means the operator finished what the last receive handed out.
+        self.held = None;
         let progress = ready!(coop::poll_proceed(cx));
         let received = match self.try_recv_many_now(buffer, limit) {
             0 => self.poll_recv_many_waiting(cx, buffer, limit),
@@ -313,6 +450,7 @@ impl<T> Inbox<T> {
                 Poll::Ready(n) => {
                     edge.info.received.add_exclusive(n as u64);
                     self.next = index + 1;
+                    self.hold(index, false, n as u64);
                     return Poll::Ready(n);
                 }
                 Poll::Pending => {}
@@ -342,6 +480,7 @@ impl<T> Inbox<T> {
             {
                 edge.info.received.add_exclusive(n as u64);
                 self.next_emergency = index + 1;
+                self.hold(index, true, n as u64);
                 return Poll::Ready(n);
             }
         }
@@ -351,7 +490,12 @@ impl<T> Inbox<T> {
 
 impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
-        self.slot.put_back(std::mem::take(&mut self.edges));
+        // An operator that put something out since its last receive has finished that
+        // receive's items (what it could not finish, it gives back).
+        let held = self.held.take().filter(|h| {
+            h.items > 0 && (self.outputs.is_empty() || self.sent() == self.sent_at_receive)
+        });
+        self.slot.put_back(std::mem::take(&mut self.edges), held);
     }
 }
 

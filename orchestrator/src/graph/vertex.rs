@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::channel::{EdgeRx, EdgeTx, InputSlot};
 use crate::context::Meta;
@@ -82,8 +83,14 @@ pub(crate) trait Runnable: Send {
     fn incarnate(&mut self, meta: Meta) -> Option<Incarnation>;
 
     /// Drops the retained ends for good: downstream sees the vertex's outputs close. Returns
-    /// how many items were still queued on its inputs and are dropped with them.
+    /// how many items were still queued on its inputs and are dropped with them (counted on
+    /// their edges).
     fn release(&mut self) -> u64;
+
+    /// Settles the items the last incarnation held (taken and not finished): nothing to count
+    /// when it `finished` with `Ok`; otherwise they are counted as dropped on their edge.
+    /// Returns how many were counted.
+    fn settle_held(&mut self, finished: bool) -> u64;
 }
 
 struct Wired<I, O> {
@@ -98,18 +105,18 @@ struct Wired<I, O> {
 impl<I: Message, O: Message> Runnable for Wired<I, O> {
     fn incarnate(&mut self, meta: Meta) -> Option<Incarnation> {
         let receivers = self.inputs.take()?;
-        let inbox = Inbox::new(receivers, self.inputs.clone());
+        let outputs = self.outputs.iter().map(|e| Arc::clone(&e.info)).collect();
+        let inbox = Inbox::new(receivers, self.inputs.clone(), outputs);
         let outbox = Outbox::new(self.outputs.clone(), meta.pause.clone());
         Some((self.spawner)(inbox, outbox, meta))
     }
 
     fn release(&mut self) -> u64 {
         self.outputs.clear();
-        self.inputs.take().map_or(0, |receivers| {
-            receivers
-                .iter()
-                .map(|edge| edge.rx.len(&edge.info) as u64)
-                .sum()
-        })
+        self.inputs.release()
+    }
+
+    fn settle_held(&mut self, finished: bool) -> u64 {
+        self.inputs.settle_held(finished)
     }
 }

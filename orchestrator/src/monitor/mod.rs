@@ -58,7 +58,6 @@ pub(crate) struct OperatorStatus {
     restarts: AtomicU64,
     /// Nanoseconds after the monitor's epoch when the running incarnation started.
     started_at: AtomicU64,
-    dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// A source's pause gate; `None` for operators and sinks.
     pub(crate) pause: Option<Arc<PauseGate>>,
@@ -110,7 +109,6 @@ impl GraphMonitor {
                 state: AtomicU8::new(0),
                 restarts: AtomicU64::new(0),
                 started_at: AtomicU64::new(NOT_RUNNING),
-                dropped: AtomicU64::new(0),
                 last_error: Mutex::new(None),
                 pause,
                 inputs,
@@ -168,24 +166,13 @@ impl GraphMonitor {
         }
     }
 
-    pub(crate) fn record_dropped(&self, index: usize, items: u64) {
-        if let Some(op) = self.operator(index) {
-            op.dropped.fetch_add(items, Ordering::Relaxed);
-        }
-    }
-
-    /// Items dropped over the whole graph: still queued on the input of a vertex that finished
-    /// or failed for good, or sent to an edge whose consumer had already finished. Zero when the
-    /// graph drained.
+    /// Items dropped over the whole graph, counted on the edge each was on: still queued on
+    /// the input of a vertex that finished or failed for good, sent to an edge whose consumer
+    /// had already finished, or taken by an incarnation that failed (returned an error,
+    /// panicked or was aborted) before it finished them and did not give them back. Zero when
+    /// the graph drained.
     pub fn dropped_items(&self) -> u64 {
-        let queued: u64 = self
-            .inner
-            .operators
-            .iter()
-            .map(|op| op.dropped.load(Ordering::Relaxed))
-            .sum();
-        let undelivered: u64 = self.inner.edges.iter().map(|e| e.dropped.get()).sum();
-        queued + undelivered
+        self.inner.edges.iter().map(|e| e.dropped.get()).sum()
     }
 
     /// Restarts over the whole graph so far.
@@ -236,7 +223,7 @@ impl GraphMonitor {
                     uptime_seconds: uptime,
                     received: sum(&op.inputs, |e| e.received.get()),
                     sent: sum(&op.outputs, |e| e.sent.get()),
-                    dropped: op.dropped.load(Ordering::Relaxed),
+                    dropped: sum(&op.inputs, |e| e.dropped.get()),
                     last_error: op
                         .last_error
                         .lock()

@@ -30,8 +30,9 @@ pub struct OperatorSnapshot {
     pub received: u64,
     /// Items put on its outgoing edges, once per edge.
     pub sent: u64,
-    /// Items that were still queued on its input when it finished or failed for good, dropped
-    /// with the queue. Zero in a graph that drains.
+    /// Items lost on its incoming edges: still queued when it finished or failed for good,
+    /// sent after it had, or taken by an incarnation that failed before finishing them. Zero
+    /// in a graph that drains and restarts without losing anything.
     pub dropped: u64,
     /// The last error it returned or the message it panicked with, if any, cut to
     /// [`MAX_ERROR_TEXT`](super::MAX_ERROR_TEXT) bytes.
@@ -56,7 +57,8 @@ pub struct EdgeSnapshot {
     pub received: u64,
     /// Seconds producers spent waiting for room on it.
     pub blocked_seconds: f64,
-    /// Items that could not be delivered because its consumer had finished for good.
+    /// Items lost on it: sent after its consumer had finished for good, still queued when it
+    /// did, or taken by an incarnation of the consumer that failed before finishing them.
     pub dropped: u64,
     /// `plain`, `priority` (emergency and routine lanes) or `broadcast` (lossy).
     pub kind: &'static str,

@@ -163,6 +163,7 @@ impl Supervisor {
         match exit {
             TaskExit::Ok => {
                 self.monitor().set_state(index, OperatorState::Finished);
+                self.graph.vertices[index].runnable.settle_held(true);
                 match self.release(index) {
                     0 => decision!(
                         info,
@@ -183,6 +184,7 @@ impl Supervisor {
             }
             TaskExit::Errored(error) => self.on_error(index, error),
             TaskExit::Panicked(message) => {
+                self.graph.vertices[index].runnable.settle_held(false);
                 decision!(error, "panicked", self.name(index), attempt, 0, message);
                 self.monitor().record_failure(index, &message);
                 self.monitor().set_state(index, OperatorState::Failed);
@@ -192,6 +194,7 @@ impl Supervisor {
                 })
             }
             TaskExit::Aborted => {
+                self.graph.vertices[index].runnable.settle_held(false);
                 decision!(
                     warn,
                     "aborted",
@@ -208,7 +211,12 @@ impl Supervisor {
     }
 
     fn on_error(&mut self, index: usize, error: anyhow::Error) -> Result<(), SupervisorEvent> {
-        let reason = format!("{error:#}");
+        let lost = self.graph.vertices[index].runnable.settle_held(false);
+        let reason = if lost == 0 {
+            format!("{error:#}")
+        } else {
+            format!("{error:#} ({lost} item(s) it had taken and not finished are dropped)")
+        };
         match self.vertices[index].on_error(Instant::now()) {
             Restart::After {
                 delay,
@@ -250,9 +258,7 @@ impl Supervisor {
     /// Drops a finished vertex's ends so its downstream sees the close, and accounts for any
     /// items still queued on its input; returns how many there were, for the caller's event.
     fn release(&mut self, index: usize) -> u64 {
-        let dropped = self.graph.vertices[index].runnable.release();
-        self.monitor().record_dropped(index, dropped);
-        dropped
+        self.graph.vertices[index].runnable.release()
     }
 
     /// Ends the graph after a panic or a spent budget: sources are told to stop and every
@@ -295,6 +301,9 @@ impl Supervisor {
                 continue;
             };
             let attempt = self.vertices[index].attempt();
+            // Only an incarnation that returned `Ok` finished what it held.
+            let finished = matches!(joined, Ok((_, Ok(()))));
+            self.graph.vertices[index].runnable.settle_held(finished);
             if joined.is_ok() {
                 // It finished on its own before the abort reached it.
                 decision!(

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use sda_orchestrator::Inbox;
+
 /// Which operator, if any, should panic or fail.
 #[derive(Debug, Clone, Default)]
 pub struct FaultInjection {
@@ -46,6 +48,30 @@ impl FaultInjection {
     pub fn and_fail_once_at(mut self, point: impl Into<String>) -> Self {
         self.fail_once = Some(Arc::new((point.into(), AtomicBool::new(false))));
         self
+    }
+
+    /// [`check`](FaultInjection::check) for an operator holding `batch`, just taken from
+    /// `input`: on an injected error the batch is given back first, so the restarted operator
+    /// receives it again and nothing is lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](FaultInjection::check).
+    ///
+    /// # Panics
+    ///
+    /// As [`check`](FaultInjection::check).
+    pub fn check_holding<T>(
+        &self,
+        operator: &str,
+        input: &mut Inbox<T>,
+        batch: &mut Vec<T>,
+    ) -> anyhow::Result<()> {
+        let checked = self.check(operator);
+        if checked.is_err() {
+            input.give_back(std::mem::take(batch));
+        }
+        checked
     }
 
     /// Panics or fails if `operator` is the one chosen.

@@ -18,7 +18,8 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
     let minute = Duration::from_secs(60);
     // Transient faults (a dropped socket, a bad poll) are worth a few quick retries.
     let transient = RestartPolicy::bounded(5, minute);
-    // Stateful operators lose in-flight work on restart: allow fewer before escalating.
+    // Stateful operators keep their state across a restart, but a crash loop in one should
+    // escalate sooner.
     let stateful = RestartPolicy::bounded(3, minute);
     // A sink that failed to write may have lost records: never hide it behind a restart.
     let never = RestartPolicy::Never;
@@ -39,9 +40,9 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
         source bistatic_radar = p.source(K::BistaticRadar), restart = transient;
         // Photometry records: a transient source.
         source photometry = p.source(K::Photometry), restart = transient;
-        // Stateless decoding: a restart loses at most the frame in hand.
+        // Stateless decoding: a restart loses nothing (the batch in hand is given back).
         operator normalize = p.normalize(), restart = transient;
-        // Stateless checks: a restart loses at most the batch in hand.
+        // Stateless checks: a restart loses nothing (the batch in hand is given back).
         operator validate = p.validate(), restart = transient;
         // Stateful: its window survives a restart, but a crash loop must escalate sooner.
         operator dedup = p.dedup(), restart = stateful;

@@ -67,7 +67,10 @@ pub fn alert_emitter(
         let faults = faults.clone();
         async move {
             while let Some(conjunction) = ctx.input.recv().await {
-                faults.check("alert_emitter")?;
+                if let Err(e) = faults.check("alert_emitter") {
+                    ctx.input.give_back(vec![conjunction]);
+                    return Err(e);
+                }
                 let alert = ConjunctionAlert::from_conjunction(&conjunction);
                 tracing::warn!(
                     alert_id = %alert.alert_id,

@@ -296,8 +296,10 @@ pub fn correlator(
                     return Ok(());
                 }
                 if open {
-                    faults.check("correlator")?;
+                    faults.check_holding("correlator", &mut ctx.input, &mut batch)?;
                     kernel.observe(&mut batch).await?;
+                    // Associated and counted: the batch is finished, whatever happens next.
+                    ctx.input.done();
                 }
                 kernel.screen(!open).await?;
                 // Alerts leave the state only once handed on: one whose send failed, or whose

@@ -72,7 +72,7 @@ pub fn dedup(
         async move {
             let (mut items, mut out) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check("dedup")?;
+                faults.check_holding("dedup", &mut ctx.input, &mut items)?;
                 dedup_batch(&window, epoch.elapsed(), &mut items, &mut out, &counters)?;
                 ctx.output.send_batch(&mut out).await?;
             }

@@ -69,7 +69,7 @@ pub fn normalize(
         async move {
             let (mut frames, mut out) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
             while ctx.input.recv_many(&mut frames, BATCH).await > 0 {
-                faults.check("normalize")?;
+                faults.check_holding("normalize", &mut ctx.input, &mut frames)?;
                 kernel.run(&mut frames, &mut out, &counters);
                 ctx.output.send_batch(&mut out).await?;
             }

@@ -57,7 +57,7 @@ pub fn validate(
         async move {
             let (mut items, mut out) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check("validate")?;
+                faults.check_holding("validate", &mut ctx.input, &mut items)?;
                 kernel.run(&mut items, &mut out, &counters);
                 ctx.output.send_batch(&mut out).await?;
             }

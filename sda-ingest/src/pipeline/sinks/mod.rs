@@ -309,7 +309,7 @@ pub fn dead_letter_sink(
             let mut writer = DeadLetterWriter::open(&out_dir, limit, counters).await?;
             let mut items = Vec::with_capacity(BATCH);
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check(DEAD_LETTER.name)?;
+                faults.check_holding(DEAD_LETTER.name, &mut ctx.input, &mut items)?;
                 writer.write(&mut items, ctx.input.is_empty()).await?;
             }
             writer.finish().await
@@ -335,7 +335,7 @@ pub fn jsonl_sink<T: Message>(
             let mut writer = JsonlWriter::open(spec, &out_dir, counters).await?;
             let mut items = Vec::with_capacity(BATCH);
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check(spec.name)?;
+                faults.check_holding(spec.name, &mut ctx.input, &mut items)?;
                 writer.write(&mut items, ctx.input.is_empty()).await?;
             }
             writer.finish().await
