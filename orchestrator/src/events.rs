@@ -63,6 +63,7 @@ pub const DEFAULT_LIVE_EVENTS: usize = 256;
 
 /// What happened. Serialized in `snake_case`, the same names as the `event` field of the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
@@ -119,6 +120,7 @@ impl std::fmt::Display for EventKind {
 
 /// How serious an event is: the level it is logged at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Routine: a start, a clean exit, a pause.
@@ -131,6 +133,7 @@ pub enum Severity {
 
 /// One supervisor decision or control action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Its place on the bus: 1 for the graph's first event, one more for each after it.
     pub id: u64,

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use common::{collect, pass_through, send_all, store, taken};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use sda_orchestrator::http::{ControlPlane, DEFAULT_BODY_LIMIT, app, serve};
+use sda_orchestrator::http::{ControlPlane, ControlRecord, DEFAULT_BODY_LIMIT, app, serve};
 use sda_orchestrator::{
     BuiltGraph, OperatorContext, OperatorGraph, RestartPolicy, SourceContext, SupervisorEvent,
     SupervisorPolicy,
@@ -617,16 +617,22 @@ async fn every_error_is_json() {
 }
 
 #[tokio::test]
-async fn every_control_attempt_is_one_event_naming_the_actor() {
+async fn every_control_attempt_is_one_warning_and_one_audit_record_naming_the_actor() {
     let captured = Captured::start();
     let built = idle_graph();
     let client: SocketAddr = "192.0.2.7:41000".parse().unwrap();
-    let router =
-        app(ControlPlane::for_graph(&built).with_token(TOKEN)).layer(MockConnectInfo(client));
+    let audited: Arc<Mutex<Vec<ControlRecord>>> = Arc::default();
+    let kept = Arc::clone(&audited);
+    let plane = ControlPlane::for_graph(&built)
+        .with_token(TOKEN)
+        .with_body_limit(64)
+        .with_audit(move |record| kept.lock().unwrap().push(record.clone()));
+    let router = app(plane).layer(MockConnectInfo(client));
 
+    // A claimed name that tries to forge a field and a line, and is too long.
     let request = Request::post("/operators/ticks/pause")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .header("x-actor", format!("alice\tops{}", "x".repeat(100)))
+        .header("x-actor", format!("alice\" outcome=accepted\tops{}", "x".repeat(100)))
         .body(Body::empty())
         .unwrap();
     assert_eq!(call(&router, request).await.status, StatusCode::OK);
@@ -652,11 +658,29 @@ async fn every_control_attempt_is_one_event_naming_the_actor() {
             .status,
         StatusCode::NOT_FOUND
     );
+    // A body over the limit is refused before the handler, and still recorded.
+    let oversized = Request::post("/operators/ticks/resume")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_LENGTH, "100")
+        .body(Body::from(vec![b'x'; 100]))
+        .unwrap();
+    assert_eq!(
+        call(&router, oversized).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     // Reads are not control attempts.
     get(&router, "/operators").await;
 
+    let expected = [
+        ("pause", "ticks", "accepted", 200),
+        ("resume", "ticks", "forbidden", 403),
+        ("resume", "ticks", "unauthenticated", 401),
+        ("resume", "collect", "not_a_source", 409),
+        ("pause", "nope", "unknown_operator", 404),
+        ("resume", "ticks", "payload_too_large", 413),
+    ];
     let events = captured.control_events();
-    let summary: Vec<(String, String, String)> = events
+    let summary: Vec<(String, String, String, u64)> = events
         .iter()
         .map(|e| {
             let f = &e["fields"];
@@ -664,33 +688,48 @@ async fn every_control_attempt_is_one_event_naming_the_actor() {
                 f["event"].as_str().unwrap().to_owned(),
                 f["operator"].as_str().unwrap().to_owned(),
                 f["outcome"].as_str().unwrap().to_owned(),
+                f["status"].as_u64().unwrap(),
             )
         })
         .collect();
-    let expected = [
-        ("pause", "ticks", "accepted"),
-        ("resume", "ticks", "forbidden"),
-        ("resume", "ticks", "unauthenticated"),
-        ("resume", "collect", "not_a_source"),
-        ("pause", "nope", "unknown_operator"),
-    ];
-    assert_eq!(
-        summary,
-        expected
-            .iter()
-            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    let owned = |list: &[(&str, &str, &str, u64)]| {
+        list.iter()
+            .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), *d))
             .collect::<Vec<_>>()
+    };
+    assert_eq!(summary, owned(&expected));
+    // The claimed name is cut to 64 characters and every character that could forge a field
+    // (quote, space, `=`, tab) is escaped.
+    let claimed = format!(
+        "alice\\x22\\x20outcome\\x3daccepted\\x09ops{}",
+        "x".repeat(64 - 27)
     );
-    // The claimed name is cut to 64 characters, control characters replaced.
-    let claimed = format!("alice?ops{}", "x".repeat(64 - 9));
     assert_eq!(
         events[0]["fields"]["actor"],
         format!("192.0.2.7:41000 ({claimed})")
     );
-    assert_eq!(events[0]["level"], "INFO");
+    assert!(events.iter().all(|e| e["level"] == "WARN"));
     assert_eq!(events[1]["fields"]["actor"], "192.0.2.7:41000");
-    assert_eq!(events[1]["level"], "WARN");
     assert!(events.iter().all(|e| e["timestamp"].is_string()));
+
+    let records = audited.lock().unwrap().clone();
+    let summary: Vec<(String, String, String, u64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.action.clone(),
+                r.operator.clone(),
+                r.outcome.clone(),
+                u64::from(r.status),
+            )
+        })
+        .collect();
+    assert_eq!(summary, owned(&expected));
+    assert_eq!(records[0].peer, "192.0.2.7:41000");
+    assert_eq!(records[0].actor.as_deref(), Some(claimed.as_str()));
+    assert!(records[0].changed);
+    assert_eq!(records[1].actor, None);
+    assert!(records.iter().all(|r| r.time_unix_ms > 0 && !r.reason.is_empty()));
 }
 
 #[tokio::test]

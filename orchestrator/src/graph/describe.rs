@@ -26,6 +26,7 @@ use crate::{RestartPolicy, Role};
 /// assert!(mermaid.contains("v0 -->|1024| v1"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Topology {
     /// The vertices.
     pub vertices: Vec<VertexDescription>,
@@ -36,16 +37,19 @@ pub struct Topology {
     /// as 64 hexadecimal digits. `pipeline!` computes the same value at compile time
     /// ([`OperatorGraph::declared_fingerprint`](crate::OperatorGraph::declared_fingerprint)).
     #[serde(serialize_with = "hex")]
+    #[cfg_attr(feature = "http", schema(value_type = String))]
     pub fingerprint: Fingerprint,
 }
 
 /// One vertex of a [`Topology`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct VertexDescription {
     /// Its name.
     pub name: String,
     /// Its role.
     #[serde(serialize_with = "role_noun")]
+    #[cfg_attr(feature = "http", schema(value_type = String))]
     pub role: Role,
     /// Its restart policy.
     pub restart: RestartPolicy,
@@ -53,6 +57,7 @@ pub struct VertexDescription {
 
 /// One edge of a [`Topology`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct EdgeDescription {
     /// The upstream vertex's name.
     pub from: String,

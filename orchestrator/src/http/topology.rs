@@ -8,16 +8,32 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::ControlPlane;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use crate::graph::Topology;
 
 /// The formats `/topology` serves.
 const FORMATS: &str = "json, mermaid";
 
-#[derive(Debug, Deserialize)]
+/// `?format=json|mermaid`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TopologyQuery {
+    /// `json` (the default) or `mermaid`.
     format: Option<String>,
 }
 
+/// The graph's structure and fingerprint, as JSON or as a Mermaid flowchart.
+#[utoipa::path(
+    get,
+    path = "/topology",
+    tag = "observe",
+    params(TopologyQuery),
+    responses(
+        (status = 200, description = "The topology: JSON, or a Mermaid flowchart with `format=mermaid`",
+         content((Topology = "application/json"), (String = "text/plain"))),
+        (status = 400, description = "An unknown format", body = ErrorBody),
+    )
+)]
 pub(crate) async fn topology(
     State(plane): State<ControlPlane>,
     Query(query): Query<TopologyQuery>,

@@ -28,10 +28,12 @@
 
 mod describe;
 pub mod metric_names;
+mod recent;
 mod snapshot;
 mod state;
 
 pub use describe::describe_metrics;
+pub use recent::RecentRing;
 pub use snapshot::{EdgeSnapshot, GraphSnapshot, OperatorSnapshot};
 pub use state::OperatorState;
 
