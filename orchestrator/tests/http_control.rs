@@ -826,3 +826,129 @@ async fn pausing_over_http_holds_a_running_source_and_resuming_loses_nothing() {
     assert_eq!(monitor.total_restarts(), 0);
     assert_eq!(monitor.dropped_items(), 0);
 }
+
+#[tokio::test]
+async fn edges_lists_every_edge_from_the_monitor() {
+    let built = idle_graph();
+    let router = app(ControlPlane::for_graph(&built));
+    let answer = get(&router, "/edges").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let edges = answer.json()["edges"].as_array().unwrap().clone();
+    let names: Vec<&str> = edges.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ticks->pass", "pass->collect"]);
+    assert_eq!(edges[0]["capacity"], 1024);
+    assert_eq!(edges[0]["depth"], 0);
+}
+
+#[tokio::test]
+async fn a_recent_ring_is_served_newest_first_with_its_parameters_checked() {
+    use sda_orchestrator::monitor::RecentRing;
+
+    let built = idle_graph();
+    let ring = RecentRing::new(3);
+    for (n, reason) in [(1, "bad_crc"), (2, "truncated"), (3, "bad_crc"), (4, "bad_crc")] {
+        ring.push(json!({ "n": n, "reason": reason }));
+    }
+    let router = app(
+        ControlPlane::for_graph(&built)
+            .with_recent("dead-letters", ring)
+            .unwrap(),
+    );
+    let all = get(&router, "/dead-letters").await.json();
+    let ns: Vec<u64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [4, 3, 2], "newest first, the oldest left the ring");
+    assert_eq!((all["held"].as_u64(), all["pushed"].as_u64()), (Some(3), Some(4)));
+    let one = get(&router, "/dead-letters?limit=1&reason=bad_crc").await.json();
+    assert_eq!(one["items"], json!([{ "n": 4, "reason": "bad_crc" }]));
+    let none = get(&router, "/dead-letters?reason=nothing").await.json();
+    assert_eq!(none["items"], json!([]));
+    for bad in [
+        "/dead-letters?limit=0",
+        "/dead-letters?limit=1001",
+        "/dead-letters?limit=ten",
+        "/dead-letters?limit=-1",
+        "/dead-letters?reason=",
+    ] {
+        get(&router, bad).await.error(StatusCode::BAD_REQUEST);
+    }
+    let long = format!("/dead-letters?reason={}", "r".repeat(129));
+    get(&router, &long).await.error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_console_is_one_self_contained_page() {
+    let built = idle_graph();
+    let router = app(ControlPlane::for_graph(&built));
+    let answer = get(&router, "/").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.content_type().starts_with("text/html"));
+    let page = answer.text();
+    assert!(page.contains("<script>") && page.contains("new EventSource(\"/events\")"));
+    // Nothing is loaded from elsewhere, and the policy says so.
+    // The only URL is the SVG namespace, which names and loads nothing.
+    let urls = page.replace("\"http://www.w3.org/2000/svg\"", "");
+    assert!(!urls.contains("http://") && !urls.contains("https://"), "no external URL");
+    assert!(!page.contains("src=\"") && !page.contains("<link"), "no external resource");
+    let policy = answer.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_the_router_answers() {
+    use sda_orchestrator::monitor::RecentRing;
+
+    let built = idle_graph();
+    let plane = ControlPlane::for_graph(&built)
+        .with_token(TOKEN)
+        .with_recent("dead-letters", RecentRing::new(4))
+        .unwrap();
+    let router = app(plane);
+    let document = get(&router, "/openapi.json").await.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let paths = document["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            // Every documented operation is routed: not the fallback's 404, not a 405.
+            let uri = path.replace("{name}", "ticks");
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            if uri == "/events" {
+                continue; // an endless stream; served in tests/http_events.rs
+            }
+            let answer = call(&router, request).await;
+            assert!(
+                !(answer.status == StatusCode::METHOD_NOT_ALLOWED
+                    || answer.status == StatusCode::NOT_FOUND
+                        && answer.text().contains("no such endpoint")),
+                "{method} {path} is documented but not routed: {}",
+                answer.status
+            );
+            let documented: Vec<&String> =
+                operation["responses"].as_object().unwrap().keys().collect();
+            assert!(
+                documented.contains(&&answer.status.as_u16().to_string()),
+                "{method} {path} answered {} (documented: {documented:?})",
+                answer.status
+            );
+            // Mutations name the bearer scheme.
+            if method == "post" {
+                assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{path}");
+            }
+        }
+    }
+    assert_eq!(operations, 11, "{:?}", paths.keys().collect::<Vec<_>>());
+}
