@@ -29,7 +29,7 @@ pub(crate) struct RecentQuery {
     /// How many items, newest first: 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// Only the items whose `reason` field is this (1 to 128 characters).
+    /// Only the items whose `reason` or `reason_code` field is this (1 to 128 characters).
     #[param(min_length = 1, max_length = 128)]
     reason: Option<String>,
 }
@@ -46,7 +46,8 @@ pub(crate) struct RecentBody {
     items: Vec<serde_json::Value>,
 }
 
-/// The latest items of the ring, newest first, optionally only those with a given `reason`.
+/// The latest items of the ring, newest first, optionally only those with a given `reason` (or
+/// `reason_code`).
 #[utoipa::path(
     get,
     path = "/__recent__",
@@ -90,7 +91,9 @@ pub(crate) async fn recent(
             .into_response();
     };
     let items = ring.latest(limit, |item| match &query.reason {
-        Some(reason) => item.get("reason").and_then(|r| r.as_str()) == Some(reason.as_str()),
+        Some(reason) => ["reason", "reason_code"]
+            .iter()
+            .any(|key| item.get(key).and_then(|r| r.as_str()) == Some(reason.as_str())),
         None => true,
     });
     Json(RecentBody {

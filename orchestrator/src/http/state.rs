@@ -145,7 +145,7 @@ impl ControlPlane {
     }
 
     /// Serves `ring` read-only at `GET /{name}` (`?limit=N&reason=R`: the `N` latest items,
-    /// newest first, whose `reason` field is `R`); the OpenAPI document lists the route. The
+    /// newest first, whose `reason` or `reason_code` field is `R`); the OpenAPI document lists the route. The
     /// application feeds the ring; sda-ingest serves its dead letters as `dead-letters`.
     ///
     /// # Errors

@@ -53,6 +53,11 @@ impl Supervisor {
     }
 
     async fn run(&mut self) -> SupervisorEvent {
+        metrics::gauge!(
+            crate::monitor::metric_names::TOPOLOGY_INFO,
+            "fingerprint" => self.graph.fingerprint().to_hex()
+        )
+        .set(1.0);
         let order = self.graph.order.clone();
         for index in order {
             decision!(self.monitor().events(), info, Spawn, self.name(index), 0, 0, "initial start");

@@ -91,6 +91,7 @@ impl Fixture {
             faults: FaultInjection::none(),
             dead_letter_limit: Default::default(),
             transports: Transports::default(),
+            dead_letter_ring: None,
         }
     }
 }
