@@ -888,7 +888,7 @@ async fn the_console_is_one_self_contained_page() {
     assert_eq!(answer.status, StatusCode::OK);
     assert!(answer.content_type().starts_with("text/html"));
     let page = answer.text();
-    assert!(page.contains("<script>") && page.contains("new EventSource(\"/events\")"));
+    assert!(page.contains("<script>") && page.contains("new EventSource(\"/events?after=0\")"));
     // Nothing is loaded from elsewhere, and the policy says so.
     // The only URL is the SVG namespace, which names and loads nothing.
     let urls = page.replace("\"http://www.w3.org/2000/svg\"", "");

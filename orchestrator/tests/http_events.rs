@@ -200,6 +200,12 @@ async fn last_event_id_resumes_from_the_ring() {
         assert_eq!(late.supervisor().await, Err(2));
         assert_eq!(late.supervisor().await, Ok((4, "resumed".to_owned())));
 
+        // `after` does the same for clients that cannot set headers; the header wins.
+        let mut replayed = Reader::open(&format!("{url}?after=5"), None).await;
+        assert_eq!(replayed.supervisor().await, Ok((6, "resumed".to_owned())));
+        let mut both = Reader::open(&format!("{url}?after=0"), Some("6")).await;
+        assert_eq!(both.supervisor().await, Ok((7, "paused".to_owned())));
+
         // A Last-Event-ID that is not an id is refused.
         let refused = reqwest::Client::new()
             .get(&url)

@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -80,6 +80,12 @@ pub(crate) struct Lagged {
     skipped: u64,
 }
 
+/// `?after=N`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct EventsQuery {
+    after: Option<String>,
+}
+
 /// Streams supervisor events, snapshots and lag notices as Server-Sent Events.
 #[utoipa::path(
     get,
@@ -88,23 +94,33 @@ pub(crate) struct Lagged {
     params(
         ("Last-Event-ID" = Option<u64>, Header,
          description = "Resume after this event id: the held events after it are sent first"),
+        ("after" = Option<u64>, Query,
+         description = "As `Last-Event-ID`, for clients that cannot set headers (`after=0` \
+                        replays every held event); the header wins when both are given"),
     ),
     responses(
         (status = 200, description = "A stream of `supervisor` events (data: an Event, with \
           `id`), `snapshot` events (data: a Snapshot) and `lagged` events (data: a Lagged)",
          content_type = "text/event-stream", body = String),
-        (status = 400, description = "`Last-Event-ID` is not a number", body = ErrorBody),
+        (status = 400, description = "`Last-Event-ID` or `after` is not a number", body = ErrorBody),
     )
 )]
-pub(crate) async fn events(State(plane): State<ControlPlane>, headers: HeaderMap) -> Response {
-    let resume = match headers.get("last-event-id") {
+pub(crate) async fn events(
+    State(plane): State<ControlPlane>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let header = headers
+        .get("last-event-id")
+        .map(|v| (v.to_str().unwrap_or("?"), "`Last-Event-ID`"));
+    let resume = match header.or(query.after.as_deref().map(|v| (v, "`after`"))) {
         None => None,
-        Some(value) => match value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
-            Some(id) => Some(id),
-            None => {
+        Some((value, name)) => match value.trim().parse::<u64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
                 return ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "`Last-Event-ID` must be an event id (a number)",
+                    format!("{name} must be an event id (a number)"),
                 )
                 .into_response();
             }

@@ -50,6 +50,16 @@
     return text.length <= max ? text : text.slice(0, max - 1) + "…";
   }
 
+  // Sets `node`'s text to `text`, cut with an ellipsis until it is at most `width` wide.
+  function fitText(node, text, width) {
+    node.textContent = text;
+    let keep = text.length;
+    while (keep > 1 && node.getComputedTextLength() > width) {
+      keep -= 1;
+      node.textContent = shorten(text, keep);
+    }
+  }
+
   function stateColor(state) {
     return css("--" + (STATES.includes(state) ? state : "pending"));
   }
@@ -114,15 +124,15 @@
     const { columns } = layout(topology);
     const tallest = Math.max(1, ...columns.map((c) => c.length));
     view.compact = tallest > 10 || topology.vertices.length > 40;
-    const w = view.compact ? 150 : 176;
+    const w = view.compact ? 140 : 148;
     const h = view.compact ? 26 : 44;
     const gapY = view.compact ? 8 : 16;
-    const gapX = view.compact ? 70 : 96;
+    const gapX = view.compact ? 56 : 60;
     const height = tallest * (h + gapY) + gapY;
     const width = columns.length * (w + gapX) - gapX + 40;
-    graph.setAttribute("width", width);
-    graph.setAttribute("height", height);
     graph.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    view.size = { width, height };
+    fit();
     const position = new Map();
     columns.forEach((column, c) => {
       const top = (height - column.length * (h + gapY) + gapY) / 2;
@@ -132,6 +142,12 @@
     const edgeLayer = svg("g", { class: "edges" }, graph);
     const nodeLayer = svg("g", { class: "nodes" }, graph);
     const labelled = topology.edges.length <= 60;
+    const fanIn = new Map();
+    const fanOut = new Map();
+    for (const e of topology.edges) {
+      fanIn.set(e.to, (fanIn.get(e.to) || 0) + 1);
+      fanOut.set(e.from, (fanOut.get(e.from) || 0) + 1);
+    }
     for (const e of topology.edges) {
       const a = position.get(index.get(e.from));
       const b = position.get(index.get(e.to));
@@ -150,7 +166,14 @@
           "stroke-dasharray": e.kind === "broadcast" ? "5 4" : "none",
         }, group);
         if (labelled) {
-          label = svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, group);
+          // Where the edges of a fan spread out: near the source of a fan-in, near the target
+          // of a fan-out.
+          const into = fanIn.get(e.to) > 1;
+          const outOf = fanOut.get(e.from) > 1;
+          const [lx, ly, anchor] = into && !outOf ? [x1 + 4, y1 - 4, "start"]
+            : outOf && !into ? [x2 - 4, y2 - 4, "end"]
+            : [(x1 + x2) / 2, (y1 + y2) / 2 - 4, "middle"];
+          label = svg("text", { x: lx, y: ly, "text-anchor": anchor }, group);
           label.textContent = `0/${e.capacity}`;
         }
       }
@@ -170,13 +193,26 @@
       title.textContent = `${v.name} (${v.role})`;
       const rect = svg("rect", { width: w, height: h, rx: v.role === "operator" ? 4 : 13, fill: stateColor("pending") }, group);
       const name = svg("text", { class: "name", x: 10, y: view.compact ? 17 : 18 }, group);
-      name.textContent = shorten(v.name, view.compact ? 20 : 24);
+      fitText(name, v.name, w - 16);
       const stats = view.compact ? null : svg("text", { class: "stats", x: 10, y: 35 }, group);
       if (stats) stats.textContent = v.role;
+      if (stats) fitText(stats, v.role, w - 16);
       group.addEventListener("click", () => select(v.name));
       group.addEventListener("keydown", (event) => { if (event.key === "Enter") select(v.name); });
       view.nodes.set(v.name, { group, rect, name, stats, title, row: null, data: { ...v, state: "pending" } });
     }
+  }
+
+  // The graph at its natural size, or shrunk to the pane when that keeps it readable (down to
+  // 70%); larger graphs scroll.
+  function fit() {
+    const graph = $("graph");
+    if (!view.size) return;
+    const room = ($("graph-scroll").clientWidth || view.size.width) - 4;
+    const scale = Math.min(1, room / view.size.width);
+    const use = scale >= 0.7 ? scale : 1;
+    graph.setAttribute("width", Math.floor(view.size.width * use));
+    graph.setAttribute("height", Math.floor(view.size.height * use));
   }
 
   function table(topology) {
@@ -248,8 +284,11 @@
       if (!node) continue;
       Object.assign(node.data, op);
       setState(op.name, op.state);
-      const text = `↻${op.restarts} · in ${rate(op.in_per_second)}/s · out ${rate(op.out_per_second)}/s`;
-      if (node.stats) node.stats.textContent = text;
+      const flow = op.role === "source" ? `out ${rate(op.out_per_second)}/s`
+        : op.role === "sink" ? `in ${rate(op.in_per_second)}/s`
+        : `${rate(op.in_per_second)} → ${rate(op.out_per_second)}/s`;
+      const text = `↻${op.restarts} · ${flow}`;
+      if (node.stats) fitText(node.stats, text, node.rect.width.baseVal.value - 16);
       node.title.textContent = `${op.name} (${op.role}): ${op.state}\n${text}\nup ${duration(op.uptime_seconds)}`;
       if (node.row) {
         const cells = node.row.children;
@@ -369,14 +408,16 @@
   }
 
   function logEvent(event) {
-    const time = new Date(event.time_unix_ms).toLocaleTimeString();
+    const time = new Date(event.time_unix_ms).toLocaleTimeString([], { hour12: false });
     const who = event.operator ? ` ${event.operator}` : "";
     const attempt = event.attempt ? ` (attempt ${event.attempt})` : "";
     log(`${time} #${event.id} ${event.event}${who}${attempt}: ${event.reason}`, event.severity);
   }
 
   function stream() {
-    const events = new EventSource("/events");
+    // `after=0` replays the events the server still holds, so the log starts with the history;
+    // a reconnect resumes with Last-Event-ID, which the server prefers.
+    const events = new EventSource("/events?after=0");
     const pill = $("stream");
     events.addEventListener("open", () => {
       pill.textContent = "live";
@@ -417,5 +458,7 @@
     stream();
   }
 
+  // Refit when the pane changes width (a window resize, or the page's scrollbar appearing).
+  new ResizeObserver(() => fit()).observe($("graph-scroll"));
   start();
 })();
