@@ -242,6 +242,36 @@ mod tests {
         assert_eq!(document["openapi"], "3.1.0");
     }
 
+    /// Every `$ref` of the document names a schema it has.
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value.as_str()) {
+                            ("$ref", Some(target)) => found.push(target.to_owned()),
+                            _ => refs(value, found),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let document = serde_json::to_value(openapi::document(&plane())).unwrap();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                document["components"]["schemas"][name].is_object(),
+                "{target} does not resolve"
+            );
+        }
+    }
+
     #[test]
     fn reserved_names_are_the_fixed_routes() {
         let plane = plane();

@@ -39,6 +39,7 @@ use super::{recent, topology};
         events::OperatorRates,
         events::EdgeRates,
         events::Lagged,
+        topology::TopologyFormat,
         crate::events::Event,
         super::ControlRecord,
     )),

@@ -19,7 +19,20 @@ const FORMATS: &str = "json, mermaid";
 #[into_params(parameter_in = Query)]
 pub(crate) struct TopologyQuery {
     /// `json` (the default) or `mermaid`.
+    #[param(value_type = Option<TopologyFormat>)]
     format: Option<String>,
+}
+
+/// The formats of `GET /topology`: only for the document, since the handler answers an
+/// unknown format with its own 400.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum TopologyFormat {
+    /// The [`Topology`] as JSON.
+    Json,
+    /// A Mermaid flowchart, as text.
+    Mermaid,
 }
 
 /// The graph's structure and fingerprint, as JSON or as a Mermaid flowchart.
