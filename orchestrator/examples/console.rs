@@ -103,7 +103,10 @@ async fn main() -> anyhow::Result<()> {
     let built = graph.build()?;
     let plane = ControlPlane::for_graph(&built).with_token("console");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("console on http://{} (token `console`)", listener.local_addr()?);
+    println!(
+        "console on http://{} (token `console`)",
+        listener.local_addr()?
+    );
     let stop = built.shutdown_handle();
     let token = stop.token();
     let server = tokio::spawn(serve(listener, plane, async move {

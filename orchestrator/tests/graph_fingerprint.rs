@@ -9,7 +9,11 @@ use sda_orchestrator::{
 const DEEP: usize = 2 * 64;
 
 fn urgent(n: &u32) -> Lane {
-    if *n == 0 { Lane::Emergency } else { Lane::Routine }
+    if *n == 0 {
+        Lane::Emergency
+    } else {
+        Lane::Routine
+    }
 }
 
 fn odd(n: &u32) -> bool {
@@ -39,7 +43,11 @@ fn by_hand(last: EdgeOptions) -> OperatorGraph {
     let rejects = graph.add_sink("rejects", RestartPolicy::Never, sink());
     graph
         .connect(&radar, &normalize)
-        .connect_with(&isl, &normalize, EdgeOptions::new().capacity(16).priority(urgent))
+        .connect_with(
+            &isl,
+            &normalize,
+            EdgeOptions::new().capacity(16).priority(urgent),
+        )
         .connect_with(&normalize, &archive, EdgeOptions::new().capacity(DEEP))
         .connect_with(&normalize, &display, EdgeOptions::new().broadcast(8))
         .connect_with(&normalize, &rejects, last.filter(odd));
@@ -84,8 +92,14 @@ fn changing_any_edge_changes_the_fingerprint() {
     let reference = by_hand(EdgeOptions::new()).fingerprint();
     assert_eq!(reference, by_hand(EdgeOptions::new()).fingerprint());
     // Capacity, kind and an edge more or less.
-    assert_ne!(reference, by_hand(EdgeOptions::new().capacity(7)).fingerprint());
-    assert_ne!(reference, by_hand(EdgeOptions::new().broadcast(1024)).fingerprint());
+    assert_ne!(
+        reference,
+        by_hand(EdgeOptions::new().capacity(7)).fingerprint()
+    );
+    assert_ne!(
+        reference,
+        by_hand(EdgeOptions::new().broadcast(1024)).fingerprint()
+    );
     let mut more = by_hand(EdgeOptions::new());
     let extra = more.add_sink("extra", RestartPolicy::Never, sink());
     assert_ne!(reference, more.fingerprint(), "a vertex more");

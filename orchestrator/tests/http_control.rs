@@ -632,7 +632,10 @@ async fn every_control_attempt_is_one_warning_and_one_audit_record_naming_the_ac
     // A claimed name that tries to forge a field and a line, and is too long.
     let request = Request::post("/operators/ticks/pause")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .header("x-actor", format!("alice\" outcome=accepted\tops{}", "x".repeat(100)))
+        .header(
+            "x-actor",
+            format!("alice\" outcome=accepted\tops{}", "x".repeat(100)),
+        )
         .body(Body::empty())
         .unwrap();
     assert_eq!(call(&router, request).await.status, StatusCode::OK);
@@ -729,7 +732,11 @@ async fn every_control_attempt_is_one_warning_and_one_audit_record_naming_the_ac
     assert_eq!(records[0].actor.as_deref(), Some(claimed.as_str()));
     assert!(records[0].changed);
     assert_eq!(records[1].actor, None);
-    assert!(records.iter().all(|r| r.time_unix_ms > 0 && !r.reason.is_empty()));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.time_unix_ms > 0 && !r.reason.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -846,14 +853,17 @@ async fn a_recent_ring_is_served_newest_first_with_its_parameters_checked() {
 
     let built = idle_graph();
     let ring = RecentRing::new(3);
-    for (n, reason) in [(1, "bad_crc"), (2, "truncated"), (3, "bad_crc"), (4, "bad_crc")] {
+    for (n, reason) in [
+        (1, "bad_crc"),
+        (2, "truncated"),
+        (3, "bad_crc"),
+        (4, "bad_crc"),
+    ] {
         ring.push(json!({ "n": n, "reason": reason }));
     }
-    let router = app(
-        ControlPlane::for_graph(&built)
-            .with_recent("dead-letters", ring)
-            .unwrap(),
-    );
+    let router = app(ControlPlane::for_graph(&built)
+        .with_recent("dead-letters", ring)
+        .unwrap());
     let all = get(&router, "/dead-letters").await.json();
     let ns: Vec<u64> = all["items"]
         .as_array()
@@ -862,8 +872,13 @@ async fn a_recent_ring_is_served_newest_first_with_its_parameters_checked() {
         .map(|i| i["n"].as_u64().unwrap())
         .collect();
     assert_eq!(ns, [4, 3, 2], "newest first, the oldest left the ring");
-    assert_eq!((all["held"].as_u64(), all["pushed"].as_u64()), (Some(3), Some(4)));
-    let one = get(&router, "/dead-letters?limit=1&reason=bad_crc").await.json();
+    assert_eq!(
+        (all["held"].as_u64(), all["pushed"].as_u64()),
+        (Some(3), Some(4))
+    );
+    let one = get(&router, "/dead-letters?limit=1&reason=bad_crc")
+        .await
+        .json();
     assert_eq!(one["items"], json!([{ "n": 4, "reason": "bad_crc" }]));
     let none = get(&router, "/dead-letters?reason=nothing").await.json();
     assert_eq!(none["items"], json!([]));
@@ -892,9 +907,17 @@ async fn the_console_is_one_self_contained_page() {
     // Nothing is loaded from elsewhere, and the policy says so.
     // The only URL is the SVG namespace, which names and loads nothing.
     let urls = page.replace("\"http://www.w3.org/2000/svg\"", "");
-    assert!(!urls.contains("http://") && !urls.contains("https://"), "no external URL");
-    assert!(!page.contains("src=\"") && !page.contains("<link"), "no external resource");
-    let policy = answer.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        !urls.contains("http://") && !urls.contains("https://"),
+        "no external URL"
+    );
+    assert!(
+        !page.contains("src=\"") && !page.contains("<link"),
+        "no external resource"
+    );
+    let policy = answer.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
     assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"));
 }
 

@@ -17,9 +17,11 @@ const BOUND: Duration = Duration::from_secs(20);
 fn graph(recent: usize, live: usize) -> BuiltGraph {
     let mut graph = OperatorGraph::new().with_event_buffers(recent, live);
     let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
-    let out = graph.add_sink("archive", RestartPolicy::Never, |_ctx: SinkContext<u8>| async {
-        Ok(())
-    });
+    let out = graph.add_sink(
+        "archive",
+        RestartPolicy::Never,
+        |_ctx: SinkContext<u8>| async { Ok(()) },
+    );
     graph.connect(&src, &out);
     graph.build().unwrap()
 }
@@ -89,7 +91,12 @@ impl Reader {
                 let data = serde_json::from_str(&data).unwrap();
                 return Sse { event, id, data };
             }
-            let chunk = self.response.chunk().await.unwrap().expect("the stream ended");
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream ended");
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
     }
@@ -136,7 +143,12 @@ async fn events_arrive_in_order_after_a_first_snapshot() {
             seen.push(reader.supervisor().await.unwrap());
         }
         let expected: Vec<(u64, String)> = (1..=6)
-            .map(|id| (id, if id % 2 == 1 { "paused" } else { "resumed" }.to_owned()))
+            .map(|id| {
+                (
+                    id,
+                    if id % 2 == 1 { "paused" } else { "resumed" }.to_owned(),
+                )
+            })
             .collect();
         assert_eq!(seen, expected);
     })

@@ -78,10 +78,12 @@ struct Seal {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The SHA-256 of a block: over `prev`'s hex digits, then each line's digest.
@@ -157,7 +159,9 @@ pub struct Verified {
 #[non_exhaustive]
 pub enum ChainError {
     /// A record line differs from the one that was sealed.
-    #[error("line {line}: edited (its hash is not the one sealed by the chain line at line {seal})")]
+    #[error(
+        "line {line}: edited (its hash is not the one sealed by the chain line at line {seal})"
+    )]
     Edited {
         /// The edited line.
         line: u64,
@@ -165,7 +169,9 @@ pub enum ChainError {
         seal: u64,
     },
     /// Lines of a block are not in the order they were sealed in.
-    #[error("line {line}: out of order (it was sealed at another place of the block sealed at line {seal})")]
+    #[error(
+        "line {line}: out of order (it was sealed at another place of the block sealed at line {seal})"
+    )]
     Reordered {
         /// The first line out of place.
         line: u64,
@@ -173,7 +179,9 @@ pub enum ChainError {
         seal: u64,
     },
     /// A block has fewer record lines than were sealed.
-    #[error("line {line}: a line is missing here (deleted): the chain line at line {seal} sealed {sealed} lines, the file has {found}")]
+    #[error(
+        "line {line}: a line is missing here (deleted): the chain line at line {seal} sealed {sealed} lines, the file has {found}"
+    )]
     Deleted {
         /// Where the first missing line was.
         line: u64,
@@ -185,7 +193,9 @@ pub enum ChainError {
         found: u64,
     },
     /// A block has more record lines than were sealed.
-    #[error("line {line}: inserted (the chain line at line {seal} sealed {sealed} lines, the file has {found})")]
+    #[error(
+        "line {line}: inserted (the chain line at line {seal} sealed {sealed} lines, the file has {found})"
+    )]
     Inserted {
         /// The first line that was not sealed.
         line: u64,
@@ -346,7 +356,7 @@ fn check_block(
     let sealed: Vec<&str> = (0..seal.digests.len() / 8)
         .filter_map(|i| seal.digests.get(8 * i..8 * i + 8))
         .collect();
-    if seal.digests.len() % 8 != 0 || sealed.len() as u64 != seal.lines {
+    if !seal.digests.len().is_multiple_of(8) || sealed.len() as u64 != seal.lines {
         return Err(ChainError::Malformed {
             line: at,
             why: format!("{} digests for {} lines", sealed.len(), seal.lines),
@@ -526,11 +536,17 @@ mod tests {
         let file = chained(BLOCKS);
         // Cut inside the last chain line.
         let err = check(&file[..file.len() - 10]).unwrap_err();
-        assert!(matches!(err, ChainError::Truncated { line: 7, .. }), "{err}");
+        assert!(
+            matches!(err, ChainError::Truncated { line: 7, .. }),
+            "{err}"
+        );
         // Cut at a line boundary inside the last block.
         let all = lines(&file);
         let err = check(&all[..6].concat()).unwrap_err();
-        assert!(matches!(err, ChainError::Truncated { line: 5, .. }), "{err}");
+        assert!(
+            matches!(err, ChainError::Truncated { line: 5, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -549,10 +565,7 @@ mod tests {
     #[test]
     fn records_are_told_from_chain_lines() {
         let file = chained(BLOCKS);
-        let records = lines(&file)
-            .iter()
-            .filter(|l| !is_chain_line(l))
-            .count();
+        let records = lines(&file).iter().filter(|l| !is_chain_line(l)).count();
         assert_eq!(records, 5);
     }
 }

@@ -14,7 +14,12 @@ fn run() -> (tempfile::TempDir, Finished) {
     let out = tempfile::tempdir().unwrap();
     let finished = Service::new()
         .args(["--transport", "inprocess", "--passes", "1", "--rate", "40"])
-        .args(["--log-format", "json", "--out", out.path().to_str().unwrap()])
+        .args([
+            "--log-format",
+            "json",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
         .run();
     assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
     (out, finished)
@@ -71,19 +76,32 @@ fn verify_audit_passes_an_untouched_run_and_names_each_kind_of_tampering() {
 
     let (code, report) = verify(dir);
     assert_eq!(code, Some(0), "{report}");
-    assert!(report.contains(&format!("audit.jsonl: intact: {records} records")), "{report}");
-    assert!(report.contains("control_audit.jsonl: intact: 0 records"), "{report}");
+    assert!(
+        report.contains(&format!("audit.jsonl: intact: {records} records")),
+        "{report}"
+    );
+    assert!(
+        report.contains("control_audit.jsonl: intact: 0 records"),
+        "{report}"
+    );
 
     // One edited byte in a record: named by its line.
     let edited = tampered(dir, |lines| {
         let i = block_of_two(lines) + 1;
         let at = lines[i].iter().position(|b| b.is_ascii_digit()).unwrap();
-        lines[i][at] = if lines[i][at] == b'9' { b'8' } else { lines[i][at] + 1 };
+        lines[i][at] = if lines[i][at] == b'9' {
+            b'8'
+        } else {
+            lines[i][at] + 1
+        };
     });
     let line = block_of_two(&lines_of(dir)) + 2;
     let (code, report) = verify(edited.path());
     assert_eq!(code, Some(1), "{report}");
-    assert!(report.contains(&format!("audit.jsonl: line {line}: edited")), "{report}");
+    assert!(
+        report.contains(&format!("audit.jsonl: line {line}: edited")),
+        "{report}"
+    );
 
     // One deleted line.
     let deleted = tampered(dir, |lines| {
@@ -93,7 +111,10 @@ fn verify_audit_passes_an_untouched_run_and_names_each_kind_of_tampering() {
     let line = block_of_two(&lines_of(dir)) + 1;
     let (code, report) = verify(deleted.path());
     assert_eq!(code, Some(1), "{report}");
-    assert!(report.contains(&format!("audit.jsonl: line {line}: a line is missing")), "{report}");
+    assert!(
+        report.contains(&format!("audit.jsonl: line {line}: a line is missing")),
+        "{report}"
+    );
 
     // Two swapped lines.
     let swapped = tampered(dir, |lines| {
@@ -102,7 +123,10 @@ fn verify_audit_passes_an_untouched_run_and_names_each_kind_of_tampering() {
     });
     let (code, report) = verify(swapped.path());
     assert_eq!(code, Some(1), "{report}");
-    assert!(report.contains(&format!("audit.jsonl: line {line}: out of order")), "{report}");
+    assert!(
+        report.contains(&format!("audit.jsonl: line {line}: out of order")),
+        "{report}"
+    );
 
     // A truncated tail: the file cut in the middle of its last line.
     let truncated = tampered(dir, |lines| {
@@ -112,7 +136,10 @@ fn verify_audit_passes_an_untouched_run_and_names_each_kind_of_tampering() {
     let line = lines_of(dir).len();
     let (code, report) = verify(truncated.path());
     assert_eq!(code, Some(1), "{report}");
-    assert!(report.contains(&format!("audit.jsonl: line {line}: truncated")), "{report}");
+    assert!(
+        report.contains(&format!("audit.jsonl: line {line}: truncated")),
+        "{report}"
+    );
     assert!(report.contains("control_audit.jsonl: intact"), "{report}");
 
     // Not a folder: a usage error.

@@ -53,10 +53,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let http = reqwest::Client::builder()
-            .timeout(LIMIT)
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().timeout(LIMIT).build().unwrap();
         let mut browser = Browser {
             http,
             driver,
@@ -116,14 +113,22 @@ impl Browser {
     }
 
     async fn goto(&self, url: &str) {
-        self.call("POST", &format!("{}/url", self.session()), Some(json!({ "url": url })))
-            .await;
+        self.call(
+            "POST",
+            &format!("{}/url", self.session()),
+            Some(json!({ "url": url })),
+        )
+        .await;
     }
 
     async fn script(&self, script: &str) -> Value {
         let body = json!({ "script": script, "args": [] });
-        self.call("POST", &format!("{}/execute/sync", self.session()), Some(body))
-            .await
+        self.call(
+            "POST",
+            &format!("{}/execute/sync", self.session()),
+            Some(body),
+        )
+        .await
     }
 
     async fn element(&self, css: &str) -> String {
@@ -142,7 +147,8 @@ impl Browser {
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.element(css).await;
         let path = format!("{}/element/{element}/value", self.session());
-        self.call("POST", &path, Some(json!({ "text": text }))).await;
+        self.call("POST", &path, Some(json!({ "text": text })))
+            .await;
     }
 
     async fn click(&self, css: &str) {
@@ -178,7 +184,11 @@ impl Browser {
     async fn close(mut self) {
         if self.session.is_some() {
             let path = self.session();
-            let _ = self.http.delete(format!("{}{path}", self.base)).send().await;
+            let _ = self
+                .http
+                .delete(format!("{}{path}", self.base))
+                .send()
+                .await;
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -290,7 +300,10 @@ async fn the_console_shows_the_graph_and_pauses_a_source_with_the_token() {
     let message = browser
         .script("return document.getElementById('message').textContent")
         .await;
-    assert!(message.as_str().unwrap().contains("optical: pause done"), "{message}");
+    assert!(
+        message.as_str().unwrap().contains("optical: pause done"),
+        "{message}"
+    );
     browser
         .wait("the log to show the pause", || async {
             browser

@@ -312,7 +312,10 @@ async fn the_console_views_agree_with_the_files_and_the_metrics() {
         assert!(Instant::now() < deadline, "no dead letter shown");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let code = letters["items"][0]["reason_code"].as_str().unwrap().to_owned();
+    let code = letters["items"][0]["reason_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let same = get_json(&base, &format!("/dead-letters?reason={code}&limit=1000")).await;
     assert!(
         same["items"]
@@ -354,10 +357,14 @@ async fn the_console_views_agree_with_the_files_and_the_metrics() {
     assert_eq!(records[1]["outcome"], "accepted");
     assert_eq!(records[1]["operator"], "optical");
     assert_eq!(records[1]["actor"], "ops\\x20\\x22on\\x20call\\x22");
-    assert!(records[1]["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        records[1]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
     for file in ["audit.jsonl", "control_audit.jsonl"] {
         let path = out.path().join(file);
-        sda_ingest::audit_chain::verify_file(&path)
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        sda_ingest::audit_chain::verify_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }

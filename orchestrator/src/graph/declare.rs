@@ -8,7 +8,8 @@ use futures::FutureExt;
 
 use super::vertex::{self, Declared, Nothing, Wire};
 use super::{
-    Downstream, EdgeSpec, Fingerprint, GraphError, GraphErrorKind, IntoEdgeSpec, Topology, Upstream, VertexRef,
+    Downstream, EdgeSpec, Fingerprint, GraphError, GraphErrorKind, IntoEdgeSpec, Topology,
+    Upstream, VertexRef,
 };
 use crate::channel::{EdgeInfo, EdgeKind, channel};
 use crate::events::{DEFAULT_LIVE_EVENTS, DEFAULT_RECENT_EVENTS};

@@ -86,21 +86,20 @@ fn hex<S: serde::Serializer>(fingerprint: &Fingerprint, s: S) -> Result<S::Ok, S
 pub(crate) type EdgeParts = (usize, usize, usize, &'static str, bool, &'static str);
 
 impl Topology {
-    pub(crate) fn new(
-        vertices: Vec<(String, Role, RestartPolicy)>,
-        edges: Vec<EdgeParts>,
-    ) -> Self {
+    pub(crate) fn new(vertices: Vec<(String, Role, RestartPolicy)>, edges: Vec<EdgeParts>) -> Self {
         let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.0.clone());
         let edges: Vec<EdgeDescription> = edges
             .into_iter()
-            .map(|(from, to, capacity, kind, filtered, item)| EdgeDescription {
-                from: name(from),
-                to: name(to),
-                capacity,
-                kind,
-                filtered,
-                item,
-            })
+            .map(
+                |(from, to, capacity, kind, filtered, item)| EdgeDescription {
+                    from: name(from),
+                    to: name(to),
+                    capacity,
+                    kind,
+                    filtered,
+                    item,
+                },
+            )
             .collect();
         let mut fingerprinter = Fingerprinter::new();
         for (name, role, _) in &vertices {

@@ -221,7 +221,10 @@ mod tests {
 
     #[test]
     fn control_paths_are_recognised() {
-        assert_eq!(control_path("/operators/radar/pause"), Some(("radar", "pause")));
+        assert_eq!(
+            control_path("/operators/radar/pause"),
+            Some(("radar", "pause"))
+        );
         assert_eq!(
             control_path("/operators/radar/resume"),
             Some(("radar", "resume"))

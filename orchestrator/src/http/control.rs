@@ -122,9 +122,16 @@ fn act(
                 (Action::Resume, false) => "not paused",
             };
             let response = Json(body).into_response();
-            ("accepted", StatusCode::OK, changed, reason.to_owned(), response)
+            (
+                "accepted",
+                StatusCode::OK,
+                changed,
+                reason.to_owned(),
+                response,
+            )
         }
-        Err((outcome, error)) => {
+        Err(refused) => {
+            let (outcome, error) = *refused;
             let (status, reason) = (error.status, error.message.clone());
             (outcome, status, false, reason, error.into_response())
         }
@@ -146,6 +153,9 @@ fn act(
     response
 }
 
+/// Why an attempt was refused: its outcome, and the error answered.
+type Refused = (&'static str, ApiError);
+
 /// The answer: the change made, or the outcome that refused it with its error.
 fn decide(
     plane: &ControlPlane,
@@ -153,11 +163,11 @@ fn decide(
     operator: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(bool, Changed), (&'static str, ApiError)> {
+) -> Result<(bool, Changed), Box<Refused>> {
     // The token is checked before anything else, so that an unauthenticated client learns
     // nothing about the graph (not even which operators exist).
     authorize(headers, plane.token.as_deref())
-        .map_err(|refusal| (refusal.outcome(), refusal.into_error()))?;
+        .map_err(|refusal| Box::new((refusal.outcome(), refusal.into_error())))?;
     // The body is read (so that the limit applies to it) and otherwise ignored.
     if let Err(rejection) = body {
         let status = rejection.status();
@@ -174,21 +184,23 @@ fn decide(
         } else {
             rejection.body_text()
         };
-        return Err((outcome, ApiError::new(status, message)));
+        return Err(Box::new((outcome, ApiError::new(status, message))));
     }
     let result = match action {
         Action::Pause => plane.controls.pause(operator),
         Action::Resume => plane.controls.resume(operator),
     };
-    let changed = result.map_err(|error| match error {
-        ControlError::UnknownOperator(_) => (
-            "unknown_operator",
-            ApiError::new(StatusCode::NOT_FOUND, error.to_string()),
-        ),
-        _ => (
-            "not_a_source",
-            ApiError::new(StatusCode::CONFLICT, error.to_string()),
-        ),
+    let changed = result.map_err(|error| {
+        Box::new(match error {
+            ControlError::UnknownOperator(_) => (
+                "unknown_operator",
+                ApiError::new(StatusCode::NOT_FOUND, error.to_string()),
+            ),
+            _ => (
+                "not_a_source",
+                ApiError::new(StatusCode::CONFLICT, error.to_string()),
+            ),
+        })
     })?;
     let state = plane
         .monitor

@@ -276,7 +276,12 @@ mod tests {
     fn reserved_names_are_the_fixed_routes() {
         let plane = plane();
         for route in routes(&plane) {
-            let first = route.path.trim_start_matches('/').split('/').next().unwrap_or("");
+            let first = route
+                .path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
             assert!(
                 first.is_empty() || first == "dead-letters" || RESERVED.contains(&first),
                 "{first} is not reserved"

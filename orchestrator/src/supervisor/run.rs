@@ -60,7 +60,15 @@ impl Supervisor {
         .set(1.0);
         let order = self.graph.order.clone();
         for index in order {
-            decision!(self.monitor().events(), info, Spawn, self.name(index), 0, 0, "initial start");
+            decision!(
+                self.monitor().events(),
+                info,
+                Spawn,
+                self.name(index),
+                0,
+                0,
+                "initial start"
+            );
             if let Err(event) = self.start(index, Duration::ZERO) {
                 return self.escalate(event).await;
             }
@@ -73,7 +81,14 @@ impl Supervisor {
         loop {
             if self.running.is_empty() {
                 self.monitor().publish_metrics();
-                graph_event!(self.monitor().events(), info, ShutdownComplete, None, "every vertex finished", aborted = "");
+                graph_event!(
+                    self.monitor().events(),
+                    info,
+                    ShutdownComplete,
+                    None,
+                    "every vertex finished",
+                    aborted = ""
+                );
                 return SupervisorEvent::CleanShutdown;
             }
             tokio::select! {
@@ -184,14 +199,30 @@ impl Supervisor {
                         let reason = format!(
                             "returned ok with {dropped} item(s) still queued on its input; they are dropped"
                         );
-                        decision!(self.monitor().events(), warn, CleanExit, self.name(index), attempt, 0, reason);
+                        decision!(
+                            self.monitor().events(),
+                            warn,
+                            CleanExit,
+                            self.name(index),
+                            attempt,
+                            0,
+                            reason
+                        );
                     }
                 }
                 Ok(())
             }
             TaskExit::Errored(error) => self.on_error(index, error),
             TaskExit::Panicked(message) => {
-                decision!(self.monitor().events(), error, Panicked, self.name(index), attempt, 0, message);
+                decision!(
+                    self.monitor().events(),
+                    error,
+                    Panicked,
+                    self.name(index),
+                    attempt,
+                    0,
+                    message
+                );
                 self.monitor().record_failure(index, &message);
                 self.monitor().set_state(index, OperatorState::Failed);
                 Err(SupervisorEvent::Panicked {

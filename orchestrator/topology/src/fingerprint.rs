@@ -2,26 +2,10 @@
 //! `const fn`s so that `pipeline!` can have the compiler evaluate it while `OperatorGraph`
 //! computes the same bytes at run time, through the same code.
 //!
-//! # Canonical description (version 1)
-//!
-//! The hashed bytes are, in order:
-//!
-//! ```text
-//! sda-orchestrator topology v1\n
-//! vertex <role> <len>:<name>\n                                  one per vertex, in declaration order
-//! edge <len>:<from> <len>:<to> <capacity> <kind> <filter>\n     one per edge, in declaration order
-//! ```
-//!
-//! `<role>` is `source`, `operator` or `sink`; `<len>` is the name's length in bytes (so that
-//! no name can forge a field); `<capacity>` is the edge's capacity in decimal (per lane on a
-//! priority edge, the ring's size on a broadcast edge); `<kind>` is `plain`, `priority` or
-//! `broadcast`; `<filter>` is `1` when the edge has a filter, else `0`. Restart policies and
-//! item types are not part of it: a policy is tuning, not topology, and `std::any::type_name`
-//! is neither available to `const fn`s nor promised to be stable across compiler versions (the
-//! typed `connect` already guarantees that every edge's ends agree on the type).
+//! The canonical description is documented on [`Fingerprinter`].
 
-/// The SHA-256 fingerprint of a topology's canonical description (see the
-/// [module documentation](self)). Written as 64 lowercase hexadecimal digits.
+/// The SHA-256 fingerprint of a topology's canonical description (see [`Fingerprinter`]).
+/// Written as 64 lowercase hexadecimal digits.
 ///
 /// # Examples
 ///
@@ -78,6 +62,24 @@ impl std::fmt::Debug for Fingerprint {
 
 /// Builds a [`Fingerprint`] one vertex and one edge at a time, in declaration order. Every
 /// method is a `const fn`, so a fingerprint can be a constant.
+///
+/// # Canonical description (version 1)
+///
+/// The hashed bytes are, in order:
+///
+/// ```text
+/// sda-orchestrator topology v1\n
+/// vertex <role> <len>:<name>\n                                  one per vertex, in declaration order
+/// edge <len>:<from> <len>:<to> <capacity> <kind> <filter>\n     one per edge, in declaration order
+/// ```
+///
+/// `<role>` is `source`, `operator` or `sink`; `<len>` is the name's length in bytes (so that
+/// no name can forge a field); `<capacity>` is the edge's capacity in decimal (per lane on a
+/// priority edge, the ring's size on a broadcast edge); `<kind>` is `plain`, `priority` or
+/// `broadcast`; `<filter>` is `1` when the edge has a filter, else `0`. Restart policies and
+/// item types are not part of it: a policy is tuning, not topology, and `std::any::type_name`
+/// is neither available to `const fn`s nor promised to be stable across compiler versions (the
+/// typed `connect` already guarantees that every edge's ends agree on the type).
 ///
 /// # Examples
 ///
@@ -322,10 +324,7 @@ mod tests {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         );
         assert_eq!(
-            hex(Sha256::new()
-                .update(&long[..7])
-                .update(&long[7..])
-                .finish()),
+            hex(Sha256::new().update(&long[..7]).update(&long[7..]).finish()),
             hex(Sha256::new().update(long).finish())
         );
         let million_a = {

@@ -222,7 +222,10 @@ pub async fn run(
         counters,
         peers,
     } = ready;
-    let dead_letters = parts.dead_letter_ring.clone().unwrap_or_else(|| RecentRing::new(1));
+    let dead_letters = parts
+        .dead_letter_ring
+        .clone()
+        .unwrap_or_else(|| RecentRing::new(1));
     let declared = build_topology(&parts);
     let declared_fingerprint = declared.declared_fingerprint();
     let built = declared.build()?;
