@@ -103,15 +103,94 @@ pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStrea
         })
     });
 
+    let fingerprint = if errors.is_none() {
+        fingerprint(plan)
+    } else {
+        None
+    };
     let graph = graph(whole);
+    let declare = fingerprint.map(|fingerprint| {
+        let name = Ident::new("__PIPELINE_FINGERPRINT", whole);
+        quote_spanned! {whole=>
+            const #name: ::sda_orchestrator::graph::Fingerprint = #fingerprint;
+            #graph.__declare_fingerprint(#name);
+        }
+    });
     quote_spanned! {whole=>
         {
             #errors
             let mut #graph = ::sda_orchestrator::OperatorGraph::new();
             #(#declarations)*
             #(#edges)*
+            #declare
             #graph
         }
+    }
+}
+
+/// The fingerprint of the topology as a constant expression, evaluated by the compiler with the
+/// same `const fn`s the graph runs at run time; `None` when an edge's capacity is not a constant
+/// (see [`is_constant`]) or an edge is already reported as wrong.
+fn fingerprint(plan: &Plan<'_>) -> Option<TokenStream> {
+    let whole = Span::mixed_site();
+    let vertices = plan.vertices.iter().map(|vertex| {
+        let name = LitStr::new(&vertex.declaration.name_text(), whole);
+        let role = LitStr::new(vertex.declaration.role.noun(), whole);
+        quote_spanned!(whole=> .vertex(#name, #role))
+    });
+    let mut edges = Vec::with_capacity(plan.edges.len());
+    for edge in &plan.edges {
+        let (from, to) = edge.endpoints?;
+        let name = |index: usize| {
+            plan.vertices
+                .get(index)
+                .map(|v| LitStr::new(&v.declaration.name_text(), whole))
+        };
+        let (from, to) = (name(from)?, name(to)?);
+        let capacity = match edge.broadcast.or(edge.capacity) {
+            Some(expr) if is_constant(expr) => quote!(#expr),
+            Some(_) => return None,
+            None => quote_spanned!(whole=> ::sda_orchestrator::graph::DEFAULT_EDGE_CAPACITY),
+        };
+        let kind = if edge.broadcast.is_some() {
+            "broadcast"
+        } else if edge.priority.is_some() {
+            "priority"
+        } else {
+            "plain"
+        };
+        let filtered = edge.filter.is_some();
+        edges.push(quote_spanned!(whole=> .edge(#from, #to, #capacity, #kind, #filtered)));
+    }
+    Some(quote_spanned! {whole=>
+        ::sda_orchestrator::graph::Fingerprinter::new()
+            #(#vertices)*
+            #(#edges)*
+            .finish()
+    })
+}
+
+/// Whether a capacity expression can be evaluated in a constant: made of integer literals and
+/// paths whose last segment is an `UPPER_CASE` name (by convention a constant), with arithmetic
+/// and parentheses. A lowercase path is taken for a variable, which a constant cannot read.
+fn is_constant(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Lit(lit) => matches!(lit.lit, syn::Lit::Int(_)),
+        syn::Expr::Path(path) => {
+            path.qself.is_none()
+                && path.path.segments.last().is_some_and(|segment| {
+                    let name = segment.ident.to_string();
+                    segment.arguments.is_none()
+                        && name.chars().any(|c| c.is_ascii_uppercase())
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+        }
+        syn::Expr::Binary(binary) => is_constant(&binary.left) && is_constant(&binary.right),
+        syn::Expr::Paren(paren) => is_constant(&paren.expr),
+        syn::Expr::Group(group) => is_constant(&group.expr),
+        _ => false,
     }
 }
 

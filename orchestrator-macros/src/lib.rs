@@ -48,6 +48,16 @@ use proc_macro::TokenStream;
 /// exactly as the same `add_*` and `connect` calls written by hand. `build()` still runs its own
 /// checks at run time.
 ///
+/// # Fingerprint
+///
+/// The expansion also computes the topology's fingerprint (SHA-256 of its canonical
+/// description: names, roles, edges with capacity, kind and filter) in a `const`, evaluated by
+/// the compiler with the same `const fn`s that `OperatorGraph::fingerprint` runs, and records it
+/// on the graph: `OperatorGraph::declared_fingerprint`. This needs every edge capacity to be a
+/// constant: an integer literal or an `UPPER_CASE` constant (arithmetic of those included); with
+/// any other capacity expression the graph has no declared fingerprint (its run-time one is
+/// still there).
+///
 /// # Compile-time errors
 ///
 /// Every error is reported at once, each on the tokens it is about:

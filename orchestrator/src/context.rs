@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::SupervisorPolicy;
 use crate::control::PauseGate;
+use crate::events::EventBus;
 use crate::{Inbox, Outbox};
 
 /// What every context carries besides its channel ends.
@@ -21,6 +22,8 @@ pub(crate) struct Meta {
     /// The graph's supervisor policy: a router restarts its feeds on the same terms as the
     /// supervisor restarts vertices.
     pub(crate) policy: Arc<SupervisorPolicy>,
+    /// The graph's event bus, where a router publishes its feeds' decisions.
+    pub(crate) events: EventBus,
 }
 
 /// The documentation shared by every context's `shutdown` field.

@@ -49,6 +49,7 @@
 //! | [`graph`] | validation errors in detail, the described topology, the traits that type-check an edge's ends, edge specifications, router errors, the default edge capacity |
 //! | [`monitor`] | the live view of a running graph (`GraphMonitor`, snapshots, operator states) and the metric names with their descriptions |
 //! | [`control`] | pausing and resuming sources while the graph runs |
+//! | [`events`] | the event bus: every supervisor decision and control action as a structured event, live and resumable |
 //! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget |
 //! | [`resilience`] | retry with backoff, circuit breaker, dedicated-runtime pool |
 //! | `http` (feature `http`) | the axum control plane |
@@ -101,6 +102,7 @@
 mod channel;
 mod context;
 pub mod control;
+pub mod events;
 pub mod graph;
 #[cfg(feature = "http")]
 pub mod http;

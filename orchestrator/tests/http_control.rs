@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use common::{collect, pass_through, send_all, store, taken};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use sda_orchestrator::http::{ControlPlane, DEFAULT_BODY_LIMIT, app, serve};
+use sda_orchestrator::http::{ControlPlane, ControlRecord, DEFAULT_BODY_LIMIT, app, serve};
 use sda_orchestrator::{
     BuiltGraph, OperatorContext, OperatorGraph, RestartPolicy, SourceContext, SupervisorEvent,
     SupervisorPolicy,
@@ -617,16 +617,25 @@ async fn every_error_is_json() {
 }
 
 #[tokio::test]
-async fn every_control_attempt_is_one_event_naming_the_actor() {
+async fn every_control_attempt_is_one_warning_and_one_audit_record_naming_the_actor() {
     let captured = Captured::start();
     let built = idle_graph();
     let client: SocketAddr = "192.0.2.7:41000".parse().unwrap();
-    let router =
-        app(ControlPlane::for_graph(&built).with_token(TOKEN)).layer(MockConnectInfo(client));
+    let audited: Arc<Mutex<Vec<ControlRecord>>> = Arc::default();
+    let kept = Arc::clone(&audited);
+    let plane = ControlPlane::for_graph(&built)
+        .with_token(TOKEN)
+        .with_body_limit(64)
+        .with_audit(move |record| kept.lock().unwrap().push(record.clone()));
+    let router = app(plane).layer(MockConnectInfo(client));
 
+    // A claimed name that tries to forge a field and a line, and is too long.
     let request = Request::post("/operators/ticks/pause")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .header("x-actor", format!("alice\tops{}", "x".repeat(100)))
+        .header(
+            "x-actor",
+            format!("alice\" outcome=accepted\tops{}", "x".repeat(100)),
+        )
         .body(Body::empty())
         .unwrap();
     assert_eq!(call(&router, request).await.status, StatusCode::OK);
@@ -652,11 +661,29 @@ async fn every_control_attempt_is_one_event_naming_the_actor() {
             .status,
         StatusCode::NOT_FOUND
     );
+    // A body over the limit is refused before the handler, and still recorded.
+    let oversized = Request::post("/operators/ticks/resume")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_LENGTH, "100")
+        .body(Body::from(vec![b'x'; 100]))
+        .unwrap();
+    assert_eq!(
+        call(&router, oversized).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     // Reads are not control attempts.
     get(&router, "/operators").await;
 
+    let expected = [
+        ("pause", "ticks", "accepted", 200),
+        ("resume", "ticks", "forbidden", 403),
+        ("resume", "ticks", "unauthenticated", 401),
+        ("resume", "collect", "not_a_source", 409),
+        ("pause", "nope", "unknown_operator", 404),
+        ("resume", "ticks", "payload_too_large", 413),
+    ];
     let events = captured.control_events();
-    let summary: Vec<(String, String, String)> = events
+    let summary: Vec<(String, String, String, u64)> = events
         .iter()
         .map(|e| {
             let f = &e["fields"];
@@ -664,33 +691,52 @@ async fn every_control_attempt_is_one_event_naming_the_actor() {
                 f["event"].as_str().unwrap().to_owned(),
                 f["operator"].as_str().unwrap().to_owned(),
                 f["outcome"].as_str().unwrap().to_owned(),
+                f["status"].as_u64().unwrap(),
             )
         })
         .collect();
-    let expected = [
-        ("pause", "ticks", "accepted"),
-        ("resume", "ticks", "forbidden"),
-        ("resume", "ticks", "unauthenticated"),
-        ("resume", "collect", "not_a_source"),
-        ("pause", "nope", "unknown_operator"),
-    ];
-    assert_eq!(
-        summary,
-        expected
-            .iter()
-            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    let owned = |list: &[(&str, &str, &str, u64)]| {
+        list.iter()
+            .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), *d))
             .collect::<Vec<_>>()
+    };
+    assert_eq!(summary, owned(&expected));
+    // The claimed name is cut to 64 characters and every character that could forge a field
+    // (quote, space, `=`, tab) is escaped.
+    let claimed = format!(
+        "alice\\x22\\x20outcome\\x3daccepted\\x09ops{}",
+        "x".repeat(64 - 27)
     );
-    // The claimed name is cut to 64 characters, control characters replaced.
-    let claimed = format!("alice?ops{}", "x".repeat(64 - 9));
     assert_eq!(
         events[0]["fields"]["actor"],
         format!("192.0.2.7:41000 ({claimed})")
     );
-    assert_eq!(events[0]["level"], "INFO");
+    assert!(events.iter().all(|e| e["level"] == "WARN"));
     assert_eq!(events[1]["fields"]["actor"], "192.0.2.7:41000");
-    assert_eq!(events[1]["level"], "WARN");
     assert!(events.iter().all(|e| e["timestamp"].is_string()));
+
+    let records = audited.lock().unwrap().clone();
+    let summary: Vec<(String, String, String, u64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.action.clone(),
+                r.operator.clone(),
+                r.outcome.clone(),
+                u64::from(r.status),
+            )
+        })
+        .collect();
+    assert_eq!(summary, owned(&expected));
+    assert_eq!(records[0].peer, "192.0.2.7:41000");
+    assert_eq!(records[0].actor.as_deref(), Some(claimed.as_str()));
+    assert!(records[0].changed);
+    assert_eq!(records[1].actor, None);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.time_unix_ms > 0 && !r.reason.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -786,4 +832,146 @@ async fn pausing_over_http_holds_a_running_source_and_resuming_loses_nothing() {
     );
     assert_eq!(monitor.total_restarts(), 0);
     assert_eq!(monitor.dropped_items(), 0);
+}
+
+#[tokio::test]
+async fn edges_lists_every_edge_from_the_monitor() {
+    let built = idle_graph();
+    let router = app(ControlPlane::for_graph(&built));
+    let answer = get(&router, "/edges").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let edges = answer.json()["edges"].as_array().unwrap().clone();
+    let names: Vec<&str> = edges.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ticks->pass", "pass->collect"]);
+    assert_eq!(edges[0]["capacity"], 1024);
+    assert_eq!(edges[0]["depth"], 0);
+}
+
+#[tokio::test]
+async fn a_recent_ring_is_served_newest_first_with_its_parameters_checked() {
+    use sda_orchestrator::monitor::RecentRing;
+
+    let built = idle_graph();
+    let ring = RecentRing::new(3);
+    for (n, reason) in [
+        (1, "bad_crc"),
+        (2, "truncated"),
+        (3, "bad_crc"),
+        (4, "bad_crc"),
+    ] {
+        ring.push(json!({ "n": n, "reason": reason }));
+    }
+    let router = app(ControlPlane::for_graph(&built)
+        .with_recent("dead-letters", ring)
+        .unwrap());
+    let all = get(&router, "/dead-letters").await.json();
+    let ns: Vec<u64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [4, 3, 2], "newest first, the oldest left the ring");
+    assert_eq!(
+        (all["held"].as_u64(), all["pushed"].as_u64()),
+        (Some(3), Some(4))
+    );
+    let one = get(&router, "/dead-letters?limit=1&reason=bad_crc")
+        .await
+        .json();
+    assert_eq!(one["items"], json!([{ "n": 4, "reason": "bad_crc" }]));
+    let none = get(&router, "/dead-letters?reason=nothing").await.json();
+    assert_eq!(none["items"], json!([]));
+    for bad in [
+        "/dead-letters?limit=0",
+        "/dead-letters?limit=1001",
+        "/dead-letters?limit=ten",
+        "/dead-letters?limit=-1",
+        "/dead-letters?reason=",
+    ] {
+        get(&router, bad).await.error(StatusCode::BAD_REQUEST);
+    }
+    let long = format!("/dead-letters?reason={}", "r".repeat(129));
+    get(&router, &long).await.error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_console_is_one_self_contained_page() {
+    let built = idle_graph();
+    let router = app(ControlPlane::for_graph(&built));
+    let answer = get(&router, "/").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.content_type().starts_with("text/html"));
+    let page = answer.text();
+    assert!(page.contains("<script>") && page.contains("new EventSource(\"/events?after=0\")"));
+    // Nothing is loaded from elsewhere, and the policy says so.
+    // The only URL is the SVG namespace, which names and loads nothing.
+    let urls = page.replace("\"http://www.w3.org/2000/svg\"", "");
+    assert!(
+        !urls.contains("http://") && !urls.contains("https://"),
+        "no external URL"
+    );
+    assert!(
+        !page.contains("src=\"") && !page.contains("<link"),
+        "no external resource"
+    );
+    let policy = answer.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_the_router_answers() {
+    use sda_orchestrator::monitor::RecentRing;
+
+    let built = idle_graph();
+    let plane = ControlPlane::for_graph(&built)
+        .with_token(TOKEN)
+        .with_recent("dead-letters", RecentRing::new(4))
+        .unwrap();
+    let router = app(plane);
+    let document = get(&router, "/openapi.json").await.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let paths = document["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            // Every documented operation is routed: not the fallback's 404, not a 405.
+            let uri = path.replace("{name}", "ticks");
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            if uri == "/events" {
+                continue; // an endless stream; served in tests/http_events.rs
+            }
+            let answer = call(&router, request).await;
+            assert!(
+                !(answer.status == StatusCode::METHOD_NOT_ALLOWED
+                    || answer.status == StatusCode::NOT_FOUND
+                        && answer.text().contains("no such endpoint")),
+                "{method} {path} is documented but not routed: {}",
+                answer.status
+            );
+            let documented: Vec<&String> =
+                operation["responses"].as_object().unwrap().keys().collect();
+            assert!(
+                documented.contains(&&answer.status.as_u16().to_string()),
+                "{method} {path} answered {} (documented: {documented:?})",
+                answer.status
+            );
+            // Mutations name the bearer scheme.
+            if method == "post" {
+                assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{path}");
+            }
+        }
+    }
+    assert_eq!(operations, 11, "{:?}", paths.keys().collect::<Vec<_>>());
 }

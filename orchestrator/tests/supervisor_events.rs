@@ -184,3 +184,51 @@ async fn a_drained_shutdown_logs_start_and_completion() {
         ]
     );
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn every_logged_decision_is_also_published_on_the_event_bus() {
+    use sda_orchestrator::events::{EventKind, Received};
+
+    let mut graph = OperatorGraph::new();
+    let s = graph.add_source(
+        "idle",
+        RestartPolicy::default(),
+        |ctx: sda_orchestrator::SourceContext<u8>| async move {
+            ctx.shutdown.cancelled().await;
+            Ok(())
+        },
+    );
+    let k = graph.add_sink("collect", RestartPolicy::Never, collect(store()));
+    graph.connect(&s, &k);
+    let built = graph.build().unwrap();
+    let bus = built.monitor().events().clone();
+    let mut live = bus.subscribe();
+    built.controls().pause("idle").unwrap();
+    built.controls().resume("idle").unwrap();
+    built.shutdown_handle().shutdown();
+    assert!(built.run(SupervisorPolicy::default()).await.is_clean());
+
+    let mut seen = Vec::new();
+    while let Some(Received::Event(event)) = live.try_recv() {
+        seen.push((event.id, event.event, event.operator.clone()));
+    }
+    let kinds: Vec<EventKind> = seen.iter().map(|(_, kind, _)| *kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Paused,
+            EventKind::Resumed,
+            EventKind::Spawn,
+            EventKind::Spawn,
+            EventKind::ShutdownStarted,
+            EventKind::CleanExit,
+            EventKind::CleanExit,
+            EventKind::ShutdownComplete,
+        ]
+    );
+    let ids: Vec<u64> = seen.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+    assert_eq!(seen[2].2.as_deref(), Some("idle"));
+    assert_eq!(seen[7].2, None);
+    assert_eq!(bus.recent().len(), 8);
+}

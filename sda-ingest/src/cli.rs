@@ -18,6 +18,9 @@ use crate::config::{ConfigError, FileConfig, LogFormat};
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "sda-ingest", version, about, long_about = None)]
 pub struct Cli {
+    /// Instead of running the pipeline: a tool over an output folder.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML configuration file (keys as the flags; see the README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -79,6 +82,18 @@ pub struct Cli {
     /// Testing only: make the named check point fail once (an operator, or `correlator:alert`).
     #[arg(long, value_name = "POINT", hide = true)]
     pub inject_error_once: Option<String>,
+}
+
+/// The tools over an output folder.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Checks the hash chains of audit.jsonl and control_audit.jsonl in DIR: exit 0 when both
+    /// are intact, 1 naming the first line where a file was edited, truncated or reordered.
+    VerifyAudit {
+        /// The output folder of a run (its --out).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 impl Cli {

@@ -8,13 +8,16 @@
 //!   over HTTP;
 //! * [`simulator`]: the in-process replay and the loopback peers that stand in for real sensors;
 //! * [`app`]: one run, from start-up to the summary; [`cli`] and [`config`]: flags and the TOML
-//!   file; [`telemetry`]: the Prometheus recorder and the service's metrics.
+//!   file; [`telemetry`]: the Prometheus recorder and the service's metrics;
+//! * [`audit_chain`]: the hash chain of `audit.jsonl` and `control_audit.jsonl`, and its
+//!   offline check (`sda-ingest verify-audit DIR`).
 //!
 //! `ARCHITECTURE.md` at the repository root follows one radar datagram from the socket to its
 //! line in `observations.jsonl`.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod audit_chain;
 pub mod cli;
 pub mod config;
 pub mod pipeline;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use sda_ingest::app::{self, Signals};
-use sda_ingest::cli::Cli;
+use sda_ingest::audit_chain;
+use sda_ingest::cli::{Cli, Command};
 use sda_ingest::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +40,9 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse();
+    if let Some(Command::VerifyAudit { dir }) = &cli.command {
+        return verify_audit(dir);
+    }
     let file = match cli.file_config() {
         Ok(file) => file,
         Err(e) => {
@@ -82,6 +86,35 @@ fn main() -> ExitCode {
     }
     runtime.shutdown_timeout(EXIT_WAIT);
     code
+}
+
+/// `sda-ingest verify-audit DIR`: one line per chained file on stdout; exit 0 when every file
+/// is intact, 1 when one is not (the line says where), 2 when DIR is not a folder.
+fn verify_audit(dir: &std::path::Path) -> ExitCode {
+    if !dir.is_dir() {
+        eprintln!("error: {} is not a folder", dir.display());
+        return ExitCode::from(2);
+    }
+    let mut intact = true;
+    for (path, result) in audit_chain::verify_dir(dir) {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        match result {
+            Ok(verified) => println!(
+                "{name}: intact: {} records in {} blocks, head {}",
+                verified.records,
+                verified.blocks,
+                verified.state.head_hex()
+            ),
+            Err(error) => {
+                intact = false;
+                println!("{name}: {error}");
+            }
+        }
+    }
+    ExitCode::from(if intact { 0 } else { 1 })
 }
 
 /// The longest the process waits at exit for tasks and blocking threads still running.

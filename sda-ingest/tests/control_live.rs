@@ -20,7 +20,9 @@ const LIMIT: Duration = Duration::from_secs(60);
 struct Live {
     running: Running,
     base: String,
-    _out: tempfile::TempDir,
+    out: tempfile::TempDir,
+    /// The start-up log event that names the topology's fingerprint.
+    topology: Value,
 }
 
 impl Live {
@@ -32,13 +34,15 @@ impl Live {
             .args(["--out", out.path().to_str().unwrap()])
             .env("SDA_CONTROL_TOKEN", TOKEN)
             .spawn();
+        let topology = running.wait_for_event("topology", LIMIT);
         let event = running.wait_for_event("control plane listening (http)", LIMIT);
         assert_eq!(event["controls"], "enabled");
         let addr = event["addr"].as_str().unwrap().to_owned();
         Live {
             running,
             base: format!("http://{addr}"),
-            _out: out,
+            out,
+            topology,
         }
     }
 
@@ -46,6 +50,12 @@ impl Live {
     fn stop(self) -> (Option<i32>, Value) {
         let finished = self.running.terminate();
         (finished.code(), finished.summary())
+    }
+
+    /// Sends SIGTERM and returns the exit code, the summary and the output folder.
+    fn stop_keeping_output(self) -> (Option<i32>, Value, tempfile::TempDir) {
+        let finished = self.running.terminate();
+        (finished.code(), finished.summary(), self.out)
     }
 }
 
@@ -260,4 +270,101 @@ async fn a_paused_source_stops_sending_while_the_rest_runs_then_resumes() {
     assert_eq!(code, Some(0), "{summary}");
     assert_eq!(summary["lost"], 0, "{summary}");
     assert_eq!(summary["restarts"], 0, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_views_agree_with_the_files_and_the_metrics() {
+    let service = Live::start();
+    let started = service.topology.clone();
+    let base = service.base.clone();
+    let http = client();
+
+    // One fingerprint everywhere: the start-up log (computed at compile time too), /topology
+    // and topology_info.
+    let topology = get_json(&base, "/topology").await;
+    let fingerprint = topology["fingerprint"].as_str().unwrap().to_owned();
+    assert_eq!(fingerprint.len(), 64);
+    assert_eq!(started["fingerprint"], fingerprint.as_str());
+    assert_eq!(started["compiled"], true);
+    assert_eq!(topology["vertices"].as_array().unwrap().len(), 17);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("topology_info{{fingerprint=\"{fingerprint}\"}} 1")),
+        "{metrics}"
+    );
+
+    // /edges and /dead-letters, once the scenario's invalid records have been dead-lettered.
+    let edges = get_json(&base, "/edges").await;
+    assert_eq!(edges["edges"].as_array().unwrap().len(), 17);
+    let deadline = Instant::now() + LIMIT;
+    let letters = loop {
+        let letters = get_json(&base, "/dead-letters?limit=5").await;
+        if !letters["items"].as_array().unwrap().is_empty() {
+            break letters;
+        }
+        assert!(Instant::now() < deadline, "no dead letter shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let code = letters["items"][0]["reason_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let same = get_json(&base, &format!("/dead-letters?reason={code}&limit=1000")).await;
+    assert!(
+        same["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["reason_code"] == code.as_str())
+    );
+    let refused = http
+        .get(format!("{base}/dead-letters?limit=100000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+
+    // Control actions, refused and accepted, reach control_audit.jsonl.
+    let pause = format!("{base}/operators/optical/pause");
+    assert_eq!(http.post(&pause).send().await.unwrap().status(), 401);
+    let accepted = http
+        .post(&pause)
+        .bearer_auth(TOKEN)
+        .header("X-Actor", "ops \"on call\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(operator(&base, "optical").await["state"], "paused");
+    let (code, summary, out) = service.stop_keeping_output();
+    assert_eq!(code, Some(0), "{summary}");
+
+    let audit = std::fs::read_to_string(out.path().join("control_audit.jsonl")).unwrap();
+    let records: Vec<Value> = audit
+        .lines()
+        .filter(|l| !l.starts_with("{\"chain\":"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{audit}");
+    assert_eq!(records[0]["outcome"], "unauthenticated");
+    assert_eq!(records[1]["outcome"], "accepted");
+    assert_eq!(records[1]["operator"], "optical");
+    assert_eq!(records[1]["actor"], "ops\\x20\\x22on\\x20call\\x22");
+    assert!(
+        records[1]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    for file in ["audit.jsonl", "control_audit.jsonl"] {
+        let path = out.path().join(file);
+        sda_ingest::audit_chain::verify_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
 }

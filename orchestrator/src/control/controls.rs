@@ -4,9 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{ControlError, PauseGate};
+use crate::events::{Draft, EventKind, Severity};
 use crate::monitor::GraphMonitor;
 
-/// Pauses and resumes the sources of a graph, before or while it runs. Cheap to clone; every clone
+/// Pauses and resumes the sources of a graph, before or while it runs. Every pause and resume
+/// that changes something is published on the graph's event bus
+/// ([`EventKind::Paused`], [`EventKind::Resumed`]). Cheap to clone; every clone
 /// controls the same graph. Take it from [`BuiltGraph::controls`](crate::BuiltGraph::controls).
 ///
 /// While a source is paused, its [`Outbox::send`](crate::Outbox::send) and
@@ -72,7 +75,11 @@ impl GraphControls {
     /// [`ControlError::UnknownOperator`] when the graph has no vertex of that name,
     /// [`ControlError::NotASource`] when it is an operator or a sink.
     pub fn pause(&self, operator: &str) -> Result<bool, ControlError> {
-        Ok(self.gate(operator)?.pause())
+        let changed = self.gate(operator)?.pause();
+        if changed {
+            self.publish(EventKind::Paused, operator, "paused by a control action");
+        }
+        Ok(changed)
     }
 
     /// Resumes the source named `operator`, waking a send that waits. Returns `true` if this
@@ -82,7 +89,23 @@ impl GraphControls {
     ///
     /// As [`pause`](GraphControls::pause).
     pub fn resume(&self, operator: &str) -> Result<bool, ControlError> {
-        Ok(self.gate(operator)?.resume())
+        let changed = self.gate(operator)?.resume();
+        if changed {
+            self.publish(EventKind::Resumed, operator, "resumed by a control action");
+        }
+        Ok(changed)
+    }
+
+    /// Publishes a control action on the graph's event bus.
+    fn publish(&self, event: EventKind, operator: &str, reason: &str) {
+        self.monitor.events().publish(Draft {
+            event,
+            severity: Severity::Info,
+            operator: Some(operator),
+            attempt: None,
+            restarts_in_window: None,
+            reason,
+        });
     }
 
     /// Whether the source named `operator` is paused.

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{DeclaredVertex, GraphError, GraphErrorKind, Runnable, Topology};
 use crate::channel::EdgeInfo;
 use crate::control::{GraphControls, PauseGate};
+use crate::events::EventBus;
 use crate::monitor::GraphMonitor;
 use crate::supervisor;
 use crate::{
@@ -91,6 +92,7 @@ impl OperatorGraph {
             vertices,
             edges,
             mut connect_errors,
+            event_buffers,
             ..
         } = self;
 
@@ -169,6 +171,7 @@ impl OperatorGraph {
                 .collect(),
             infos,
             Instant::now(),
+            EventBus::new(event_buffers.0, event_buffers.1),
         );
         let mut declared: Vec<Option<DeclaredVertex>> = vertices.into_iter().map(Some).collect();
         let mut wired: Vec<Option<WiredVertex>> = declared.iter().map(|_| None).collect();
@@ -235,6 +238,11 @@ impl BuiltGraph {
     /// The graph's structure.
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// The topology's fingerprint ([`Topology::fingerprint`]).
+    pub fn fingerprint(&self) -> super::Fingerprint {
+        self.topology.fingerprint
     }
 
     /// Starts every vertex in topological order and supervises the graph until it ends.

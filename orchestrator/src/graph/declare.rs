@@ -8,9 +8,11 @@ use futures::FutureExt;
 
 use super::vertex::{self, Declared, Nothing, Wire};
 use super::{
-    Downstream, EdgeSpec, GraphError, GraphErrorKind, IntoEdgeSpec, Topology, Upstream, VertexRef,
+    Downstream, EdgeSpec, Fingerprint, GraphError, GraphErrorKind, IntoEdgeSpec, Topology,
+    Upstream, VertexRef,
 };
 use crate::channel::{EdgeInfo, EdgeKind, EdgeRx, EdgeTx, channel};
+use crate::events::{DEFAULT_LIVE_EVENTS, DEFAULT_RECENT_EVENTS};
 use crate::{
     EdgeOptions, Lane, Message, OperatorContext, OperatorFactory, OperatorHandle, RestartPolicy,
     Role, SinkContext, SinkFactory, SinkHandle, SourceContext, SourceFactory, SourceHandle,
@@ -56,6 +58,8 @@ pub(crate) struct DeclaredEdge {
     pub(crate) kind: EdgeKind,
     /// Whether the edge has a filter (it carries only the items the filter keeps).
     pub(crate) filtered: bool,
+    /// `std::any::type_name` of the item type.
+    pub(crate) item: &'static str,
     pub(crate) allocate: Option<Allocate>,
 }
 
@@ -107,6 +111,10 @@ pub struct OperatorGraph {
     /// Problems found while connecting, reported by `build` with the rest.
     pub(crate) connect_errors: Vec<GraphError>,
     default_capacity: usize,
+    /// The fingerprint `pipeline!` computed at compile time, if it could.
+    declared: Option<Fingerprint>,
+    /// The event bus's `(recent, live)` sizes.
+    pub(crate) event_buffers: (usize, usize),
 }
 
 impl Default for OperatorGraph {
@@ -134,12 +142,22 @@ impl OperatorGraph {
             edges: Vec::new(),
             connect_errors: Vec::new(),
             default_capacity: DEFAULT_EDGE_CAPACITY,
+            declared: None,
+            event_buffers: (DEFAULT_RECENT_EVENTS, DEFAULT_LIVE_EVENTS),
         }
     }
 
     /// Sets the capacity of edges that declare none.
     pub fn with_default_capacity(mut self, capacity: usize) -> Self {
         self.default_capacity = capacity;
+        self
+    }
+
+    /// Sizes the graph's [`EventBus`](crate::events::EventBus): it keeps the `recent` latest
+    /// events for subscribers that resume, and lets a live subscriber fall `live` events behind
+    /// before it misses some (defaults [`DEFAULT_RECENT_EVENTS`] and [`DEFAULT_LIVE_EVENTS`]).
+    pub fn with_event_buffers(mut self, recent: usize, live: usize) -> Self {
+        self.event_buffers = (recent.max(1), live.max(1));
         self
     }
 
@@ -319,6 +337,7 @@ impl OperatorGraph {
             capacity,
             kind,
             filtered: keep.is_some(),
+            item: std::any::type_name::<T>(),
             allocate: Some(allocator::<T>(classify, keep)),
         });
         self
@@ -338,8 +357,61 @@ impl OperatorGraph {
                 .collect(),
             self.edges
                 .iter()
-                .map(|e| (e.from, e.to, e.capacity, e.kind.noun(), e.filtered))
+                .map(|e| (e.from, e.to, e.capacity, e.kind.noun(), e.filtered, e.item))
                 .collect(),
         )
+    }
+
+    /// The topology's fingerprint as declared so far: [`Topology::fingerprint`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{EdgeOptions, OperatorGraph, RestartPolicy, SinkContext};
+    ///
+    /// let declare = |capacity| {
+    ///     let mut graph = OperatorGraph::new();
+    ///     let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    ///     let out = graph.add_sink("archive", RestartPolicy::Never, |_ctx: SinkContext<u8>| async {
+    ///         Ok(())
+    ///     });
+    ///     graph.connect_with(&src, &out, EdgeOptions::new().capacity(capacity));
+    ///     graph
+    /// };
+    /// assert_eq!(declare(8).fingerprint(), declare(8).fingerprint());
+    /// assert_ne!(declare(8).fingerprint(), declare(16).fingerprint());
+    /// ```
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.topology().fingerprint
+    }
+
+    /// The fingerprint `pipeline!` computed at compile time for this graph, or `None` for a
+    /// graph declared by hand, or by a `pipeline!` with an edge capacity that is not a constant
+    /// (a literal or an `UPPER_CASE` constant). It equals [`fingerprint`](Self::fingerprint)
+    /// until edges or vertices are added after the macro.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{SinkContext, SourceContext, pipeline};
+    ///
+    /// const DEPTH: usize = 64;
+    /// let graph = pipeline! {
+    ///     source radar = |_ctx: SourceContext<u8>| async { Ok(()) };
+    ///     sink archive = |_ctx: SinkContext<u8>| async { Ok(()) };
+    ///     radar -> [capacity = DEPTH] archive;
+    /// };
+    /// assert_eq!(graph.declared_fingerprint(), Some(graph.fingerprint()));
+    /// ```
+    pub fn declared_fingerprint(&self) -> Option<Fingerprint> {
+        self.declared
+    }
+
+    /// Records the fingerprint `pipeline!` computed at compile time. Not for hand-written
+    /// graphs: the macro calls it.
+    #[doc(hidden)]
+    pub fn __declare_fingerprint(&mut self, fingerprint: Fingerprint) -> &mut Self {
+        self.declared = Some(fingerprint);
+        self
     }
 }

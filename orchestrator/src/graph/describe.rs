@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use sda_orchestrator_topology::{Fingerprint, Fingerprinter};
 use serde::Serialize;
 
 use crate::{RestartPolicy, Role};
 
 /// The structure of a graph: vertices and edges in declaration order.
 ///
-/// Two graphs declared the same way, by hand or with `pipeline!`, have equal topologies.
+/// Two graphs declared the same way, by hand or with `pipeline!`, have equal topologies, and
+/// equal [`fingerprint`](Topology::fingerprint)s.
 ///
 /// # Examples
 ///
@@ -24,20 +26,30 @@ use crate::{RestartPolicy, Role};
 /// assert!(mermaid.contains("v0 -->|1024| v1"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Topology {
     /// The vertices.
     pub vertices: Vec<VertexDescription>,
     /// The edges.
     pub edges: Vec<EdgeDescription>,
+    /// The SHA-256 of the topology's canonical description: vertex names and roles, edges with
+    /// their capacity, kind and filter, in declaration order (see [`Fingerprint`]). Serialized
+    /// as 64 hexadecimal digits. `pipeline!` computes the same value at compile time
+    /// ([`OperatorGraph::declared_fingerprint`](crate::OperatorGraph::declared_fingerprint)).
+    #[serde(serialize_with = "hex")]
+    #[cfg_attr(feature = "http", schema(value_type = String))]
+    pub fingerprint: Fingerprint,
 }
 
 /// One vertex of a [`Topology`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct VertexDescription {
     /// Its name.
     pub name: String,
     /// Its role.
     #[serde(serialize_with = "role_noun")]
+    #[cfg_attr(feature = "http", schema(value_type = String))]
     pub role: Role,
     /// Its restart policy.
     pub restart: RestartPolicy,
@@ -45,6 +57,7 @@ pub struct VertexDescription {
 
 /// One edge of a [`Topology`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct EdgeDescription {
     /// The upstream vertex's name.
     pub from: String,
@@ -56,28 +69,46 @@ pub struct EdgeDescription {
     pub kind: &'static str,
     /// Whether the edge carries only the items its filter keeps.
     pub filtered: bool,
+    /// The item type's name, as `std::any::type_name` gives it (for people: it is not part of
+    /// the fingerprint, since the compiler does not promise it stays the same).
+    pub item: &'static str,
 }
 
 fn role_noun<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(role.noun())
 }
 
+fn hex<S: serde::Serializer>(fingerprint: &Fingerprint, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(fingerprint)
+}
+
+/// One edge as [`Topology::new`] takes it: from, to, capacity, kind, filtered, item type.
+pub(crate) type EdgeParts = (usize, usize, usize, &'static str, bool, &'static str);
+
 impl Topology {
-    pub(crate) fn new(
-        vertices: Vec<(String, Role, RestartPolicy)>,
-        edges: Vec<(usize, usize, usize, &'static str, bool)>,
-    ) -> Self {
+    pub(crate) fn new(vertices: Vec<(String, Role, RestartPolicy)>, edges: Vec<EdgeParts>) -> Self {
         let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.0.clone());
-        let edges = edges
+        let edges: Vec<EdgeDescription> = edges
             .into_iter()
-            .map(|(from, to, capacity, kind, filtered)| EdgeDescription {
-                from: name(from),
-                to: name(to),
-                capacity,
-                kind,
-                filtered,
-            })
+            .map(
+                |(from, to, capacity, kind, filtered, item)| EdgeDescription {
+                    from: name(from),
+                    to: name(to),
+                    capacity,
+                    kind,
+                    filtered,
+                    item,
+                },
+            )
             .collect();
+        let mut fingerprinter = Fingerprinter::new();
+        for (name, role, _) in &vertices {
+            fingerprinter = fingerprinter.vertex(name, role.noun());
+        }
+        for e in &edges {
+            fingerprinter = fingerprinter.edge(&e.from, &e.to, e.capacity, e.kind, e.filtered);
+        }
+        let fingerprint = fingerprinter.finish();
         let vertices = vertices
             .into_iter()
             .map(|(name, role, restart)| VertexDescription {
@@ -86,7 +117,11 @@ impl Topology {
                 restart,
             })
             .collect();
-        Topology { vertices, edges }
+        Topology {
+            vertices,
+            edges,
+            fingerprint,
+        }
     }
 
     /// The graph as a Mermaid flowchart: sources as parallelograms, operators as rectangles,

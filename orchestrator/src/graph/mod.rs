@@ -11,6 +11,8 @@
 //! * [`Upstream`], [`Downstream`] and [`VertexRef`]: what a handle can be connected as.
 //! * [`EdgeSpec`] and [`IntoEdgeSpec`]: edge options typed by the edge's item.
 //! * [`FeedError`]: why a router refused a feed.
+//! * [`Fingerprint`] and [`Fingerprinter`]: the topology's stable SHA-256 fingerprint, the
+//!   same whether `pipeline!` computes it at compile time or the graph at run time.
 //! * [`DEFAULT_EDGE_CAPACITY`].
 //!
 //! # Examples
@@ -50,6 +52,7 @@ pub use error::{GraphError, GraphErrorKind};
 pub use handle::{Downstream, Upstream, VertexRef};
 pub use options::{EdgeSpec, IntoEdgeSpec};
 pub use router::FeedError;
+pub use sda_orchestrator_topology::{Fingerprint, Fingerprinter};
 
 pub(crate) use declare::DeclaredVertex;
 pub(crate) use vertex::{Incarnation, Runnable};

@@ -295,7 +295,7 @@ async fn route<T: Message>(
                         removed: false,
                     };
                     let feed = feeds.entry(name.clone()).or_insert(feed);
-                    decision!(info, "spawn", feed_label(&router, &name), 0, 0, "registered");
+                    decision!(ctx.meta.events, info, Spawn, feed_label(&router, &name), 0, 0, "registered");
                     start(&router, &ctx, &mut running, &name, feed, std::time::Duration::ZERO);
                     let _ = done.send(Ok(()));
                 }
@@ -344,6 +344,7 @@ fn start<T: Message>(
             attempt: feed.restarter.start(delay),
             pause: ctx.meta.pause.clone(),
             policy: Arc::clone(&ctx.meta.policy),
+            events: ctx.meta.events.clone(),
         },
     };
     let incarnation =
@@ -395,13 +396,13 @@ fn on_feed_exit<T: Message>(
             } else {
                 "returned ok"
             };
-            decision!(info, "clean_exit", label, attempt, 0, reason);
+            decision!(ctx.meta.events, info, CleanExit, label, attempt, 0, reason);
             feeds.remove(&name);
             Ok(())
         }
         TaskExit::Errored(error) if feed.removed || stopping => {
             let reason = format!("stopped with an error, not restarted: {error:#}");
-            decision!(warn, "clean_exit", label, attempt, 0, reason);
+            decision!(ctx.meta.events, warn, CleanExit, label, attempt, 0, reason);
             feeds.remove(&name);
             Ok(())
         }
@@ -412,8 +413,9 @@ fn on_feed_exit<T: Message>(
                 restarts_in_window,
             } => {
                 decision!(
+                    ctx.meta.events,
                     warn,
-                    "restart",
+                    Restart,
                     label,
                     attempt,
                     restarts_in_window,
@@ -425,8 +427,9 @@ fn on_feed_exit<T: Message>(
             Restart::Exhausted { restarts_in_window } => {
                 let reason = format!("{error:#}");
                 decision!(
+                    ctx.meta.events,
                     error,
-                    "budget_exhausted",
+                    BudgetExhausted,
                     label,
                     attempt,
                     restarts_in_window,
@@ -437,7 +440,7 @@ fn on_feed_exit<T: Message>(
             }
         },
         TaskExit::Panicked(message) => {
-            decision!(error, "panicked", label, attempt, 0, message);
+            decision!(ctx.meta.events, error, Panicked, label, attempt, 0, message);
             // Never restarted, never hidden: the router panics with the feed's message, and
             // the graph's supervisor escalates it naming the router.
             std::panic::resume_unwind(Box::new(format!("feed `{label}` panicked: {message}")))

@@ -1,5 +1,5 @@
 //! `POST /operators/{name}/pause` and `/resume`: the endpoints that change state, each
-//! attempt recorded as one control event.
+//! attempt recorded (logged at WARN and handed to the audit hook).
 
 use std::net::SocketAddr;
 
@@ -12,20 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::ControlPlane;
+use super::audit::{Actor, Attempt, Recorded, record};
 use super::auth::authorize;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::control::ControlError;
 use crate::monitor::OperatorState;
-
-/// The target every control event is logged under.
-pub(crate) const TARGET: &str = "sda_orchestrator::control";
-
-/// The header a client may set to say who acts, recorded next to its address.
-const ACTOR_HEADER: &str = "x-actor";
-/// The most characters of the `X-Actor` header recorded.
-const MAX_ACTOR: usize = 64;
-/// The most characters of an operator name (as requested) recorded.
-const MAX_OPERATOR: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -42,10 +33,14 @@ impl Action {
     }
 }
 
-#[derive(Serialize)]
-struct Changed {
+/// The answer to an accepted pause or resume.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Changed {
+    /// The source.
     operator: String,
+    /// Whether it is paused now.
     paused: bool,
+    /// Its state now.
     state: OperatorState,
     /// Whether this request changed anything: pausing a paused source is accepted and does
     /// nothing.
@@ -54,6 +49,23 @@ struct Changed {
 
 type Peer = Result<ConnectInfo<SocketAddr>, ExtensionRejection>;
 
+/// Pauses a source: its next send waits until it is resumed, holding its items.
+#[utoipa::path(
+    post,
+    path = "/operators/{name}/pause",
+    tag = "control",
+    params(("name" = String, Path, description = "The source's name")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Paused (or paused already)", body = Changed),
+        (status = 400, description = "The request body could not be read", body = ErrorBody),
+        (status = 401, description = "No `Authorization: Bearer` header, or a malformed one", body = ErrorBody),
+        (status = 403, description = "A wrong token, or no token configured (control disabled)", body = ErrorBody),
+        (status = 404, description = "No operator of that name", body = ErrorBody),
+        (status = 409, description = "The operator is not a source", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
+    )
+)]
 pub(crate) async fn pause(
     State(plane): State<ControlPlane>,
     Path(operator): Path<String>,
@@ -64,6 +76,23 @@ pub(crate) async fn pause(
     act(&plane, Action::Pause, &operator, peer, &headers, body)
 }
 
+/// Resumes a paused source.
+#[utoipa::path(
+    post,
+    path = "/operators/{name}/resume",
+    tag = "control",
+    params(("name" = String, Path, description = "The source's name")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Resumed (or not paused)", body = Changed),
+        (status = 400, description = "The request body could not be read", body = ErrorBody),
+        (status = 401, description = "No `Authorization: Bearer` header, or a malformed one", body = ErrorBody),
+        (status = 403, description = "A wrong token, or no token configured (control disabled)", body = ErrorBody),
+        (status = 404, description = "No operator of that name", body = ErrorBody),
+        (status = 409, description = "The operator is not a source", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
+    )
+)]
 pub(crate) async fn resume(
     State(plane): State<ControlPlane>,
     Path(operator): Path<String>,
@@ -82,41 +111,97 @@ fn act(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let actor = actor(peer.ok(), headers);
-    let refuse = |outcome: &str, error: ApiError| {
-        record(action, operator, outcome, &actor, false);
-        error.into_response()
+    let actor = Actor::of(peer.as_ref().ok(), headers);
+    let answer = decide(plane, action, operator, headers, body);
+    let (outcome, status, changed, reason, response) = match answer {
+        Ok((changed, body)) => {
+            let reason = match (action, changed) {
+                (Action::Pause, true) => "paused",
+                (Action::Pause, false) => "paused already",
+                (Action::Resume, true) => "resumed",
+                (Action::Resume, false) => "not paused",
+            };
+            let response = Json(body).into_response();
+            (
+                "accepted",
+                StatusCode::OK,
+                changed,
+                reason.to_owned(),
+                response,
+            )
+        }
+        Err(refused) => {
+            let (outcome, error) = *refused;
+            let (status, reason) = (error.status, error.message.clone());
+            (outcome, status, false, reason, error.into_response())
+        }
     };
+    record(
+        plane,
+        &Attempt {
+            action: action.as_str(),
+            operator,
+            actor: &actor,
+            outcome,
+            status,
+            changed,
+            reason: &reason,
+        },
+    );
+    let mut response = response;
+    response.extensions_mut().insert(Recorded);
+    response
+}
+
+/// Why an attempt was refused: its outcome, and the error answered.
+type Refused = (&'static str, ApiError);
+
+/// The answer: the change made, or the outcome that refused it with its error.
+fn decide(
+    plane: &ControlPlane,
+    action: Action,
+    operator: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(bool, Changed), Box<Refused>> {
     // The token is checked before anything else, so that an unauthenticated client learns
     // nothing about the graph (not even which operators exist).
-    if let Err(refusal) = authorize(headers, plane.token.as_deref()) {
-        return refuse(refusal.outcome(), refusal.into_error());
-    }
+    authorize(headers, plane.token.as_deref())
+        .map_err(|refusal| Box::new((refusal.outcome(), refusal.into_error())))?;
     // The body is read (so that the limit applies to it) and otherwise ignored.
     if let Err(rejection) = body {
-        let error = ApiError::new(rejection.status(), rejection.body_text());
-        return refuse("bad_request", error);
+        let status = rejection.status();
+        let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "request body is larger than the limit of {} bytes",
+                plane.body_limit
+            )
+        } else {
+            rejection.body_text()
+        };
+        return Err(Box::new((outcome, ApiError::new(status, message))));
     }
     let result = match action {
         Action::Pause => plane.controls.pause(operator),
         Action::Resume => plane.controls.resume(operator),
     };
-    let changed = match result {
-        Ok(changed) => changed,
-        Err(error @ ControlError::UnknownOperator(_)) => {
-            return refuse(
+    let changed = result.map_err(|error| {
+        Box::new(match error {
+            ControlError::UnknownOperator(_) => (
                 "unknown_operator",
                 ApiError::new(StatusCode::NOT_FOUND, error.to_string()),
-            );
-        }
-        Err(error) => {
-            return refuse(
+            ),
+            _ => (
                 "not_a_source",
                 ApiError::new(StatusCode::CONFLICT, error.to_string()),
-            );
-        }
-    };
-    record(action, operator, "accepted", &actor, changed);
+            ),
+        })
+    })?;
     let state = plane
         .monitor
         .snapshot()
@@ -124,75 +209,13 @@ fn act(
         .into_iter()
         .find(|op| op.name == operator)
         .map_or(OperatorState::Pending, |op| op.state);
-    Json(Changed {
-        operator: operator.to_owned(),
-        paused: action == Action::Pause,
-        state,
+    Ok((
         changed,
-    })
-    .into_response()
-}
-
-/// Who acts: the client's address when the server recorded it, else `unknown`, followed by the
-/// `X-Actor` header's value in parentheses when there is one (printable ASCII only, cut short,
-/// since it is the client's own claim).
-fn actor(peer: Option<ConnectInfo<SocketAddr>>, headers: &HeaderMap) -> String {
-    let address = peer.map_or_else(
-        || "unknown".to_owned(),
-        |ConnectInfo(addr)| addr.to_string(),
-    );
-    let claimed = headers
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| printable(v, MAX_ACTOR))
-        .filter(|v| !v.is_empty());
-    match claimed {
-        Some(name) => format!("{address} ({name})"),
-        None => address,
-    }
-}
-
-/// `text` with anything but printable ASCII replaced by `?`, cut to `max` characters, so that
-/// what a client sends cannot forge log lines or flood them.
-fn printable(text: &str, max: usize) -> String {
-    text.chars()
-        .take(max)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect::<String>()
-        .trim()
-        .to_owned()
-}
-
-/// One structured event per control attempt; its own timestamp is the time of the action.
-fn record(action: Action, operator: &str, outcome: &str, actor: &str, changed: bool) {
-    let operator = printable(operator, MAX_OPERATOR);
-    if outcome == "accepted" {
-        tracing::info!(
-            target: TARGET,
-            event = action.as_str(),
-            operator = %operator,
-            outcome,
-            actor = %actor,
+        Changed {
+            operator: operator.to_owned(),
+            paused: action == Action::Pause,
+            state,
             changed,
-            "control: {} accepted",
-            action.as_str(),
-        );
-    } else {
-        tracing::warn!(
-            target: TARGET,
-            event = action.as_str(),
-            operator = %operator,
-            outcome,
-            actor = %actor,
-            changed,
-            "control: {} refused",
-            action.as_str(),
-        );
-    }
+        },
+    ))
 }

@@ -18,9 +18,11 @@ pub(crate) struct ApiError {
     pub(crate) headers: HeaderMap,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
+/// Every error answer's body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong, in words.
+    error: String,
 }
 
 impl ApiError {
@@ -36,7 +38,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(ErrorBody {
-            error: &self.message,
+            error: self.message,
         });
         (self.status, self.headers, body).into_response()
     }
@@ -69,7 +71,7 @@ pub(crate) async fn json_errors(
             .filter(|text| !text.is_empty());
         text.unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_lowercase())
     };
-    let body = serde_json::to_vec(&ErrorBody { error: &message }).unwrap_or_default();
+    let body = serde_json::to_vec(&ErrorBody { error: message }).unwrap_or_default();
     parts.headers.remove(CONTENT_LENGTH);
     parts
         .headers
@@ -88,6 +90,6 @@ fn is_json(headers: &HeaderMap) -> bool {
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such endpoint: see /health, /metrics, /topology and /operators",
+        "no such endpoint: see /openapi.json for the routes",
     )
 }

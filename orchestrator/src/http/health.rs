@@ -11,7 +11,7 @@ use super::ControlPlane;
 use crate::monitor::{GraphSnapshot, OperatorState};
 
 /// The graph's health as `/health` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Health {
     /// Every operator runs (or has finished while others run).
@@ -48,12 +48,25 @@ impl Health {
     }
 }
 
-#[derive(Serialize)]
+/// The answer of `GET /health`.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct HealthBody {
+    /// The graph's health.
     status: Health,
+    /// Every operator's state, by name.
     operators: BTreeMap<String, OperatorState>,
 }
 
+/// The graph's health and every operator's state.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "observe",
+    responses(
+        (status = 200, description = "`ok` or `degraded`: alive", body = HealthBody),
+        (status = 503, description = "`failed` or `stopped`", body = HealthBody),
+    )
+)]
 pub(crate) async fn health(State(plane): State<ControlPlane>) -> (StatusCode, Json<HealthBody>) {
     let snapshot = plane.monitor.snapshot();
     let status = Health::assess(&snapshot);

@@ -1,13 +1,19 @@
-//! The HTTP control plane (feature `http`): health, Prometheus metrics, topology, operator
-//! state, and pause/resume of sources, as an axum [`Router`] any pipeline can serve.
+//! The HTTP control plane (feature `http`): an operations console, health, Prometheus metrics,
+//! topology, operator and edge state, a live event stream, an OpenAPI document, and
+//! pause/resume of sources, as an axum [`Router`] any pipeline can serve.
 //!
 //! Build a [`ControlPlane`] over a graph, then serve [`app`] (or call [`serve`]).
 //!
 //! | Route | Answer |
 //! |---|---|
+//! | `GET /` | the operations console: one self-contained page (the graph laid out by topological depth, live state, the event log, pause/resume) |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of every route below |
+//! | `GET /events` | Server-Sent Events: `supervisor` (every supervisor decision and control action, with its id; `Last-Event-ID` resumes), `snapshot` (each operator's state and rates, each edge's fill, every second), `lagged` (events a slow client missed) |
+//! | `GET /edges` | `{"edges": [...]}`: each edge's [`EdgeSnapshot`](crate::monitor::EdgeSnapshot) |
+//! | `GET /{ring}` | for each ring given to [`ControlPlane::with_recent`] (such as `/dead-letters`): its latest items, `?limit=N` (1 to 1000, default 100) and `?reason=R` |
 //! | `GET /health` | `{"status": ..., "operators": {name: state}}` (see below) |
 //! | `GET /metrics` | the Prometheus text format (`text/plain; version=0.0.4`); 404 without a Prometheus handle |
-//! | `GET /topology` | the graph's [`Topology`](crate::graph::Topology) as JSON; `?format=mermaid` as a Mermaid flowchart (`text/plain`); any other format is a 400 |
+//! | `GET /topology` | the graph's [`Topology`](crate::graph::Topology) (with its fingerprint) as JSON; `?format=mermaid` as a Mermaid flowchart (`text/plain`); any other format is a 400 |
 //! | `GET /operators` | `{"operators": [...]}`: each operator's [`OperatorSnapshot`](crate::monitor::OperatorSnapshot) (state, restarts, uptime, counts, last error, paused) |
 //! | `POST /operators/{name}/pause` | pauses a source (see [`GraphControls`](crate::control::GraphControls)); token required |
 //! | `POST /operators/{name}/resume` | resumes it; token required |
@@ -29,14 +35,15 @@
 //! → 409, and success → 200 with `{"operator", "paused", "state", "changed"}`; pausing twice
 //! is accepted and changes nothing.
 //!
-//! Every attempt, accepted or refused, is one `tracing` event with target
-//! `sda_orchestrator::control` and fields `event` (`pause` or `resume`), `operator`,
-//! `outcome` (`accepted`, `disabled`, `unauthenticated`, `forbidden`, `bad_request`,
-//! `unknown_operator` or `not_a_source`), `actor` (the client's address when served with
-//! [`serve`], else `unknown`, followed by the `X-Actor` header's value in parentheses when
-//! given) and `changed`. The event's own timestamp is the time of the action. A request
-//! whose declared `Content-Length` is over the body limit is refused (413) before it reaches
-//! the handler, so it is not a control attempt and is not recorded.
+//! Every attempt, accepted or refused (a body over the limit included), is one WARN `tracing`
+//! event with target `sda_orchestrator::control` and fields `event` (`pause` or `resume`),
+//! `operator`, `outcome` (`accepted`, `disabled`, `unauthenticated`, `forbidden`,
+//! `bad_request`, `payload_too_large`, `unknown_operator` or `not_a_source`), `actor` (the
+//! client's address when served with [`serve`], else `unknown`, followed by the `X-Actor`
+//! header's value in parentheses when given), `status`, `changed` and `reason`; and one
+//! [`ControlRecord`] handed to the hook of [`ControlPlane::with_audit`]. Text from the client
+//! is escaped (see [`ControlRecord`]), so it cannot forge a field or a line. An accepted pause
+//! or resume is also published on the graph's event bus.
 //!
 //! # Everywhere
 //!
@@ -75,24 +82,92 @@
 //! # }).unwrap();
 //! ```
 
+mod audit;
 mod auth;
+mod console;
 mod control;
+mod edges;
 mod error;
+mod events;
 mod health;
+mod openapi;
 mod operators;
 mod prometheus;
+mod recent;
 mod request_metrics;
 mod serve;
 mod state;
 mod topology;
 
 use axum::Router;
+use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 
+pub use audit::ControlRecord;
 pub use serve::{ServeLimits, ServeReport, serve, serve_with};
-pub use state::{ControlPlane, DEFAULT_BODY_LIMIT};
+pub use state::{ControlPlane, DEFAULT_BODY_LIMIT, DEFAULT_SNAPSHOT_INTERVAL, RecentError};
+
+/// The first path segments of the fixed routes, which a ring of `ControlPlane::with_recent`
+/// cannot take.
+pub(crate) const RESERVED: &[&str] = &[
+    "health",
+    "metrics",
+    "topology",
+    "operators",
+    "edges",
+    "events",
+    "openapi.json",
+];
+
+/// One route: its path, the methods it answers (as the OpenAPI document lists them), and its
+/// handlers.
+pub(crate) struct Route {
+    pub(crate) path: String,
+    /// Read by the test that compares the routes with the document.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) methods: &'static [Method],
+    pub(crate) handler: MethodRouter<ControlPlane>,
+}
+
+/// Every route of the control plane over `state`: [`app`] routes exactly these, and a test
+/// checks that the OpenAPI document lists exactly these.
+pub(crate) fn routes(state: &ControlPlane) -> Vec<Route> {
+    let route = |path: &str, methods: &'static [Method], handler| Route {
+        path: path.to_owned(),
+        methods,
+        handler,
+    };
+    let mut routes = vec![
+        route("/", &[Method::GET], get(console::console)),
+        route("/health", &[Method::GET], get(health::health)),
+        route("/metrics", &[Method::GET], get(prometheus::metrics)),
+        route("/topology", &[Method::GET], get(topology::topology)),
+        route("/operators", &[Method::GET], get(operators::operators)),
+        route("/edges", &[Method::GET], get(edges::edges)),
+        route("/events", &[Method::GET], get(events::events)),
+        route("/openapi.json", &[Method::GET], get(openapi::serve)),
+        route(
+            "/operators/{name}/pause",
+            &[Method::POST],
+            post(control::pause),
+        ),
+        route(
+            "/operators/{name}/resume",
+            &[Method::POST],
+            post(control::resume),
+        ),
+    ];
+    for name in state.recent.keys() {
+        routes.push(route(
+            &format!("/{name}"),
+            &[Method::GET],
+            recent::route(name.clone()),
+        ));
+    }
+    routes
+}
 
 /// The control plane's routes over `state`, with the body limit, JSON errors and request
 /// metrics applied to every route (see the [module documentation](self)).
@@ -101,18 +176,116 @@ pub use state::{ControlPlane, DEFAULT_BODY_LIMIT};
 /// with `axum::serve` directly; in tests, call it with `tower::ServiceExt::oneshot`.
 pub fn app(state: ControlPlane) -> Router {
     let limit = state.body_limit;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/metrics", get(prometheus::metrics))
-        .route("/topology", get(topology::topology))
-        .route("/operators", get(operators::operators))
-        .route("/operators/{name}/pause", post(control::pause))
-        .route("/operators/{name}/resume", post(control::resume))
+    let mut router = Router::new();
+    for route in routes(&state) {
+        router = router.route(&route.path, route.handler);
+    }
+    router
         .fallback(error::not_found)
-        // Innermost first: the limit refuses large bodies, the error layer turns every error
-        // (the limit's included) into JSON, and the metrics layer sees the final status.
+        // Innermost first: the limit refuses large bodies, the audit layer records a refused
+        // control attempt, the error layer turns every error (the limit's included) into JSON,
+        // and the metrics layer sees the final status.
         .layer(RequestBodyLimitLayer::new(limit))
+        .layer(from_fn_with_state(state.clone(), audit::oversized))
         .layer(from_fn_with_state(limit, error::json_errors))
         .layer(from_fn(request_metrics::record))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::monitor::RecentRing;
+    use crate::{OperatorGraph, RestartPolicy, SinkContext};
+
+    fn plane() -> ControlPlane {
+        let mut graph = OperatorGraph::new();
+        let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+        let out = graph.add_sink("out", RestartPolicy::Never, |_ctx: SinkContext<u8>| async {
+            Ok(())
+        });
+        graph.connect(&src, &out);
+        let built = graph.build().unwrap();
+        ControlPlane::for_graph(&built)
+            .with_recent("dead-letters", RecentRing::new(4))
+            .unwrap()
+    }
+
+    /// The routes `app` serves and the operations the document lists are the same set: a route
+    /// without documentation, or documentation without a route, fails here.
+    #[test]
+    fn the_document_lists_exactly_the_routes() {
+        let plane = plane();
+        let routed: BTreeSet<(String, String)> = routes(&plane)
+            .iter()
+            .flat_map(|r| {
+                r.methods
+                    .iter()
+                    .map(|m| (r.path.clone(), m.as_str().to_lowercase()))
+            })
+            .collect();
+        let document = serde_json::to_value(openapi::document(&plane)).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "post", "put", "delete", "patch", "head", "options"]
+                    .contains(&method.as_str())
+                {
+                    documented.insert((path.clone(), method.clone()));
+                }
+            }
+        }
+        assert_eq!(routed, documented);
+        assert!(routed.contains(&("/dead-letters".to_owned(), "get".to_owned())));
+        assert_eq!(document["openapi"], "3.1.0");
+    }
+
+    /// Every `$ref` of the document names a schema it has.
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value.as_str()) {
+                            ("$ref", Some(target)) => found.push(target.to_owned()),
+                            _ => refs(value, found),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let document = serde_json::to_value(openapi::document(&plane())).unwrap();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                document["components"]["schemas"][name].is_object(),
+                "{target} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_the_fixed_routes() {
+        let plane = plane();
+        for route in routes(&plane) {
+            let first = route
+                .path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            assert!(
+                first.is_empty() || first == "dead-letters" || RESERVED.contains(&first),
+                "{first} is not reserved"
+            );
+        }
+    }
 }

@@ -169,6 +169,7 @@ pub async fn serve_with<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let closing = state.closing.clone();
     let router = app(state).layer(tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         limits.request_timeout,
@@ -230,6 +231,8 @@ where
         });
     }
     drop(listener);
+    // Event streams never end by themselves: end them, so that their connections can close.
+    closing.cancel();
     // Ask every connection to finish its request in flight and close, for at most the drain.
     if tokio::time::timeout(limits.drain, graceful.shutdown())
         .await

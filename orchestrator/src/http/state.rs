@@ -1,16 +1,23 @@
 //! The control plane's shared state: what the handlers read and the one thing they change.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
 
+use super::audit::{AuditHook, ControlRecord};
 use crate::BuiltGraph;
 use crate::control::GraphControls;
 use crate::graph::Topology;
-use crate::monitor::{GraphMonitor, describe_metrics};
+use crate::monitor::{GraphMonitor, RecentRing, describe_metrics};
 
 /// The request body limit a [`ControlPlane`] applies unless told otherwise: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// How often `GET /events` sends a snapshot unless told otherwise.
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the control plane's handlers share: the graph's monitor, topology and controls, the
 /// Prometheus handle that renders `/metrics`, the bearer token that guards the endpoints that
@@ -48,6 +55,27 @@ pub struct ControlPlane {
     pub(super) prometheus: Option<PrometheusHandle>,
     pub(super) token: Option<Arc<str>>,
     pub(super) body_limit: usize,
+    /// The read-only rings served at `/{name}`, by name.
+    pub(super) recent: Arc<BTreeMap<String, RecentRing<serde_json::Value>>>,
+    /// Called with every control attempt.
+    pub(super) audit: Option<AuditHook>,
+    /// How often `/events` sends a snapshot.
+    pub(super) snapshot_interval: Duration,
+    /// Cancelled when the server stops: ends the event streams, so that a stop does not wait
+    /// for them.
+    pub(super) closing: CancellationToken,
+}
+
+/// Why [`ControlPlane::with_recent`] refused a ring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecentError {
+    /// The name is not 1 to 64 lowercase letters, digits and dashes.
+    #[error("ring name `{0}` must be 1 to 64 lowercase letters, digits and dashes")]
+    InvalidName(String),
+    /// The name is a route of the control plane already, or another ring's.
+    #[error("ring name `{0}` is taken by another route")]
+    Taken(String),
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -58,6 +86,9 @@ impl std::fmt::Debug for ControlPlane {
             .field("prometheus", &self.prometheus.is_some())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("body_limit", &self.body_limit)
+            .field("recent", &self.recent.keys().collect::<Vec<_>>())
+            .field("audit", &self.audit.is_some())
+            .field("snapshot_interval", &self.snapshot_interval)
             .finish()
     }
 }
@@ -78,6 +109,10 @@ impl ControlPlane {
             prometheus: None,
             token: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            recent: Arc::new(BTreeMap::new()),
+            audit: None,
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
+            closing: CancellationToken::new(),
         }
     }
 
@@ -107,6 +142,96 @@ impl ControlPlane {
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
+    }
+
+    /// Serves `ring` read-only at `GET /{name}` (`?limit=N&reason=R`: the `N` latest items,
+    /// newest first, whose `reason` or `reason_code` field is `R`); the OpenAPI document lists the route. The
+    /// application feeds the ring; sda-ingest serves its dead letters as `dead-letters`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecentError::InvalidName`] unless `name` is 1 to 64 lowercase letters, digits and
+    /// dashes; [`RecentError::Taken`] when it is a route already (`health`, `events`, ...) or
+    /// another ring's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::http::{ControlPlane, RecentError};
+    /// use sda_orchestrator::monitor::RecentRing;
+    /// # let mut graph = sda_orchestrator::OperatorGraph::new();
+    /// # let src = graph.add_source("radar", Default::default(), |_ctx| async { Ok(()) });
+    /// # let out = graph.add_sink("out", Default::default(), |_ctx: sda_orchestrator::SinkContext<u8>| async { Ok(()) });
+    /// # graph.connect(&src, &out);
+    /// # let built = graph.build()?;
+    ///
+    /// let letters = RecentRing::new(500);
+    /// let plane = ControlPlane::for_graph(&built).with_recent("dead-letters", letters.clone())?;
+    /// letters.push(serde_json::json!({"reason": "bad_crc"}));
+    /// assert!(matches!(
+    ///     ControlPlane::for_graph(&built).with_recent("health", RecentRing::new(1)),
+    ///     Err(RecentError::Taken(_))
+    /// ));
+    /// # let _ = plane;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_recent(
+        mut self,
+        name: &str,
+        ring: RecentRing<serde_json::Value>,
+    ) -> Result<Self, RecentError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(RecentError::InvalidName(name.chars().take(64).collect()));
+        }
+        if super::RESERVED.contains(&name) || self.recent.contains_key(name) {
+            return Err(RecentError::Taken(name.to_owned()));
+        }
+        Arc::make_mut(&mut self.recent).insert(name.to_owned(), ring);
+        Ok(self)
+    }
+
+    /// Calls `hook` with every control attempt (pause, resume; accepted or refused, oversized
+    /// bodies included), after the answer is decided and before it is sent, so that an
+    /// application can keep a durable audit trail. The hook runs on the request's task: it
+    /// must not block (hand the record to a channel or a writer task).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use sda_orchestrator::http::{ControlPlane, ControlRecord};
+    /// # let mut graph = sda_orchestrator::OperatorGraph::new();
+    /// # let src = graph.add_source("radar", Default::default(), |_ctx| async { Ok(()) });
+    /// # let out = graph.add_sink("out", Default::default(), |_ctx: sda_orchestrator::SinkContext<u8>| async { Ok(()) });
+    /// # graph.connect(&src, &out);
+    /// # let built = graph.build()?;
+    ///
+    /// let records: Arc<Mutex<Vec<ControlRecord>>> = Arc::default();
+    /// let kept = Arc::clone(&records);
+    /// let plane = ControlPlane::for_graph(&built)
+    ///     .with_audit(move |record| kept.lock().unwrap().push(record.clone()));
+    /// # let _ = plane;
+    /// # Ok::<(), sda_orchestrator::BuildError>(())
+    /// ```
+    pub fn with_audit(mut self, hook: impl Fn(&ControlRecord) + Send + Sync + 'static) -> Self {
+        self.audit = Some(Arc::new(hook));
+        self
+    }
+
+    /// How often `GET /events` sends a snapshot (default one second; at least 10 ms).
+    pub fn with_snapshot_interval(mut self, interval: Duration) -> Self {
+        self.snapshot_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The names of the rings served with [`with_recent`](Self::with_recent).
+    pub fn recent_names(&self) -> Vec<String> {
+        self.recent.keys().cloned().collect()
     }
 
     /// The request body limit, in bytes.

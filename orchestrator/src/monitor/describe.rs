@@ -32,6 +32,10 @@ use super::metric_names as m;
 /// assert!(described);
 /// ```
 pub fn describe_metrics() {
+    describe_gauge!(
+        m::TOPOLOGY_INFO,
+        "Always 1: the running graph's topology fingerprint is the label."
+    );
     describe_counter!(
         m::OPERATOR_RESTART_TOTAL,
         Unit::Count,

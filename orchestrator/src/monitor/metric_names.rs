@@ -1,6 +1,10 @@
 //! The names of the metrics the orchestrator publishes, one constant each, so that exporters,
 //! dashboards and tests refer to them without typos.
 
+/// Gauge: 1, labelled with the running graph's topology fingerprint (`fingerprint`, 64
+/// hexadecimal digits; see `graph::Fingerprint`), so that dashboards can tell which topology a
+/// process runs.
+pub const TOPOLOGY_INFO: &str = "topology_info";
 /// Counter: restarts of an operator. Label `operator`.
 pub const OPERATOR_RESTART_TOTAL: &str = "operator_restart_total";
 /// Gauge: seconds since the operator's current incarnation started; 0 when not running.

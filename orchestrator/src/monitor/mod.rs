@@ -28,10 +28,12 @@
 
 mod describe;
 pub mod metric_names;
+mod recent;
 mod snapshot;
 mod state;
 
 pub use describe::describe_metrics;
+pub use recent::RecentRing;
 pub use snapshot::{EdgeSnapshot, GraphSnapshot, OperatorSnapshot};
 pub use state::OperatorState;
 
@@ -43,6 +45,7 @@ use tokio::time::Instant;
 use crate::Role;
 use crate::channel::EdgeInfo;
 use crate::control::PauseGate;
+use crate::events::EventBus;
 
 /// The longest last-error text a snapshot keeps, in bytes; longer texts are cut at a character
 /// boundary and end with `…`. Error chains can be long, and a snapshot is served over HTTP.
@@ -79,6 +82,7 @@ struct Inner {
     epoch: Instant,
     operators: Vec<OperatorStatus>,
     edges: Vec<Arc<EdgeInfo>>,
+    events: EventBus,
 }
 
 impl GraphMonitor {
@@ -87,6 +91,7 @@ impl GraphMonitor {
         vertices: Vec<(Arc<str>, Role, Option<Arc<PauseGate>>)>,
         edges: Vec<Arc<EdgeInfo>>,
         epoch: Instant,
+        events: EventBus,
     ) -> Self {
         // One pass over the edges, not one per vertex: graphs of tens of thousands of vertices
         // must build in linear time.
@@ -120,8 +125,35 @@ impl GraphMonitor {
                 epoch,
                 operators,
                 edges,
+                events,
             }),
         }
+    }
+
+    /// The graph's event bus: every supervisor decision and control action as a structured
+    /// [`Event`](crate::events::Event), with a ring of recent ones to resume from. See
+    /// [`events`](crate::events).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::events::{EventKind, Received};
+    /// use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+    ///
+    /// let mut graph = OperatorGraph::new();
+    /// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    /// let out = graph.add_sink("out", RestartPolicy::Never, |_ctx: SinkContext<u8>| async { Ok(()) });
+    /// graph.connect(&src, &out);
+    /// let built = graph.build()?;
+    /// let mut events = built.monitor().events().subscribe();
+    /// built.controls().pause("radar")?;
+    /// let Some(Received::Event(event)) = events.try_recv() else { panic!("no event") };
+    /// assert_eq!(event.event, EventKind::Paused);
+    /// assert_eq!(event.operator.as_deref(), Some("radar"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
     }
 
     pub(crate) fn operator(&self, index: usize) -> Option<&OperatorStatus> {

@@ -6,6 +6,7 @@ use super::OperatorState;
 
 /// A point-in-time copy of a graph's state, ready to serialize.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct GraphSnapshot {
     /// Every vertex, in declaration order.
     pub operators: Vec<OperatorSnapshot>,
@@ -15,6 +16,7 @@ pub struct GraphSnapshot {
 
 /// One vertex in a [`GraphSnapshot`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct OperatorSnapshot {
     /// Its name.
     pub name: String,
@@ -44,6 +46,7 @@ pub struct OperatorSnapshot {
 
 /// One edge in a [`GraphSnapshot`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct EdgeSnapshot {
     /// `from->to`.
     pub name: String,

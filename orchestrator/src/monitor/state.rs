@@ -4,6 +4,7 @@ use serde::Serialize;
 
 /// Where an operator is in its life. Serialized in `snake_case` (`running`, `paused`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorState {
     /// Declared and wired, not started yet.

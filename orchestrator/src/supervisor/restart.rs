@@ -22,6 +22,7 @@ use tokio::time::Instant;
 /// assert_eq!(policy, RestartPolicy::default());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RestartPolicy {
     /// Never restart: the first error escalates and shuts the graph down.
@@ -36,6 +37,7 @@ pub enum RestartPolicy {
         max_restarts: u32,
         /// The length of the sliding window.
         #[serde(with = "duration_secs")]
+        #[cfg_attr(feature = "http", schema(value_type = f64))]
         window: Duration,
     },
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
 
-use super::log::{TARGET, decision};
+use super::log::{decision, graph_event};
 use super::{Restart, Restarter};
 use super::{TaskExit, panic_message};
 use crate::BuiltGraph;
@@ -53,9 +53,22 @@ impl Supervisor {
     }
 
     async fn run(&mut self) -> SupervisorEvent {
+        metrics::gauge!(
+            crate::monitor::metric_names::TOPOLOGY_INFO,
+            "fingerprint" => self.graph.fingerprint().to_hex()
+        )
+        .set(1.0);
         let order = self.graph.order.clone();
         for index in order {
-            decision!(info, "spawn", self.name(index), 0, 0, "initial start");
+            decision!(
+                self.monitor().events(),
+                info,
+                Spawn,
+                self.name(index),
+                0,
+                0,
+                "initial start"
+            );
             if let Err(event) = self.start(index, Duration::ZERO) {
                 return self.escalate(event).await;
             }
@@ -68,7 +81,14 @@ impl Supervisor {
         loop {
             if self.running.is_empty() {
                 self.monitor().publish_metrics();
-                tracing::info!(target: TARGET, event = "shutdown_complete", aborted = "", reason = "every vertex finished", "supervisor: shutdown_complete");
+                graph_event!(
+                    self.monitor().events(),
+                    info,
+                    ShutdownComplete,
+                    None,
+                    "every vertex finished",
+                    aborted = ""
+                );
                 return SupervisorEvent::CleanShutdown;
             }
             tokio::select! {
@@ -82,7 +102,7 @@ impl Supervisor {
                 () = shutdown.cancelled(), if deadline.is_none() => {
                     let drain = self.policy.drain_deadline();
                     deadline = Some(Instant::now() + drain);
-                    tracing::info!(target: TARGET, event = "shutdown_started", drain_deadline_seconds = drain.as_secs_f64(), reason = "shutdown requested", "supervisor: shutdown_started");
+                    graph_event!(self.monitor().events(), info, ShutdownStarted, None, "shutdown requested", drain_deadline_seconds = drain.as_secs_f64());
                 }
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     return self.abort_stragglers().await;
@@ -100,6 +120,7 @@ impl Supervisor {
             attempt: self.vertices[index].start(delay),
             pause: self.graph.vertices[index].pause.clone(),
             policy: Arc::clone(&self.policy),
+            events: self.graph.monitor.events().clone(),
         };
         let runnable = &mut self.graph.vertices[index].runnable;
         // The factory is user code running on the supervisor's own task: a panic in it must
@@ -120,8 +141,9 @@ impl Supervisor {
             Err(payload) => {
                 let message = panic_message(payload);
                 decision!(
+                    self.monitor().events(),
                     error,
-                    "panicked",
+                    Panicked,
                     self.name(index),
                     self.vertices[index].attempt(),
                     0,
@@ -166,8 +188,9 @@ impl Supervisor {
                 self.graph.vertices[index].runnable.settle_held(true);
                 match self.release(index) {
                     0 => decision!(
+                        self.monitor().events(),
                         info,
-                        "clean_exit",
+                        CleanExit,
                         self.name(index),
                         attempt,
                         0,
@@ -177,7 +200,15 @@ impl Supervisor {
                         let reason = format!(
                             "returned ok with {dropped} item(s) still queued on its input; they are dropped"
                         );
-                        decision!(warn, "clean_exit", self.name(index), attempt, 0, reason);
+                        decision!(
+                            self.monitor().events(),
+                            warn,
+                            CleanExit,
+                            self.name(index),
+                            attempt,
+                            0,
+                            reason
+                        );
                     }
                 }
                 Ok(())
@@ -185,7 +216,15 @@ impl Supervisor {
             TaskExit::Errored(error) => self.on_error(index, error),
             TaskExit::Panicked(message) => {
                 self.graph.vertices[index].runnable.settle_held(false);
-                decision!(error, "panicked", self.name(index), attempt, 0, message);
+                decision!(
+                    self.monitor().events(),
+                    error,
+                    Panicked,
+                    self.name(index),
+                    attempt,
+                    0,
+                    message
+                );
                 self.monitor().record_failure(index, &message);
                 self.monitor().set_state(index, OperatorState::Failed);
                 Err(SupervisorEvent::Panicked {
@@ -196,8 +235,9 @@ impl Supervisor {
             TaskExit::Aborted => {
                 self.graph.vertices[index].runnable.settle_held(false);
                 decision!(
+                    self.monitor().events(),
                     warn,
-                    "aborted",
+                    Aborted,
                     self.name(index),
                     attempt,
                     0,
@@ -224,8 +264,9 @@ impl Supervisor {
                 restarts_in_window,
             } => {
                 decision!(
+                    self.monitor().events(),
                     warn,
-                    "restart",
+                    Restart,
                     self.name(index),
                     attempt,
                     restarts_in_window,
@@ -237,8 +278,9 @@ impl Supervisor {
             }
             Restart::Exhausted { restarts_in_window } => {
                 decision!(
+                    self.monitor().events(),
                     error,
-                    "budget_exhausted",
+                    BudgetExhausted,
                     self.name(index),
                     self.vertices[index].attempt(),
                     restarts_in_window,
@@ -265,13 +307,13 @@ impl Supervisor {
     /// other incarnation is aborted at once. Items still queued are counted as dropped.
     async fn escalate(&mut self, event: SupervisorEvent) -> SupervisorEvent {
         let operator = event.operator().unwrap_or("?").to_owned();
-        tracing::error!(target: TARGET, event = "escalate", operator = %operator, reason = %event, "supervisor: escalate");
+        graph_event!(self.monitor().events(), error, Escalate, Some(operator.as_str()), event.to_string(), operator = %operator);
         self.graph.shutdown.cancel();
         let aborted = self.abort_all().await;
         let dropped: u64 = (0..self.graph.vertices.len())
             .map(|i| self.release(i))
             .sum();
-        tracing::info!(target: TARGET, event = "shutdown_complete", aborted = %aborted.join(","), dropped_items = dropped, reason = %event, "supervisor: shutdown_complete");
+        graph_event!(self.monitor().events(), info, ShutdownComplete, None, event.to_string(), aborted = %aborted.join(","), dropped_items = dropped);
         event
     }
 
@@ -281,7 +323,7 @@ impl Supervisor {
         let dropped: u64 = (0..self.graph.vertices.len())
             .map(|i| self.release(i))
             .sum();
-        tracing::warn!(target: TARGET, event = "shutdown_complete", aborted = %aborted.join(","), dropped_items = dropped, reason = "drain deadline exceeded", "supervisor: shutdown_complete");
+        graph_event!(self.monitor().events(), warn, ShutdownComplete, None, "drain deadline exceeded", aborted = %aborted.join(","), dropped_items = dropped);
         SupervisorEvent::DeadlineExceeded { aborted }
     }
 
@@ -307,8 +349,9 @@ impl Supervisor {
             if joined.is_ok() {
                 // It finished on its own before the abort reached it.
                 decision!(
+                    self.monitor().events(),
                     info,
-                    "clean_exit",
+                    CleanExit,
                     self.name(index),
                     attempt,
                     0,
@@ -317,8 +360,9 @@ impl Supervisor {
                 self.monitor().set_state(index, OperatorState::Finished);
             } else {
                 decision!(
+                    self.monitor().events(),
                     warn,
-                    "aborted",
+                    Aborted,
                     self.name(index),
                     attempt,
                     0,

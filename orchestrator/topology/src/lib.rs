@@ -3,7 +3,9 @@
 //!
 //! The crate has no dependencies and knows nothing about channels or tasks: it sees a list of
 //! named vertices with a [`Role`] and a list of directed [`Edge`]s between their indices, and
-//! answers either a topological order or every [`Problem`] it found.
+//! answers either a topological order or every [`Problem`] it found. It also computes the
+//! topology's [`Fingerprint`] (with [`Fingerprinter`], whose `const fn`s let `pipeline!` have
+//! the compiler evaluate the same fingerprint that `OperatorGraph` computes at run time).
 //!
 //! # Examples
 //!
@@ -33,9 +35,11 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod cycles;
+mod fingerprint;
 mod problem;
 mod roles;
 
+pub use fingerprint::{Fingerprint, Fingerprinter};
 pub use problem::{Endpoint, Problem};
 
 /// What a vertex does in the dataflow: where its items come from and where they go.

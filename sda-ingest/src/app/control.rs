@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use sda_orchestrator::BuiltGraph;
-use sda_orchestrator::http::{ControlPlane, ServeLimits, ServeReport, serve_with};
+use sda_orchestrator::http::{ControlPlane, ControlRecord, ServeLimits, ServeReport, serve_with};
+use sda_orchestrator::monitor::RecentRing;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -50,16 +51,27 @@ pub(super) struct RunningControl {
     task: JoinHandle<std::io::Result<ServeReport>>,
 }
 
-/// The control plane of `built`, with the service's Prometheus recorder and `token`.
-pub(super) fn plane(built: &BuiltGraph, token: Option<&ControlToken>) -> ControlPlane {
-    let mut plane = ControlPlane::for_graph(built);
+/// How many recent dead letters `/dead-letters` can show.
+pub const RECENT_DEAD_LETTERS: usize = 500;
+
+/// The control plane of `built`, with the service's Prometheus recorder and `token`, serving
+/// `dead_letters` at `/dead-letters` and handing every control action to `audit`.
+pub(super) fn plane(
+    built: &BuiltGraph,
+    token: Option<&ControlToken>,
+    dead_letters: RecentRing<serde_json::Value>,
+    audit: impl Fn(&ControlRecord) + Send + Sync + 'static,
+) -> anyhow::Result<ControlPlane> {
+    let mut plane = ControlPlane::for_graph(built)
+        .with_recent("dead-letters", dead_letters)?
+        .with_audit(audit);
     if let Some(handle) = telemetry::prometheus() {
         plane = plane.with_prometheus(handle);
     }
     if let Some(ControlToken(token)) = token {
         plane = plane.with_token(token.clone());
     }
-    plane
+    Ok(plane)
 }
 
 /// Binds `addr` and serves `plane` on it.

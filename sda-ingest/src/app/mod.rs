@@ -2,6 +2,7 @@
 //! until it finishes, the duration elapses or a stop signal arrives, and reports a [`Summary`].
 
 mod control;
+mod control_audit;
 mod progress;
 mod signals;
 mod summary;
@@ -17,12 +18,12 @@ use anyhow::Context as _;
 use futures::FutureExt as _;
 use sda_orchestrator::{
     SupervisorEvent, SupervisorPolicy,
-    monitor::GraphMonitor,
+    monitor::{GraphMonitor, RecentRing},
     resilience::{DedicatedPool, PoolConfig},
 };
 use tokio::time::Instant;
 
-pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, TOKEN_ENV};
+pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, RECENT_DEAD_LETTERS, TOKEN_ENV};
 pub use progress::ProgressStyle;
 pub use signals::Signals;
 pub use summary::Summary;
@@ -221,11 +222,32 @@ pub async fn run(
         counters,
         peers,
     } = ready;
-    let built = build_topology(&parts).build()?;
+    let dead_letters = parts
+        .dead_letter_ring
+        .clone()
+        .unwrap_or_else(|| RecentRing::new(1));
+    let declared = build_topology(&parts);
+    let declared_fingerprint = declared.declared_fingerprint();
+    let built = declared.build()?;
+    tracing::info!(
+        fingerprint = %built.fingerprint(),
+        compiled = declared_fingerprint == Some(built.fingerprint()),
+        operators = built.topology().vertices.len(),
+        edges = built.topology().edges.len(),
+        "topology"
+    );
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
-    let plane = control::plane(&built, config.control_token.as_ref());
+    let control_audit = control_audit::ControlAudit::start(&config.out_dir).await?;
     let control = match config.control_addr {
-        Some(addr) => Some(control::start(addr, plane).await?),
+        Some(addr) => {
+            let plane = control::plane(
+                &built,
+                config.control_token.as_ref(),
+                dead_letters,
+                control_audit.hook(),
+            )?;
+            Some(control::start(addr, plane).await?)
+        }
         None => None,
     };
     let publisher = crate::telemetry::spawn_publisher(counters.clone(), Duration::from_secs(1));
@@ -263,6 +285,7 @@ pub async fn run(
     if let Some(control) = control {
         control.stop().await;
     }
+    control_audit.stop().await;
     for peer in peers {
         peer.abort();
     }
@@ -333,6 +356,7 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         faults: faults(config),
         dead_letter_limit: config.dead_letter_limit,
         transports,
+        dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
     };
     Ok(Ready {
         parts,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use sda_orchestrator::monitor::RecentRing;
 use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory};
 
 use sda_ingest_core::SensorKind;
@@ -52,6 +53,9 @@ pub struct Parts {
     pub dead_letter_limit: sinks::DeadLetterLimit,
     /// The network transports of the radar, ISL and optical sources (`None`: in-process replay).
     pub transports: Transports,
+    /// The ring of recent dead letters the control plane serves at `/dead-letters` (`None`:
+    /// no ring is fed).
+    pub dead_letter_ring: Option<RecentRing<serde_json::Value>>,
 }
 
 /// A source factory with its future boxed, so one constructor can return different transports.
@@ -168,6 +172,7 @@ impl Parts {
             self.dead_letter_limit,
             self.counters.clone(),
             self.faults.clone(),
+            self.dead_letter_ring.clone(),
         )
     }
 

@@ -12,12 +12,20 @@
 //! the file is truncated back to the end of the last line known to be written, so a partial last
 //! line is never left behind. If even the truncation fails, the error says at which byte the
 //! complete lines end.
+//!
+//! **Chained files.** A file opened with [`JsonlFile::open_chained`] is hash-chained (see
+//! [`crate::audit_chain`]): every buffer handed to the file ends with one chain line sealing
+//! its lines. A chain line is not a record and is never counted. The chain's state follows the
+//! file's: a failed write that truncates the file back also takes the chain back, so the file
+//! always ends with an intact block.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use sda_ingest_core::SensorKind;
 use tokio::io::AsyncWriteExt;
+
+use crate::audit_chain::ChainState;
 
 /// A sink writes its buffer out once it holds this much.
 pub const BUFFER_BYTES: usize = 64 * 1024;
@@ -81,6 +89,29 @@ pub struct JsonlFile {
     unwritten: Tally,
     name: &'static str,
     path: PathBuf,
+    /// The hash chain of a chained file; `None` for a plain one.
+    chain: Option<Chain>,
+}
+
+/// A chained file's chain, where it stands for each part of the file.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    /// After the last block handed to the file.
+    sealed: ChainState,
+    /// After the block in flight.
+    in_flight: ChainState,
+    /// After the last block known to be in the file.
+    confirmed: ChainState,
+}
+
+impl Chain {
+    fn at(state: ChainState) -> Self {
+        Chain {
+            sealed: state,
+            in_flight: state,
+            confirmed: state,
+        }
+    }
 }
 
 impl JsonlFile {
@@ -112,7 +143,35 @@ impl JsonlFile {
             unwritten: Tally::default(),
             name,
             path: path.to_owned(),
+            chain: None,
         })
+    }
+
+    /// Opens `path` as [`open`](JsonlFile::open) does, hash-chained (see the module docs). A
+    /// file that is not empty is checked first, and the chain goes on from its end.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened, or its chain is broken (the error names the line).
+    pub async fn open_chained(name: &'static str, path: &Path) -> anyhow::Result<Self> {
+        let mut file = JsonlFile::open(name, path).await?;
+        let state = if file.committed == 0 {
+            ChainState::GENESIS
+        } else {
+            let owned = path.to_owned();
+            tokio::task::spawn_blocking(move || crate::audit_chain::verify_file(&owned))
+                .await
+                .context("the chain check panicked")?
+                .map(|verified| verified.state)
+                .with_context(|| format!("{name}: {} is not intact", path.display()))?
+        };
+        file.chain = Some(Chain::at(state));
+        Ok(file)
+    }
+
+    /// Where the chain of a chained file stands through the last line known to be written.
+    pub fn chain_state(&self) -> Option<ChainState> {
+        self.chain.map(|chain| chain.confirmed)
     }
 
     /// Encodes every item of `items` (leaving it empty) into the buffer, counting each line
@@ -159,10 +218,17 @@ impl JsonlFile {
         if self.buf.is_empty() {
             return Ok(());
         }
+        if let Some(chain) = &mut self.chain {
+            let seal = chain.sealed.seal(&self.buf);
+            self.buf.extend_from_slice(&seal);
+        }
         if let Err(e) = self.file.write_all(&self.buf).await {
             return Err(self.fail(e).await);
         }
         self.confirm();
+        if let Some(chain) = &mut self.chain {
+            chain.in_flight = chain.sealed;
+        }
         self.in_flight = std::mem::take(&mut self.pending);
         self.in_flight_bytes = self.buf.len() as u64;
         self.buf.clear();
@@ -175,6 +241,9 @@ impl JsonlFile {
         self.committed += self.in_flight_bytes;
         self.in_flight = Tally::default();
         self.in_flight_bytes = 0;
+        if let Some(chain) = &mut self.chain {
+            chain.confirmed = chain.in_flight;
+        }
     }
 
     /// Writes everything buffered and waits until the file has it.
@@ -222,6 +291,9 @@ impl JsonlFile {
         self.in_flight_bytes = 0;
         self.pending = Tally::default();
         self.buf.clear();
+        if let Some(chain) = &mut self.chain {
+            *chain = Chain::at(chain.confirmed);
+        }
         let error = anyhow::Error::new(error).context(format!(
             "{}: cannot write {}; {lost} line(s) not written",
             self.name,

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sda_ingest_core::{Observation, SensorKind};
+use sda_orchestrator::monitor::RecentRing;
 use sda_orchestrator::{Message, SinkContext, SinkFactory};
 
 use super::counters::{Counters, add};
@@ -32,6 +33,8 @@ pub mod files {
     pub const AUDIT: &str = "audit.jsonl";
     /// Conjunction alerts.
     pub const ALERTS: &str = "alerts.jsonl";
+    /// Every control action of the control plane, accepted or refused (hash-chained).
+    pub const CONTROL_AUDIT: &str = "control_audit.jsonl";
     /// Records that failed to decode or validate.
     pub const DEAD_LETTER: &str = "dead_letter.jsonl";
     /// All of them.
@@ -64,6 +67,8 @@ pub struct JsonlSpec<T> {
     pub count: CountLines,
     /// The line encoder.
     pub encode: Encode<T>,
+    /// Whether the file is hash-chained ([`JsonlFile::open_chained`]).
+    pub chained: bool,
 }
 
 impl<T> Clone for JsonlSpec<T> {
@@ -97,6 +102,7 @@ pub const OBSERVATIONS: JsonlSpec<Arc<Delivered>> = JsonlSpec {
         }
     },
     encode: encode_observation,
+    chained: false,
 };
 
 /// `audit.jsonl`: every delivered observation with its timestamps, counted in `audited`.
@@ -114,6 +120,7 @@ pub const AUDIT: JsonlSpec<Arc<Delivered>> = JsonlSpec {
         );
     },
     encode: encode_audit,
+    chained: true,
 };
 
 /// `alerts.jsonl`: conjunction alerts, counted in `alerts`.
@@ -131,6 +138,7 @@ pub const ALERTS: JsonlSpec<Arc<ConjunctionAlert>> = JsonlSpec {
         );
     },
     encode: encode_alert,
+    chained: false,
 };
 
 /// `dead_letter.jsonl`: records that failed to decode or validate, counted in their source's
@@ -155,6 +163,7 @@ pub const DEAD_LETTER: JsonlSpec<Routed> = JsonlSpec {
         }
     },
     encode: encode_dead_letter,
+    chained: false,
 };
 
 /// One JSONL sink's file and counters: the writer that both the sink vertex and the hand-wired
@@ -177,7 +186,12 @@ impl<T> JsonlWriter<T> {
         out_dir: &Path,
         counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
-        let file = JsonlFile::open(spec.name, &out_dir.join(spec.file)).await?;
+        let path = out_dir.join(spec.file);
+        let file = if spec.chained {
+            JsonlFile::open_chained(spec.name, &path).await?
+        } else {
+            JsonlFile::open(spec.name, &path).await?
+        };
         Ok(JsonlWriter {
             spec,
             file,
@@ -224,6 +238,15 @@ impl<T> JsonlWriter<T> {
     /// Writing or syncing failed.
     pub async fn finish(&mut self) -> anyhow::Result<()> {
         let result = self.file.finish().await;
+        if let Some(state) = self.file.chain_state() {
+            tracing::info!(
+                sink = self.spec.name,
+                file = self.spec.file,
+                blocks = state.next_seq,
+                head = %state.head_hex(),
+                "audit chain head"
+            );
+        }
         self.settle(result)
     }
 
@@ -250,6 +273,8 @@ pub struct DeadLetterWriter {
     writer: JsonlWriter<Routed>,
     gate: DeadLetterGate,
     counters: Arc<Counters>,
+    /// Also fed every dead letter written, for the control plane.
+    recent: Option<RecentRing<serde_json::Value>>,
 }
 
 impl DeadLetterWriter {
@@ -267,7 +292,14 @@ impl DeadLetterWriter {
             writer: JsonlWriter::open(DEAD_LETTER, out_dir, counters.clone()).await?,
             gate: DeadLetterGate::new(limit),
             counters,
+            recent: None,
         })
+    }
+
+    /// Also feeds every dead letter it writes to `ring`, as its JSON.
+    pub fn with_recent(mut self, ring: RecentRing<serde_json::Value>) -> Self {
+        self.recent = Some(ring);
+        self
     }
 
     /// Writes the dead letters of `items` that the limit admits, counts the others, and writes
@@ -278,6 +310,12 @@ impl DeadLetterWriter {
     /// Writing failed.
     pub async fn write(&mut self, items: &mut Vec<Routed>, idle: bool) -> anyhow::Result<()> {
         self.gate.admit(items, &self.counters);
+        if let Some(ring) = &self.recent {
+            ring.extend(items.iter().filter_map(|item| match item {
+                Routed::DeadLetter(letter) => serde_json::to_value(&**letter).ok(),
+                Routed::Accepted(_) => None,
+            }));
+        }
         let notices = self.gate.notices(false);
         self.writer.write_lines(notices).await?;
         self.writer.write(items, idle).await
@@ -295,18 +333,25 @@ impl DeadLetterWriter {
     }
 }
 
-/// The `dead_letter` sink: `dead_letter.jsonl` behind the dead-letter rate limit.
+/// The `dead_letter` sink: `dead_letter.jsonl` behind the dead-letter rate limit; the dead
+/// letters it writes are also fed to `recent`, when given (the control plane's
+/// `/dead-letters`).
 pub fn dead_letter_sink(
     out_dir: &Path,
     limit: DeadLetterLimit,
     counters: Arc<Counters>,
     faults: FaultInjection,
+    recent: Option<RecentRing<serde_json::Value>>,
 ) -> impl SinkFactory<Routed> + use<> {
     let out_dir = out_dir.to_owned();
     move |mut ctx: SinkContext<Routed>| {
         let (out_dir, counters, faults) = (out_dir.clone(), counters.clone(), faults.clone());
+        let recent = recent.clone();
         async move {
             let mut writer = DeadLetterWriter::open(&out_dir, limit, counters).await?;
+            if let Some(ring) = recent {
+                writer = writer.with_recent(ring);
+            }
             let mut items = Vec::with_capacity(BATCH);
             while ctx.input.recv_many(&mut items, BATCH).await > 0 {
                 faults.check_holding(DEAD_LETTER.name, &mut ctx.input, &mut items)?;

@@ -1,0 +1,571 @@
+//! The hash chain that makes `audit.jsonl` and `control_audit.jsonl` tamper-evident, and the
+//! offline check of it (`sda-ingest verify-audit DIR`).
+//!
+//! # Format
+//!
+//! A chained file is a sequence of **blocks**, one per write (so the hot path hashes each line
+//! once and writes one small line more per 64 KiB): the block's record lines, then one chain
+//! line that seals them,
+//!
+//! ```text
+//! {"chain":{"seq":0,"lines":3,"prev":"000…000","sha256":"…","digests":"1a2b3c4d5e6f7a8b9c0d1e2f"}}
+//! ```
+//!
+//! * `seq`: the block's number, from 0;
+//! * `lines`: how many record lines it seals (those right above it);
+//! * `prev`: the previous block's `sha256` (64 zeros for the first block);
+//! * `sha256`: SHA-256 over `prev` (its 64 hexadecimal digits) followed by the SHA-256 of each
+//!   sealed line (without its newline), 32 bytes each, in order;
+//! * `digests`: the first 4 bytes (8 hexadecimal digits) of each sealed line's SHA-256, in
+//!   order, so that a check can name the very line that was edited, deleted or moved.
+//!
+//! A chain line is the only line whose JSON object has the single key `chain`: records never
+//! do, so counting records means counting the lines that do not start with `{"chain":`
+//! ([`is_chain_line`]).
+//!
+//! Editing a line, deleting or inserting one, swapping two, or cutting the file short breaks
+//! the chain at a place the check names. Rewriting the file from the edited line on with fresh
+//! hashes is not detected by the file alone: keep the final `sha256` elsewhere (the service
+//! logs it at exit as `audit chain head`) to detect that too.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The first bytes of every chain line, and of no record line.
+pub const CHAIN_PREFIX: &[u8] = b"{\"chain\":";
+
+/// The files `verify-audit` checks, in an output folder.
+pub const CHAINED_FILES: [&str; 2] = ["audit.jsonl", "control_audit.jsonl"];
+
+/// Whether `line` is a chain line rather than a record.
+pub fn is_chain_line(line: &[u8]) -> bool {
+    line.starts_with(CHAIN_PREFIX)
+}
+
+/// Where a chain stands: the next block's number and the last block's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainState {
+    /// The number the next block gets.
+    pub next_seq: u64,
+    /// The last block's `sha256` (zeros before the first block).
+    pub head: [u8; 32],
+}
+
+impl Default for ChainState {
+    fn default() -> Self {
+        ChainState::GENESIS
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainLine {
+    chain: Seal,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Seal {
+    seq: u64,
+    lines: u64,
+    prev: String,
+    sha256: String,
+    digests: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The SHA-256 of a block: over `prev`'s hex digits, then each line's digest.
+fn block_hash(prev: &[u8; 32], line_digests: &[[u8; 32]]) -> [u8; 32] {
+    let mut sha = Sha256::new();
+    sha.update(hex(prev).as_bytes());
+    for digest in line_digests {
+        sha.update(digest);
+    }
+    sha.finalize().into()
+}
+
+fn line_digest(line: &[u8]) -> [u8; 32] {
+    Sha256::digest(line).into()
+}
+
+impl ChainState {
+    /// A chain with no block yet.
+    pub const GENESIS: ChainState = ChainState {
+        next_seq: 0,
+        head: [0; 32],
+    };
+
+    /// The head as 64 hexadecimal digits.
+    pub fn head_hex(&self) -> String {
+        hex(&self.head)
+    }
+
+    /// Seals `block` (complete lines, each ending in `\n`; no chain line among them): returns
+    /// the chain line to write right after it, newline included, and moves the chain on. An
+    /// empty block gets no chain line.
+    pub fn seal(&mut self, block: &[u8]) -> Vec<u8> {
+        let digests: Vec<[u8; 32]> = block
+            .split(|b| *b == b'\n')
+            .take(block.iter().filter(|b| **b == b'\n').count())
+            .map(line_digest)
+            .collect();
+        if digests.is_empty() {
+            return Vec::new();
+        }
+        let sha256 = block_hash(&self.head, &digests);
+        let short: String = digests.iter().map(|d| hex(&d[..4])).collect();
+        let line = ChainLine {
+            chain: Seal {
+                seq: self.next_seq,
+                lines: digests.len() as u64,
+                prev: hex(&self.head),
+                sha256: hex(&sha256),
+                digests: short,
+            },
+        };
+        let mut out = serde_json::to_vec(&line).unwrap_or_default();
+        out.push(b'\n');
+        self.next_seq += 1;
+        self.head = sha256;
+        out
+    }
+}
+
+/// What a check of an intact file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Blocks (chain lines).
+    pub blocks: u64,
+    /// Record lines.
+    pub records: u64,
+    /// Where the chain stands at the end of the file.
+    pub state: ChainState,
+}
+
+/// Where and how a chained file is broken. The line numbers count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// A record line differs from the one that was sealed.
+    #[error(
+        "line {line}: edited (its hash is not the one sealed by the chain line at line {seal})"
+    )]
+    Edited {
+        /// The edited line.
+        line: u64,
+        /// The chain line that sealed it.
+        seal: u64,
+    },
+    /// Lines of a block are not in the order they were sealed in.
+    #[error(
+        "line {line}: out of order (it was sealed at another place of the block sealed at line {seal})"
+    )]
+    Reordered {
+        /// The first line out of place.
+        line: u64,
+        /// The chain line that sealed the block.
+        seal: u64,
+    },
+    /// A block has fewer record lines than were sealed.
+    #[error(
+        "line {line}: a line is missing here (deleted): the chain line at line {seal} sealed {sealed} lines, the file has {found}"
+    )]
+    Deleted {
+        /// Where the first missing line was.
+        line: u64,
+        /// The chain line of the block.
+        seal: u64,
+        /// Lines sealed.
+        sealed: u64,
+        /// Lines found.
+        found: u64,
+    },
+    /// A block has more record lines than were sealed.
+    #[error(
+        "line {line}: inserted (the chain line at line {seal} sealed {sealed} lines, the file has {found})"
+    )]
+    Inserted {
+        /// The first line that was not sealed.
+        line: u64,
+        /// The chain line of the block.
+        seal: u64,
+        /// Lines sealed.
+        sealed: u64,
+        /// Lines found.
+        found: u64,
+    },
+    /// A chain line does not continue the chain: a block was deleted, moved or copied, or the
+    /// chain line itself was edited.
+    #[error("line {line}: the chain is broken here: {why}")]
+    Broken {
+        /// The chain line (or where one is missing).
+        line: u64,
+        /// What does not match.
+        why: String,
+    },
+    /// The file ends inside a line or with lines no chain line seals.
+    #[error("line {line}: truncated: {why}")]
+    Truncated {
+        /// The first line after the last intact block.
+        line: u64,
+        /// What is missing.
+        why: &'static str,
+    },
+    /// A line that starts like a chain line is not one.
+    #[error("line {line}: a malformed chain line: {why}")]
+    Malformed {
+        /// The line.
+        line: u64,
+        /// Why it does not parse.
+        why: String,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: String,
+    },
+}
+
+impl ChainError {
+    /// The line the error names, if it names one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ChainError::Edited { line, .. }
+            | ChainError::Reordered { line, .. }
+            | ChainError::Deleted { line, .. }
+            | ChainError::Inserted { line, .. }
+            | ChainError::Broken { line, .. }
+            | ChainError::Truncated { line, .. }
+            | ChainError::Malformed { line, .. } => Some(*line),
+            ChainError::Io { .. } => None,
+        }
+    }
+}
+
+/// Checks the chain of the file at `path`.
+///
+/// # Errors
+///
+/// The first place where the file is broken ([`ChainError`]), or why it cannot be read.
+pub fn verify_file(path: &Path) -> Result<Verified, ChainError> {
+    let io = |e: std::io::Error| ChainError::Io {
+        path: path.to_owned(),
+        error: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    verify(BufReader::with_capacity(256 * 1024, file)).map_err(|e| match e {
+        ChainError::Io { error, .. } => ChainError::Io {
+            path: path.to_owned(),
+            error,
+        },
+        other => other,
+    })
+}
+
+/// Checks the chain of a file's bytes read from `reader`.
+///
+/// # Errors
+///
+/// As [`verify_file`].
+pub fn verify(mut reader: impl BufRead) -> Result<Verified, ChainError> {
+    let mut state = ChainState::GENESIS;
+    let mut records = 0;
+    // The record lines since the last chain line: their digests, from line `start` on.
+    let mut pending: Vec<[u8; 32]> = Vec::new();
+    let mut start = 1;
+    let mut number = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| ChainError::Io {
+                path: PathBuf::new(),
+                error: e.to_string(),
+            })?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') {
+            return Err(ChainError::Truncated {
+                line: number,
+                why: "the line is incomplete: the file was cut short",
+            });
+        }
+        let content = &line[..line.len() - 1];
+        if !is_chain_line(content) {
+            if pending.is_empty() {
+                start = number;
+            }
+            pending.push(line_digest(content));
+            continue;
+        }
+        let seal: ChainLine =
+            serde_json::from_slice(content).map_err(|e| ChainError::Malformed {
+                line: number,
+                why: e.to_string(),
+            })?;
+        let seal = seal.chain;
+        check_block(&state, &seal, &pending, start, number)?;
+        records += pending.len() as u64;
+        state = ChainState {
+            next_seq: state.next_seq + 1,
+            head: block_hash(&state.head, &pending),
+        };
+        pending.clear();
+        start = number + 1;
+    }
+    if !pending.is_empty() {
+        return Err(ChainError::Truncated {
+            line: start,
+            why: "the lines from here on are sealed by no chain line: the file was cut short \
+                  (or lines were appended)",
+        });
+    }
+    Ok(Verified {
+        blocks: state.next_seq,
+        records,
+        state,
+    })
+}
+
+/// Checks one block: its place in the chain, its lines, then its hash.
+fn check_block(
+    state: &ChainState,
+    seal: &Seal,
+    pending: &[[u8; 32]],
+    start: u64,
+    at: u64,
+) -> Result<(), ChainError> {
+    let sealed: Vec<&str> = (0..seal.digests.len() / 8)
+        .filter_map(|i| seal.digests.get(8 * i..8 * i + 8))
+        .collect();
+    if !seal.digests.len().is_multiple_of(8) || sealed.len() as u64 != seal.lines {
+        return Err(ChainError::Malformed {
+            line: at,
+            why: format!("{} digests for {} lines", sealed.len(), seal.lines),
+        });
+    }
+    let found: Vec<String> = pending.iter().map(|d| hex(&d[..4])).collect();
+    if seal.seq != state.next_seq {
+        // A block's chain line that went missing merges its lines into this block: when this
+        // block's own lines are the tail of what is pending, the missing line sat right before.
+        let own = found.len().checked_sub(sealed.len());
+        if seal.seq > state.next_seq
+            && let Some(own) = own.filter(|&own| own > 0 && found[own..] == sealed[..])
+        {
+            return Err(ChainError::Broken {
+                line: start + own as u64,
+                why: format!(
+                    "the chain line of block {} is missing (deleted) before this line",
+                    state.next_seq
+                ),
+            });
+        }
+        return Err(ChainError::Broken {
+            line: at,
+            why: format!(
+                "block {} follows block {} (a block was deleted, moved or copied)",
+                seal.seq,
+                state.next_seq.wrapping_sub(1)
+            ),
+        });
+    }
+    if seal.prev != hex(&state.head) {
+        return Err(ChainError::Broken {
+            line: at,
+            why: "its `prev` is not the previous block's `sha256`".to_owned(),
+        });
+    }
+    let first_difference = found
+        .iter()
+        .zip(&sealed)
+        .position(|(f, s)| f != s)
+        .unwrap_or_else(|| found.len().min(sealed.len()));
+    let line = start + first_difference as u64;
+    match found.len().cmp(&sealed.len()) {
+        std::cmp::Ordering::Less => {
+            return Err(ChainError::Deleted {
+                line,
+                seal: at,
+                sealed: seal.lines,
+                found: found.len() as u64,
+            });
+        }
+        std::cmp::Ordering::Greater => {
+            return Err(ChainError::Inserted {
+                line,
+                seal: at,
+                sealed: seal.lines,
+                found: found.len() as u64,
+            });
+        }
+        std::cmp::Ordering::Equal if first_difference < found.len() => {
+            let moved = sealed
+                .iter()
+                .any(|s| *s == found[first_difference].as_str());
+            return Err(if moved {
+                ChainError::Reordered { line, seal: at }
+            } else {
+                ChainError::Edited { line, seal: at }
+            });
+        }
+        std::cmp::Ordering::Equal => {}
+    }
+    if seal.sha256 != hex(&block_hash(&state.head, pending)) {
+        return Err(ChainError::Broken {
+            line: at,
+            why: "its `sha256` does not match the lines it seals (the chain line was edited)"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The outcome of checking an output folder: each chained file's result.
+pub fn verify_dir(dir: &Path) -> Vec<(PathBuf, Result<Verified, ChainError>)> {
+    CHAINED_FILES
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let result = verify_file(&path);
+            (path, result)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chained file of `blocks` blocks of the given record lines.
+    fn chained(blocks: &[&[&str]]) -> Vec<u8> {
+        let mut state = ChainState::GENESIS;
+        let mut file = Vec::new();
+        for block in blocks {
+            let mut bytes = Vec::new();
+            for line in *block {
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.push(b'\n');
+            }
+            let seal = state.seal(&bytes);
+            file.extend_from_slice(&bytes);
+            file.extend_from_slice(&seal);
+        }
+        file
+    }
+
+    fn lines(file: &[u8]) -> Vec<Vec<u8>> {
+        file.split_inclusive(|b| *b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    fn check(file: &[u8]) -> Result<Verified, ChainError> {
+        verify(file)
+    }
+
+    const BLOCKS: &[&[&str]] = &[
+        &[r#"{"id":"a"}"#, r#"{"id":"b"}"#, r#"{"id":"c"}"#],
+        &[r#"{"id":"d"}"#, r#"{"id":"e"}"#],
+    ];
+
+    #[test]
+    fn an_untouched_file_verifies() {
+        let file = chained(BLOCKS);
+        let verified = check(&file).unwrap();
+        assert_eq!((verified.blocks, verified.records), (2, 5));
+        assert_eq!(check(b"").unwrap().records, 0);
+        assert_eq!(ChainState::GENESIS.clone().seal(b""), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn an_edited_byte_is_named() {
+        let mut file = chained(BLOCKS);
+        let at = file.windows(3).position(|w| w == b"\"b\"").unwrap() + 1;
+        file[at] = b'x';
+        assert_eq!(check(&file), Err(ChainError::Edited { line: 2, seal: 4 }));
+    }
+
+    #[test]
+    fn a_deleted_line_is_named() {
+        let mut all = lines(&chained(BLOCKS));
+        all.remove(1);
+        let err = check(&all.concat()).unwrap_err();
+        assert!(matches!(err, ChainError::Deleted { line: 2, .. }), "{err}");
+        // The chain line itself deleted: named where it was.
+        let mut all = lines(&chained(BLOCKS));
+        all.remove(3);
+        let err = check(&all.concat()).unwrap_err();
+        assert_eq!(err.line(), Some(4), "{err}");
+    }
+
+    #[test]
+    fn swapped_lines_are_named() {
+        let mut all = lines(&chained(BLOCKS));
+        all.swap(1, 2);
+        assert_eq!(
+            check(&all.concat()),
+            Err(ChainError::Reordered { line: 2, seal: 4 })
+        );
+        // Whole blocks swapped.
+        let all = lines(&chained(BLOCKS));
+        let swapped = [&all[4..], &all[..4]].concat().concat();
+        let err = check(&swapped).unwrap_err();
+        assert!(matches!(err, ChainError::Broken { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_tail_is_named() {
+        let file = chained(BLOCKS);
+        // Cut inside the last chain line.
+        let err = check(&file[..file.len() - 10]).unwrap_err();
+        assert!(
+            matches!(err, ChainError::Truncated { line: 7, .. }),
+            "{err}"
+        );
+        // Cut at a line boundary inside the last block.
+        let all = lines(&file);
+        let err = check(&all[..6].concat()).unwrap_err();
+        assert!(
+            matches!(err, ChainError::Truncated { line: 5, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_inserted_line_and_an_edited_chain_line_are_named() {
+        let mut all = lines(&chained(BLOCKS));
+        all.insert(5, b"{\"id\":\"forged\"}\n".to_vec());
+        let err = check(&all.concat()).unwrap_err();
+        assert!(matches!(err, ChainError::Inserted { line: 6, .. }), "{err}");
+        let file = chained(BLOCKS);
+        let text = String::from_utf8(file).unwrap();
+        let edited = text.replacen("\"seq\":1", "\"seq\":7", 1);
+        let err = check(edited.as_bytes()).unwrap_err();
+        assert!(matches!(err, ChainError::Broken { line: 7, .. }), "{err}");
+    }
+
+    #[test]
+    fn records_are_told_from_chain_lines() {
+        let file = chained(BLOCKS);
+        let records = lines(&file).iter().filter(|l| !is_chain_line(l)).count();
+        assert_eq!(records, 5);
+    }
+}
