@@ -28,7 +28,10 @@ pub fn prometheus() -> Option<PrometheusHandle> {
                 .set_buckets(BUCKETS_S)
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot install the Prometheus recorder; /metrics is off");
                     None
@@ -101,6 +104,23 @@ fn describe() {
             "ingest_alerts_total",
             metrics::Unit::Count,
             "Conjunction alerts written to alerts.jsonl."
+        );
+        metrics::describe_counter!(
+            "kernel_dropped_total",
+            metrics::Unit::Count,
+            "UDP datagrams the kernel dropped on a source's socket before the service read them \
+             (its receive buffer was full): never received, so not in read, reported here."
+        );
+        metrics::describe_counter!(
+            "isl_reconnects_total",
+            metrics::Unit::Count,
+            "ISL link reconnects by reason (closed, error, idle, out_of_step)."
+        );
+        metrics::describe_counter!(
+            "dead_letters_suppressed_total",
+            metrics::Unit::Count,
+            "Dead letters counted but not written by the dead-letter rate limit, per source and \
+             reason."
         );
     });
 }

@@ -153,6 +153,7 @@ async fn metrics_are_valid_prometheus_text_with_every_required_series() {
         ("http_request_duration_seconds_count", "route", "/health"),
         ("pool_busy_workers", "pool", "propagator"),
         ("ingest_records_total", "stage", "received"),
+        ("kernel_dropped_total", "source", "radar"),
     ] {
         assert!(
             has(name, label, value),
