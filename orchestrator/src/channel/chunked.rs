@@ -815,4 +815,39 @@ mod tests {
         assert!(matches!(poll!(waiting.as_mut()), Poll::Ready(Err(2))));
         assert!(matches!(tx.try_send(3), Err(TrySend::Closed(3))));
     }
+
+    #[tokio::test]
+    async fn markers_take_no_room_merge_and_stop_the_receiver() {
+        use super::super::marks::Marks;
+
+        let (tx, mut rx) = channel::<u32>(2);
+        let marks = tx.mark_tx();
+        assert!(tx.try_send(1).is_ok());
+        marks.push(Marks::barrier(1));
+        marks.push(Marks::watermark(10)); // merges into the barrier's slot
+        assert!(tx.try_send(2).is_ok(), "markers take no room");
+        assert!(matches!(tx.try_send(3), Err(TrySend::Full(3))));
+        assert_eq!(rx.try_recv(), Some(1));
+        // The receiver stops at the markers: nothing behind them until they are taken.
+        assert_eq!(rx.try_recv(), None);
+        assert_eq!(rx.try_recv(), None);
+        assert_eq!(
+            rx.take_mark(),
+            Some(Marks {
+                barrier: 1,
+                watermark: 10
+            })
+        );
+        let mut batch = Vec::new();
+        assert_eq!(rx.try_recv_many(&mut batch, 8), 1);
+        assert_eq!(batch, [2]);
+        // A marker-only handle does not keep the channel open.
+        drop(tx);
+        marks.push(Marks::watermark(20));
+        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, None);
+        assert_eq!(rx.take_mark(), Some(Marks::watermark(20)));
+        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, None);
+        assert_eq!(rx.take_mark(), None);
+        assert!(rx.is_finished());
+    }
 }

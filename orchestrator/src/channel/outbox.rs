@@ -110,7 +110,9 @@ impl<T> Outbox<T> {
     ///
     /// An operator that calls this takes over its watermark: from then on its inbox no longer
     /// forwards the input watermark, so the operator advances its own as it handles time (a
-    /// window that emits its results, say).
+    /// window that emits its results, say). Until its first call the inbox forwards, so an
+    /// operator whose watermark may lag its input's calls
+    /// [`take_over_watermark`](Outbox::take_over_watermark) before its first receive.
     ///
     /// # Examples
     ///
@@ -136,6 +138,42 @@ impl<T> Outbox<T> {
     /// ```
     pub fn advance_watermark(&self, time: EventTime) -> bool {
         self.cell.advance_watermark(time.as_unix_micros())
+    }
+
+    /// Declares that the vertex advances its own watermark: from now on its inbox no longer
+    /// forwards its input watermark (see [`advance_watermark`](Outbox::advance_watermark)).
+    /// An operator that handles event time calls it before its first receive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{OperatorContext, OperatorFactory};
+    /// use sda_orchestrator::time::EventTime;
+    ///
+    /// /// Counts items per second of event time; its watermark is the end of the last second
+    /// /// it has emitted.
+    /// fn per_second() -> impl OperatorFactory<EventTime, (i64, u64)> {
+    ///     |mut ctx: OperatorContext<EventTime, (i64, u64)>| async move {
+    ///         ctx.output.take_over_watermark();
+    ///         let (mut second, mut count) = (None, 0);
+    ///         while let Some(time) = ctx.input.recv().await {
+    ///             let this = time.as_unix_micros().div_euclid(1_000_000);
+    ///             if second.is_some_and(|s| s < this) {
+    ///                 let done = second.unwrap_or(this);
+    ///                 ctx.output.send((done, count)).await?;
+    ///                 ctx.output.advance_watermark(EventTime::from_unix_micros((done + 1) * 1_000_000));
+    ///                 count = 0;
+    ///             }
+    ///             second = Some(this);
+    ///             count += 1;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = per_second();
+    /// ```
+    pub fn take_over_watermark(&self) {
+        self.cell.take_over_watermark();
     }
 
     /// Records `position` as the source's position: where it is in its input, as of what it has

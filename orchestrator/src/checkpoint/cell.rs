@@ -146,10 +146,15 @@ impl VertexCell {
     /// The vertex advances its own watermark: from now on its inbox does not forward its input
     /// watermark. Returns whether the watermark moved.
     pub(crate) fn advance_watermark(&self, micros: i64) -> bool {
+        self.take_over_watermark();
+        self.forward_watermark(micros)
+    }
+
+    /// From now on the vertex's inbox does not forward its input watermark.
+    pub(crate) fn take_over_watermark(&self) {
         if !self.handles_time.load(Ordering::Relaxed) {
             self.handles_time.store(true, Ordering::Relaxed);
         }
-        self.forward_watermark(micros)
     }
 
     /// Whether the vertex advances its own watermark.
