@@ -89,12 +89,20 @@ pub enum EventKind {
     Paused,
     /// A source was resumed.
     Resumed,
+    /// A checkpoint started: its barriers are on their way.
+    CheckpointStarted,
+    /// A checkpoint completed: written, and the sources told.
+    CheckpointCompleted,
+    /// A checkpoint was abandoned (timed out, declined, interrupted, or not written); the
+    /// next one starts on schedule.
+    CheckpointAbandoned,
 }
 
 impl EventKind {
     /// The name as serialized: `spawn`, `restart`, `clean_exit`, `panicked`,
     /// `budget_exhausted`, `escalate`, `aborted`, `shutdown_started`, `shutdown_complete`,
-    /// `paused` or `resumed`.
+    /// `paused`, `resumed`, `checkpoint_started`, `checkpoint_completed` or
+    /// `checkpoint_abandoned`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::Spawn => "spawn",
@@ -108,6 +116,9 @@ impl EventKind {
             EventKind::ShutdownComplete => "shutdown_complete",
             EventKind::Paused => "paused",
             EventKind::Resumed => "resumed",
+            EventKind::CheckpointStarted => "checkpoint_started",
+            EventKind::CheckpointCompleted => "checkpoint_completed",
+            EventKind::CheckpointAbandoned => "checkpoint_abandoned",
         }
     }
 }

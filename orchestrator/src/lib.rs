@@ -23,6 +23,13 @@
 //! **router** ([`OperatorGraph::add_router`], [`RouterHandle`]) is a source whose feeds are
 //! registered and removed while the graph runs, each supervised like an operator.
 //!
+//! A graph can take **checkpoints** ([`OperatorGraph::with_checkpoints`], [`checkpoint`]):
+//! aligned barriers flow in order with the items, every operator's [`checkpoint::State`] and
+//! every source's position are recorded consistently and written durably, sources learn which
+//! positions are safe to acknowledge upstream, and a graph resumes from its latest checkpoint
+//! after a crash. **Watermarks** ([`time`], [`Outbox::advance_watermark`],
+//! [`Inbox::watermark`]) carry event time through the graph the same way.
+//!
 //! Sources can be **paused** and resumed while the graph runs ([`BuiltGraph::controls`],
 //! [`control::GraphControls`]): a paused source's sends wait, holding their items, so nothing is
 //! dropped or restarted. [`monitor::describe_metrics`] gives every metric its HELP text and
@@ -38,7 +45,7 @@
 //! The rule: **the crate root holds what a pipeline author types to declare, wire, run and stop
 //! a graph; every other name lives in exactly one named module, and nowhere else.** So the root
 //! has the graph ([`OperatorGraph`], [`BuiltGraph`], [`BuildError`]), what a factory works with
-//! (the three contexts, [`Inbox`], [`Outbox`], [`SendError`], [`Message`]), the handles and
+//! (the three contexts, [`Inbox`], [`Outbox`], [`InputEvent`], [`SendError`], [`Message`]), the handles and
 //! factory traits, the edge options ([`EdgeOptions`], [`Lane`]), the policies and outcome
 //! ([`RestartPolicy`], [`SupervisorPolicy`], [`SupervisorEvent`], [`ShutdownHandle`]),
 //! [`Role`] and [`pipeline!`]. The rest, needed to look closer at a graph, to operate one, or to
@@ -51,6 +58,8 @@
 //! | [`control`] | pausing and resuming sources while the graph runs |
 //! | [`events`] | the event bus: every supervisor decision and control action as a structured event, live and resumable |
 //! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget |
+//! | [`checkpoint`] | checkpoints: their configuration, operator state, barrier tokens, completed-checkpoint notices, the checkpoint store |
+//! | [`time`] | event time and watermarks: `EventTime`, `Timestamped` |
 //! | [`resilience`] | retry with backoff, circuit breaker, dedicated-runtime pool |
 //! | `http` (feature `http`) | the axum control plane |
 //!
@@ -100,6 +109,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod channel;
+pub mod checkpoint;
 mod context;
 pub mod control;
 pub mod events;
@@ -110,8 +120,9 @@ mod message;
 pub mod monitor;
 pub mod resilience;
 pub mod supervisor;
+pub mod time;
 
-pub use channel::{Inbox, Outbox, SendError};
+pub use channel::{Inbox, InputEvent, Outbox, SendError};
 pub use context::{OperatorContext, SinkContext, SourceContext};
 pub use graph::build::BuiltGraph;
 pub use graph::declare::OperatorGraph;

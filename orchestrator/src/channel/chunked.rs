@@ -26,6 +26,12 @@
 //! What the receiver has taken off the queue and not yet handed out (the rest of a chunk it only
 //! partly handed out included) belongs to the receiver, so it goes back to the operator's input
 //! slot with the rest of the inbox and survives a restart.
+//!
+//! A slot can also hold **markers** (a checkpoint barrier, a watermark; see `marks`) in order
+//! with the items. A marker takes no room and never waits; one pushed right behind another
+//! merges into it. The receiver stops at a marker: the receive that reaches it hands out nothing
+//! and keeps the marker for the inbox to take (`take_mark`), and nothing behind it is handed
+//! out until the inbox has.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -37,10 +43,14 @@ use std::task::{Context, Poll, Waker, ready};
 use futures::task::AtomicWaker;
 use tokio::task::coop;
 
+use super::marks::Marks;
+
 /// One slot of the queue.
 enum Chunk<T> {
     One(T),
     Many(Vec<T>),
+    /// Markers: no item, no room.
+    Mark(Marks),
 }
 
 /// Why a send without waiting failed; the item or batch comes back.
@@ -90,6 +100,25 @@ impl<T> Shared<T> {
         let mut queue = lock(&self.queue);
         queue.push_back(chunk);
         self.queued.store(queue.len(), Ordering::Relaxed);
+    }
+
+    /// Queues markers behind everything queued, merged into the last slot when that is a
+    /// marker too; dropped when the receiver is gone.
+    fn push_mark(&self, marks: Marks) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        {
+            let mut queue = lock(&self.queue);
+            match queue.back_mut() {
+                Some(Chunk::Mark(last)) => last.merge(marks),
+                _ => {
+                    queue.push_back(Chunk::Mark(marks));
+                    self.queued.store(queue.len(), Ordering::Relaxed);
+                }
+            }
+        }
+        self.receiver.wake();
     }
 
     fn waiters(&self) -> MutexGuard<'_, Waiters> {
@@ -184,10 +213,24 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             shared,
             stash: VecDeque::new(),
             front: Vec::new().into_iter(),
+            mark: None,
             unreleased: 0,
             release_every: (capacity / 8).max(1),
         },
     )
+}
+
+/// A handle that pushes markers onto a channel without counting as one of its senders, so that
+/// holding it does not keep the channel open.
+pub(crate) struct MarkTx<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> MarkTx<T> {
+    /// Queues markers behind everything sent so far; never waits.
+    pub(crate) fn push(&self, marks: Marks) {
+        self.shared.push_mark(marks);
+    }
 }
 
 /// The sending end; cloned for every producer of the edge.
@@ -213,6 +256,13 @@ impl<T> Drop for Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// A marker-only handle on this channel.
+    pub(crate) fn mark_tx(&self) -> MarkTx<T> {
+        MarkTx {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// The most items one chunk may hold: the capacity.
     pub(crate) fn max_chunk(&self) -> usize {
         self.shared.capacity
@@ -396,6 +446,9 @@ pub(crate) struct Receiver<T> {
     stash: VecDeque<Chunk<T>>,
     /// What is left of the chunk being handed out.
     front: std::vec::IntoIter<T>,
+    /// Markers reached and not yet taken by the inbox: nothing behind them is handed out until
+    /// they are.
+    mark: Option<Marks>,
     /// Items handed out whose room has not been given back yet.
     unreleased: usize,
     /// How many handed-out items are given back at once without waiting for the queue to run
@@ -507,17 +560,43 @@ impl<T> Receiver<T> {
         self.front = items.into_iter();
     }
 
-    /// Takes one item if one is queued now, without registering for a wake-up.
+    /// Takes the markers the last receive stopped at, if it did.
+    pub(crate) fn take_mark(&mut self) -> Option<Marks> {
+        self.mark.take()
+    }
+
+    /// Whether every sender is gone and nothing is left to hand out: the channel is finished.
+    pub(crate) fn is_finished(&self) -> bool {
+        // Senders are checked first: everything a sender pushed is queued before it leaves.
+        self.front.as_slice().is_empty()
+            && self.mark.is_none()
+            && self.stash.is_empty()
+            && self.shared.senders.load(Ordering::Acquire) == 0
+            && lock(&self.shared.queue).is_empty()
+    }
+
+    /// Takes one item if one is queued now, without registering for a wake-up. `None` when
+    /// nothing is queued, or when markers come first (then [`take_mark`](Receiver::take_mark)
+    /// has them).
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let item = match self.front.next() {
             Some(item) => item,
-            None => match self.pop_or_release()? {
-                Chunk::One(item) => item,
-                Chunk::Many(batch) => {
-                    self.front = batch.into_iter();
-                    self.front.next()?
+            None => {
+                if self.mark.is_some() {
+                    return None;
                 }
-            },
+                match self.pop_or_release()? {
+                    Chunk::One(item) => item,
+                    Chunk::Many(batch) => {
+                        self.front = batch.into_iter();
+                        self.front.next()?
+                    }
+                    Chunk::Mark(marks) => {
+                        self.mark = Some(marks);
+                        return None;
+                    }
+                }
+            }
         };
         self.handed_out(1);
         Some(item)
@@ -529,31 +608,47 @@ impl<T> Receiver<T> {
         let start = buffer.len();
         let end = start.saturating_add(limit);
         if self.front.as_slice().is_empty() {
+            if self.mark.is_some() {
+                return 0;
+            }
             let Some(chunk) = self.pop_or_release() else {
                 return 0;
             };
             if self.take_chunk(chunk, buffer, end) {
                 return self.whole(buffer);
             }
+            if self.mark.is_some() {
+                return 0;
+            }
         }
         self.fill(buffer, start, end)
     }
 
-    /// Receives one item; `None` once every sender is gone and everything queued was taken.
+    /// Receives one item; `None` once every sender is gone and everything queued was taken, or
+    /// when markers come first (then [`take_mark`](Receiver::take_mark) has them).
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let item = match self.front.next() {
             Some(item) => item,
-            None => match ready!(self.poll_chunk(cx)) {
-                None => return Poll::Ready(None),
-                Some(Chunk::One(item)) => item,
-                Some(Chunk::Many(batch)) => {
-                    self.front = batch.into_iter();
-                    match self.front.next() {
-                        Some(item) => item,
-                        None => return Poll::Pending,
+            None => {
+                if self.mark.is_some() {
+                    return Poll::Ready(None);
+                }
+                match ready!(self.poll_chunk(cx)) {
+                    None => return Poll::Ready(None),
+                    Some(Chunk::One(item)) => item,
+                    Some(Chunk::Many(batch)) => {
+                        self.front = batch.into_iter();
+                        match self.front.next() {
+                            Some(item) => item,
+                            None => return Poll::Pending,
+                        }
+                    }
+                    Some(Chunk::Mark(marks)) => {
+                        self.mark = Some(marks);
+                        return Poll::Ready(None);
                     }
                 }
-            },
+            }
         };
         self.handed_out(1);
         Poll::Ready(Some(item))
@@ -561,7 +656,8 @@ impl<T> Receiver<T> {
 
     /// Receives up to `limit` (at least 1) items into `buffer`, whole chunks where they fit:
     /// a chunk taken whole into an empty `buffer` replaces it, without a copy. Returns how many
-    /// were added; `0` once every sender is gone and everything queued was taken.
+    /// were added; `0` once every sender is gone and everything queued was taken, or when
+    /// markers come first (then [`take_mark`](Receiver::take_mark) has them).
     pub(crate) fn poll_recv_many(
         &mut self,
         cx: &mut Context<'_>,
@@ -571,11 +667,17 @@ impl<T> Receiver<T> {
         let start = buffer.len();
         let end = start.saturating_add(limit);
         if self.front.as_slice().is_empty() {
+            if self.mark.is_some() {
+                return Poll::Ready(0);
+            }
             let Some(chunk) = ready!(self.poll_chunk(cx)) else {
                 return Poll::Ready(0);
             };
             if self.take_chunk(chunk, buffer, end) {
                 return Poll::Ready(self.whole(buffer));
+            }
+            if self.mark.is_some() {
+                return Poll::Ready(0);
             }
         }
         match self.fill(buffer, start, end) {
@@ -604,6 +706,10 @@ impl<T> Receiver<T> {
                 buffer.extend(self.front.by_ref().take(room));
                 continue;
             }
+            // Nothing behind markers is handed out before the inbox has taken them.
+            if self.mark.is_some() {
+                break;
+            }
             match self.pop_or_release() {
                 Some(chunk) => {
                     self.take_chunk(chunk, buffer, end);
@@ -620,10 +726,12 @@ impl<T> Receiver<T> {
 
     /// Moves as much of `chunk` into `buffer` as fits below `end` items; the rest is kept.
     /// `true` when the chunk was a batch moved whole into the empty `buffer`: that batch is
-    /// handed over as it was sent, without gathering more behind it (which would copy).
+    /// handed over as it was sent, without gathering more behind it (which would copy). Markers
+    /// are kept for the inbox.
     fn take_chunk(&mut self, chunk: Chunk<T>, buffer: &mut Vec<T>, end: usize) -> bool {
         let room = end - buffer.len();
         match chunk {
+            Chunk::Mark(marks) => self.mark = Some(marks),
             Chunk::One(item) => buffer.push(item),
             Chunk::Many(batch) if batch.len() <= room && buffer.is_empty() => {
                 *buffer = batch;
@@ -706,5 +814,40 @@ mod tests {
         drop(rx);
         assert!(matches!(poll!(waiting.as_mut()), Poll::Ready(Err(2))));
         assert!(matches!(tx.try_send(3), Err(TrySend::Closed(3))));
+    }
+
+    #[tokio::test]
+    async fn markers_take_no_room_merge_and_stop_the_receiver() {
+        use super::super::marks::Marks;
+
+        let (tx, mut rx) = channel::<u32>(2);
+        let marks = tx.mark_tx();
+        assert!(tx.try_send(1).is_ok());
+        marks.push(Marks::barrier(1));
+        marks.push(Marks::watermark(10)); // merges into the barrier's slot
+        assert!(tx.try_send(2).is_ok(), "markers take no room");
+        assert!(matches!(tx.try_send(3), Err(TrySend::Full(3))));
+        assert_eq!(rx.try_recv(), Some(1));
+        // The receiver stops at the markers: nothing behind them until they are taken.
+        assert_eq!(rx.try_recv(), None);
+        assert_eq!(rx.try_recv(), None);
+        assert_eq!(
+            rx.take_mark(),
+            Some(Marks {
+                barrier: 1,
+                watermark: 10
+            })
+        );
+        let mut batch = Vec::new();
+        assert_eq!(rx.try_recv_many(&mut batch, 8), 1);
+        assert_eq!(batch, [2]);
+        // A marker-only handle does not keep the channel open.
+        drop(tx);
+        marks.push(Marks::watermark(20));
+        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, None);
+        assert_eq!(rx.take_mark(), Some(Marks::watermark(20)));
+        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, None);
+        assert_eq!(rx.take_mark(), None);
+        assert!(rx.is_finished());
     }
 }

@@ -4,7 +4,7 @@
 //! whole batch); a priority edge is two of them, one per lane; a lossy broadcast edge is a tokio
 //! broadcast ring, item by item.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, ready};
 
@@ -13,6 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::ReusableBoxFuture;
 
 use super::chunked;
+use super::marks::{MarkOutputs, Marks, NO_WATERMARK};
 use crate::Lane;
 
 /// One of an edge's counters. The counters are grouped by the side that writes them (see
@@ -67,6 +68,9 @@ pub(crate) struct EdgeInfo {
     pub(crate) capacity: usize,
     /// How the edge delivers.
     pub(crate) kind: EdgeKind,
+    /// Whether checkpoint barriers travel on it, so that its consumer aligns on it: a plain or
+    /// priority edge out of a vertex that takes part in checkpoints.
+    pub(crate) carries_barriers: bool,
     // Written by the producers.
     pub(crate) sent: Counter,
     pub(crate) blocked_nanos: Counter,
@@ -77,11 +81,16 @@ pub(crate) struct EdgeInfo {
     pub(crate) emergency: Counter,
     /// Items the edge's filter did not keep (always 0 on an edge without a filter).
     pub(crate) filtered: Counter,
+    /// The latest watermark put on the edge, in microseconds since the Unix epoch
+    /// ([`NO_WATERMARK`] before the first).
+    pub(crate) watermark: AtomicI64,
     _between_sides: [u64; 8],
     // Written by the consumer.
     pub(crate) received: Counter,
     /// Items a lagging consumer of a lossy broadcast edge missed (always 0 on other edges).
     pub(crate) lagged: Counter,
+    /// Whether the consumer has marked the edge idle (left out of its watermark).
+    pub(crate) idle: AtomicBool,
 }
 
 /// How an edge delivers its items.
@@ -112,6 +121,7 @@ impl EdgeInfo {
         to: usize,
         capacity: usize,
         kind: EdgeKind,
+        carries_barriers: bool,
     ) -> Self {
         EdgeInfo {
             names,
@@ -120,15 +130,24 @@ impl EdgeInfo {
             to,
             capacity,
             kind,
+            carries_barriers,
             sent: Counter::default(),
             blocked_nanos: Counter::default(),
             dropped: Counter::default(),
             emergency: Counter::default(),
             filtered: Counter::default(),
+            watermark: AtomicI64::new(NO_WATERMARK),
             _between_sides: [0; 8],
             received: Counter::default(),
             lagged: Counter::default(),
+            idle: AtomicBool::new(false),
         }
+    }
+
+    /// The latest watermark put on the edge, if any.
+    pub(crate) fn watermark(&self) -> Option<i64> {
+        let w = self.watermark.load(Ordering::Relaxed);
+        (w != NO_WATERMARK).then_some(w)
     }
 
     /// `from->to`, the edge's metric label.
@@ -202,11 +221,104 @@ impl<T> Clone for EdgeTx<T> {
     }
 }
 
+impl<T> EdgeTx<T> {
+    /// A marker-only handle on the edge (see [`chunked::MarkTx`]); `None` for a lossy broadcast
+    /// edge, which carries no markers.
+    pub(crate) fn mark_tx(&self) -> Option<EdgeMarkTx<T>> {
+        let end = match &self.tx {
+            TxEnd::Plain(tx) => MarkEnd::Plain(tx.mark_tx()),
+            TxEnd::Priority {
+                routine, emergency, ..
+            } => MarkEnd::Priority(routine.mark_tx(), emergency.mark_tx()),
+            TxEnd::Broadcast(_) => return None,
+        };
+        Some(EdgeMarkTx {
+            end,
+            info: Arc::clone(&self.info),
+        })
+    }
+}
+
+/// Pushes markers onto one edge without holding it open.
+pub(crate) struct EdgeMarkTx<T> {
+    end: MarkEnd<T>,
+    info: Arc<EdgeInfo>,
+}
+
+enum MarkEnd<T> {
+    Plain(chunked::MarkTx<T>),
+    /// A marker goes into both lanes, behind everything queued in each.
+    Priority(chunked::MarkTx<T>, chunked::MarkTx<T>),
+}
+
+impl<T> EdgeMarkTx<T> {
+    fn push(&self, marks: Marks) {
+        match &self.end {
+            MarkEnd::Plain(tx) => tx.push(marks),
+            MarkEnd::Priority(routine, emergency) => {
+                routine.push(marks);
+                emergency.push(marks);
+            }
+        }
+        if marks.watermark != NO_WATERMARK {
+            self.info
+                .watermark
+                .fetch_max(marks.watermark, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T: Send> MarkOutputs for Vec<EdgeMarkTx<T>> {
+    fn push(&self, marks: Marks) {
+        for edge in self {
+            edge.push(marks);
+        }
+    }
+}
+
+/// The marker state of one incoming edge, kept with its receiver: so that a restarted
+/// incarnation continues an alignment and a watermark where the last one stopped.
+#[derive(Debug, Clone)]
+pub(crate) struct EdgeMarks {
+    /// The barrier each lane has delivered and is held on until the inbox is aligned
+    /// ([`NO_BARRIER`](super::marks::NO_BARRIER) when not held): the plain or routine lane,
+    /// then a priority edge's emergency lane.
+    pub(crate) blocked: [u64; 2],
+    /// Whether each lane has been seen finished (every sender gone, nothing left).
+    pub(crate) closed: [bool; 2],
+    /// Each lane's latest watermark ([`NO_WATERMARK`] before the first).
+    pub(crate) watermark: [i64; 2],
+    /// Left out of the inbox's watermark for having said nothing for the idle timeout.
+    pub(crate) idle: bool,
+    /// Markers taken from the edge: with its `received` count, how the inbox tells that it
+    /// spoke.
+    pub(crate) markers: u64,
+    /// The edge's `received` count and `markers` at the last idleness look, and when they last
+    /// changed.
+    pub(crate) seen: (u64, u64),
+    pub(crate) active_at: Option<tokio::time::Instant>,
+}
+
+impl Default for EdgeMarks {
+    fn default() -> Self {
+        EdgeMarks {
+            blocked: [0; 2],
+            closed: [false; 2],
+            watermark: [NO_WATERMARK; 2],
+            idle: false,
+            markers: 0,
+            seen: (0, 0),
+            active_at: None,
+        }
+    }
+}
+
 /// The receiving end of one edge.
 #[derive(Debug)]
 pub(crate) struct EdgeRx<T> {
     pub(crate) rx: RxEnd<T>,
     pub(crate) info: Arc<EdgeInfo>,
+    pub(crate) marks: EdgeMarks,
 }
 
 /// The channel(s) behind a receiving end, by edge kind.
@@ -366,7 +478,11 @@ pub(crate) fn channel<T: Clone + Send + 'static>(
             info: Arc::clone(&info),
             keep,
         },
-        EdgeRx { rx, info },
+        EdgeRx {
+            rx,
+            info,
+            marks: EdgeMarks::default(),
+        },
     )
 }
 
@@ -393,6 +509,34 @@ pub(crate) struct InputSlot<T>(Arc<Mutex<Slot<T>>>);
 struct Slot<T> {
     receivers: Option<Vec<EdgeRx<T>>>,
     held: Option<Held>,
+    /// The inbox's alignment and watermark, between incarnations.
+    marks: InboxMarks,
+}
+
+/// The inbox-wide marker state, kept in the input slot between incarnations (each edge's own
+/// is in its [`EdgeMarks`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InboxMarks {
+    /// The checkpoint being aligned: its barrier has arrived on some lanes, which are held
+    /// ([`NO_BARRIER`](super::marks::NO_BARRIER) when none).
+    pub(crate) aligning: u64,
+    /// The latest checkpoint aligned here; barriers of it or older are stale.
+    pub(crate) aligned: u64,
+    /// The inbox's watermark ([`NO_WATERMARK`] before the first).
+    pub(crate) watermark: i64,
+    /// Whether any watermark has reached the inbox: idleness is looked for only then.
+    pub(crate) timed: bool,
+}
+
+impl Default for InboxMarks {
+    fn default() -> Self {
+        InboxMarks {
+            aligning: 0,
+            aligned: 0,
+            watermark: NO_WATERMARK,
+            timed: false,
+        }
+    }
 }
 
 impl<T> Clone for InputSlot<T> {
@@ -406,6 +550,7 @@ impl<T> InputSlot<T> {
         InputSlot(Arc::new(Mutex::new(Slot {
             receivers: Some(receivers),
             held: None,
+            marks: InboxMarks::default(),
         })))
     }
 
@@ -417,14 +562,22 @@ impl<T> InputSlot<T> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn take(&self) -> Option<Vec<EdgeRx<T>>> {
-        self.lock().receivers.take()
+    pub(crate) fn take(&self) -> Option<(Vec<EdgeRx<T>>, InboxMarks)> {
+        let mut slot = self.lock();
+        let receivers = slot.receivers.take()?;
+        Some((receivers, slot.marks))
     }
 
-    pub(crate) fn put_back(&self, receivers: Vec<EdgeRx<T>>, held: Option<Held>) {
+    pub(crate) fn put_back(
+        &self,
+        receivers: Vec<EdgeRx<T>>,
+        held: Option<Held>,
+        marks: InboxMarks,
+    ) {
         let mut slot = self.lock();
         slot.receivers = Some(receivers);
         slot.held = held;
+        slot.marks = marks;
     }
 
     /// Settles what the last incarnation held: nothing to count when it `finished` (returned

@@ -5,8 +5,12 @@
 mod chunked;
 mod edge;
 mod inbox;
+mod marks;
 mod outbox;
 
-pub(crate) use edge::{EdgeInfo, EdgeKind, EdgeRx, EdgeTx, InputSlot, RxEnd, TxEnd, channel};
-pub use inbox::Inbox;
+pub(crate) use edge::{
+    EdgeInfo, EdgeKind, EdgeMarkTx, EdgeRx, EdgeTx, InputSlot, RxEnd, TxEnd, channel,
+};
+pub use inbox::{Inbox, InputEvent};
+pub(crate) use marks::{MarkOutputs, Marks, NO_WATERMARK};
 pub use outbox::{Outbox, SendError};

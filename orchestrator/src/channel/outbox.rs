@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use tokio::time::Instant;
 
 use super::chunked::{self, TrySend};
 use super::{EdgeTx, TxEnd};
+use crate::checkpoint::VertexCell;
 use crate::control::PauseGate;
+use crate::time::EventTime;
 use crate::{Lane, Message};
 
 /// The downstream side of an edge is gone, so an item could not be delivered there.
@@ -53,11 +56,23 @@ pub struct SendError {
 /// [`GraphControls`](crate::control::GraphControls)): while the source is paused, `send` and
 /// `send_batch` wait before sending, holding their items, until it is resumed or shutdown
 /// begins.
+///
+/// In a graph that takes checkpoints (see [`checkpoint`](crate::checkpoint)), a source's
+/// barrier goes out between two sends, never inside one: a send that ends while a barrier is
+/// pending emits it, behind what it sent. A source that records where it is in its input
+/// sends with [`send_at`](Outbox::send_at), so that the position a checkpoint records covers
+/// exactly the items before the barrier. Every outbox also carries watermarks
+/// ([`advance_watermark`](Outbox::advance_watermark)).
 #[derive(Debug)]
 pub struct Outbox<T> {
     edges: Vec<EdgeTx<T>>,
     /// A source's pause gate; `None` for operators.
     gate: Option<Arc<PauseGate>>,
+    /// The vertex's checkpoint and event-time cell.
+    cell: Arc<VertexCell>,
+    /// Whether sends take part in a source's barrier protocol: a source in a graph that takes
+    /// checkpoints. Other outboxes pay nothing for it.
+    guarded: bool,
 }
 
 impl<T> Clone for Outbox<T> {
@@ -65,13 +80,114 @@ impl<T> Clone for Outbox<T> {
         Outbox {
             edges: self.edges.clone(),
             gate: self.gate.clone(),
+            cell: Arc::clone(&self.cell),
+            guarded: self.guarded,
         }
     }
 }
 
 impl<T> Outbox<T> {
-    pub(crate) fn new(edges: Vec<EdgeTx<T>>, gate: Option<Arc<PauseGate>>) -> Self {
-        Outbox { edges, gate }
+    pub(crate) fn new(
+        edges: Vec<EdgeTx<T>>,
+        gate: Option<Arc<PauseGate>>,
+        cell: Arc<VertexCell>,
+    ) -> Self {
+        let guarded = cell.source.is_some() && cell.checkpoints.is_some();
+        Outbox {
+            edges,
+            gate,
+            cell,
+            guarded,
+        }
+    }
+
+    /// Advances the watermark of the vertex's outgoing edges to `time`: a promise that no item
+    /// sent on them from now on happened before `time` (see [`time`](crate::time)). The
+    /// watermark goes on every outgoing edge except lossy broadcast ones, filtered or not, in
+    /// order behind what was sent before; it takes no room and never waits. Returns whether the
+    /// watermark moved: one that is not later than the last one is ignored, since watermarks
+    /// never go back.
+    ///
+    /// An operator that calls this takes over its watermark: from then on its inbox no longer
+    /// forwards the input watermark, so the operator advances its own as it handles time (a
+    /// window that emits its results, say). Until its first call the inbox forwards, so an
+    /// operator whose watermark may lag its input's calls
+    /// [`take_over_watermark`](Outbox::take_over_watermark) before its first receive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::{SourceContext, SourceFactory};
+    /// use sda_orchestrator::time::EventTime;
+    ///
+    /// /// Readings stamped with their time, at most 2 s out of order.
+    /// fn readings() -> impl SourceFactory<(EventTime, f64)> {
+    ///     |mut ctx: SourceContext<(EventTime, f64)>| async move {
+    ///         let mut latest = EventTime::MIN;
+    ///         for (ms, value) in [(1_000, 0.5), (3_000, 0.7), (2_500, 0.6)] {
+    ///             let time = EventTime::from_unix_millis(ms);
+    ///             ctx.output.send((time, value)).await?;
+    ///             latest = latest.max(time);
+    ///             ctx.output.advance_watermark(latest.saturating_sub(Duration::from_secs(2)));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = readings();
+    /// ```
+    pub fn advance_watermark(&self, time: EventTime) -> bool {
+        self.cell.advance_watermark(time.as_unix_micros())
+    }
+
+    /// Declares that the vertex advances its own watermark: from now on its inbox no longer
+    /// forwards its input watermark (see [`advance_watermark`](Outbox::advance_watermark)).
+    /// An operator that handles event time calls it before its first receive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{OperatorContext, OperatorFactory};
+    /// use sda_orchestrator::time::EventTime;
+    ///
+    /// /// Counts items per second of event time; its watermark is the end of the last second
+    /// /// it has emitted.
+    /// fn per_second() -> impl OperatorFactory<EventTime, (i64, u64)> {
+    ///     |mut ctx: OperatorContext<EventTime, (i64, u64)>| async move {
+    ///         ctx.output.take_over_watermark();
+    ///         let (mut second, mut count) = (None, 0);
+    ///         while let Some(time) = ctx.input.recv().await {
+    ///             let this = time.as_unix_micros().div_euclid(1_000_000);
+    ///             if second.is_some_and(|s| s < this) {
+    ///                 let done = second.unwrap_or(this);
+    ///                 ctx.output.send((done, count)).await?;
+    ///                 ctx.output.advance_watermark(EventTime::from_unix_micros((done + 1) * 1_000_000));
+    ///                 count = 0;
+    ///             }
+    ///             second = Some(this);
+    ///             count += 1;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = per_second();
+    /// ```
+    pub fn take_over_watermark(&self) {
+        self.cell.take_over_watermark();
+    }
+
+    /// Records `position` as the source's position: where it is in its input, as of what it has
+    /// sent. It is what a checkpoint records for the source and what
+    /// [`SourceContext::restored_position`](crate::SourceContext::restored_position) gives
+    /// back. Nothing for an operator's outbox.
+    ///
+    /// Prefer [`send_at`](Outbox::send_at), which moves the position with the send under the
+    /// same lock as the barrier. A position set here, after a send, leaves a moment in which a
+    /// barrier may record the previous position: that send is then replayed after a crash
+    /// (at-least-once). It is for a position that moves without a send (input skipped on
+    /// purpose).
+    pub fn set_position<P: Serialize + Send + 'static>(&self, position: P) {
+        self.cell.set_position(position);
     }
 
     /// Waits while the source is paused.
@@ -105,6 +221,106 @@ impl<T: Message> Outbox<T> {
         if self.is_paused() {
             self.pass_gate().await;
         }
+        if self.guarded {
+            // Counted in, so that a barrier is not emitted in the middle of this send.
+            let _guard = self.cell.enter_send();
+            return self.send_item(item).await;
+        }
+        self.send_item(item).await
+    }
+
+    /// Sends `item` as [`send`](Outbox::send) does and records `position` as the source's
+    /// position once it is sent (see [`set_position`](Outbox::set_position)). In a graph that
+    /// takes checkpoints the position moves with the send, under the lock the barrier is
+    /// emitted under: a checkpoint's position covers exactly the items before its barrier, so
+    /// that a source that replays from it after a crash sends each item after it once more,
+    /// and nothing before it. The position is recorded whether or not every edge took the item.
+    /// On an operator's outbox this is `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{SourceContext, SourceFactory};
+    ///
+    /// fn lines(all: Vec<String>) -> impl SourceFactory<String> {
+    ///     move |mut ctx: SourceContext<String>| {
+    ///         let all = all.clone();
+    ///         async move {
+    ///             // Resume after the last line a checkpoint (or an earlier incarnation) covers.
+    ///             let start: usize = ctx.restored_position()?.unwrap_or(0);
+    ///             for (index, line) in all.into_iter().enumerate().skip(start) {
+    ///                 ctx.output.send_at(line, index + 1).await?;
+    ///             }
+    ///             Ok(())
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = lines(Vec::new());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] when an edge's downstream has finished for good.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`send`](Outbox::send); a cancelled send records no position.
+    pub async fn send_at<P: Serialize + Send + 'static>(
+        &mut self,
+        item: T,
+        position: P,
+    ) -> Result<(), SendError> {
+        if self.is_paused() {
+            self.pass_gate().await;
+        }
+        let guard = if self.guarded {
+            self.cell.enter_send()
+        } else {
+            None
+        };
+        let result = self.send_item(item).await;
+        match guard {
+            Some(guard) => guard.finish_at(position),
+            None => self.cell.set_position(position),
+        }
+        result
+    }
+
+    /// [`send_batch`](Outbox::send_batch) with a position, as [`send_at`](Outbox::send_at):
+    /// `position` is recorded once the whole batch is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] naming the first edge whose downstream has finished.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`send_batch`](Outbox::send_batch); a cancelled send records no
+    /// position.
+    pub async fn send_batch_at<P: Serialize + Send + 'static>(
+        &mut self,
+        batch: &mut Vec<T>,
+        position: P,
+    ) -> Result<(), SendError> {
+        if self.is_paused() {
+            self.pass_gate().await;
+        }
+        let guard = if self.guarded {
+            self.cell.enter_send()
+        } else {
+            None
+        };
+        let result = self.send_batch_items(batch).await;
+        match guard {
+            Some(guard) => guard.finish_at(position),
+            None => self.cell.set_position(position),
+        }
+        result
+    }
+
+    /// `send` past the pause gate and the barrier protocol.
+    #[inline]
+    async fn send_item(&self, item: T) -> Result<(), SendError> {
         // The common case, one plain edge with room, without the general path's loop.
         let item = match self.edges.as_slice() {
             [edge] if edge.keep.is_none() => match &edge.tx {
@@ -201,6 +417,15 @@ impl<T: Message> Outbox<T> {
         if self.is_paused() {
             self.pass_gate().await;
         }
+        if self.guarded {
+            let _guard = self.cell.enter_send();
+            return self.send_batch_items(batch).await;
+        }
+        self.send_batch_items(batch).await
+    }
+
+    /// `send_batch` past the pause gate and the barrier protocol.
+    async fn send_batch_items(&self, batch: &mut Vec<T>) -> Result<(), SendError> {
         let Some((last, rest)) = self.edges.split_last() else {
             let undelivered = batch.len();
             batch.clear();

@@ -9,7 +9,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{DeclaredVertex, GraphError, GraphErrorKind, Runnable, Topology};
-use crate::channel::EdgeInfo;
+use crate::channel::{EdgeInfo, EdgeKind};
+use crate::checkpoint::{
+    CheckpointConfig, CheckpointStatus, CheckpointStore, Checkpoints, Restored, StoredCheckpoint,
+    VertexCell,
+};
 use crate::control::{GraphControls, PauseGate};
 use crate::events::EventBus;
 use crate::monitor::GraphMonitor;
@@ -31,6 +35,10 @@ pub struct BuiltGraph {
     pub(crate) shutdown: CancellationToken,
     pub(crate) monitor: GraphMonitor,
     topology: Topology,
+    /// The graph's checkpointing, started by the supervisor; `None` without checkpoints.
+    pub(crate) checkpoints: Option<Checkpoints>,
+    /// The checkpoint the graph resumes from.
+    restored: Option<u64>,
 }
 
 impl std::fmt::Debug for BuiltGraph {
@@ -47,6 +55,8 @@ pub(crate) struct WiredVertex {
     pub(crate) runnable: Box<dyn Runnable>,
     /// A source's pause gate, handed to every incarnation so that a restart stays paused.
     pub(crate) pause: Option<Arc<PauseGate>>,
+    /// The vertex's checkpoint and event-time cell, handed to every incarnation.
+    pub(crate) cell: Arc<VertexCell>,
 }
 
 impl OperatorGraph {
@@ -93,6 +103,8 @@ impl OperatorGraph {
             edges,
             mut connect_errors,
             event_buffers,
+            checkpoints: checkpoint_config,
+            idle_timeout,
             ..
         } = self;
 
@@ -120,6 +132,11 @@ impl OperatorGraph {
             return Err(BuildError::new(connect_errors));
         }
 
+        // The vertices a checkpoint barrier reaches: everything downstream of a source through
+        // edges that carry barriers (not lossy broadcast ones). Only their outgoing edges carry
+        // barriers, so that no inbox waits for a barrier that cannot come.
+        let participants = participants(&vertices, &edges);
+
         // Pass 3: a bounded channel per edge, its ends pushed straight into typed collectors,
         // one per vertex side.
         let mut degrees = vec![(0usize, 0usize); vertices.len()];
@@ -142,6 +159,7 @@ impl OperatorGraph {
                 edge.to,
                 edge.capacity,
                 edge.kind,
+                edge.kind != EdgeKind::Broadcast && participants[edge.from],
             ));
             let placed = edge.allocate.take().is_some_and(|allocate| {
                 allocate(
@@ -173,6 +191,38 @@ impl OperatorGraph {
             Instant::now(),
             EventBus::new(event_buffers.0, event_buffers.1),
         );
+        let (checkpoints, cells, restored) = match checkpoint_config {
+            Some(config) => prepare_checkpoints(
+                config,
+                &vertices,
+                participants,
+                idle_timeout,
+                topology_view.fingerprint.to_hex(),
+            )?,
+            None => {
+                let cells = vertices
+                    .iter()
+                    .enumerate()
+                    .map(|(index, v)| {
+                        Arc::new(VertexCell::new(
+                            index,
+                            Arc::clone(&v.name),
+                            v.role == Role::Source,
+                            None,
+                            idle_timeout,
+                            Restored::default(),
+                        ))
+                    })
+                    .collect();
+                (None, cells, None)
+            }
+        };
+        if checkpoints.is_some() {
+            monitor.update_checkpoints(|status: &mut CheckpointStatus| {
+                status.enabled = true;
+                status.restored_from = restored;
+            });
+        }
         let mut declared: Vec<Option<DeclaredVertex>> = vertices.into_iter().map(Some).collect();
         let mut wired: Vec<Option<WiredVertex>> = declared.iter().map(|_| None).collect();
         let mut handed = 0;
@@ -191,6 +241,7 @@ impl OperatorGraph {
                         restart: vertex.restart,
                         runnable,
                         pause: gates[index].clone(),
+                        cell: Arc::clone(&cells[index]),
                     })
                 }
                 None => errors.push(wiring_error(&vertex.name)),
@@ -212,8 +263,112 @@ impl OperatorGraph {
             shutdown,
             monitor,
             topology: topology_view,
+            checkpoints,
+            restored,
         })
     }
+}
+
+/// Which vertices a checkpoint barrier reaches, by index: the sources, and everything
+/// downstream of one through edges that are not lossy broadcasts.
+fn participants(vertices: &[DeclaredVertex], edges: &[super::declare::DeclaredEdge]) -> Vec<bool> {
+    let mut outgoing = vec![Vec::new(); vertices.len()];
+    for edge in edges {
+        if edge.kind != EdgeKind::Broadcast {
+            outgoing[edge.from].push(edge.to);
+        }
+    }
+    let mut reached: Vec<bool> = vertices.iter().map(|v| v.role == Role::Source).collect();
+    let mut stack: Vec<usize> = (0..vertices.len()).filter(|&i| reached[i]).collect();
+    while let Some(vertex) = stack.pop() {
+        for &next in &outgoing[vertex] {
+            if !reached[next] {
+                reached[next] = true;
+                stack.push(next);
+            }
+        }
+    }
+    reached
+}
+
+/// What `build` makes for a graph that takes checkpoints: the coordinator (not started), each
+/// vertex's cell with what the latest complete checkpoint restores, and that checkpoint's id.
+type Prepared = (Option<Checkpoints>, Vec<Arc<VertexCell>>, Option<u64>);
+
+fn prepare_checkpoints(
+    config: CheckpointConfig,
+    vertices: &[DeclaredVertex],
+    participants: Vec<bool>,
+    idle_timeout: Option<std::time::Duration>,
+    fingerprint: String,
+) -> Result<Prepared, BuildError> {
+    let store = CheckpointStore::new(config.directory());
+    let unreadable = |error: crate::checkpoint::CheckpointError| {
+        let directory = config.directory().display().to_string();
+        BuildError::new(vec![GraphError::new(
+            GraphErrorKind::Checkpoint {
+                directory: directory.clone(),
+                reason: error.to_string(),
+            },
+            format!("checkpoint directory `{directory}` cannot be read: {error}"),
+        )])
+    };
+    let latest: Option<StoredCheckpoint> = store.latest().map_err(unreadable)?;
+    let next_id = store
+        .next_id()
+        .map_err(unreadable)?
+        .max(latest.as_ref().map_or(1, |c| c.id() + 1));
+    if let Some(checkpoint) = &latest {
+        if checkpoint.fingerprint() != fingerprint {
+            tracing::warn!(
+                target: "sda_orchestrator::checkpoint",
+                checkpoint = checkpoint.id(),
+                "checkpoint {} was taken by a graph of another topology; states and positions are restored by vertex name",
+                checkpoint.id()
+            );
+        }
+        tracing::info!(
+            target: "sda_orchestrator::checkpoint",
+            checkpoint = checkpoint.id(),
+            "resuming from checkpoint {}",
+            checkpoint.id()
+        );
+    }
+    let shared = Arc::new(crate::checkpoint::coordinator::Shared::default());
+    let cells: Vec<Arc<VertexCell>> = vertices
+        .iter()
+        .enumerate()
+        .map(|(index, v)| {
+            let is_source = v.role == Role::Source;
+            let restored = latest
+                .as_ref()
+                .map_or_else(Restored::default, |c| Restored {
+                    states: c.raw_states(&v.name),
+                    position: c.raw_position(&v.name),
+                    completed: is_source.then_some(c.id()),
+                });
+            Arc::new(VertexCell::new(
+                index,
+                Arc::clone(&v.name),
+                is_source,
+                Some(Arc::clone(&shared)),
+                idle_timeout,
+                restored,
+            ))
+        })
+        .collect();
+    let restored = latest.as_ref().map(StoredCheckpoint::id);
+    let checkpoints = Checkpoints {
+        config,
+        shared,
+        cells: cells.clone(),
+        roles: vertices.iter().map(|v| v.role).collect(),
+        participants,
+        next_id,
+        fingerprint,
+        store,
+    };
+    Ok((Some(checkpoints), cells, restored))
 }
 
 impl BuiltGraph {
@@ -243,6 +398,13 @@ impl BuiltGraph {
     /// The topology's fingerprint ([`Topology::fingerprint`]).
     pub fn fingerprint(&self) -> super::Fingerprint {
         self.topology.fingerprint
+    }
+
+    /// The checkpoint the graph resumes from: the latest complete one in the directory of
+    /// [`OperatorGraph::with_checkpoints`], read by `build`. `None` when the graph starts fresh
+    /// (no checkpoint there, or no checkpoints configured).
+    pub fn restored_checkpoint(&self) -> Option<u64> {
+        self.restored
     }
 
     /// Starts every vertex in topological order and supervises the graph until it ends.

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::FutureExt;
 
@@ -12,6 +13,7 @@ use super::{
     Upstream, VertexRef,
 };
 use crate::channel::{EdgeInfo, EdgeKind, EdgeRx, EdgeTx, channel};
+use crate::checkpoint::CheckpointConfig;
 use crate::events::{DEFAULT_LIVE_EVENTS, DEFAULT_RECENT_EVENTS};
 use crate::{
     EdgeOptions, Lane, Message, OperatorContext, OperatorFactory, OperatorHandle, RestartPolicy,
@@ -115,6 +117,10 @@ pub struct OperatorGraph {
     declared: Option<Fingerprint>,
     /// The event bus's `(recent, live)` sizes.
     pub(crate) event_buffers: (usize, usize),
+    /// How the graph takes checkpoints, if it does.
+    pub(crate) checkpoints: Option<CheckpointConfig>,
+    /// How long an incoming edge may say nothing before it is left out of the watermark.
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl Default for OperatorGraph {
@@ -144,7 +150,44 @@ impl OperatorGraph {
             default_capacity: DEFAULT_EDGE_CAPACITY,
             declared: None,
             event_buffers: (DEFAULT_RECENT_EVENTS, DEFAULT_LIVE_EVENTS),
+            checkpoints: None,
+            idle_timeout: None,
         }
+    }
+
+    /// Takes checkpoints as `config` says, and resumes from the latest complete one in its
+    /// directory: [`build`](OperatorGraph::build) reads it, and the graph starts with every
+    /// source's position and every operator's and sink's state restored (or fresh when the
+    /// directory holds none). See [`checkpoint`](crate::checkpoint) for what a checkpoint is and
+    /// what it guarantees.
+    ///
+    /// A graph without checkpoints pays nothing for them.
+    ///
+    /// # Examples
+    ///
+    /// See [`checkpoint`](crate::checkpoint).
+    pub fn with_checkpoints(mut self, config: CheckpointConfig) -> Self {
+        self.checkpoints = Some(config);
+        self
+    }
+
+    /// Marks an incoming edge idle after it has said nothing (no item, no watermark) for
+    /// between one and two `timeout`s: it is then left out of its consumer's watermark until it
+    /// speaks again (see [`time`](crate::time)). Without it, edges are never marked idle, and a
+    /// silent edge holds its consumer's watermark back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::OperatorGraph;
+    ///
+    /// let graph = OperatorGraph::new().with_idle_timeout(Duration::from_secs(30));
+    /// # let _ = graph;
+    /// ```
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout.max(Duration::from_millis(1)));
+        self
     }
 
     /// Sets the capacity of edges that declare none.

@@ -79,6 +79,15 @@ pub enum GraphErrorKind {
         /// The vertex.
         operator: String,
     },
+    /// The checkpoint directory given to
+    /// [`OperatorGraph::with_checkpoints`](crate::OperatorGraph::with_checkpoints) exists but
+    /// cannot be read.
+    Checkpoint {
+        /// The directory.
+        directory: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// One problem with a graph: its kind, with the names involved, and the message to show.

@@ -345,6 +345,9 @@ fn start<T: Message>(
             pause: ctx.meta.pause.clone(),
             policy: Arc::clone(&ctx.meta.policy),
             events: ctx.meta.events.clone(),
+            // A feed sends on the router's edges: barriers go out between the sends of all
+            // its feeds alike.
+            cell: Arc::clone(&ctx.meta.cell),
         },
     };
     let incarnation =

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::channel::{EdgeRx, EdgeTx, InputSlot};
+use crate::channel::{EdgeMarkTx, EdgeRx, EdgeTx, InputSlot, MarkOutputs};
 use crate::context::Meta;
 use crate::{Inbox, Message, Outbox};
 
@@ -104,10 +104,27 @@ struct Wired<I, O> {
 
 impl<I: Message, O: Message> Runnable for Wired<I, O> {
     fn incarnate(&mut self, meta: Meta) -> Option<Incarnation> {
-        let receivers = self.inputs.take()?;
+        let (receivers, marks) = self.inputs.take()?;
+        // Marker-only handles on the outgoing edges, made once: they do not hold the edges
+        // open, so they need not be released with the senders.
+        meta.cell.set_outputs(|| {
+            let handles: Vec<EdgeMarkTx<O>> =
+                self.outputs.iter().filter_map(EdgeTx::mark_tx).collect();
+            Box::new(handles) as Box<dyn MarkOutputs>
+        });
         let outputs = self.outputs.iter().map(|e| Arc::clone(&e.info)).collect();
-        let inbox = Inbox::new(receivers, self.inputs.clone(), outputs);
-        let outbox = Outbox::new(self.outputs.clone(), meta.pause.clone());
+        let inbox = Inbox::new(
+            receivers,
+            marks,
+            self.inputs.clone(),
+            outputs,
+            Arc::clone(&meta.cell),
+        );
+        let outbox = Outbox::new(
+            self.outputs.clone(),
+            meta.pause.clone(),
+            Arc::clone(&meta.cell),
+        );
         Some((self.spawner)(inbox, outbox, meta))
     }
 

@@ -115,4 +115,24 @@ pub fn describe_metrics() {
         Unit::Seconds,
         "Seconds the control plane took to answer a request, by method and matched route."
     );
+    describe_histogram!(
+        m::CHECKPOINT_DURATION_SECONDS,
+        Unit::Seconds,
+        "Seconds a checkpoint took, from its start to its files written."
+    );
+    describe_gauge!(
+        m::CHECKPOINT_SIZE_BYTES,
+        Unit::Bytes,
+        "Bytes the latest completed checkpoint takes on disk."
+    );
+    describe_counter!(
+        m::CHECKPOINTS_COMPLETED_TOTAL,
+        Unit::Count,
+        "Checkpoints completed."
+    );
+    describe_counter!(
+        m::CHECKPOINTS_ABANDONED_TOTAL,
+        Unit::Count,
+        "Checkpoints abandoned: timed out, declined, interrupted or not written."
+    );
 }

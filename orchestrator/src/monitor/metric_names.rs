@@ -43,3 +43,12 @@ pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
 /// Histogram: seconds the HTTP control plane took to answer a request (feature `http`).
 /// Labels `method` and `route`.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+/// Histogram: seconds a checkpoint took, from its start to its files written.
+pub const CHECKPOINT_DURATION_SECONDS: &str = "checkpoint_duration_seconds";
+/// Gauge: bytes the latest completed checkpoint takes on disk (manifest and states).
+pub const CHECKPOINT_SIZE_BYTES: &str = "checkpoint_size_bytes";
+/// Counter: checkpoints completed.
+pub const CHECKPOINTS_COMPLETED_TOTAL: &str = "checkpoints_completed_total";
+/// Counter: checkpoints abandoned (timed out, declined by a vertex, interrupted by a finish or
+/// a shutdown, or not written).
+pub const CHECKPOINTS_ABANDONED_TOTAL: &str = "checkpoints_abandoned_total";

@@ -44,6 +44,7 @@ use tokio::time::Instant;
 
 use crate::Role;
 use crate::channel::EdgeInfo;
+use crate::checkpoint::CheckpointStatus;
 use crate::control::PauseGate;
 use crate::events::EventBus;
 
@@ -83,6 +84,7 @@ struct Inner {
     operators: Vec<OperatorStatus>,
     edges: Vec<Arc<EdgeInfo>>,
     events: EventBus,
+    checkpoints: Mutex<CheckpointStatus>,
 }
 
 impl GraphMonitor {
@@ -126,8 +128,47 @@ impl GraphMonitor {
                 operators,
                 edges,
                 events,
+                checkpoints: Mutex::new(CheckpointStatus::default()),
             }),
         }
+    }
+
+    /// The graph's checkpoints: whether it takes them, the one in flight, the latest completed
+    /// (its id, time, duration and size), how many completed and were abandoned, and the
+    /// checkpoint it resumed from. See [`checkpoint`](crate::checkpoint).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::checkpoint::CheckpointConfig;
+    /// use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+    ///
+    /// let directory = std::env::temp_dir().join(format!("sda-status-doc-{}", std::process::id()));
+    /// let mut graph = OperatorGraph::new().with_checkpoints(CheckpointConfig::new(&directory));
+    /// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    /// let out = graph.add_sink("out", RestartPolicy::Never, |_ctx: SinkContext<u8>| async { Ok(()) });
+    /// graph.connect(&src, &out);
+    /// let status = graph.build()?.monitor().checkpoints();
+    /// assert!(status.enabled);
+    /// assert_eq!((status.completed, status.restored_from), (0, None));
+    /// # Ok::<(), sda_orchestrator::BuildError>(())
+    /// ```
+    pub fn checkpoints(&self) -> CheckpointStatus {
+        self.inner
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn update_checkpoints(&self, update: impl FnOnce(&mut CheckpointStatus)) {
+        update(
+            &mut self
+                .inner
+                .checkpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
     }
 
     /// The graph's event bus: every supervisor decision and control action as a structured
@@ -265,6 +306,7 @@ impl GraphMonitor {
                 }
             })
             .collect();
+        let wall_clock = crate::time::EventTime::now().as_unix_micros();
         let edges = edges
             .iter()
             .map(|e| EdgeSnapshot {
@@ -279,6 +321,11 @@ impl GraphMonitor {
                 emergency: e.emergency.get(),
                 filtered: e.filtered.get(),
                 lagged: e.lagged.get(),
+                watermark_unix_micros: e.watermark(),
+                watermark_lag_seconds: e
+                    .watermark()
+                    .map(|w| wall_clock.saturating_sub(w) as f64 / 1e6),
+                idle: e.idle.load(Ordering::Relaxed),
             })
             .collect();
         GraphSnapshot { operators, edges }

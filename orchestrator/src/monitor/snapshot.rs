@@ -72,4 +72,12 @@ pub struct EdgeSnapshot {
     pub filtered: u64,
     /// Items a lagging consumer of a broadcast edge missed (0 on other edges).
     pub lagged: u64,
+    /// The latest watermark its producer put on it, in microseconds since the Unix epoch
+    /// (`None` before the first; see [`time`](crate::time)).
+    pub watermark_unix_micros: Option<i64>,
+    /// How far that watermark is behind the wall clock, in seconds (negative when ahead).
+    pub watermark_lag_seconds: Option<f64>,
+    /// Whether its consumer has marked it idle: it said nothing for the graph's idle timeout and
+    /// is left out of the consumer's watermark until it speaks again.
+    pub idle: bool,
 }

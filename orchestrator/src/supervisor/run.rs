@@ -24,10 +24,16 @@ struct Supervisor {
     running: JoinSet<anyhow::Result<()>>,
     task_vertex: HashMap<Id, usize>,
     policy: Arc<SupervisorPolicy>,
+    /// The checkpoint coordinator, when the graph takes checkpoints; stopped when dropped.
+    checkpoints: Option<crate::checkpoint::Running>,
 }
 
 /// Runs `graph` until it ends; see [`BuiltGraph::run`].
-pub(crate) async fn supervise(graph: BuiltGraph, policy: SupervisorPolicy) -> SupervisorEvent {
+pub(crate) async fn supervise(mut graph: BuiltGraph, policy: SupervisorPolicy) -> SupervisorEvent {
+    let checkpoints = graph
+        .checkpoints
+        .take()
+        .map(|c| c.start(graph.monitor.clone(), graph.shutdown.clone()));
     let vertices = graph
         .vertices
         .iter()
@@ -39,6 +45,7 @@ pub(crate) async fn supervise(graph: BuiltGraph, policy: SupervisorPolicy) -> Su
         running: JoinSet::new(),
         task_vertex: HashMap::new(),
         policy: Arc::new(policy),
+        checkpoints,
     };
     supervisor.run().await
 }
@@ -121,6 +128,7 @@ impl Supervisor {
             pause: self.graph.vertices[index].pause.clone(),
             policy: Arc::clone(&self.policy),
             events: self.graph.monitor.events().clone(),
+            cell: Arc::clone(&self.graph.vertices[index].cell),
         };
         let runnable = &mut self.graph.vertices[index].runnable;
         // The factory is user code running on the supervisor's own task: a panic in it must
@@ -185,6 +193,9 @@ impl Supervisor {
         match exit {
             TaskExit::Ok => {
                 self.monitor().set_state(index, OperatorState::Finished);
+                if let Some(checkpoints) = &self.checkpoints {
+                    checkpoints.vertex_finished(index);
+                }
                 self.graph.vertices[index].runnable.settle_held(true);
                 match self.release(index) {
                     0 => decision!(
