@@ -89,12 +89,21 @@ pub enum EventKind {
     Paused,
     /// A source was resumed.
     Resumed,
+    /// An operator has had input queued for its `stall_after` without making progress (see
+    /// [`OnStall`](crate::OnStall)); reported once per stall.
+    Stalled,
+    /// A source's sends were limited to a rate
+    /// ([`GraphControls::throttle`](crate::control::GraphControls::throttle)), or its limit was
+    /// changed.
+    Throttled,
+    /// A source's rate limit was lifted.
+    Unthrottled,
 }
 
 impl EventKind {
     /// The name as serialized: `spawn`, `restart`, `clean_exit`, `panicked`,
     /// `budget_exhausted`, `escalate`, `aborted`, `shutdown_started`, `shutdown_complete`,
-    /// `paused` or `resumed`.
+    /// `paused`, `resumed`, `stalled`, `throttled` or `unthrottled`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::Spawn => "spawn",
@@ -108,6 +117,9 @@ impl EventKind {
             EventKind::ShutdownComplete => "shutdown_complete",
             EventKind::Paused => "paused",
             EventKind::Resumed => "resumed",
+            EventKind::Stalled => "stalled",
+            EventKind::Throttled => "throttled",
+            EventKind::Unthrottled => "unthrottled",
         }
     }
 }
@@ -123,9 +135,9 @@ impl std::fmt::Display for EventKind {
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
-    /// Routine: a start, a clean exit, a pause.
+    /// Routine: a start, a clean exit, a pause, a throttle.
     Info,
-    /// Worth a look: a restart, an abort.
+    /// Worth a look: a restart, an abort, a stall.
     Warn,
     /// Something failed for good: a panic, a spent budget, an escalation.
     Error,
