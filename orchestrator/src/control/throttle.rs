@@ -34,11 +34,21 @@ pub const MAX_PER_SECOND: u32 = 1_000_000_000;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "http",
+    schema(
+        description = "A source's rate limit: at most `per_second` items per second on \
+                          average, and at most `burst` items at once after it has sent below \
+                          the rate."
+    )
+)]
 pub struct ThrottleLimit {
     /// The sustained rate, items per second: 1 to 1,000,000,000.
+    #[cfg_attr(feature = "http", schema(minimum = 1, maximum = 1_000_000_000))]
     pub per_second: u32,
     /// How many items may go at once after the source has sent below the rate: at least 1.
     /// A batch larger than this waits for its permits one burst at a time.
+    #[cfg_attr(feature = "http", schema(minimum = 1))]
     pub burst: u32,
 }
 

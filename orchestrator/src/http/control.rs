@@ -59,9 +59,11 @@ pub(crate) struct Changed {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ThrottleRequest {
     /// The sustained rate, items per second: 1 to 1,000,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     per_second: u32,
     /// How many items may go at once after the source has sent below the rate: at least 1
     /// (the rate, when left out).
+    #[schema(minimum = 1)]
     burst: Option<u32>,
 }
 
