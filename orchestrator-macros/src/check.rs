@@ -17,7 +17,9 @@ use crate::parse::{Attribute, Connection, Declaration, Pipeline};
 use crate::suggest;
 
 /// The attributes a declaration accepts.
-const DECLARATION_KEYS: &[&str] = &["restart"];
+const DECLARATION_KEYS: &[&str] = &["restart", "stall_after", "on_stall"];
+/// What `on_stall = ...` takes, with the `OnStall` variant each names.
+const ON_STALL: [(&str, &str); 2] = [("report", "Report"), ("restart", "Restart")];
 /// The attributes an edge accepts.
 const EDGE_KEYS: &[&str] = &["capacity", "priority", "broadcast", "filter"];
 
@@ -30,10 +32,15 @@ pub(crate) struct Plan<'a> {
     pub(crate) edges: Vec<PlannedEdge<'a>>,
 }
 
-/// A declaration, its restart policy if it gives one, and the name of its handle variable.
+/// A declaration, its restart policy and stall settings if it gives them, and the name of its
+/// handle variable.
 pub(crate) struct PlannedVertex<'a> {
     pub(crate) declaration: &'a Declaration,
     pub(crate) restart: Option<&'a Expr>,
+    /// `stall_after = <Duration>`.
+    pub(crate) stall_after: Option<&'a Expr>,
+    /// `on_stall = report | restart`: the `OnStall` variant, located at the value.
+    pub(crate) on_stall: Option<Ident>,
     /// `__pipeline_<name>`; a repeated name gets its own (`__pipeline_<name>__<index>`) so that
     /// its factory is still type-checked without shadowing the first.
     pub(crate) handle: String,
@@ -70,15 +77,20 @@ pub(crate) fn check<'a>(pipeline: &'a Pipeline, cx: &mut Ctxt) -> Plan<'a> {
     let mut seen: HashSet<&str> = HashSet::with_capacity(names.len());
     for (index, (declaration, name)) in pipeline.vertices.iter().zip(&names).enumerate() {
         let first = seen.insert(name);
+        let mut found = lookup(
+            &declaration.attributes,
+            DECLARATION_KEYS,
+            Place::Declaration,
+            cx,
+        );
+        let stall_after = found
+            .remove("stall_after")
+            .filter(|value| check_stall_after(value, cx));
         vertices.push(PlannedVertex {
             declaration,
-            restart: lookup(
-                &declaration.attributes,
-                DECLARATION_KEYS,
-                Place::Declaration,
-                cx,
-            )
-            .remove("restart"),
+            restart: found.remove("restart"),
+            stall_after,
+            on_stall: found.remove("on_stall").and_then(|v| on_stall(v, cx)),
             handle: if first {
                 format!("__pipeline_{name}")
             } else {
@@ -237,6 +249,99 @@ fn check_capacity(value: &Expr, cx: &mut Ctxt) {
             "edge capacity must be at least 1: an edge holds at least one item",
         );
     }
+}
+
+/// A `stall_after` that is certainly wrong: a bare number (no unit), or a zero duration
+/// written out (`Duration::ZERO`, `Duration::from_secs(0)`, ...). Anything else is checked by
+/// the type checker (it must be a `Duration`) and by `build()`. Returns whether the value is
+/// fit to expand: a bare number is not (its call would only add a type error saying the same
+/// thing again); a zero duration is (it type-checks, so what it names still counts as used).
+fn check_stall_after(value: &Expr, cx: &mut Ctxt) -> bool {
+    let literal = |expr: &Expr| match expr {
+        Expr::Lit(syn::ExprLit { lit, .. }) => Some(lit.clone()),
+        _ => None,
+    };
+    let is_zero = |lit: &Lit| match lit {
+        Lit::Int(int) => int.base10_parse::<u128>().is_ok_and(|n| n == 0),
+        Lit::Float(float) => float.base10_parse::<f64>().is_ok_and(|x| x == 0.0),
+        _ => false,
+    };
+    if let Some(lit) = literal(value) {
+        if matches!(lit, Lit::Int(_) | Lit::Float(_)) {
+            cx.error_spanned_by(
+                value,
+                "`stall_after` takes a `Duration`, such as `Duration::from_secs(30)`: a bare \
+                 number has no unit",
+            );
+            return false;
+        }
+        return true;
+    }
+    let last = |path: &syn::Path| path.segments.last().map(|s| s.ident.to_string());
+    let zero = match value {
+        Expr::Path(path) => last(&path.path).is_some_and(|name| name == "ZERO"),
+        Expr::Call(call) => {
+            let constructor = match call.func.as_ref() {
+                Expr::Path(path) => last(&path.path),
+                _ => None,
+            };
+            constructor.is_some_and(|name| name.starts_with("from_"))
+                && call.args.len() == 1
+                && call
+                    .args
+                    .first()
+                    .and_then(literal)
+                    .is_some_and(|l| is_zero(&l))
+        }
+        _ => false,
+    };
+    if zero {
+        cx.error_spanned_by(
+            value,
+            "`stall_after` must be longer than zero: the watchdog would report the vertex as soon \
+             as one item waited (`Duration::MAX` turns it off for this vertex)",
+        );
+    }
+    true
+}
+
+/// The `OnStall` variant `on_stall = report | restart` names, located at the value; anything
+/// else is reported, with a suggestion when one is close.
+fn on_stall(value: &Expr, cx: &mut Ctxt) -> Option<Ident> {
+    let listed = "`on_stall` takes `report` or `restart`";
+    let word = match value {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().map(|i| i.to_string()),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => {
+            let text = text.value();
+            let hint = if ON_STALL.iter().any(|(word, _)| *word == text) {
+                format!("{listed}, without quotes: `on_stall = {text}`")
+            } else {
+                listed.to_owned()
+            };
+            cx.error_spanned_by(value, hint);
+            return None;
+        }
+        _ => None,
+    };
+    let Some(word) = word else {
+        cx.error_spanned_by(value, listed);
+        return None;
+    };
+    if let Some((_, variant)) = ON_STALL.iter().find(|(w, _)| *w == word) {
+        let span = syn::spanned::Spanned::span(value);
+        return Some(Ident::new(variant, span));
+    }
+    match suggest::closest(&word, ON_STALL.iter().map(|(w, _)| *w)) {
+        Some(guess) => cx.error_spanned_by(
+            value,
+            format!("{listed}, not `{word}`: did you mean `{guess}`?"),
+        ),
+        None => cx.error_spanned_by(value, format!("{listed}, not `{word}`")),
+    }
+    None
 }
 
 /// Resolves names, runs the shared topology checks and reports each problem on its tokens.

@@ -56,8 +56,22 @@ pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStrea
             None => quote_spanned!(at=> ::sda_orchestrator::RestartPolicy::default()),
         };
         let factory = &declaration.factory;
+        // The settings follow their vertex; a `stall_after` of the wrong type is reported by
+        // rustc at the value, whose tokens are the user's.
+        let stall_after = vertex.stall_after.map(|after| {
+            quote_spanned! {at=>
+                #graph.stall_after(&#handle, #after);
+            }
+        });
+        let on_stall = vertex.on_stall.as_ref().map(|variant| {
+            quote_spanned! {at=>
+                #graph.on_stall(&#handle, ::sda_orchestrator::OnStall::#variant);
+            }
+        });
         quote_spanned! {at=>
             let #handle = #graph.#method(#label, #restart, #factory);
+            #stall_after
+            #on_stall
         }
     });
 

@@ -27,7 +27,10 @@ use proc_macro::TokenStream;
 /// * `source NAME = FACTORY;`, `operator NAME = FACTORY;` and `sink NAME = FACTORY;` declare a
 ///   vertex. `FACTORY` is any expression giving a factory (a closure, or a function returning
 ///   `impl SourceFactory<T>` and so on). An optional `, restart = POLICY` before the `;` gives its
-///   `RestartPolicy`; without it the vertex gets `RestartPolicy::default()`.
+///   `RestartPolicy`; without it the vertex gets `RestartPolicy::default()`. The stall watchdog's
+///   settings go there too: `, stall_after = DURATION` (any `Duration` expression; 30 s without
+///   it; `OperatorGraph::stall_after`) and `, on_stall = report` or `restart`
+///   (`OperatorGraph::on_stall`).
 /// * `a -> b;` connects two vertices; a chain `a -> b -> c;` declares one edge per arrow.
 ///   Attributes of an edge go in brackets before its target: `a -> [capacity = 256] b;`
 ///   (without one the edge gets the graph's default capacity).
@@ -40,8 +43,8 @@ use proc_macro::TokenStream;
 ///   item, an operator routes each item to where it belongs (accepted records on, rejects to a
 ///   dead-letter sink).
 ///
-/// Valid attributes: `restart` on a declaration; `capacity`, `priority`, `broadcast` and
-/// `filter` on an edge. Names are Rust identifiers and live in their own namespace: a vertex
+/// Valid attributes: `restart`, `stall_after` and `on_stall` on a declaration; `capacity`,
+/// `priority`, `broadcast` and `filter` on an edge. Names are Rust identifiers and live in their own namespace: a vertex
 /// called `radar` does not shadow a variable `radar` used inside a factory expression.
 ///
 /// The macro evaluates to an `OperatorGraph` whose vertices and edges are in the order written,
@@ -69,6 +72,9 @@ use proc_macro::TokenStream;
 /// * an unknown name, with a "did you mean" suggestion when one is close;
 /// * a duplicate name, at both declarations (paired `(1/2)` and `(2/2)`);
 /// * an unknown or duplicate attribute, listing the valid ones;
+/// * a `stall_after` that is a bare number or a zero duration, an `on_stall` that is not
+///   `report` or `restart` (with a suggestion when one is close); a `stall_after` of another
+///   type is reported by the type checker at the value;
 /// * an empty pipeline.
 ///
 /// An edge between vertices whose item types do not match is reported by the type checker at

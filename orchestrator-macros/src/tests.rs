@@ -129,11 +129,11 @@ fn attributes_are_checked() {
         errors(input),
         [
             "duplicate attribute `restart`: give each attribute at most once; valid attributes \
-             on a declaration: `restart`",
+             on a declaration: `restart`, `stall_after`, `on_stall`",
             "unknown attribute `priority` on a declaration: `priority` belongs on an edge, in \
              brackets before its target: `a -> [priority = ...] b`",
             "unknown attribute `restat` on a declaration: did you mean `restart`? valid \
-             attributes: `restart`",
+             attributes: `restart`, `stall_after`, `on_stall`",
             "unknown attribute `capacity` on a declaration: `capacity` belongs on an edge, in \
              brackets before its target: `a -> [capacity = ...] b`",
             "duplicate attribute `capacity`: give each attribute at most once; valid attributes \
@@ -306,6 +306,70 @@ fn broadcast_conflicts_are_reported() {
             "an edge cannot be both `broadcast` (lossy) and `priority` (lanes): choose one",
             "edge capacity must be at least 1: an edge holds at least one item",
             "`broadcast = N` already gives the edge's capacity (its ring size): drop `capacity`",
+        ]
+    );
+}
+
+#[test]
+fn stall_settings_expand_into_builder_calls_after_their_vertex() {
+    let (messages, expansion) = run("
+        source s = f();
+        operator o = g(), stall_after = Duration::from_secs(5), on_stall = restart;
+        sink k = h(), on_stall = report, restart = RestartPolicy::Never;
+        s -> o -> k;
+    ");
+    assert!(messages.is_empty(), "{messages:?}");
+    let expected = [
+        "add_operator (\"o\"",
+        "stall_after (& __pipeline_o , Duration :: from_secs (5))",
+        "on_stall (& __pipeline_o , :: sda_orchestrator :: OnStall :: Restart)",
+        "add_sink (\"k\" , RestartPolicy :: Never",
+        "on_stall (& __pipeline_k , :: sda_orchestrator :: OnStall :: Report)",
+    ];
+    let mut rest = expansion.as_str();
+    for piece in expected {
+        let at = rest
+            .find(piece)
+            .unwrap_or_else(|| panic!("`{piece}` missing in order from {expansion}"));
+        rest = &rest[at + piece.len()..];
+    }
+}
+
+#[test]
+fn bad_stall_settings_are_reported() {
+    let input = "
+        source s = f();
+        operator a = g(), stall_after = 30, on_stall = restrat;
+        operator b = g(), stall_after = Duration::from_secs(0), on_stall = \"report\";
+        operator c = g(), stall_after = std::time::Duration::ZERO, on_stall = OnStall::Restart;
+        operator d = g(), stall_after = Duration::from_millis(0.0), on_stall = never;
+        sink k = h(), stall_afer = Duration::from_secs(1);
+        s -> a -> b -> c -> d -> k;
+    ";
+    let zero = "`stall_after` must be longer than zero: the watchdog would report the vertex as \
+                soon as one item waited (`Duration::MAX` turns it off for this vertex)";
+    assert_eq!(
+        errors(input),
+        [
+            "`stall_after` takes a `Duration`, such as `Duration::from_secs(30)`: a bare number \
+             has no unit",
+            "`on_stall` takes `report` or `restart`, not `restrat`: did you mean `restart`?",
+            zero,
+            "`on_stall` takes `report` or `restart`, without quotes: `on_stall = report`",
+            zero,
+            "`on_stall` takes `report` or `restart`",
+            zero,
+            "`on_stall` takes `report` or `restart`, not `never`",
+            "unknown attribute `stall_afer` on a declaration: did you mean `stall_after`? valid \
+             attributes: `restart`, `stall_after`, `on_stall`",
+        ]
+    );
+    // On an edge, they say where they belong.
+    assert_eq!(
+        errors("source s = f(); sink k = h(); s -> [stall_after = x] k;"),
+        [
+            "unknown attribute `stall_after` on an edge: `stall_after` belongs on a declaration, \
+          after its factory: `operator a = ..., stall_after = ...;`"
         ]
     );
 }

@@ -96,13 +96,22 @@ pub enum EventKind {
     /// A checkpoint was abandoned (timed out, declined, interrupted, or not written); the
     /// next one starts on schedule.
     CheckpointAbandoned,
+    /// An operator has had input queued for its `stall_after` without making progress (see
+    /// [`OnStall`](crate::OnStall)); reported once per stall.
+    Stalled,
+    /// A source's sends were limited to a rate
+    /// ([`GraphControls::throttle`](crate::control::GraphControls::throttle)), or its limit was
+    /// changed.
+    Throttled,
+    /// A source's rate limit was lifted.
+    Unthrottled,
 }
 
 impl EventKind {
     /// The name as serialized: `spawn`, `restart`, `clean_exit`, `panicked`,
     /// `budget_exhausted`, `escalate`, `aborted`, `shutdown_started`, `shutdown_complete`,
-    /// `paused`, `resumed`, `checkpoint_started`, `checkpoint_completed` or
-    /// `checkpoint_abandoned`.
+    /// `paused`, `resumed`, `stalled`, `throttled`, `unthrottled`, `checkpoint_started`,
+    /// `checkpoint_completed` or `checkpoint_abandoned`.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::Spawn => "spawn",
@@ -119,6 +128,9 @@ impl EventKind {
             EventKind::CheckpointStarted => "checkpoint_started",
             EventKind::CheckpointCompleted => "checkpoint_completed",
             EventKind::CheckpointAbandoned => "checkpoint_abandoned",
+            EventKind::Stalled => "stalled",
+            EventKind::Throttled => "throttled",
+            EventKind::Unthrottled => "unthrottled",
         }
     }
 }
@@ -134,9 +146,9 @@ impl std::fmt::Display for EventKind {
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
-    /// Routine: a start, a clean exit, a pause.
+    /// Routine: a start, a clean exit, a pause, a throttle.
     Info,
-    /// Worth a look: a restart, an abort.
+    /// Worth a look: a restart, an abort, a stall.
     Warn,
     /// Something failed for good: a panic, a spent budget, an escalation.
     Error,

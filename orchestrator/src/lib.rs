@@ -10,6 +10,9 @@
 //! * never restarts a panic: the graph stops and [`SupervisorEvent::Panicked`] names the
 //!   operator and the message;
 //! * escalates a spent budget as [`SupervisorEvent::BudgetExhausted`];
+//! * watches for stalls: an operator with input queued and no progress for its `stall_after`
+//!   ([`OperatorGraph::stall_after`]) is reported once, and aborted and restarted under its
+//!   budget when its [`OnStall`] says so;
 //! * on shutdown stops the sources, lets every queue drain in topological order, and aborts and
 //!   names whatever is still running at the deadline.
 //!
@@ -30,12 +33,13 @@
 //! after a crash. **Watermarks** ([`time`], [`Outbox::advance_watermark`],
 //! [`Inbox::watermark`]) carry event time through the graph the same way.
 //!
-//! Sources can be **paused** and resumed while the graph runs ([`BuiltGraph::controls`],
-//! [`control::GraphControls`]): a paused source's sends wait, holding their items, so nothing is
-//! dropped or restarted. [`monitor::describe_metrics`] gives every metric its HELP text and
+//! Sources can be **paused** and resumed, and **throttled** to a rate, while the graph runs
+//! ([`BuiltGraph::controls`], [`control::GraphControls`]): a paused or throttled source's sends
+//! wait, holding their items, so nothing is dropped or restarted.
+//! [`monitor::describe_metrics`] gives every metric its HELP text and
 //! unit. With the feature **`http`**, `http::app` is an axum control plane over a graph:
 //! `/health`, `/metrics` (Prometheus), `/topology` (JSON or Mermaid), `/operators`, and
-//! token-guarded pause and resume.
+//! token-guarded pause, resume and throttle.
 //!
 //! The library guide, `README.md` in the crate's folder, walks through all of it with examples
 //! that run as doctests.
@@ -47,7 +51,8 @@
 //! has the graph ([`OperatorGraph`], [`BuiltGraph`], [`BuildError`]), what a factory works with
 //! (the three contexts, [`Inbox`], [`Outbox`], [`InputEvent`], [`SendError`], [`Message`]), the handles and
 //! factory traits, the edge options ([`EdgeOptions`], [`Lane`]), the policies and outcome
-//! ([`RestartPolicy`], [`SupervisorPolicy`], [`SupervisorEvent`], [`ShutdownHandle`]),
+//! ([`RestartPolicy`], [`OnStall`], [`SupervisorPolicy`], [`SupervisorEvent`],
+//! [`ShutdownHandle`]),
 //! [`Role`] and [`pipeline!`]. The rest, needed to look closer at a graph, to operate one, or to
 //! build resilience into an operator, is grouped by job:
 //!
@@ -55,11 +60,11 @@
 //! |---|---|
 //! | [`graph`] | validation errors in detail, the described topology, the traits that type-check an edge's ends, edge specifications, router errors, the default edge capacity |
 //! | [`monitor`] | the live view of a running graph (`GraphMonitor`, snapshots, operator states) and the metric names with their descriptions |
-//! | [`control`] | pausing and resuming sources while the graph runs |
+//! | [`control`] | pausing, resuming and throttling sources while the graph runs |
 //! | [`events`] | the event bus: every supervisor decision and control action as a structured event, live and resumable |
-//! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget |
 //! | [`checkpoint`] | checkpoints: their configuration, operator state, barrier tokens, completed-checkpoint notices, the checkpoint store |
 //! | [`time`] | event time and watermarks: `EventTime`, `Timestamped` |
+//! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget, the default stall threshold |
 //! | [`resilience`] | retry with backoff, circuit breaker, dedicated-runtime pool |
 //! | `http` (feature `http`) | the axum control plane |
 //!
@@ -141,6 +146,7 @@ pub use supervisor::event::SupervisorEvent;
 pub use supervisor::policy::SupervisorPolicy;
 pub use supervisor::restart::RestartPolicy;
 pub use supervisor::shutdown::ShutdownHandle;
+pub use supervisor::stall::OnStall;
 
 /// The library guide, `README.md`, whose Rust examples run as doctests of the crate: they are
 /// compiled against the public API, so the guide cannot drift from it.

@@ -234,7 +234,7 @@ fn only_known_sources_can_be_paused() {
     );
     assert_eq!(
         controls.resume("collect").unwrap_err().to_string(),
-        "operator `collect` is a sink, not a source: only sources can be paused"
+        "operator `collect` is a sink, not a source: only sources can be paused or throttled"
     );
     assert_eq!(controls.is_paused("feeds"), Ok(false));
     assert_eq!(controls.pause("feeds"), Ok(true));

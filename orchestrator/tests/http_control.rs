@@ -204,7 +204,8 @@ async fn health_reports_each_operator_and_degrades_while_a_source_is_paused() {
         answer.json(),
         json!({
             "status": "ok",
-            "operators": {"ticks": "pending", "pass": "pending", "collect": "pending"}
+            "operators": {"ticks": "pending", "pass": "pending", "collect": "pending"},
+            "stalled": []
         })
     );
 
@@ -462,7 +463,7 @@ async fn pause_and_resume_answer_the_new_state() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(
         answer.json(),
-        json!({"operator": "ticks", "paused": true, "state": "paused", "changed": true})
+        json!({"operator": "ticks", "paused": true, "throttle": null, "state": "paused", "changed": true})
     );
     assert_eq!(controls.is_paused("ticks"), Ok(true));
 
@@ -477,7 +478,7 @@ async fn pause_and_resume_answer_the_new_state() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(
         answer.json(),
-        json!({"operator": "ticks", "paused": false, "state": "pending", "changed": true})
+        json!({"operator": "ticks", "paused": false, "throttle": null, "state": "pending", "changed": true})
     );
     assert_eq!(controls.is_paused("ticks"), Ok(false));
 }
@@ -968,10 +969,10 @@ async fn the_openapi_document_describes_every_route_the_router_answers() {
                 answer.status
             );
             // Mutations name the bearer scheme.
-            if method == "post" {
+            if method == "post" || method == "delete" {
                 assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{path}");
             }
         }
     }
-    assert_eq!(operations, 11, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 13, "{:?}", paths.keys().collect::<Vec<_>>());
 }

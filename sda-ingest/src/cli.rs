@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use sda_ingest_core::SensorKind;
+use sda_orchestrator::control::ThrottleLimit;
+
 use crate::app::{AppConfig, ControlToken, DEFAULT_CONTROL_ADDR, ProgressStyle, TransportMode};
 use crate::config::{ConfigError, FileConfig, LogFormat};
 
@@ -154,6 +157,7 @@ impl Cli {
             dead_letter_limit.burst = std::num::NonZeroU32::new(n)
                 .ok_or_else(|| ConfigError::invalid("dead_letters.burst", "must be at least 1"))?;
         }
+        let rate_limits = rate_limits(file)?;
         let mut isl_link = defaults.isl_link;
         if let Some(secs) = file.isl_connect_timeout_s {
             isl_link.connect_timeout = seconds(
@@ -251,6 +255,99 @@ impl Cli {
             radar_allow: file.radar_allow.clone().unwrap_or_default(),
             isl_link,
             dead_letter_limit,
+            rate_limits,
         })
+    }
+}
+
+/// The `[rate_limit]` table, checked: every key a source, every limit one a throttle takes.
+fn rate_limits(file: &FileConfig) -> Result<Vec<(SensorKind, ThrottleLimit)>, ConfigError> {
+    file.rate_limit
+        .iter()
+        .map(|(name, limit)| {
+            let kind = SensorKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == name)
+                .ok_or_else(|| {
+                    let sources: Vec<&str> = SensorKind::ALL.iter().map(|k| k.as_str()).collect();
+                    ConfigError::invalid(
+                        "rate_limit",
+                        format!(
+                            "names `{name}`, which is not a source; the sources are {}",
+                            sources.join(", ")
+                        ),
+                    )
+                })?;
+            let burst = limit.burst.unwrap_or(limit.per_second);
+            let limit = ThrottleLimit::new(limit.per_second, burst).map_err(|_| {
+                ConfigError::invalid(
+                    "rate_limit",
+                    format!(
+                        "of `{name}` needs per_second from 1 to 1000000000 and a burst of at \
+                         least 1 (got per_second = {}, burst = {burst})",
+                        limit.per_second
+                    ),
+                )
+            })?;
+            Ok((kind, limit))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml: &str) -> Result<AppConfig, ConfigError> {
+        let file: FileConfig = toml::from_str(toml).map_err(|source| ConfigError::Parse {
+            path: PathBuf::from("test.toml"),
+            source,
+        })?;
+        Cli::default().app_config(&file)
+    }
+
+    #[test]
+    fn rate_limits_are_read_per_source_with_the_burst_defaulting_to_the_rate() {
+        let config = config(
+            "[rate_limit]\nradar = { per_second = 500, burst = 1000 }\noptical = { per_second = 50 }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.rate_limits,
+            [
+                (SensorKind::Optical, ThrottleLimit::new(50, 50).unwrap()),
+                (SensorKind::Radar, ThrottleLimit::new(500, 1000).unwrap()),
+            ]
+        );
+        assert!(self::config("").unwrap().rate_limits.is_empty());
+    }
+
+    #[test]
+    fn a_bad_rate_limit_is_refused_naming_it() {
+        let error = config("[rate_limit]\nradr = { per_second = 5 }\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "rate_limit names `radr`, which is not a source; the sources are radar, optical, isl, \
+             laser_ranging, passive_rf, space_based_optical, bistatic_radar, photometry"
+        );
+        let error = config("[rate_limit]\nisl = { per_second = 0 }\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "rate_limit of `isl` needs per_second from 1 to 1000000000 and a burst of at least 1 \
+             (got per_second = 0, burst = 0)"
+        );
+        assert!(config("[rate_limit]\nisl = { per_second = 5, burst = 0 }\n").is_err());
+        assert!(config("[rate_limit]\nisl = { per_second = 2000000000 }\n").is_err());
+        // Unknown keys and wrong types are parse errors, with the line.
+        for text in [
+            "[rate_limit]\nisl = { per_second = 5, brust = 9 }\n",
+            "[rate_limit]\nisl = { per_second = -5 }\n",
+            "[rate_limit]\nisl = 5\n",
+        ] {
+            assert!(
+                matches!(config(text), Err(ConfigError::Parse { .. })),
+                "{text}"
+            );
+        }
     }
 }

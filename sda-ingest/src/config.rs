@@ -32,8 +32,21 @@
 //! [dead_letters]            # per source and reason code; above it: counted, not written
 //! per_second = 100
 //! burst = 1000
+//!
+//! [rate_limit]              # per source: its sends wait for permits (GCRA); nothing is dropped
+//! radar = { per_second = 500, burst = 1000 }
+//! optical = { per_second = 50 }     # burst defaults to per_second
 //! ```
+//!
+//! `[rate_limit]` throttles sources from the start, as `POST /operators/{name}/throttle` does
+//! while the service runs (and can lift: `DELETE`): each key is a source (`radar`, `optical`,
+//! `isl`, `laser_ranging`, `passive_rf`, `space_based_optical`, `bistatic_radar`,
+//! `photometry`), `per_second` is 1 to 1,000,000,000 and `burst` at least 1. A throttled
+//! source holds what it read until a permit comes; for radar that means the socket's queue
+//! fills and the kernel drops what does not fit (counted in `kernel_dropped`), as when it is
+//! paused.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -101,6 +114,19 @@ pub struct FileConfig {
     /// The dead-letter rate limit.
     #[serde(default)]
     pub dead_letters: DeadLettersFile,
+    /// Rate limits of sources, by source name (`[rate_limit]`).
+    #[serde(default)]
+    pub rate_limit: BTreeMap<String, RateLimitFile>,
+}
+
+/// One source's entry of the `[rate_limit]` table: `radar = { per_second = 500, burst = 1000 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    /// Sustained items per second the source may send.
+    pub per_second: u32,
+    /// Items it may send at once after sending below the rate; `per_second` when left out.
+    pub burst: Option<u32>,
 }
 
 /// The `[dead_letters]` table: the rate limit per source and reason code.

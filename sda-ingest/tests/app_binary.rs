@@ -127,3 +127,51 @@ fn an_unknown_config_key_is_refused() {
     assert_eq!(output.code(), Some(2));
     assert!(output.stderr.contains("rtae"));
 }
+
+#[test]
+fn a_rate_limit_in_the_config_file_throttles_its_source_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("limited");
+    let config = dir.path().join("sda.toml");
+    // Fast enough not to slow the test: the point is that the limit is in force and loses
+    // nothing.
+    let text = format!(
+        "out = {:?}\npasses = 1\nrate = 100.0\n\n[rate_limit]\nphotometry = {{ per_second = 100000, burst = 500 }}\n",
+        out.to_str().unwrap()
+    );
+    std::fs::write(&config, text).unwrap();
+    let (output, summary) = run(&["--config", config.to_str().unwrap()]);
+    let stderr = &output.stderr;
+    assert_eq!(output.code(), Some(0), "stderr:\n{stderr}");
+    let limit = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["message"] == "rate limit")
+        .unwrap_or_else(|| panic!("no rate limit logged:\n{stderr}"));
+    assert_eq!(limit["source"], "photometry");
+    assert_eq!(limit["per_second"], 100_000);
+    assert_eq!(limit["burst"], 500);
+    assert_eq!(summary["lost"], 0);
+    assert_eq!(summary["received"], 1038, "{summary}");
+}
+
+#[test]
+fn a_bad_rate_limit_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, named) in [
+        ("[rate_limit]\nradr = { per_second = 5 }\n", "radr"),
+        ("[rate_limit]\nradar = { per_second = 0 }\n", "radar"),
+        (
+            "[rate_limit]\nradar = { per_second = 5, brust = 9 }\n",
+            "brust",
+        ),
+    ] {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        let output = Service::new()
+            .args(["--config", config.to_str().unwrap()])
+            .run();
+        assert_eq!(output.code(), Some(2), "{text}");
+        assert!(output.stderr.contains(named), "{text}: {}", output.stderr);
+    }
+}

@@ -3,7 +3,8 @@
 //! chromium-driver`; nothing is downloaded). It starts `sda-ingest`, loads `/`, waits until the
 //! graph shows all 17 vertices, pauses `optical` through the page with the token, checks
 //! within 2 s that the page shows it paused and that `/operators` agrees, and saves a
-//! screenshot as `target/ci-artifacts/console.png`.
+//! screenshot as `target/ci-artifacts/console.png`; then throttles `radar` with the page's
+//! throttle form and lifts the limit again, checking each through `/operators`.
 //!
 //! Run it with `cargo test -p sda-ingest --features browser --test console_browser`.
 #![cfg(all(unix, feature = "browser"))]
@@ -317,11 +318,71 @@ async fn the_console_shows_the_graph_and_pauses_a_source_with_the_token() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let screenshot = artifacts().join("console.png");
     browser.screenshot(&screenshot).await;
+
+    // The throttle form of a selected source sets its limit, and its button lifts it.
+    let radar_limit = || async {
+        let operators: Value = serde_json::from_slice(
+            &reqwest::get(format!("{base}/operators"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        operators["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "radar")
+            .unwrap()["throttle"]
+            .clone()
+    };
+    browser
+        .script(
+            "document.querySelector('#graph g.node[data-name=radar]')\
+             .dispatchEvent(new MouseEvent('click', { bubbles: true })); return true",
+        )
+        .await;
+    let form = "#details form.throttle";
+    browser
+        .type_into(
+            &format!("{form} input[aria-label='items per second']"),
+            "50",
+        )
+        .await;
+    browser
+        .type_into(&format!("{form} input[aria-label='burst']"), "100")
+        .await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    browser
+        .wait("/operators to show radar throttled", || async {
+            radar_limit().await == json!({"per_second": 50, "burst": 100})
+        })
+        .await;
+    browser
+        .wait("the page to say it throttled radar", || async {
+            browser
+                .script("return document.getElementById('message').textContent")
+                .await
+                .as_str()
+                .is_some_and(|m| m.contains("radar: throttle done"))
+        })
+        .await;
+    browser.click(&format!("{form} button[type=button]")).await;
+    browser
+        .wait("/operators to show radar unthrottled", || async {
+            radar_limit().await == Value::Null
+        })
+        .await;
     browser.close().await;
 
     let finished = running.terminate();
     assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
     let audit = std::fs::read_to_string(out.path().join("control_audit.jsonl")).unwrap();
     assert!(audit.contains("\"actor\":\"console\""), "{audit}");
+    for action in ["\"action\":\"throttle\"", "\"action\":\"unthrottle\""] {
+        assert!(audit.contains(action), "{action} missing: {audit}");
+    }
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
 }

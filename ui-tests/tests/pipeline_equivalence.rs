@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sda_orchestrator::graph::GraphErrorKind;
 use sda_orchestrator::{
-    EdgeOptions, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy, pipeline,
+    EdgeOptions, OnStall, OperatorGraph, RestartPolicy, SupervisorEvent, SupervisorPolicy, pipeline,
 };
 use ui_tests::{collect, discard, emit, map};
 
@@ -25,11 +25,13 @@ fn with_macro() -> OperatorGraph {
         dedup -> correlate -> alerts;
         dedup -> archive;
 
-        operator validate  = map(|n: u64| n), restart = RestartPolicy::Always;
+        operator validate  = map(|n: u64| n), restart = RestartPolicy::Always,
+                             stall_after = Duration::from_secs(5), on_stall = restart;
         operator dedup     = map(|n: u64| n), restart = RestartPolicy::bounded(3, Duration::from_secs(60));
         operator correlate = map(|n: u64| format!("alert {n}"));
         sink     alerts    = discard::<String>(), restart = RestartPolicy::Never;
-        sink     archive   = discard::<u64>(), restart = RestartPolicy::Never;
+        sink     archive   = discard::<u64>(), restart = RestartPolicy::Never, on_stall = report,
+                             stall_after = Duration::from_secs(90);
         sink     audit     = discard::<u64>();
     }
 }
@@ -58,6 +60,11 @@ fn by_hand() -> OperatorGraph {
     let archive = graph.add_sink("archive", RestartPolicy::Never, discard::<u64>());
     let audit = graph.add_sink("audit", RestartPolicy::default(), discard::<u64>());
     graph
+        .stall_after(&validate, Duration::from_secs(5))
+        .on_stall(&validate, OnStall::Restart)
+        .on_stall(&archive, OnStall::Report)
+        .stall_after(&archive, Duration::from_secs(90));
+    graph
         .connect(&radar, &normalize)
         .connect_with(&optical, &normalize, EdgeOptions::new().capacity(64))
         .connect(&normalize, &validate)
@@ -75,6 +82,15 @@ fn macro_and_hand_built_graphs_have_equal_topologies() {
     assert_eq!(from_macro, from_hand);
     assert_eq!(from_macro.to_mermaid(), from_hand.to_mermaid());
     assert_eq!(from_macro.vertices.len(), 9);
+    let validate = &from_macro.vertices[3];
+    assert_eq!(
+        (
+            validate.name.as_str(),
+            validate.stall_after,
+            validate.on_stall
+        ),
+        ("validate", Duration::from_secs(5), OnStall::Restart)
+    );
     assert_eq!(from_macro.edges.len(), 8);
 }
 

@@ -55,7 +55,8 @@ pub struct SendError {
 /// A source's outbox also honours its pause gate (see
 /// [`GraphControls`](crate::control::GraphControls)): while the source is paused, `send` and
 /// `send_batch` wait before sending, holding their items, until it is resumed or shutdown
-/// begins.
+/// begins; while it is throttled, they wait for a permit per item (a batch for all of its
+/// items, a burst at a time), holding them, so nothing is dropped.
 ///
 /// In a graph that takes checkpoints (see [`checkpoint`](crate::checkpoint)), a source's
 /// barrier goes out between two sends, never inside one: a send that ends while a barrier is
@@ -190,12 +191,12 @@ impl<T> Outbox<T> {
         self.cell.set_position(position);
     }
 
-    /// Waits while the source is paused.
-    async fn pass_gate(&self) {
+    /// Waits while the source is paused, then for throttle permits for `items` items.
+    async fn pass_gate(&self, items: usize) {
         if let Some(gate) = &self.gate
-            && gate.is_paused()
+            && gate.holds()
         {
-            gate.wait().await;
+            gate.pass(items).await;
         }
     }
 
@@ -216,10 +217,10 @@ impl<T: Message> Outbox<T> {
     /// # Cancel safety
     ///
     /// Not cancel safe: if the future is dropped while waiting for room (or while its source
-    /// is paused), the item is lost on the edges it had not reached yet.
+    /// is paused or throttled), the item is lost on the edges it had not reached yet.
     pub async fn send(&mut self, item: T) -> Result<(), SendError> {
-        if self.is_paused() {
-            self.pass_gate().await;
+        if self.is_gated() {
+            self.pass_gate(1).await;
         }
         if self.guarded {
             // Counted in, so that a barrier is not emitted in the middle of this send.
@@ -270,8 +271,8 @@ impl<T: Message> Outbox<T> {
         item: T,
         position: P,
     ) -> Result<(), SendError> {
-        if self.is_paused() {
-            self.pass_gate().await;
+        if self.is_gated() {
+            self.pass_gate(1).await;
         }
         let guard = if self.guarded {
             self.cell.enter_send()
@@ -302,8 +303,8 @@ impl<T: Message> Outbox<T> {
         batch: &mut Vec<T>,
         position: P,
     ) -> Result<(), SendError> {
-        if self.is_paused() {
-            self.pass_gate().await;
+        if self.is_gated() {
+            self.pass_gate(batch.len()).await;
         }
         let guard = if self.guarded {
             self.cell.enter_send()
@@ -388,10 +389,10 @@ impl<T: Message> Outbox<T> {
         None
     }
 
-    /// Whether the source is paused now (an operator's outbox has no gate).
+    /// Whether the source is paused or throttled now (an operator's outbox has no gate).
     #[inline]
-    fn is_paused(&self) -> bool {
-        self.gate.as_ref().is_some_and(|gate| gate.is_paused())
+    fn is_gated(&self) -> bool {
+        self.gate.as_ref().is_some_and(|gate| gate.holds())
     }
 
     /// Sends every item of `batch`, in order, on every outgoing edge, leaving `batch` empty.
@@ -414,8 +415,8 @@ impl<T: Message> Outbox<T> {
     ///
     /// Not cancel safe: items not yet sent when the future is dropped are lost.
     pub async fn send_batch(&mut self, batch: &mut Vec<T>) -> Result<(), SendError> {
-        if self.is_paused() {
-            self.pass_gate().await;
+        if self.is_gated() {
+            self.pass_gate(batch.len()).await;
         }
         if self.guarded {
             let _guard = self.cell.enter_send();

@@ -10,12 +10,26 @@ pub enum ControlError {
     #[error("no operator named `{0}`")]
     UnknownOperator(String),
     /// The vertex is an operator or a sink: only sources pull from the outside world, so only
-    /// they can be paused.
-    #[error("operator `{operator}` is a {role}, not a source: only sources can be paused")]
+    /// they can be paused or throttled.
+    #[error(
+        "operator `{operator}` is a {role}, not a source: only sources can be paused or throttled"
+    )]
     NotASource {
         /// The vertex's name.
         operator: String,
         /// Its role: [`Role::Operator`] or [`Role::Sink`].
         role: Role,
+    },
+    /// A throttle's rate is not 1 to [`MAX_PER_SECOND`](super::MAX_PER_SECOND) items per
+    /// second, or its burst is 0.
+    #[error(
+        "a throttle needs 1 to 1000000000 items per second and a burst of at least 1 \
+         (got {per_second} per second, burst {burst})"
+    )]
+    InvalidThrottle {
+        /// The rate asked for.
+        per_second: u32,
+        /// The burst asked for.
+        burst: u32,
     },
 }

@@ -1,9 +1,11 @@
-//! Run-time control of a graph's sources: pause and resume.
+//! Run-time control of a graph's sources: pause and resume, throttle and unthrottle.
 
 mod controls;
 mod error;
 mod gate;
+mod throttle;
 
 pub use controls::GraphControls;
 pub use error::ControlError;
 pub(crate) use gate::PauseGate;
+pub use throttle::{MAX_PER_SECOND, ThrottleLimit};

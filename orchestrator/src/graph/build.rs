@@ -18,6 +18,7 @@ use crate::control::{GraphControls, PauseGate};
 use crate::events::EventBus;
 use crate::monitor::GraphMonitor;
 use crate::supervisor;
+use crate::supervisor::stall::StallPolicy;
 use crate::{
     BuildError, OperatorGraph, RestartPolicy, Role, ShutdownHandle, SupervisorEvent,
     SupervisorPolicy,
@@ -52,6 +53,8 @@ impl std::fmt::Debug for BuiltGraph {
 pub(crate) struct WiredVertex {
     pub(crate) name: Arc<str>,
     pub(crate) restart: RestartPolicy,
+    /// What the stall watchdog allows it and does about it.
+    pub(crate) stall: StallPolicy,
     pub(crate) runnable: Box<dyn Runnable>,
     /// A source's pause gate, handed to every incarnation so that a restart stays paused.
     pub(crate) pause: Option<Arc<PauseGate>>,
@@ -239,6 +242,7 @@ impl OperatorGraph {
                     wired[index] = Some(WiredVertex {
                         name: vertex.name,
                         restart: vertex.restart,
+                        stall: vertex.stall,
                         runnable,
                         pause: gates[index].clone(),
                         cell: Arc::clone(&cells[index]),

@@ -9,15 +9,17 @@ use futures::FutureExt;
 
 use super::vertex::{self, Declared, Nothing, Wire};
 use super::{
-    Downstream, EdgeSpec, Fingerprint, GraphError, GraphErrorKind, IntoEdgeSpec, Topology,
-    Upstream, VertexRef,
+    AnyHandle, Downstream, EdgeSpec, Fingerprint, GraphError, GraphErrorKind, IntoEdgeSpec,
+    Topology, Upstream, VertexRef,
 };
 use crate::channel::{EdgeInfo, EdgeKind, EdgeRx, EdgeTx, channel};
 use crate::checkpoint::CheckpointConfig;
 use crate::events::{DEFAULT_LIVE_EVENTS, DEFAULT_RECENT_EVENTS};
+use crate::supervisor::stall::StallPolicy;
 use crate::{
-    EdgeOptions, Lane, Message, OperatorContext, OperatorFactory, OperatorHandle, RestartPolicy,
-    Role, SinkContext, SinkFactory, SinkHandle, SourceContext, SourceFactory, SourceHandle,
+    EdgeOptions, Lane, Message, OnStall, OperatorContext, OperatorFactory, OperatorHandle,
+    RestartPolicy, Role, SinkContext, SinkFactory, SinkHandle, SourceContext, SourceFactory,
+    SourceHandle,
 };
 
 /// The capacity of an edge that does not declare its own.
@@ -50,6 +52,8 @@ pub(crate) struct DeclaredVertex {
     pub(crate) name: Arc<str>,
     pub(crate) role: Role,
     pub(crate) restart: RestartPolicy,
+    /// What the stall watchdog allows it and does about it.
+    pub(crate) stall: StallPolicy,
     pub(crate) wire: Box<dyn Wire>,
 }
 
@@ -216,6 +220,7 @@ impl OperatorGraph {
             name: Arc::from(name),
             role,
             restart,
+            stall: StallPolicy::default(),
             wire: Box::new(Declared { spawner }),
         });
         VertexRef {
@@ -386,17 +391,108 @@ impl OperatorGraph {
         self
     }
 
+    /// Sets how long `vertex` may have input queued without making progress before the
+    /// supervisor's watchdog reports it as stalled ([`DEFAULT_STALL_AFTER`] otherwise); what
+    /// then happens is its [`on_stall`](Self::on_stall).
+    ///
+    /// Progress is an item taken from its input or put on an output. The clock runs only while
+    /// items wait on its input, so an idle operator is never stalled, nor is a source (it has
+    /// no input), nor an operator whose outputs hold items its downstream has not taken yet
+    /// (it waits on its downstream, which is the one reported if it is stuck). A stall is
+    /// reported between `after` and about `1.5 × after` after the last progress (the watchdog
+    /// looks every quarter of the shortest `stall_after`, at most every second). Use a
+    /// generous value for an operator that legitimately spends long on one item;
+    /// `Duration::MAX` turns the watchdog off for it.
+    ///
+    /// A zero duration, or a handle from another graph, is reported by
+    /// [`build`](Self::build) with the other problems.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sda_orchestrator::{OnStall, OperatorGraph, RestartPolicy, SinkContext};
+    ///
+    /// let mut graph = OperatorGraph::new();
+    /// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    /// let out = graph.add_sink("archive", RestartPolicy::default(), |_ctx: SinkContext<u8>| async {
+    ///     Ok(())
+    /// });
+    /// graph.connect(&src, &out);
+    /// graph.stall_after(&out, Duration::from_secs(10)).on_stall(&out, OnStall::Restart);
+    /// assert!(graph.build().is_ok());
+    /// ```
+    ///
+    /// [`DEFAULT_STALL_AFTER`]: crate::supervisor::DEFAULT_STALL_AFTER
+    pub fn stall_after(&mut self, vertex: &impl AnyHandle, after: Duration) -> &mut Self {
+        if let Some(index) = self.own(vertex.vertex_ref(), "stall_after") {
+            if after.is_zero() {
+                let operator = self.name(index).to_owned();
+                self.connect_errors.push(GraphError::new(
+                    GraphErrorKind::ZeroStallAfter {
+                        operator: operator.clone(),
+                    },
+                    format!(
+                        "`{operator}` has `stall_after` 0: it must be longer than zero \
+                         (`Duration::MAX` turns the watchdog off for it)"
+                    ),
+                ));
+            } else {
+                self.vertices[index].stall.after = after;
+            }
+        }
+        self
+    }
+
+    /// Sets what the supervisor's watchdog does when `vertex` is stalled (see
+    /// [`stall_after`](Self::stall_after)): [`OnStall::Report`] (the default) or
+    /// [`OnStall::Restart`]. A handle from another graph is reported by
+    /// [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::{OnStall, OperatorGraph, RestartPolicy, SinkContext};
+    ///
+    /// let mut graph = OperatorGraph::new();
+    /// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+    /// let out = graph.add_sink("archive", RestartPolicy::default(), |_ctx: SinkContext<u8>| async {
+    ///     Ok(())
+    /// });
+    /// graph.connect(&src, &out).on_stall(&out, OnStall::Restart);
+    /// assert_eq!(graph.topology().vertices[1].on_stall, OnStall::Restart);
+    /// ```
+    pub fn on_stall(&mut self, vertex: &impl AnyHandle, on_stall: OnStall) -> &mut Self {
+        if let Some(index) = self.own(vertex.vertex_ref(), "on_stall") {
+            self.vertices[index].stall.on_stall = on_stall;
+        }
+        self
+    }
+
+    /// The index of `vertex` if it belongs to this graph; otherwise the problem is recorded
+    /// for `build`.
+    fn own(&mut self, vertex: VertexRef, setting: &'static str) -> Option<usize> {
+        if vertex.graph == self.id && vertex.index < self.vertices.len() {
+            return Some(vertex.index);
+        }
+        self.connect_errors.push(GraphError::new(
+            GraphErrorKind::ForeignVertex { setting },
+            format!("`{setting}` was given a handle that belongs to another graph"),
+        ));
+        None
+    }
+
     pub(crate) fn name(&self, index: usize) -> &str {
         self.vertices.get(index).map_or("?", |v| &v.name)
     }
 
-    /// The declared structure: vertices with their roles and restart policies, edges with their
-    /// capacities, in declaration order.
+    /// The declared structure: vertices with their roles, restart policies and stall
+    /// settings, edges with their capacities, in declaration order.
     pub fn topology(&self) -> Topology {
         Topology::new(
             self.vertices
                 .iter()
-                .map(|v| (v.name.to_string(), v.role, v.restart))
+                .map(|v| (v.name.to_string(), v.role, v.restart, v.stall))
                 .collect(),
             self.edges
                 .iter()

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use sda_orchestrator_topology::{Fingerprint, Fingerprinter};
 use serde::Serialize;
 
-use crate::{RestartPolicy, Role};
+use crate::supervisor::stall::StallPolicy;
+use crate::{OnStall, RestartPolicy, Role};
 
 /// The structure of a graph: vertices and edges in declaration order.
 ///
@@ -53,6 +55,14 @@ pub struct VertexDescription {
     pub role: Role,
     /// Its restart policy.
     pub restart: RestartPolicy,
+    /// How long it may have input queued without progress before the watchdog reports it
+    /// stalled ([`OperatorGraph::stall_after`](crate::OperatorGraph::stall_after)); serialized
+    /// in seconds. Not part of the fingerprint: like the restart policy, it is tuning.
+    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "http", schema(value_type = f64))]
+    pub stall_after: Duration,
+    /// What the watchdog does when it is stalled.
+    pub on_stall: OnStall,
 }
 
 /// One edge of a [`Topology`].
@@ -78,6 +88,10 @@ fn role_noun<S: serde::Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(role.noun())
 }
 
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
 fn hex<S: serde::Serializer>(fingerprint: &Fingerprint, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(fingerprint)
 }
@@ -86,7 +100,10 @@ fn hex<S: serde::Serializer>(fingerprint: &Fingerprint, s: S) -> Result<S::Ok, S
 pub(crate) type EdgeParts = (usize, usize, usize, &'static str, bool, &'static str);
 
 impl Topology {
-    pub(crate) fn new(vertices: Vec<(String, Role, RestartPolicy)>, edges: Vec<EdgeParts>) -> Self {
+    pub(crate) fn new(
+        vertices: Vec<(String, Role, RestartPolicy, StallPolicy)>,
+        edges: Vec<EdgeParts>,
+    ) -> Self {
         let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.0.clone());
         let edges: Vec<EdgeDescription> = edges
             .into_iter()
@@ -102,7 +119,7 @@ impl Topology {
             )
             .collect();
         let mut fingerprinter = Fingerprinter::new();
-        for (name, role, _) in &vertices {
+        for (name, role, _, _) in &vertices {
             fingerprinter = fingerprinter.vertex(name, role.noun());
         }
         for e in &edges {
@@ -111,10 +128,12 @@ impl Topology {
         let fingerprint = fingerprinter.finish();
         let vertices = vertices
             .into_iter()
-            .map(|(name, role, restart)| VertexDescription {
+            .map(|(name, role, restart, stall)| VertexDescription {
                 name,
                 role,
                 restart,
+                stall_after: stall.after,
+                on_stall: stall.on_stall,
             })
             .collect();
         Topology {

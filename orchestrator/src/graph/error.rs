@@ -73,6 +73,19 @@ pub enum GraphErrorKind {
         /// The cycle's vertices; the last one feeds the first.
         path: Vec<String>,
     },
+    /// A vertex setting ([`OperatorGraph::stall_after`](crate::OperatorGraph::stall_after),
+    /// [`OperatorGraph::on_stall`](crate::OperatorGraph::on_stall)) was given a handle from
+    /// another `OperatorGraph`.
+    ForeignVertex {
+        /// The setting: `stall_after` or `on_stall`.
+        setting: &'static str,
+    },
+    /// A vertex was declared with a `stall_after` of zero: the watchdog would report it as
+    /// soon as one item waited.
+    ZeroStallAfter {
+        /// The vertex.
+        operator: String,
+    },
     /// A channel end could not be handed to its vertex. This is a bug in the library, reported
     /// rather than panicking.
     Wiring {

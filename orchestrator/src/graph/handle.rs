@@ -75,6 +75,46 @@ mod sealed {
     impl<I> Sealed for super::SinkHandle<I> {}
 }
 
+/// Any typed handle, whatever the vertex's role: the settings that apply to every vertex
+/// ([`OperatorGraph::stall_after`](crate::OperatorGraph::stall_after),
+/// [`OperatorGraph::on_stall`](crate::OperatorGraph::on_stall)) take one.
+///
+/// # Examples
+///
+/// ```
+/// use sda_orchestrator::graph::AnyHandle;
+/// use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext};
+///
+/// let mut graph = OperatorGraph::new();
+/// let src = graph.add_source("radar", RestartPolicy::default(), |_ctx| async { Ok(()) });
+/// let out = graph.add_sink("out", RestartPolicy::default(), |_ctx: SinkContext<u8>| async { Ok(()) });
+/// graph.connect(&src, &out);
+/// assert_eq!(src.vertex_ref().index(), 0);
+/// assert_eq!(out.vertex_ref().index(), 1);
+/// ```
+pub trait AnyHandle: sealed::Sealed {
+    /// The vertex the handle points at.
+    fn vertex_ref(&self) -> VertexRef;
+}
+
+impl<O> AnyHandle for SourceHandle<O> {
+    fn vertex_ref(&self) -> VertexRef {
+        self.vertex
+    }
+}
+
+impl<I, O> AnyHandle for OperatorHandle<I, O> {
+    fn vertex_ref(&self) -> VertexRef {
+        self.vertex
+    }
+}
+
+impl<I> AnyHandle for SinkHandle<I> {
+    fn vertex_ref(&self) -> VertexRef {
+        self.vertex
+    }
+}
+
 /// A vertex that produces items of type `T`: a source or an operator.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the upstream end of an edge carrying `{T}`",

@@ -8,7 +8,8 @@
 //!   [`BuildError`](crate::BuildError) reports, typed.
 //! * [`Topology`], [`VertexDescription`] and [`EdgeDescription`]: the declared structure, as
 //!   JSON-ready data or a Mermaid flowchart.
-//! * [`Upstream`], [`Downstream`] and [`VertexRef`]: what a handle can be connected as.
+//! * [`Upstream`], [`Downstream`], [`AnyHandle`] and [`VertexRef`]: what a handle can be
+//!   connected as, and any handle for the settings every vertex has.
 //! * [`EdgeSpec`] and [`IntoEdgeSpec`]: edge options typed by the edge's item.
 //! * [`FeedError`]: why a router refused a feed.
 //! * [`Fingerprint`] and [`Fingerprinter`]: the topology's stable SHA-256 fingerprint, the
@@ -49,7 +50,7 @@ mod vertex;
 pub use declare::DEFAULT_EDGE_CAPACITY;
 pub use describe::{EdgeDescription, Topology, VertexDescription};
 pub use error::{GraphError, GraphErrorKind};
-pub use handle::{Downstream, Upstream, VertexRef};
+pub use handle::{AnyHandle, Downstream, Upstream, VertexRef};
 pub use options::{EdgeSpec, IntoEdgeSpec};
 pub use router::FeedError;
 pub use sda_orchestrator_topology::{Fingerprint, Fingerprinter};

@@ -43,7 +43,7 @@ pub struct ControlRecord {
     pub peer: String,
     /// The `X-Actor` header, escaped and cut to 64 characters; `None` without one.
     pub actor: Option<String>,
-    /// `pause` or `resume`.
+    /// `pause`, `resume`, `throttle` or `unthrottle`.
     pub action: String,
     /// The operator named in the path, escaped and cut to 128 characters.
     pub operator: String,
@@ -52,7 +52,8 @@ pub struct ControlRecord {
     pub outcome: String,
     /// The answer's status code.
     pub status: u16,
-    /// Whether it changed anything (pausing a paused source changes nothing).
+    /// Whether it changed anything (pausing a paused source, or setting the limit a source
+    /// has already, changes nothing).
     pub changed: bool,
     /// In words: what was done, or why not.
     pub reason: String,
@@ -150,13 +151,16 @@ pub(crate) fn record(plane: &ControlPlane, attempt: &Attempt<'_>) {
     }
 }
 
-/// The action of a control path, `/operators/{name}/{action}`, with the name as sent.
-fn control_path(path: &str) -> Option<(&str, &'static str)> {
+/// The action of a control request, `POST /operators/{name}/{pause|resume|throttle}` or
+/// `DELETE /operators/{name}/throttle`, with the name as sent.
+fn control_path<'a>(method: &Method, path: &'a str) -> Option<(&'a str, &'static str)> {
     let rest = path.strip_prefix("/operators/")?;
     let (name, action) = rest.rsplit_once('/')?;
-    let action = match action {
-        "pause" => "pause",
-        "resume" => "resume",
+    let action = match (method, action) {
+        (&Method::POST, "pause") => "pause",
+        (&Method::POST, "resume") => "resume",
+        (&Method::POST, "throttle") => "throttle",
+        (&Method::DELETE, "throttle") => "unthrottle",
         _ => return None,
     };
     (!name.is_empty() && !name.contains('/')).then_some((name, action))
@@ -169,16 +173,13 @@ pub(crate) async fn oversized(
     request: Request,
     next: Next,
 ) -> Response {
-    let attempt = (request.method() == Method::POST)
-        .then(|| control_path(request.uri().path()))
-        .flatten()
-        .map(|(name, action)| {
-            let actor = Actor::of(
-                request.extensions().get::<ConnectInfo<SocketAddr>>(),
-                request.headers(),
-            );
-            (name.to_owned(), action, actor)
-        });
+    let attempt = control_path(request.method(), request.uri().path()).map(|(name, action)| {
+        let actor = Actor::of(
+            request.extensions().get::<ConnectInfo<SocketAddr>>(),
+            request.headers(),
+        );
+        (name.to_owned(), action, actor)
+    });
     let response = next.run(request).await;
     if let Some((operator, action, actor)) = attempt {
         let refused = response.status() == StatusCode::PAYLOAD_TOO_LARGE;
@@ -221,16 +222,24 @@ mod tests {
 
     #[test]
     fn control_paths_are_recognised() {
+        let post = |path| control_path(&Method::POST, path);
+        assert_eq!(post("/operators/radar/pause"), Some(("radar", "pause")));
+        assert_eq!(post("/operators/radar/resume"), Some(("radar", "resume")));
         assert_eq!(
-            control_path("/operators/radar/pause"),
-            Some(("radar", "pause"))
+            post("/operators/radar/throttle"),
+            Some(("radar", "throttle"))
         );
         assert_eq!(
-            control_path("/operators/radar/resume"),
-            Some(("radar", "resume"))
+            control_path(&Method::DELETE, "/operators/radar/throttle"),
+            Some(("radar", "unthrottle"))
         );
-        assert_eq!(control_path("/operators/radar/stop"), None);
-        assert_eq!(control_path("/operators//pause"), None);
-        assert_eq!(control_path("/health"), None);
+        assert_eq!(
+            control_path(&Method::DELETE, "/operators/radar/pause"),
+            None
+        );
+        assert_eq!(control_path(&Method::GET, "/operators/radar/pause"), None);
+        assert_eq!(post("/operators/radar/stop"), None);
+        assert_eq!(post("/operators//pause"), None);
+        assert_eq!(post("/health"), None);
     }
 }

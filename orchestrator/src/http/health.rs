@@ -16,8 +16,8 @@ use crate::monitor::{GraphSnapshot, OperatorState};
 pub(crate) enum Health {
     /// Every operator runs (or has finished while others run).
     Ok,
-    /// Data does not flow everywhere: an operator waits out a restart backoff, or a source is
-    /// paused. Still alive.
+    /// Data does not flow everywhere: an operator waits out a restart backoff or is stalled,
+    /// or a source is paused. Still alive.
     Degraded,
     /// The supervisor has escalated or aborted: an operator panicked, spent its restart budget
     /// or was aborted, and the graph is going down or is down.
@@ -33,7 +33,12 @@ impl Health {
             Health::Failed
         } else if !snapshot.operators.is_empty() && states().all(|s| s == OperatorState::Finished) {
             Health::Stopped
-        } else if states().any(|s| matches!(s, OperatorState::Restarting | OperatorState::Paused)) {
+        } else if states().any(|s| {
+            matches!(
+                s,
+                OperatorState::Restarting | OperatorState::Paused | OperatorState::Stalled
+            )
+        }) {
             Health::Degraded
         } else {
             Health::Ok
@@ -55,6 +60,9 @@ pub(crate) struct HealthBody {
     status: Health,
     /// Every operator's state, by name.
     operators: BTreeMap<String, OperatorState>,
+    /// The operators the stall watchdog reports as stalled (input queued, no progress for
+    /// their `stall_after`), in declaration order.
+    stalled: Vec<String>,
 }
 
 /// The graph's health and every operator's state.
@@ -70,10 +78,23 @@ pub(crate) struct HealthBody {
 pub(crate) async fn health(State(plane): State<ControlPlane>) -> (StatusCode, Json<HealthBody>) {
     let snapshot = plane.monitor.snapshot();
     let status = Health::assess(&snapshot);
+    let stalled = snapshot
+        .operators
+        .iter()
+        .filter(|op| op.stalled)
+        .map(|op| op.name.clone())
+        .collect();
     let operators = snapshot
         .operators
         .into_iter()
         .map(|op| (op.name, op.state))
         .collect();
-    (status.status_code(), Json(HealthBody { status, operators }))
+    (
+        status.status_code(),
+        Json(HealthBody {
+            status,
+            operators,
+            stalled,
+        }),
+    )
 }

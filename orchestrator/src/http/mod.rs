@@ -1,6 +1,6 @@
 //! The HTTP control plane (feature `http`): an operations console, health, Prometheus metrics,
 //! topology, operator and edge state, a live event stream, an OpenAPI document, and
-//! pause/resume of sources, as an axum [`Router`] any pipeline can serve.
+//! pause/resume and throttling of sources, as an axum [`Router`] any pipeline can serve.
 //!
 //! Build a [`ControlPlane`] over a graph, then serve [`app`] (or call [`serve`]).
 //!
@@ -14,36 +14,43 @@
 //! | `GET /health` | `{"status": ..., "operators": {name: state}}` (see below) |
 //! | `GET /metrics` | the Prometheus text format (`text/plain; version=0.0.4`); 404 without a Prometheus handle |
 //! | `GET /topology` | the graph's [`Topology`](crate::graph::Topology) (with its fingerprint) as JSON; `?format=mermaid` as a Mermaid flowchart (`text/plain`); any other format is a 400 |
-//! | `GET /operators` | `{"operators": [...]}`: each operator's [`OperatorSnapshot`](crate::monitor::OperatorSnapshot) (state, restarts, uptime, counts, last error, paused) |
+//! | `GET /operators` | `{"operators": [...]}`: each operator's [`OperatorSnapshot`](crate::monitor::OperatorSnapshot) (state, restarts, uptime, counts, last error, paused, stalled, throttle) |
 //! | `POST /operators/{name}/pause` | pauses a source (see [`GraphControls`](crate::control::GraphControls)); token required |
 //! | `POST /operators/{name}/resume` | resumes it; token required |
+//! | `POST /operators/{name}/throttle` | limits a source to `{"per_second": N, "burst": M}` (`burst` defaults to N); token required |
+//! | `DELETE /operators/{name}/throttle` | lifts the limit; token required |
 //!
 //! # Health
 //!
 //! `status` is `ok` (200) while every operator runs, `degraded` (200) while one waits out a
-//! restart backoff or a source is paused, `failed` (503) once an operator panicked, spent its
+//! restart backoff, is stalled (named in `stalled`) or a source is paused, `failed` (503) once
+//! an operator panicked, spent its
 //! restart budget or was aborted (the supervisor escalates: the graph is going down), and
 //! `stopped` (503) once every operator has finished. Each operator's state is one of
 //! [`OperatorState`](crate::monitor::OperatorState)'s names.
 //!
 //! # Changing state
 //!
-//! Pause and resume require `Authorization: Bearer <token>` with the token given to
-//! [`ControlPlane::with_token`]: no token configured → 403 (the endpoints are disabled); a
-//! missing or malformed header → 401 with `WWW-Authenticate: Bearer`; a wrong token → 403.
-//! Tokens are compared in constant time. Then an unknown operator → 404, an operator or sink
-//! → 409, and success → 200 with `{"operator", "paused", "state", "changed"}`; pausing twice
+//! Pause, resume, throttle and unthrottle require `Authorization: Bearer <token>` with the token
+//! given to [`ControlPlane::with_token`]: no token configured → 403 (the endpoints are
+//! disabled); a missing or malformed header → 401 with `WWW-Authenticate: Bearer`; a wrong
+//! token → 403. Tokens are compared in constant time. Then a throttle body that is not
+//! `{"per_second": N, "burst": M}` with N from 1 to 1,000,000,000 and M at least 1 → 400, an
+//! unknown operator → 404, an operator or sink → 409, and success → 200 with `{"operator",
+//! "paused", "throttle", "state", "changed"}`; pausing twice, or setting the limit in force,
 //! is accepted and changes nothing.
 //!
 //! Every attempt, accepted or refused (a body over the limit included), is one WARN `tracing`
-//! event with target `sda_orchestrator::control` and fields `event` (`pause` or `resume`),
+//! event with target `sda_orchestrator::control` and fields `event` (`pause`, `resume`,
+//! `throttle` or `unthrottle`),
 //! `operator`, `outcome` (`accepted`, `disabled`, `unauthenticated`, `forbidden`,
 //! `bad_request`, `payload_too_large`, `unknown_operator` or `not_a_source`), `actor` (the
 //! client's address when served with [`serve`], else `unknown`, followed by the `X-Actor`
 //! header's value in parentheses when given), `status`, `changed` and `reason`; and one
 //! [`ControlRecord`] handed to the hook of [`ControlPlane::with_audit`]. Text from the client
-//! is escaped (see [`ControlRecord`]), so it cannot forge a field or a line. An accepted pause
-//! or resume is also published on the graph's event bus.
+//! is escaped (see [`ControlRecord`]), so it cannot forge a field or a line. An accepted action
+//! that changes something is also published on the graph's event bus (`paused`, `resumed`,
+//! `throttled`, `unthrottled`).
 //!
 //! # Everywhere
 //!
@@ -102,7 +109,7 @@ mod topology;
 use axum::Router;
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use audit::ControlRecord;
@@ -157,6 +164,11 @@ pub(crate) fn routes(state: &ControlPlane) -> Vec<Route> {
             "/operators/{name}/resume",
             &[Method::POST],
             post(control::resume),
+        ),
+        route(
+            "/operators/{name}/throttle",
+            &[Method::POST, Method::DELETE],
+            post(control::throttle).merge(delete(control::unthrottle)),
         ),
     ];
     for name in state.recent.keys() {

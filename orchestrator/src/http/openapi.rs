@@ -17,7 +17,8 @@ use super::{recent, topology};
     info(
         title = "sda-orchestrator control plane",
         description = "Health, metrics, topology, operators, edges, a live event stream, an \
-                       operations console, and pause/resume of sources. Every error is \
+                       operations console, and pause/resume and throttling of sources. Every \
+                       error is \
                        `{\"error\": \"...\"}`; request bodies over the limit are refused with \
                        413.",
     ),
@@ -32,6 +33,8 @@ use super::{recent, topology};
         serve,
         control::pause,
         control::resume,
+        control::throttle,
+        control::unthrottle,
         recent::recent,
     ),
     components(schemas(

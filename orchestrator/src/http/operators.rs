@@ -1,4 +1,5 @@
-//! `GET /operators`: every operator's state, restarts, uptime, counts and last error.
+//! `GET /operators`: every operator's state, restarts, uptime, counts, last error, pause, stall
+//! and rate limit.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,8 @@ pub(crate) struct OperatorsBody {
     operators: Vec<OperatorSnapshot>,
 }
 
-/// Every operator's role, state, restarts, uptime, counts, last error and pause.
+/// Every operator's role, state, restarts, uptime, counts, last error, pause, stall and
+/// throttle.
 #[utoipa::path(
     get,
     path = "/operators",

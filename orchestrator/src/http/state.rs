@@ -95,7 +95,7 @@ impl std::fmt::Debug for ControlPlane {
 
 impl ControlPlane {
     /// A control plane over one graph's monitor, topology and controls, with no Prometheus
-    /// handle (`/metrics` answers 404), no token (pause and resume answer 403) and a
+    /// handle (`/metrics` answers 404), no token (pause, resume and throttle answer 403) and a
     /// [`DEFAULT_BODY_LIMIT`].
     ///
     /// It calls [`describe_metrics`] so that the installed recorder has a HELP text for every
@@ -130,8 +130,8 @@ impl ControlPlane {
         self
     }
 
-    /// Requires `Authorization: Bearer <token>` on the endpoints that change state (pause and
-    /// resume). An empty token is no token: those endpoints stay disabled.
+    /// Requires `Authorization: Bearer <token>` on the endpoints that change state (pause,
+    /// resume, throttle and unthrottle). An empty token is no token: those endpoints stay disabled.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         let token = token.into();
         self.token = (!token.is_empty()).then(|| Arc::from(token));
@@ -195,8 +195,9 @@ impl ControlPlane {
         Ok(self)
     }
 
-    /// Calls `hook` with every control attempt (pause, resume; accepted or refused, oversized
-    /// bodies included), after the answer is decided and before it is sent, so that an
+    /// Calls `hook` with every control attempt (pause, resume, throttle, unthrottle; accepted or
+    /// refused, oversized bodies included), after the answer is decided and before it is sent,
+    /// so that an
     /// application can keep a durable audit trail. The hook runs on the request's task: it
     /// must not block (hand the record to a channel or a writer task).
     ///

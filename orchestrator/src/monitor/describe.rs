@@ -57,6 +57,15 @@ pub fn describe_metrics() {
         "Items the operator put on its outgoing edges, counted once per edge."
     );
     describe_gauge!(
+        m::OPERATOR_STALLED,
+        "1 while the operator has had input queued without progress for its stall_after, else 0."
+    );
+    describe_counter!(
+        m::SOURCE_THROTTLED_SECONDS_TOTAL,
+        Unit::Seconds,
+        "Whole seconds a throttled source's sends waited for rate-limit permits."
+    );
+    describe_gauge!(
         m::EDGE_QUEUE_DEPTH,
         Unit::Count,
         "Items queued on an edge, sent and not yet received."

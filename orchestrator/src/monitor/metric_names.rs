@@ -15,6 +15,12 @@ pub const OPERATOR_RECEIVED_TOTAL: &str = "operator_received_total";
 /// Counter: items the operator put on its outgoing edges, counted once per edge. Label
 /// `operator`.
 pub const OPERATOR_SENT_TOTAL: &str = "operator_sent_total";
+/// Gauge: 1 while the stall watchdog reports the operator as stalled (input queued, no
+/// progress for its `stall_after`), 0 otherwise. Label `operator`.
+pub const OPERATOR_STALLED: &str = "operator_stalled";
+/// Counter: seconds a throttled source's sends waited for permits, in whole seconds. Label
+/// `operator`.
+pub const SOURCE_THROTTLED_SECONDS_TOTAL: &str = "source_throttled_seconds_total";
 /// Gauge: items queued on an edge. Label `edge` (`from->to`).
 pub const EDGE_QUEUE_DEPTH: &str = "edge_queue_depth";
 /// Gauge: how many items an edge holds. Label `edge`.

@@ -37,13 +37,13 @@ pub use recent::RecentRing;
 pub use snapshot::{EdgeSnapshot, GraphSnapshot, OperatorSnapshot};
 pub use state::OperatorState;
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
 use crate::Role;
-use crate::channel::EdgeInfo;
+use crate::channel::{EdgeInfo, EdgeKind};
 use crate::checkpoint::CheckpointStatus;
 use crate::control::PauseGate;
 use crate::events::EventBus;
@@ -63,6 +63,8 @@ pub(crate) struct OperatorStatus {
     /// Nanoseconds after the monitor's epoch when the running incarnation started.
     started_at: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Whether the stall watchdog reports it as stalled now.
+    stalled: AtomicBool,
     /// A source's pause gate; `None` for operators and sinks.
     pub(crate) pause: Option<Arc<PauseGate>>,
     inputs: Vec<usize>,
@@ -117,6 +119,7 @@ impl GraphMonitor {
                 restarts: AtomicU64::new(0),
                 started_at: AtomicU64::new(NOT_RUNNING),
                 last_error: Mutex::new(None),
+                stalled: AtomicBool::new(false),
                 pause,
                 inputs,
                 outputs,
@@ -205,6 +208,45 @@ impl GraphMonitor {
         self.inner.operators.len()
     }
 
+    /// What the stall watchdog reads of the vertex at `index`: its progress so far, what waits
+    /// on its input, whether its outputs hold items not taken yet, and its state.
+    pub(crate) fn progress(&self, index: usize) -> Option<Progress> {
+        let op = self.operator(index)?;
+        let edges: &[Arc<EdgeInfo>] = &self.inner.edges;
+        fn on<'a>(
+            edges: &'a [Arc<EdgeInfo>],
+            indices: &'a [usize],
+        ) -> impl Iterator<Item = &'a Arc<EdgeInfo>> {
+            indices.iter().filter_map(|&i| edges.get(i))
+        }
+        let on = |indices| on(edges, indices);
+        let received: u64 = on(&op.inputs).map(|e| e.received.get()).sum();
+        let sent: u64 = on(&op.outputs).map(|e| e.sent.get()).sum();
+        Some(Progress {
+            count: received.wrapping_add(sent),
+            queued: on(&op.inputs).map(|e| e.depth()).sum(),
+            // A lossy broadcast edge never holds its producer back.
+            outputs_waiting: on(&op.outputs)
+                .any(|e| e.kind != EdgeKind::Broadcast && e.depth() > 0),
+            has_inputs: !op.inputs.is_empty(),
+            state: OperatorState::from_u8(op.state.load(Ordering::Relaxed)),
+        })
+    }
+
+    /// Marks the vertex at `index` stalled or not, and sets its `operator_stalled` gauge;
+    /// `true` if that changed something.
+    pub(crate) fn set_stalled(&self, index: usize, stalled: bool) -> bool {
+        let Some(op) = self.operator(index) else {
+            return false;
+        };
+        let changed = op.stalled.swap(stalled, Ordering::Relaxed) != stalled;
+        if changed {
+            metrics::gauge!(metric_names::OPERATOR_STALLED, "operator" => op.name.to_string())
+                .set(if stalled { 1.0 } else { 0.0 });
+        }
+        changed
+    }
+
     pub(crate) fn set_state(&self, index: usize, state: OperatorState) {
         if let Some(op) = self.operator(index) {
             op.state.store(state as u8, Ordering::Relaxed);
@@ -280,12 +322,14 @@ impl GraphMonitor {
                     now.saturating_sub(started) as f64 / 1e9
                 };
                 let paused = op.pause.as_ref().is_some_and(|gate| gate.is_paused());
+                let stalled = op.stalled.load(Ordering::Relaxed);
                 let state = match OperatorState::from_u8(op.state.load(Ordering::Relaxed)) {
                     // A paused source that runs (or has yet to start) is reported as paused; a
                     // restart backoff or a terminal state says more than the pause does.
                     OperatorState::Running | OperatorState::Pending if paused => {
                         OperatorState::Paused
                     }
+                    OperatorState::Running if stalled => OperatorState::Stalled,
                     state => state,
                 };
                 OperatorSnapshot {
@@ -303,6 +347,12 @@ impl GraphMonitor {
                         .unwrap_or_else(|p| p.into_inner())
                         .clone(),
                     paused,
+                    stalled,
+                    throttle: op.pause.as_ref().and_then(|gate| gate.throttle()),
+                    throttled_seconds: op
+                        .pause
+                        .as_ref()
+                        .map_or(0.0, |gate| gate.throttled_seconds()),
                 }
             })
             .collect();
@@ -337,6 +387,12 @@ impl GraphMonitor {
         let snapshot = self.snapshot();
         for op in snapshot.operators {
             let label = op.name;
+            metrics::gauge!(metric_names::OPERATOR_STALLED, "operator" => label.clone())
+                .set(if op.stalled { 1.0 } else { 0.0 });
+            if op.role == Role::Source.noun() {
+                metrics::counter!(metric_names::SOURCE_THROTTLED_SECONDS_TOTAL, "operator" => label.clone())
+                    .absolute(op.throttled_seconds as u64);
+            }
             metrics::gauge!(metric_names::OPERATOR_UPTIME_SECONDS, "operator" => label.clone())
                 .set(op.uptime_seconds);
             metrics::counter!(metric_names::OPERATOR_RECEIVED_TOTAL, "operator" => label.clone())
@@ -368,6 +424,24 @@ impl GraphMonitor {
             }
         }
     }
+}
+
+/// One vertex's progress, as the stall watchdog reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Items taken from its inputs plus items put on its outputs, so far: any change is
+    /// progress.
+    pub(crate) count: u64,
+    /// Items waiting on its inputs (taken out of the channel into the inbox's hands included
+    /// until the operator receives them).
+    pub(crate) queued: u64,
+    /// Whether one of its (non-lossy) outputs holds items its consumer has not taken yet: it
+    /// may be waiting on its downstream.
+    pub(crate) outputs_waiting: bool,
+    /// Whether it has inputs at all (sources have none).
+    pub(crate) has_inputs: bool,
+    /// Its state as the supervisor set it.
+    pub(crate) state: OperatorState,
 }
 
 /// `text` cut to at most `max` bytes at a character boundary, ending with `…` when cut.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::OperatorState;
+use crate::control::ThrottleLimit;
 
 /// A point-in-time copy of a graph's state, ready to serialize.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,6 +43,15 @@ pub struct OperatorSnapshot {
     /// Whether it is a source that is paused (see [`GraphControls`](crate::control::GraphControls)).
     /// Always `false` for operators and sinks.
     pub paused: bool,
+    /// Whether the stall watchdog reports it as stalled: input queued and no progress for its
+    /// `stall_after` (see [`OnStall`](crate::OnStall)). Always `false` for sources.
+    pub stalled: bool,
+    /// A source's rate limit, if it is throttled
+    /// ([`GraphControls::throttle`](crate::control::GraphControls::throttle)).
+    pub throttle: Option<ThrottleLimit>,
+    /// Seconds a source's sends have waited for throttle permits so far; 0 for operators and
+    /// sinks.
+    pub throttled_seconds: f64,
 }
 
 /// One edge in a [`GraphSnapshot`].

@@ -14,6 +14,9 @@ pub enum OperatorState {
     /// A source that was paused through [`GraphControls`](crate::control::GraphControls): started (or
     /// about to be), and holding its next send until it is resumed.
     Paused = 6,
+    /// An operator or sink that has had input queued for its `stall_after` without making
+    /// progress (see [`OnStall`](crate::OnStall)); back to running once it progresses.
+    Stalled = 7,
     /// It failed and waits out its restart backoff.
     Restarting = 2,
     /// It returned `Ok(())`: done for good.
@@ -33,17 +36,19 @@ impl OperatorState {
             4 => OperatorState::Failed,
             5 => OperatorState::Aborted,
             6 => OperatorState::Paused,
+            7 => OperatorState::Stalled,
             _ => OperatorState::Pending,
         }
     }
 
-    /// The state's name as it is serialized: `pending`, `running`, `paused`, `restarting`,
-    /// `finished`, `failed` or `aborted`.
+    /// The state's name as it is serialized: `pending`, `running`, `paused`, `stalled`,
+    /// `restarting`, `finished`, `failed` or `aborted`.
     pub fn as_str(self) -> &'static str {
         match self {
             OperatorState::Pending => "pending",
             OperatorState::Running => "running",
             OperatorState::Paused => "paused",
+            OperatorState::Stalled => "stalled",
             OperatorState::Restarting => "restarting",
             OperatorState::Finished => "finished",
             OperatorState::Failed => "failed",

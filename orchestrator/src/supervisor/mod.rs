@@ -7,7 +7,8 @@
 //! and [`ShutdownHandle`](crate::ShutdownHandle) are at the crate root. This module holds what
 //! the supervisor is built from, for code that supervises a future of its own: [`Task`] and the
 //! four ways it can end ([`TaskExit`]), and the restart budget ([`RestartBudget`], a pure state
-//! machine deciding [`RestartDecision`]s).
+//! machine deciding [`RestartDecision`]s), and the default of the stall watchdog
+//! ([`DEFAULT_STALL_AFTER`]; see [`OnStall`](crate::OnStall)).
 //!
 //! # Examples
 //!
@@ -41,9 +42,12 @@ pub(crate) mod restart;
 mod restarter;
 mod run;
 pub(crate) mod shutdown;
+pub(crate) mod stall;
 mod task;
+mod watchdog;
 
 pub use restart::{RestartBudget, RestartDecision};
+pub use stall::DEFAULT_STALL_AFTER;
 pub use task::{Task, TaskExit};
 
 pub(crate) use restarter::{Restart, Restarter};

@@ -1,4 +1,5 @@
-//! How a supervisor runs a graph: drain deadline, restart backoff, metrics interval.
+//! How a supervisor runs a graph: drain deadline, restart backoff, metrics interval, stall
+//! watchdog.
 
 use std::time::Duration;
 
@@ -24,11 +25,12 @@ pub struct SupervisorPolicy {
     restart_backoff_cap: Duration,
     restart_jitter: Jitter,
     metrics_interval: Duration,
+    stall_watchdog: bool,
 }
 
 impl Default for SupervisorPolicy {
     /// A 30 s drain deadline, restarts after a decorrelated-jitter backoff between 100 ms and
-    /// 5 s, and metrics published every second.
+    /// 5 s, metrics published every second, and the stall watchdog on.
     fn default() -> Self {
         SupervisorPolicy {
             drain_deadline: Duration::from_secs(30),
@@ -36,6 +38,7 @@ impl Default for SupervisorPolicy {
             restart_backoff_cap: Duration::from_secs(5),
             restart_jitter: Jitter::Decorrelated,
             metrics_interval: Duration::from_secs(1),
+            stall_watchdog: true,
         }
     }
 }
@@ -82,6 +85,30 @@ impl SupervisorPolicy {
     pub fn with_metrics_interval(mut self, interval: Duration) -> Self {
         self.metrics_interval = interval.max(Duration::from_millis(1));
         self
+    }
+
+    /// Turns the stall watchdog on (the default) or off for the whole graph. Each vertex's
+    /// threshold and action are declared on the graph
+    /// ([`OperatorGraph::stall_after`](crate::OperatorGraph::stall_after),
+    /// [`OperatorGraph::on_stall`](crate::OperatorGraph::on_stall)); off, nothing is ever
+    /// reported as stalled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_orchestrator::SupervisorPolicy;
+    ///
+    /// assert!(SupervisorPolicy::default().stall_watchdog());
+    /// assert!(!SupervisorPolicy::default().with_stall_watchdog(false).stall_watchdog());
+    /// ```
+    pub fn with_stall_watchdog(mut self, on: bool) -> Self {
+        self.stall_watchdog = on;
+        self
+    }
+
+    /// Whether the stall watchdog runs.
+    pub fn stall_watchdog(&self) -> bool {
+        self.stall_watchdog
     }
 
     /// The drain deadline.

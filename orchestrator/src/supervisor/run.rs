@@ -9,6 +9,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
 
 use super::log::{decision, graph_event};
+use super::watchdog::Watchdog;
 use super::{Restart, Restarter};
 use super::{TaskExit, panic_message};
 use crate::BuiltGraph;
@@ -26,6 +27,8 @@ struct Supervisor {
     policy: Arc<SupervisorPolicy>,
     /// The checkpoint coordinator, when the graph takes checkpoints; stopped when dropped.
     checkpoints: Option<crate::checkpoint::Running>,
+    /// Reports, and restarts when told to, operators that stall (`watchdog.rs`).
+    watchdog: Watchdog,
 }
 
 /// Runs `graph` until it ends; see [`BuiltGraph::run`].
@@ -39,6 +42,7 @@ pub(crate) async fn supervise(mut graph: BuiltGraph, policy: SupervisorPolicy) -
         .iter()
         .map(|v| Restarter::new(v.restart, &policy))
         .collect();
+    let watchdog = Watchdog::new(&graph, &policy);
     let mut supervisor = Supervisor {
         graph,
         vertices,
@@ -46,6 +50,7 @@ pub(crate) async fn supervise(mut graph: BuiltGraph, policy: SupervisorPolicy) -
         task_vertex: HashMap::new(),
         policy: Arc::new(policy),
         checkpoints,
+        watchdog,
     };
     supervisor.run().await
 }
@@ -115,6 +120,7 @@ impl Supervisor {
                     return self.abort_stragglers().await;
                 }
                 _ = ticker.tick() => self.monitor().publish_metrics(),
+                () = self.watchdog.tick() => self.watchdog.check(&self.graph, &self.vertices),
             }
         }
     }
@@ -174,6 +180,7 @@ impl Supervisor {
             incarnation.await
         });
         self.task_vertex.insert(task.id(), index);
+        self.watchdog.started(index, task);
         Ok(())
     }
 
@@ -189,6 +196,7 @@ impl Supervisor {
         let Some(index) = self.task_vertex.remove(&id) else {
             return Ok(());
         };
+        let stalled = self.watchdog.exited(index, &self.graph.monitor);
         let attempt = self.vertices[index].attempt();
         match exit {
             TaskExit::Ok => {
@@ -225,6 +233,10 @@ impl Supervisor {
                 Ok(())
             }
             TaskExit::Errored(error) => self.on_error(index, error),
+            // The watchdog aborted it: a stall restarts like an error, under the same budget.
+            TaskExit::Aborted if let Some(reason) = stalled => {
+                self.on_error(index, anyhow::Error::msg(reason))
+            }
             TaskExit::Panicked(message) => {
                 self.graph.vertices[index].runnable.settle_held(false);
                 decision!(

@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use futures::FutureExt as _;
 use sda_orchestrator::{
     SupervisorEvent, SupervisorPolicy,
+    control::ThrottleLimit,
     monitor::{GraphMonitor, RecentRing},
     resilience::{DedicatedPool, PoolConfig},
 };
@@ -86,6 +87,9 @@ pub struct AppConfig {
     pub isl_link: IslLink,
     /// How many dead letters per source and reason are written.
     pub dead_letter_limit: DeadLetterLimit,
+    /// Sources throttled from the start (`[rate_limit]` in the config file); the control plane
+    /// can change or lift each limit while the service runs.
+    pub rate_limits: Vec<(SensorKind, ThrottleLimit)>,
     /// Serve the control plane here (port 0 picks a free one); `None` serves none. The binary
     /// defaults to [`DEFAULT_CONTROL_ADDR`].
     pub control_addr: Option<SocketAddr>,
@@ -173,6 +177,7 @@ impl Default for AppConfig {
             radar_allow: Vec::new(),
             isl_link: IslLink::default(),
             dead_letter_limit: DeadLetterLimit::default(),
+            rate_limits: Vec::new(),
             control_addr: None,
             control_token: None,
         }
@@ -236,6 +241,18 @@ pub async fn run(
         edges = built.topology().edges.len(),
         "topology"
     );
+    for (kind, limit) in &config.rate_limits {
+        built
+            .controls()
+            .throttle(kind.as_str(), limit.per_second, limit.burst)
+            .with_context(|| format!("cannot throttle source `{}`", kind.as_str()))?;
+        tracing::info!(
+            source = kind.as_str(),
+            per_second = limit.per_second,
+            burst = limit.burst,
+            "rate limit"
+        );
+    }
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
     let control_audit = control_audit::ControlAudit::start(&config.out_dir).await?;
     let control = match config.control_addr {

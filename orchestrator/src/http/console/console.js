@@ -4,7 +4,7 @@
 // Everything the server sends is written with textContent, never parsed as HTML.
 (() => {
   const SVG = "http://www.w3.org/2000/svg";
-  const STATES = ["running", "paused", "restarting", "pending", "finished", "failed", "aborted"];
+  const STATES = ["running", "paused", "stalled", "restarting", "pending", "finished", "failed", "aborted"];
   const MAX_LOG = 300;
   const $ = (id) => document.getElementById(id);
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
