@@ -51,6 +51,7 @@
 //! | [`control`] | pausing and resuming sources while the graph runs |
 //! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget |
 //! | [`resilience`] | retry with backoff, circuit breaker, dedicated-runtime pool |
+//! | [`ops`] | ready-made operator factories for plumbing: [`ops::map`], the adapter between item types |
 //! | `http` (feature `http`) | the axum control plane |
 //!
 //! # Features
@@ -106,6 +107,7 @@ pub mod graph;
 pub mod http;
 mod message;
 pub mod monitor;
+pub mod ops;
 pub mod resilience;
 pub mod supervisor;
 
