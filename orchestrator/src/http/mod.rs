@@ -11,6 +11,7 @@
 //! | `GET /operators` | `{"operators": [...]}`: each operator's [`OperatorSnapshot`](crate::monitor::OperatorSnapshot) (state, restarts, uptime, counts, last error, paused) |
 //! | `POST /operators/{name}/pause` | pauses a source (see [`GraphControls`](crate::control::GraphControls)); token required |
 //! | `POST /operators/{name}/resume` | resumes it; token required |
+//! | `GET /{view}` | a JSON view the application added with [`ControlPlane::with_view`] |
 //!
 //! # Health
 //!
@@ -85,6 +86,7 @@ mod request_metrics;
 mod serve;
 mod state;
 mod topology;
+mod view;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -93,6 +95,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 pub use serve::{ServeLimits, ServeReport, serve, serve_with};
 pub use state::{ControlPlane, DEFAULT_BODY_LIMIT};
+pub use view::ViewError;
 
 /// The control plane's routes over `state`, with the body limit, JSON errors and request
 /// metrics applied to every route (see the [module documentation](self)).
@@ -101,13 +104,17 @@ pub use state::{ControlPlane, DEFAULT_BODY_LIMIT};
 /// with `axum::serve` directly; in tests, call it with `tower::ServiceExt::oneshot`.
 pub fn app(state: ControlPlane) -> Router {
     let limit = state.body_limit;
-    Router::new()
+    let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(prometheus::metrics))
         .route("/topology", get(topology::topology))
         .route("/operators", get(operators::operators))
         .route("/operators/{name}/pause", post(control::pause))
-        .route("/operators/{name}/resume", post(control::resume))
+        .route("/operators/{name}/resume", post(control::resume));
+    for (name, handler) in state.views.iter() {
+        router = router.route(&format!("/{name}"), view::route(handler.clone()));
+    }
+    router
         .fallback(error::not_found)
         // Innermost first: the limit refuses large bodies, the error layer turns every error
         // (the limit's included) into JSON, and the metrics layer sees the final status.

@@ -1,5 +1,6 @@
 //! The control plane's shared state: what the handlers read and the one thing they change.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -8,6 +9,8 @@ use crate::BuiltGraph;
 use crate::control::GraphControls;
 use crate::graph::Topology;
 use crate::monitor::{GraphMonitor, describe_metrics};
+
+use super::view::{View, ViewError, check_name};
 
 /// The request body limit a [`ControlPlane`] applies unless told otherwise: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
@@ -48,6 +51,8 @@ pub struct ControlPlane {
     pub(super) prometheus: Option<PrometheusHandle>,
     pub(super) token: Option<Arc<str>>,
     pub(super) body_limit: usize,
+    /// The application's read-only views, by route name.
+    pub(super) views: Arc<BTreeMap<String, View>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -58,6 +63,7 @@ impl std::fmt::Debug for ControlPlane {
             .field("prometheus", &self.prometheus.is_some())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("body_limit", &self.body_limit)
+            .field("views", &self.views.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -78,6 +84,7 @@ impl ControlPlane {
             prometheus: None,
             token: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            views: Arc::default(),
         }
     }
 
@@ -107,6 +114,52 @@ impl ControlPlane {
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
+    }
+
+    /// Serves `GET /{name}` with the JSON `view` returns, called afresh on every request: a
+    /// read-only view of the application's own state (a summary of what it loaded, say) next
+    /// to the graph's. The view runs on the request's task, so it must be cheap and must not
+    /// block: read a snapshot the application keeps up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`ViewError::InvalidName`] unless `name` is 1 to 64 lowercase letters, digits and
+    /// dashes; [`ViewError::Taken`] when it is a route already (`health`, `operators`, ...)
+    /// or another view's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use sda_orchestrator::http::{ControlPlane, ViewError, app};
+    /// use tower::ServiceExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let mut graph = sda_orchestrator::OperatorGraph::new();
+    /// # let src = graph.add_source("radar", Default::default(), |_ctx| async { Ok(()) });
+    /// # let out = graph.add_sink("out", Default::default(), |_ctx: sda_orchestrator::SinkContext<u8>| async { Ok(()) });
+    /// # graph.connect(&src, &out);
+    /// # let built = graph.build()?;
+    ///
+    /// let plane = ControlPlane::for_graph(&built)
+    ///     .with_view("catalog", || serde_json::json!({"objects": 3}))?;
+    /// let response = app(plane).oneshot(Request::get("/catalog").body(Body::empty())?).await?;
+    /// let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+    /// assert_eq!(&body[..], br#"{"objects":3}"#);
+    ///
+    /// let taken = ControlPlane::for_graph(&built).with_view("health", || serde_json::Value::Null);
+    /// assert!(matches!(taken, Err(ViewError::Taken(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_view(
+        mut self,
+        name: &str,
+        view: impl Fn() -> serde_json::Value + Send + Sync + 'static,
+    ) -> Result<Self, ViewError> {
+        check_name(name, self.views.keys())?;
+        Arc::make_mut(&mut self.views).insert(name.to_owned(), Arc::new(view));
+        Ok(self)
     }
 
     /// The request body limit, in bytes.
