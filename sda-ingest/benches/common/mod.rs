@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sda_ingest::app::CorrelatorSettings;
+use sda_ingest::catalog::{
+    ActiveCatalog, CatalogFeed, CatalogOrigin, FeedStart, SharedCatalog, SourcesDone,
+};
 use sda_ingest::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
 use sda_ingest::pipeline::sinks::files;
 use sda_ingest::pipeline::{CounterSnapshot, Counters, FaultInjection, Parts, build_topology};
@@ -71,6 +74,15 @@ impl Fixture {
         }
     }
 
+    /// The scenario's catalog as the correlator holds it.
+    pub(crate) fn shared_catalog(&self) -> SharedCatalog {
+        SharedCatalog::new(ActiveCatalog::from_generated(
+            &self.scenario.catalog,
+            self.catalog.clone(),
+            CatalogOrigin::Simulator,
+        ))
+    }
+
     /// The service's [`Parts`], all eight sources replayed in-process.
     pub(crate) fn parts(
         &self,
@@ -83,7 +95,10 @@ impl Fixture {
             streams: self.streams.clone(),
             pacing: Self::pacing(rate),
             registry: self.registry.clone(),
-            catalog: self.catalog.clone(),
+            catalog: self.shared_catalog(),
+            catalog_feed: CatalogFeed::new(None, None),
+            feed_start: FeedStart::default(),
+            sources_done: SourcesDone::new(sda_ingest_core::SensorKind::COUNT),
             propagator,
             correlator: self.correlator(work_factor),
             out_dir: out_dir.to_path_buf(),
@@ -196,6 +211,12 @@ pub(crate) struct Latencies {
 impl Latencies {
     /// Reads `audit.jsonl` in `dir`.
     pub(crate) fn read(dir: &Path) -> anyhow::Result<Latencies> {
+        Self::read_received(dir, f64::NEG_INFINITY, f64::INFINITY)
+    }
+
+    /// Reads the records of `audit.jsonl` in `dir` received in `[from, until)` (UTC Unix
+    /// seconds), to compare windows of one run.
+    pub(crate) fn read_received(dir: &Path, from: f64, until: f64) -> anyhow::Result<Latencies> {
         #[derive(serde::Deserialize)]
         struct Line {
             received_at: Option<f64>,
@@ -208,6 +229,9 @@ impl Latencies {
         for line in text.lines() {
             let l: Line = serde_json::from_str(line)?;
             let received = l.received_at.context("audit record without received_at")?;
+            if !(from..until).contains(&received) {
+                continue;
+            }
             ms.push((l.written_at - received) * 1e3);
             first = first.min(received);
             last = last.max(l.written_at);
