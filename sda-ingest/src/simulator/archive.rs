@@ -1,5 +1,5 @@
 //! The simulator's optical archive: an HTTP server on loopback that serves the scenario's
-//! pages by cursor, released at the paced rate, for the [optical poller](crate::transport::optical_http).
+//! pages by cursor, released at the paced rate, for the [optical poller](mod@crate::transport::optical_http).
 //!
 //! Cursors are page numbers across all passes (`"0"`, `"1"`, …). A page that has not come due
 //! yet is answered with an empty page naming the same cursor ("nothing new yet"). After the

@@ -1,8 +1,8 @@
 //! The production transports: where records arrive from the outside world.
 //!
-//! * [`radar_udp`]: radar datagrams on a UDP socket;
-//! * [`isl_tcp`]: the ISL stream, read from a TCP peer and split into frames;
-//! * [`optical_http`]: the optical archive, polled page by page over HTTP.
+//! * [`radar_udp`](mod@radar_udp): radar datagrams on a UDP socket;
+//! * [`isl_tcp`](mod@isl_tcp): the ISL stream, read from a TCP peer and split into frames;
+//! * [`optical_http`](mod@optical_http): the optical archive, polled page by page over HTTP.
 //!
 //! Each is a source factory emitting [`RawFrame`](crate::pipeline::RawFrame)s, the same type
 //! the in-process replay emits, and leaves decoding to `normalize`, so a malformed datagram,
