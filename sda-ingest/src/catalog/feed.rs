@@ -32,8 +32,8 @@ use sda_orchestrator::{SourceContext, SourceFactory};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::fetch::{self, digest};
-use super::load::check;
+use super::fetch;
+use super::load::{check, read_with_digest, with_digest};
 use super::{ActiveCatalog, CatalogError, CatalogOrigin, MAX_CATALOG_BYTES, SharedCatalog};
 use crate::pipeline::operators::{CorrelatorInput, PropagatorRuntime};
 
@@ -264,14 +264,14 @@ async fn look_at_file(
                 "larger than {MAX_CATALOG_BYTES} bytes"
             )));
         }
-        let bytes = tokio::fs::read(path).await?;
+        let read = read_with_digest(path).await?;
         lock(seen).stamp = Some(stamp);
-        Ok(Some(bytes))
+        Ok(Some(read))
     };
-    let bytes = match read.await {
-        Ok(Some(bytes)) => {
+    let (bytes, fingerprint) = match read.await {
+        Ok(Some(read)) => {
             lock(seen).file_error = None;
-            bytes
+            read
         }
         Ok(None) => return None,
         Err(e) => {
@@ -290,7 +290,6 @@ async fn look_at_file(
             return None;
         }
     };
-    let fingerprint = digest(&bytes);
     if lock(seen).file_digest == Some(fingerprint) {
         shared.unchanged();
         return None;
@@ -326,7 +325,7 @@ async fn poll_url(
             return None;
         }
     };
-    let fingerprint = digest(&bytes);
+    let (bytes, fingerprint) = with_digest(bytes).await;
     if lock(seen).url_digest == Some(fingerprint) {
         shared.unchanged();
         return None;

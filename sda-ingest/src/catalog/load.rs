@@ -107,8 +107,7 @@ pub async fn read_catalog(
     if size > MAX_CATALOG_BYTES as u64 {
         return Err(CatalogError::TooLarge { origin });
     }
-    let bytes = tokio::fs::read(path).await.map_err(read)?;
-    let digest = super::fetch::digest(&bytes);
+    let (bytes, digest) = read_with_digest(path).await.map_err(read)?;
     Ok((check(bytes, origin, generation, runtime).await?, digest))
 }
 
@@ -175,8 +174,34 @@ pub async fn fetch_catalog(
             origin: origin.clone(),
             reason,
         })?;
-    let digest = super::fetch::digest(&bytes);
+    let (bytes, digest) = with_digest(bytes).await;
     Ok((check(bytes, origin, generation, runtime).await?, digest))
+}
+
+/// Reads the file at `path` and fingerprints it on a blocking thread: megabytes are neither
+/// read nor hashed on the I/O runtime.
+pub(super) async fn read_with_digest(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(path)?;
+        let digest = super::fetch::digest(&bytes);
+        Ok((bytes, digest))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Fingerprints a download on a blocking thread, off the I/O runtime.
+pub(super) async fn with_digest(bytes: Vec<u8>) -> (Vec<u8>, u64) {
+    let (bytes, digest) = tokio::task::spawn_blocking(move || {
+        let digest = super::fetch::digest(&bytes);
+        (bytes, Some(digest))
+    })
+    .await
+    .unwrap_or_else(|_| (Vec::new(), None));
+    // A hashing thread cannot fail but by a panic; then nothing was downloaded that can be
+    // compared, and an empty catalog fails its check.
+    (bytes, digest.unwrap_or_default())
 }
 
 /// Logs what was made of a catalog: size, epoch range and rejects (info), then each of the

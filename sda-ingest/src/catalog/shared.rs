@@ -98,12 +98,19 @@ impl SharedCatalog {
             inner.refreshes.swapped += 1;
             std::mem::replace(&mut inner.active, next)
         };
+        let previous_objects = previous.summary().objects;
+        // The old catalog's tens of thousands of names and propagators are freed on a blocking
+        // thread, not on the correlator's task on the I/O runtime (inline without a runtime).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(previous))),
+            Err(_) => drop(previous),
+        }
         publish_refresh(RefreshOutcome::Swapped);
         gauges(&summary);
         tracing::info!(
             generation = summary.generation,
             objects = summary.objects,
-            previous_objects = previous.summary().objects,
+            previous_objects,
             rejects = summary.rejects,
             source = %summary.source,
             "catalog swapped"
