@@ -188,12 +188,15 @@ fn a_catalog_with_nothing_usable_refuses_to_start_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_url_is_refreshed_a_bad_download_kept_out_and_a_new_catalog_screened() {
     let server = MockServer::start().await;
-    let serve = |body: Vec<u8>| {
+    // Each version is mounted above the last (a lower priority number wins), so the server
+    // never answers without one.
+    let serve = |body: Vec<u8>, priority: u8| {
         Mock::given(method("GET"))
             .and(path("/active.3le"))
             .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
+            .with_priority(priority)
     };
-    serve(std::fs::read(fixture("small.3le")).unwrap())
+    serve(std::fs::read(fixture("small.3le")).unwrap(), 5)
         .mount(&server)
         .await;
     let out = tempfile::tempdir().unwrap();
@@ -213,8 +216,7 @@ async fn a_catalog_url_is_refreshed_a_bad_download_kept_out_and_a_new_catalog_sc
     assert_eq!(first["name_b"], "COSMOS 1408 DEB", "{first}");
 
     // A download that is not a catalog: reported, and the catalog in use stays.
-    server.reset().await;
-    serve(b"<html>down for maintenance</html>\n".to_vec())
+    serve(b"<html>down for maintenance</html>\n".to_vec(), 4)
         .mount(&server)
         .await;
     let failed =
@@ -241,8 +243,7 @@ async fn a_catalog_url_is_refreshed_a_bad_download_kept_out_and_a_new_catalog_sc
 
     // A new catalog with two more objects: swapped in, and screened from the latest
     // observation on, where its pair meets.
-    server.reset().await;
-    serve(std::fs::read(fixture("refreshed.3le")).unwrap())
+    serve(std::fs::read(fixture("refreshed.3le")).unwrap(), 3)
         .mount(&server)
         .await;
     let swapped = running.wait_for_event("catalog swapped", LIMIT);
