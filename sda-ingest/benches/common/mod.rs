@@ -211,12 +211,6 @@ pub(crate) struct Latencies {
 impl Latencies {
     /// Reads `audit.jsonl` in `dir`.
     pub(crate) fn read(dir: &Path) -> anyhow::Result<Latencies> {
-        Self::read_received(dir, f64::NEG_INFINITY, f64::INFINITY)
-    }
-
-    /// Reads the records of `audit.jsonl` in `dir` received in `[from, until)` (UTC Unix
-    /// seconds), to compare windows of one run.
-    pub(crate) fn read_received(dir: &Path, from: f64, until: f64) -> anyhow::Result<Latencies> {
         #[derive(serde::Deserialize)]
         struct Line {
             received_at: Option<f64>,
@@ -229,9 +223,6 @@ impl Latencies {
         for line in text.lines() {
             let l: Line = serde_json::from_str(line)?;
             let received = l.received_at.context("audit record without received_at")?;
-            if !(from..until).contains(&received) {
-                continue;
-            }
             ms.push((l.written_at - received) * 1e3);
             first = first.min(received);
             last = last.max(l.written_at);
