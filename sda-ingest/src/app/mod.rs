@@ -355,8 +355,8 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
             .context("cannot load the catalog")?;
         feed_start.file_digest = Some(digest);
         Some(catalog)
-    } else if settings.url.is_some() {
-        let (catalog, digest) = crate::catalog::fetch_catalog(&feed, 1, &runtime)
+    } else if let Some(url) = &settings.url {
+        let (catalog, digest) = crate::catalog::fetch_catalog(&feed, url, 1, &runtime)
             .await
             .context("cannot load the catalog")?;
         feed_start.url_digest = Some(digest);

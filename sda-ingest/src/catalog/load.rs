@@ -145,35 +145,27 @@ fn parse(
     }
 }
 
-/// Downloads the catalog at `url` (with the feed's retries and breaker) and checks it: the
-/// start-up load of `--catalog-url`.
+/// Downloads the catalog at `url` (with `feed`'s retries and breaker) and checks it: the
+/// start-up load of `--catalog-url`. Also returns the fingerprint of the download.
 ///
 /// # Errors
 ///
 /// As [`read_catalog`], and [`CatalogError::Fetch`] when the download fails.
 pub async fn fetch_catalog(
     feed: &super::CatalogFeed,
+    url: &reqwest::Url,
     generation: u64,
     runtime: &PropagatorRuntime,
 ) -> Result<(ActiveCatalog, u64), CatalogError> {
-    let Some(url) = feed.url.clone() else {
-        return Err(CatalogError::Fetch {
-            origin: CatalogOrigin::Simulator,
-            reason: "no catalog URL is configured".into(),
-        });
-    };
-    let origin = CatalogOrigin::url(&url);
-    let client = super::fetch::client(feed).map_err(|e| CatalogError::Fetch {
+    let origin = CatalogOrigin::url(url);
+    let fetch_error = |reason: String| CatalogError::Fetch {
         origin: origin.clone(),
-        reason: e.to_string(),
-    })?;
-    let breaker = feed.breaker();
-    let bytes = super::fetch::download(&client, feed, &breaker, &url)
+        reason,
+    };
+    let client = super::fetch::client(feed).map_err(|e| fetch_error(e.to_string()))?;
+    let bytes = super::fetch::download(&client, feed, &feed.breaker(), url)
         .await
-        .map_err(|reason| CatalogError::Fetch {
-            origin: origin.clone(),
-            reason,
-        })?;
+        .map_err(fetch_error)?;
     let (bytes, digest) = with_digest(bytes).await;
     Ok((check(bytes, origin, generation, runtime).await?, digest))
 }
