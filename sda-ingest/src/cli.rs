@@ -210,6 +210,15 @@ impl Cli {
                 c.lookahead_s.unwrap_or(correlator.lookahead_s),
             )?,
         };
+        if let Some(jobs) = c.jobs {
+            if jobs == 0 {
+                return Err(ConfigError::invalid(
+                    "correlator.jobs",
+                    "must be at least 1",
+                ));
+            }
+            correlator.jobs = jobs;
+        }
         let catalog = self.catalog_settings(file)?;
         let instant = |name: &'static str, text: Option<&String>| {
             text.map(|t| {

@@ -35,6 +35,7 @@
 //! gate_km = 50.0            # association gate
 //! threshold_km = 1.0        # conjunction alert threshold
 //! lookahead_s = 3600.0      # screen this far past the latest observation epoch (--lookahead)
+//! jobs = 1                  # pool jobs per screening run [default: CPUs less one, at least 1]
 //!
 //! [dead_letters]            # per source and reason code; above it: counted, not written
 //! per_second = 100
@@ -144,6 +145,8 @@ pub struct CorrelatorFile {
     pub threshold_km: Option<f64>,
     /// Screening lookahead past the latest observation epoch, seconds.
     pub lookahead_s: Option<f64>,
+    /// Pool jobs a screening run is split into.
+    pub jobs: Option<usize>,
 }
 
 /// Why the configuration could not be used.

@@ -521,6 +521,53 @@ mod tests {
         assert_eq!(state.next_alert(), None);
     }
 
+    #[tokio::test]
+    async fn screening_and_association_split_into_jobs_find_what_one_job_finds() {
+        let s = Scenario::generate(&ScenarioConfig::default()).unwrap();
+        let (start, planted) = (s.config.start_unix_s, s.expected.conjunction.unwrap());
+        let mut runs = Vec::new();
+        for jobs in [1, 4] {
+            let settings = crate::app::CorrelatorSettings {
+                jobs,
+                ..Default::default()
+            };
+            let counters = Arc::new(Counters::default());
+            let kernel = Correlator::new(
+                PropagatorRuntime::Inline,
+                SharedCatalog::new(catalog()),
+                settings.for_window(start, s.config.duration_s),
+                counters.clone(),
+            );
+            // Enough observations for several association jobs, and a horizon two hours on:
+            // 121 samples, cut into `jobs` chunks.
+            let mut batch: Vec<_> = (0..3 * ASSOCIATION_CHUNK)
+                .map(|_| delivered(start + 3_600.0))
+                .collect();
+            kernel.observe(&mut batch).await.unwrap();
+            kernel.screen(true).await.unwrap();
+            let seen = counters
+                .associated
+                .load(std::sync::atomic::Ordering::Relaxed)
+                + counters
+                    .unassociated
+                    .load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(seen, 3 * ASSOCIATION_CHUNK as u64);
+            let mut alerts = Vec::new();
+            while let Some(alert) = kernel.next_alert() {
+                alerts.push(alert);
+                kernel.sent();
+            }
+            runs.push(alerts);
+        }
+        assert_eq!(runs[0], runs[1]);
+        let found = runs[0]
+            .iter()
+            .find(|a| (a.conjunction.a, a.conjunction.b) == (planted.a, planted.b))
+            .unwrap();
+        assert!((found.conjunction.tca - planted.tca).abs() < 1e-3);
+        assert_eq!(found.name_b.as_deref(), Some("PLANTED-45002"));
+    }
+
     #[test]
     fn a_swap_before_any_observation_starts_at_the_screening_start() {
         let mut state = CorrelatorState::new(config());
