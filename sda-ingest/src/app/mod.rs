@@ -170,10 +170,11 @@ impl Default for CorrelatorSettings {
 }
 
 /// Pool jobs per screening run by default: one per CPU but one, at least one. Screening at
-/// catalog scale keeps every job's core busy for seconds, and a core left to the I/O runtime
-/// is what keeps the ingest path's tail latency flat meanwhile: on 2 vCPUs, two jobs raised
-/// the audit path's p99 about ninefold during a rescreen of 25,000 objects, one job about
-/// 1.3–3-fold, for a rescreen hardly slower (BENCHMARKS.md, catalog swap).
+/// catalog scale keeps every job's core busy for a second or more, and a core left to the I/O
+/// runtime keeps the ingest path's tail lower meanwhile: on 2 vCPUs, the audit path's p99
+/// during a rescreen of 25,000 objects was 2.6 ms with two jobs and 1.4 ms with one (medians
+/// of 8 runs, 0.4 ms between rescreens), for a rescreen of 1.3 s against 1.6 s
+/// (BENCHMARKS.md, catalog swap).
 pub fn default_jobs() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     cpus.saturating_sub(1).max(1)
