@@ -66,6 +66,7 @@
 //! | [`time`] | event time and watermarks: `EventTime`, `Timestamped` |
 //! | [`supervisor`] | the building blocks of supervision: `Task`, `TaskExit`, the restart budget, the default stall threshold |
 //! | [`resilience`] | retry with backoff, circuit breaker, dedicated-runtime pool |
+//! | [`ops`] | ready-made operator factories for plumbing: [`ops::map`], the adapter between item types |
 //! | `http` (feature `http`) | the axum control plane |
 //!
 //! # Features
@@ -123,6 +124,7 @@ pub mod graph;
 pub mod http;
 mod message;
 pub mod monitor;
+pub mod ops;
 pub mod resilience;
 pub mod supervisor;
 pub mod time;

@@ -315,11 +315,14 @@ async fn an_idle_input_is_left_out_until_it_speaks_again() {
     assert_eq!(*after, (1_180, ms(1_040)));
 }
 
+/// What a sink saw: each item with the input watermark at the time.
+type SeenBySink = Arc<Mutex<Vec<(String, Option<EventTime>)>>>;
+
 /// An operator that advances its own watermark takes over: downstream sees its watermarks, not
 /// its input's; an operator that does not, forwards its input's.
 #[tokio::test]
 async fn an_operator_that_advances_its_own_watermark_takes_over() {
-    let seen: Arc<Mutex<Vec<(String, Option<EventTime>)>>> = Arc::default();
+    let seen: SeenBySink = Arc::default();
     let mut graph = OperatorGraph::new();
     let source = graph.add_source(
         "source",

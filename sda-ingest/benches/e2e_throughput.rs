@@ -294,7 +294,7 @@ async fn run_once(
                     streams: fixture.streams.clone(),
                     pacing: Fixture::pacing(paced),
                     registry: fixture.registry.clone(),
-                    catalog: fixture.catalog.clone(),
+                    catalog: fixture.shared_catalog(),
                     propagator,
                     correlator: fixture.correlator(1),
                     out_dir: dir.clone(),

@@ -9,7 +9,9 @@ use clap::Parser;
 use sda_ingest_core::SensorKind;
 use sda_orchestrator::control::ThrottleLimit;
 
-use crate::app::{AppConfig, ControlToken, DEFAULT_CONTROL_ADDR, ProgressStyle, TransportMode};
+use crate::app::{
+    AppConfig, CatalogSettings, ControlToken, DEFAULT_CONTROL_ADDR, ProgressStyle, TransportMode,
+};
 use crate::config::{ConfigError, FileConfig, LogFormat};
 
 /// `sda-ingest`: runs the SDA ingest pipeline on the built-in simulator.
@@ -76,6 +78,32 @@ pub struct Cli {
     /// Poll the optical archive at URL (HTTP) instead of starting the simulator's archive.
     #[arg(long, value_name = "URL")]
     pub optical_url: Option<String>,
+    /// The catalog to associate and screen with, and to simulate against: TLE, 3LE, or CCSDS
+    /// OMM as JSON or CSV (told from the content). Bad element sets are reported by line and
+    /// skipped; the file is watched and a new version swapped in while running
+    /// [default: the simulator's own catalog].
+    #[arg(long, value_name = "FILE", conflicts_with = "population")]
+    pub catalog: Option<PathBuf>,
+    /// Download the catalog from URL (HTTP GET) and again every `catalog_refresh_s` (config
+    /// file, default 3600); with --catalog, the file is the one loaded at start.
+    #[arg(long, value_name = "URL", conflicts_with = "population")]
+    pub catalog_url: Option<String>,
+    /// Start of the simulated observations, RFC 3339 (e.g. 2024-03-01T12:00:00Z)
+    /// [default: the catalog's newest element epoch, or 2024-01-01T00:00:00Z].
+    #[arg(long, value_name = "RFC3339")]
+    pub epoch: Option<String>,
+    /// Start of conjunction screening, RFC 3339 [default: the simulation's start].
+    #[arg(long, value_name = "RFC3339")]
+    pub screen_start: Option<String>,
+    /// Screen this many seconds past the latest observation epoch [default: 3600, or
+    /// correlator.lookahead_s].
+    #[arg(long, value_name = "SECS")]
+    pub lookahead: Option<f64>,
+    /// Load test: simulate against N generated objects shaped like the public catalog
+    /// (constellation shells, debris clouds, GEO, ...; at most 49,999) plus the planted pair,
+    /// instead of the simulator's 32 objects.
+    #[arg(long, value_name = "N")]
+    pub population: Option<usize>,
     /// Testing only: make the named operator panic on its first item.
     #[arg(long, value_name = "OPERATOR", hide = true)]
     pub inject_panic: Option<String>,
@@ -194,9 +222,37 @@ impl Cli {
             "correlator.threshold_km",
             c.threshold_km.unwrap_or(correlator.threshold_km),
         )?;
-        correlator.lookahead_s = positive(
-            "correlator.lookahead_s",
-            c.lookahead_s.unwrap_or(correlator.lookahead_s),
+        correlator.lookahead_s = match self.lookahead {
+            Some(secs) => positive("--lookahead", secs)?,
+            None => positive(
+                "correlator.lookahead_s",
+                c.lookahead_s.unwrap_or(correlator.lookahead_s),
+            )?,
+        };
+        if let Some(jobs) = c.jobs {
+            if jobs == 0 {
+                return Err(ConfigError::invalid(
+                    "correlator.jobs",
+                    "must be at least 1",
+                ));
+            }
+            correlator.jobs = jobs;
+        }
+        let catalog = self.catalog_settings(file)?;
+        let instant = |name: &'static str, text: Option<&String>| {
+            text.map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.timestamp() as f64 + f64::from(d.timestamp_subsec_nanos()) / 1e9)
+                    .map_err(|e| {
+                        ConfigError::invalid(name, format!("{t:?} is not an RFC 3339 time: {e}"))
+                    })
+            })
+            .transpose()
+        };
+        let epoch = instant("--epoch", self.epoch.as_ref().or(file.epoch.as_ref()))?;
+        let screen_start = instant(
+            "--screen-start",
+            self.screen_start.as_ref().or(file.screen_start.as_ref()),
         )?;
         Ok(AppConfig {
             out_dir: self
@@ -256,6 +312,58 @@ impl Cli {
             isl_link,
             dead_letter_limit,
             rate_limits,
+            catalog,
+            epoch,
+            screen_start,
+        })
+    }
+
+    /// The catalog settings: flags over `file` over the defaults.
+    fn catalog_settings(&self, file: &FileConfig) -> Result<CatalogSettings, ConfigError> {
+        let defaults = CatalogSettings::default();
+        let interval = |name: &'static str, secs: Option<f64>, default: Duration| match secs {
+            Some(s) if s.is_finite() && s > 0.0 => Duration::try_from_secs_f64(s)
+                .map_err(|_| ConfigError::invalid(name, "must be a positive number of seconds")),
+            Some(_) => Err(ConfigError::invalid(
+                name,
+                "must be a positive number of seconds",
+            )),
+            None => Ok(default),
+        };
+        let url = self
+            .catalog_url
+            .clone()
+            .or_else(|| file.catalog_url.clone())
+            .map(|url| {
+                reqwest::Url::parse(&url).map_err(|e| {
+                    ConfigError::invalid(
+                        "--catalog-url",
+                        format!("{url:?} is not a valid URL: {e}"),
+                    )
+                })
+            })
+            .transpose()?;
+        let population = self.population.or(file.population);
+        let path = self.catalog.clone().or_else(|| file.catalog.clone());
+        if population.is_some() && (path.is_some() || url.is_some()) {
+            return Err(ConfigError::invalid(
+                "--population",
+                "cannot be combined with a catalog file or URL",
+            ));
+        }
+        if population == Some(0) {
+            return Err(ConfigError::invalid("--population", "must be at least 1"));
+        }
+        Ok(CatalogSettings {
+            file: path,
+            url,
+            refresh: interval(
+                "catalog_refresh_s",
+                file.catalog_refresh_s,
+                defaults.refresh,
+            )?,
+            watch: interval("catalog_watch_s", file.catalog_watch_s, defaults.watch)?,
+            population,
         })
     }
 }

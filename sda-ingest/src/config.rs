@@ -23,11 +23,19 @@
 //! isl_connect_timeout_s = 5.0      # longest wait for the ISL connection
 //! isl_idle_timeout_s = 30.0        # no whole ISL frame (heartbeats count) this long: reconnect
 //! isl_keepalive_s = 10.0           # TCP keepalive idle time; 0 turns it off
+//! catalog = "/var/lib/sda/active.tle"  # TLE, 3LE or OMM JSON/CSV; watched for changes
+//! catalog_url = "https://catalog.example/active.json"  # downloaded at start and polled
+//! catalog_refresh_s = 3600.0       # seconds between downloads of catalog_url
+//! catalog_watch_s = 10.0           # seconds between looks at the catalog file
+//! epoch = "2024-03-01T12:00:00Z"   # simulation start [default: the catalog's newest epoch]
+//! screen_start = "2024-03-01T12:00:00Z"  # screening start [default: the simulation's start]
+//! population = 25000               # load test: generated objects (not with a catalog)
 //!
 //! [correlator]
 //! gate_km = 50.0            # association gate
 //! threshold_km = 1.0        # conjunction alert threshold
-//! lookahead_s = 3600.0      # screen this far past the latest observation epoch
+//! lookahead_s = 3600.0      # screen this far past the latest observation epoch (--lookahead)
+//! jobs = 1                  # pool jobs per screening run [default: CPUs less one, at least 1]
 //!
 //! [dead_letters]            # per source and reason code; above it: counted, not written
 //! per_second = 100
@@ -108,6 +116,20 @@ pub struct FileConfig {
     pub isl_idle_timeout_s: Option<f64>,
     /// TCP keepalive idle time of the ISL link, seconds; 0 turns keepalive off.
     pub isl_keepalive_s: Option<f64>,
+    /// The catalog file (TLE, 3LE, OMM JSON or CSV).
+    pub catalog: Option<PathBuf>,
+    /// The catalog URL, downloaded at start and every `catalog_refresh_s`.
+    pub catalog_url: Option<String>,
+    /// Seconds between downloads of `catalog_url`.
+    pub catalog_refresh_s: Option<f64>,
+    /// Seconds between looks at the catalog file's modification time and size.
+    pub catalog_watch_s: Option<f64>,
+    /// Simulation start, RFC 3339.
+    pub epoch: Option<String>,
+    /// Screening start, RFC 3339.
+    pub screen_start: Option<String>,
+    /// Load test: objects of a generated catalog-shaped population.
+    pub population: Option<usize>,
     /// Correlator parameters.
     #[serde(default)]
     pub correlator: CorrelatorFile,
@@ -149,6 +171,8 @@ pub struct CorrelatorFile {
     pub threshold_km: Option<f64>,
     /// Screening lookahead past the latest observation epoch, seconds.
     pub lookahead_s: Option<f64>,
+    /// Pool jobs a screening run is split into.
+    pub jobs: Option<usize>,
 }
 
 /// Why the configuration could not be used.

@@ -7,6 +7,8 @@
 //! * [`transport`]: the production sources: radar over UDP, ISL over TCP, the optical archive
 //!   over HTTP;
 //! * [`simulator`]: the in-process replay and the loopback peers that stand in for real sensors;
+//! * [`catalog`]: the catalog in use (a file, a URL or the simulator's own), what was made of
+//!   it, and the `catalog` source that swaps newer ones in while running;
 //! * [`app`]: one run, from start-up to the summary; [`cli`] and [`config`]: flags and the TOML
 //!   file; [`telemetry`]: the Prometheus recorder and the service's metrics;
 //! * [`audit_chain`]: the hash chain of `audit.jsonl` and `control_audit.jsonl`, and its
@@ -18,6 +20,7 @@
 
 pub mod app;
 pub mod audit_chain;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod pipeline;

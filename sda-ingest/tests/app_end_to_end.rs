@@ -169,7 +169,10 @@ async fn one_pass(transport: TransportMode) {
     assert_eq!(alert["object_b"], u64::from(PLANTED_B));
     assert!(alert["miss_distance_km"].as_f64().unwrap() < 1.0);
     let tca = alert["tca"].as_f64().unwrap();
-    assert!((tca - expected.conjunction.tca).abs() < 1.0, "tca {tca}");
+    assert!(
+        (tca - expected.conjunction.unwrap().tca).abs() < 1.0,
+        "tca {tca}"
+    );
 
     // The correlator saw every delivered observation.
     assert_eq!(c.associated + c.unassociated, c.delivered);

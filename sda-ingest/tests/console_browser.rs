@@ -1,7 +1,7 @@
 //! The operations console in a real browser: Debian's Chromium, headless, driven over the
 //! WebDriver protocol by Debian's `chromedriver` (both from `apt-get install chromium
 //! chromium-driver`; nothing is downloaded). It starts `sda-ingest`, loads `/`, waits until the
-//! graph shows all 17 vertices, pauses `optical` through the page with the token, checks
+//! graph shows all 19 vertices, pauses `optical` through the page with the token, checks
 //! within 2 s that the page shows it paused and that `/operators` agrees, and saves a
 //! screenshot as `target/ci-artifacts/console.png`; then throttles `radar` with the page's
 //! throttle form and lifts the limit again, checking each through `/operators`.
@@ -240,11 +240,11 @@ async fn the_console_shows_the_graph_and_pauses_a_source_with_the_token() {
     let browser = Browser::start(profile.path()).await;
     browser.goto(&format!("{base}/")).await;
     browser
-        .wait("the graph to show all 17 vertices", || async {
+        .wait("the graph to show all 19 vertices", || async {
             browser
                 .script("return document.querySelectorAll('#graph g.node').length")
                 .await
-                == 17
+                == 19
         })
         .await;
     // The live stream has coloured the graph: the sources run.

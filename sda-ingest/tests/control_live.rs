@@ -287,7 +287,7 @@ async fn the_console_views_agree_with_the_files_and_the_metrics() {
     assert_eq!(fingerprint.len(), 64);
     assert_eq!(started["fingerprint"], fingerprint.as_str());
     assert_eq!(started["compiled"], true);
-    assert_eq!(topology["vertices"].as_array().unwrap().len(), 17);
+    assert_eq!(topology["vertices"].as_array().unwrap().len(), 19);
     let metrics = http
         .get(format!("{base}/metrics"))
         .send()
@@ -303,7 +303,7 @@ async fn the_console_views_agree_with_the_files_and_the_metrics() {
 
     // /edges and /dead-letters, once the scenario's invalid records have been dead-lettered.
     let edges = get_json(&base, "/edges").await;
-    assert_eq!(edges["edges"].as_array().unwrap().len(), 17);
+    assert_eq!(edges["edges"].as_array().unwrap().len(), 19);
     let deadline = Instant::now() + LIMIT;
     let letters = loop {
         let letters = get_json(&base, "/dead-letters?limit=5").await;

@@ -54,6 +54,10 @@ pub(crate) struct StateFile {
     pub(crate) bytes: u64,
 }
 
+/// One vertex's states in a [`Snapshot`]: its index (for the file names), its name, and its
+/// serialized states by key.
+pub(crate) type VertexStates = (usize, String, Vec<(String, Vec<u8>)>);
+
 /// The data of one checkpoint to be written: positions by source, states by vertex (with the
 /// vertex's index for the file names).
 #[derive(Debug)]
@@ -63,7 +67,7 @@ pub(crate) struct Snapshot {
     pub(crate) completed_unix_ms: u64,
     pub(crate) fingerprint: String,
     pub(crate) positions: BTreeMap<String, Option<serde_json::Value>>,
-    pub(crate) states: Vec<(usize, String, Vec<(String, Vec<u8>)>)>,
+    pub(crate) states: Vec<VertexStates>,
 }
 
 /// A checkpoint directory, to list and read the checkpoints in it.

@@ -19,6 +19,7 @@
 //! | `POST /operators/{name}/resume` | resumes it; token required |
 //! | `POST /operators/{name}/throttle` | limits a source to `{"per_second": N, "burst": M}` (`burst` defaults to N); token required |
 //! | `DELETE /operators/{name}/throttle` | lifts the limit; token required |
+//! | `GET /{view}` | a JSON view the application added with [`ControlPlane::with_view`] |
 //!
 //! # Health
 //!
@@ -102,9 +103,11 @@ mod operators;
 mod prometheus;
 mod recent;
 mod request_metrics;
+mod route_name;
 mod serve;
 mod state;
 mod topology;
+mod view;
 
 use axum::Router;
 use axum::http::Method;
@@ -113,20 +116,9 @@ use axum::routing::{MethodRouter, delete, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use audit::ControlRecord;
+pub use route_name::RouteNameError;
 pub use serve::{ServeLimits, ServeReport, serve, serve_with};
-pub use state::{ControlPlane, DEFAULT_BODY_LIMIT, DEFAULT_SNAPSHOT_INTERVAL, RecentError};
-
-/// The first path segments of the fixed routes, which a ring of `ControlPlane::with_recent`
-/// cannot take.
-pub(crate) const RESERVED: &[&str] = &[
-    "health",
-    "metrics",
-    "topology",
-    "operators",
-    "edges",
-    "events",
-    "openapi.json",
-];
+pub use state::{ControlPlane, DEFAULT_BODY_LIMIT, DEFAULT_SNAPSHOT_INTERVAL};
 
 /// One route: its path, the methods it answers (as the OpenAPI document lists them), and its
 /// handlers.
@@ -176,6 +168,13 @@ pub(crate) fn routes(state: &ControlPlane) -> Vec<Route> {
             &format!("/{name}"),
             &[Method::GET],
             recent::route(name.clone()),
+        ));
+    }
+    for (name, handler) in state.views.iter() {
+        routes.push(route(
+            &format!("/{name}"),
+            &[Method::GET],
+            view::route(handler.clone()),
         ));
     }
     routes
@@ -295,7 +294,9 @@ mod tests {
                 .next()
                 .unwrap_or("");
             assert!(
-                first.is_empty() || first == "dead-letters" || RESERVED.contains(&first),
+                first.is_empty()
+                    || first == "dead-letters"
+                    || route_name::RESERVED.contains(&first),
                 "{first} is not reserved"
             );
         }

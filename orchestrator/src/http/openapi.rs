@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the control plane's OpenAPI 3.1 document, generated from the handlers'
 //! annotations and the response types' schemas, with one path per ring served by
-//! `ControlPlane::with_recent`.
+//! `ControlPlane::with_recent` and per view served by `ControlPlane::with_view`.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::ControlPlane;
 use super::{console, control, edges, events, health, operators, prometheus};
-use super::{recent, topology};
+use super::{recent, topology, view};
 
 /// The document's static part: every fixed route and every schema.
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use super::{recent, topology};
         control::throttle,
         control::unthrottle,
         recent::recent,
+        view::view,
     ),
     components(schemas(
         events::Snapshot,
@@ -80,6 +81,17 @@ pub(crate) fn document(plane: &ControlPlane) -> utoipa::openapi::OpenApi {
             if let Some(get) = item.get.as_mut() {
                 get.operation_id = Some(format!("recent_{}", name.replace('-', "_")));
                 get.summary = Some(format!("The latest items of `{name}`, newest first"));
+            }
+            document.paths.paths.insert(format!("/{name}"), item);
+        }
+    }
+    let template = document.paths.paths.remove(view::TEMPLATE_PATH);
+    if let Some(template) = template {
+        for name in plane.views.keys() {
+            let mut item = template.clone();
+            if let Some(get) = item.get.as_mut() {
+                get.operation_id = Some(format!("view_{}", name.replace('-', "_")));
+                get.summary = Some(format!("The application's `{name}` view"));
             }
             document.paths.paths.insert(format!("/{name}"), item);
         }

@@ -13,6 +13,9 @@ use crate::control::GraphControls;
 use crate::graph::Topology;
 use crate::monitor::{GraphMonitor, RecentRing, describe_metrics};
 
+use super::route_name::{RouteNameError, check_name};
+use super::view::View;
+
 /// The request body limit a [`ControlPlane`] applies unless told otherwise: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 
@@ -64,18 +67,8 @@ pub struct ControlPlane {
     /// Cancelled when the server stops: ends the event streams, so that a stop does not wait
     /// for them.
     pub(super) closing: CancellationToken,
-}
-
-/// Why [`ControlPlane::with_recent`] refused a ring.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecentError {
-    /// The name is not 1 to 64 lowercase letters, digits and dashes.
-    #[error("ring name `{0}` must be 1 to 64 lowercase letters, digits and dashes")]
-    InvalidName(String),
-    /// The name is a route of the control plane already, or another ring's.
-    #[error("ring name `{0}` is taken by another route")]
-    Taken(String),
+    /// The application's read-only views, by route name.
+    pub(super) views: Arc<BTreeMap<String, View>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -89,6 +82,7 @@ impl std::fmt::Debug for ControlPlane {
             .field("recent", &self.recent.keys().collect::<Vec<_>>())
             .field("audit", &self.audit.is_some())
             .field("snapshot_interval", &self.snapshot_interval)
+            .field("views", &self.views.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -113,6 +107,7 @@ impl ControlPlane {
             audit: None,
             snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
             closing: CancellationToken::new(),
+            views: Arc::default(),
         }
     }
 
@@ -150,14 +145,14 @@ impl ControlPlane {
     ///
     /// # Errors
     ///
-    /// [`RecentError::InvalidName`] unless `name` is 1 to 64 lowercase letters, digits and
-    /// dashes; [`RecentError::Taken`] when it is a route already (`health`, `events`, ...) or
+    /// [`RouteNameError::InvalidName`] unless `name` is 1 to 64 lowercase letters, digits and
+    /// dashes; [`RouteNameError::Taken`] when it is a route already (`health`, `events`, ...) or
     /// another ring's.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sda_orchestrator::http::{ControlPlane, RecentError};
+    /// use sda_orchestrator::http::{ControlPlane, RouteNameError};
     /// use sda_orchestrator::monitor::RecentRing;
     /// # let mut graph = sda_orchestrator::OperatorGraph::new();
     /// # let src = graph.add_source("radar", Default::default(), |_ctx| async { Ok(()) });
@@ -170,7 +165,7 @@ impl ControlPlane {
     /// letters.push(serde_json::json!({"reason": "bad_crc"}));
     /// assert!(matches!(
     ///     ControlPlane::for_graph(&built).with_recent("health", RecentRing::new(1)),
-    ///     Err(RecentError::Taken(_))
+    ///     Err(RouteNameError::Taken(_))
     /// ));
     /// # let _ = plane;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -179,18 +174,8 @@ impl ControlPlane {
         mut self,
         name: &str,
         ring: RecentRing<serde_json::Value>,
-    ) -> Result<Self, RecentError> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            return Err(RecentError::InvalidName(name.chars().take(64).collect()));
-        }
-        if super::RESERVED.contains(&name) || self.recent.contains_key(name) {
-            return Err(RecentError::Taken(name.to_owned()));
-        }
+    ) -> Result<Self, RouteNameError> {
+        check_name(name, self.recent.keys().chain(self.views.keys()))?;
         Arc::make_mut(&mut self.recent).insert(name.to_owned(), ring);
         Ok(self)
     }
@@ -233,6 +218,52 @@ impl ControlPlane {
     /// The names of the rings served with [`with_recent`](Self::with_recent).
     pub fn recent_names(&self) -> Vec<String> {
         self.recent.keys().cloned().collect()
+    }
+
+    /// Serves `GET /{name}` with the JSON `view` returns, called afresh on every request: a
+    /// read-only view of the application's own state (a summary of what it loaded, say) next
+    /// to the graph's. The view runs on the request's task, so it must be cheap and must not
+    /// block: read a snapshot the application keeps up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteNameError::InvalidName`] unless `name` is 1 to 64 lowercase letters, digits and
+    /// dashes; [`RouteNameError::Taken`] when it is a route already (`health`, `operators`, ...)
+    /// or another view's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use sda_orchestrator::http::{ControlPlane, RouteNameError, app};
+    /// use tower::ServiceExt;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let mut graph = sda_orchestrator::OperatorGraph::new();
+    /// # let src = graph.add_source("radar", Default::default(), |_ctx| async { Ok(()) });
+    /// # let out = graph.add_sink("out", Default::default(), |_ctx: sda_orchestrator::SinkContext<u8>| async { Ok(()) });
+    /// # graph.connect(&src, &out);
+    /// # let built = graph.build()?;
+    ///
+    /// let plane = ControlPlane::for_graph(&built)
+    ///     .with_view("catalog", || serde_json::json!({"objects": 3}))?;
+    /// let response = app(plane).oneshot(Request::get("/catalog").body(Body::empty())?).await?;
+    /// let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+    /// assert_eq!(&body[..], br#"{"objects":3}"#);
+    ///
+    /// let taken = ControlPlane::for_graph(&built).with_view("health", || serde_json::Value::Null);
+    /// assert!(matches!(taken, Err(RouteNameError::Taken(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_view(
+        mut self,
+        name: &str,
+        view: impl Fn() -> serde_json::Value + Send + Sync + 'static,
+    ) -> Result<Self, RouteNameError> {
+        check_name(name, self.views.keys().chain(self.recent.keys()))?;
+        Arc::make_mut(&mut self.views).insert(name.to_owned(), Arc::new(view));
+        Ok(self)
     }
 
     /// The request body limit, in bytes.

@@ -23,7 +23,6 @@ use sda_ingest::pipeline::{CORRELATOR_QUEUE, Counters, Delivered, RawFrame, Rout
 use sda_ingest::simulator::pacing::TICK;
 use sda_ingest::simulator::{Pacing, Replay, SimStream};
 use sda_ingest_core::SensorKind;
-use sda_ingest_core::orbit::propagate::Propagator;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator};
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
@@ -39,7 +38,7 @@ pub(crate) struct Wiring {
     pub(crate) streams: Arc<Streams>,
     pub(crate) pacing: Pacing,
     pub(crate) registry: Arc<SensorRegistry>,
-    pub(crate) catalog: Arc<[Propagator]>,
+    pub(crate) catalog: sda_ingest::catalog::SharedCatalog,
     /// Where the correlator propagates ([`PropagatorRuntime::Skip`]: it drains its input).
     pub(crate) propagator: PropagatorRuntime,
     pub(crate) correlator: CorrelatorConfig,

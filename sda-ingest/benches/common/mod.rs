@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sda_ingest::app::CorrelatorSettings;
+use sda_ingest::catalog::{
+    ActiveCatalog, CatalogFeed, CatalogOrigin, FeedStart, SharedCatalog, SourcesDone,
+};
 use sda_ingest::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
 use sda_ingest::pipeline::sinks::files;
 use sda_ingest::pipeline::{CounterSnapshot, Counters, FaultInjection, Parts, build_topology};
@@ -71,6 +74,15 @@ impl Fixture {
         }
     }
 
+    /// The scenario's catalog as the correlator holds it.
+    pub(crate) fn shared_catalog(&self) -> SharedCatalog {
+        SharedCatalog::new(ActiveCatalog::from_generated(
+            &self.scenario.catalog,
+            self.catalog.clone(),
+            CatalogOrigin::Simulator,
+        ))
+    }
+
     /// The service's [`Parts`], all eight sources replayed in-process.
     pub(crate) fn parts(
         &self,
@@ -83,7 +95,10 @@ impl Fixture {
             streams: self.streams.clone(),
             pacing: Self::pacing(rate),
             registry: self.registry.clone(),
-            catalog: self.catalog.clone(),
+            catalog: self.shared_catalog(),
+            catalog_feed: CatalogFeed::new(None, None),
+            feed_start: FeedStart::default(),
+            sources_done: SourcesDone::new(sda_ingest_core::SensorKind::COUNT),
             propagator,
             correlator: self.correlator(work_factor),
             out_dir: out_dir.to_path_buf(),

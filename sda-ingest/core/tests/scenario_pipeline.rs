@@ -2,15 +2,19 @@
 //! scenario's expected outcome exactly, and the scenario must be a pure function of its seed.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sda_ingest_core::orbit::associate::{associate, associate_nearest};
+use sda_ingest_core::orbit::associate::{IndexedCatalog, associate, associate_nearest};
+use sda_ingest_core::orbit::catalog::Catalog;
+use sda_ingest_core::orbit::elements::load;
 use sda_ingest_core::orbit::propagate::Propagator;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator, Verdict};
 use sda_ingest_core::process::normalize::normalize;
 use sda_ingest_core::process::validate::{RejectReason, ValidationPolicy, validate};
 use sda_ingest_core::sim::scenario::{
-    ExpectedDuplicate, ExpectedRejection, Scenario, ScenarioConfig,
+    ExpectedDuplicate, ExpectedRejection, PLANTED_A, PLANTED_B, Population, Scenario,
+    ScenarioConfig,
 };
 use sda_ingest_core::wire::{WireFormat, WireRecord, decode};
 use sda_ingest_core::{Measurement, Observation, SensorKind};
@@ -159,6 +163,7 @@ fn accepted_observations_associate_with_their_hinted_object() {
         .iter()
         .map(|o| Propagator::new(o).unwrap())
         .collect();
+    let indexed = IndexedCatalog::new(props.clone());
     let mut checked = 0;
     for obs in run(&s).accepted.iter().step_by(7) {
         // Range-only measurements cannot tell objects at similar ranges apart.
@@ -169,6 +174,7 @@ fn accepted_observations_associate_with_their_hinted_object() {
         let a = associate_nearest(obs, &props, 50.0)
             .unwrap_or_else(|| panic!("{} unassociated", obs.id));
         assert_eq!(associate(obs, &props, 50.0), Some(a), "{}", obs.id);
+        assert_eq!(indexed.associate(obs, 50.0), Some(a), "{}", obs.id);
         // A mis-tagged or unknown hint is not trusted: the geometry decides.
         let other = props
             .iter()
@@ -183,6 +189,7 @@ fn accepted_observations_associate_with_their_hinted_object() {
                 "{} hinted {hint:?}",
                 obs.id
             );
+            assert_eq!(indexed.associate(&tagged, 50.0), Some(a), "{}", obs.id);
         }
         assert_eq!(
             Some(a.norad_id),
@@ -200,4 +207,95 @@ fn accepted_observations_associate_with_their_hinted_object() {
         checked += 1;
     }
     assert!(checked > 50);
+}
+
+/// The streams `run` decodes match what the scenario says it injected, count for count.
+fn assert_consistent(s: &Scenario, got: &Run) {
+    assert_eq!(got.messages, s.expected.messages);
+    assert_eq!(got.accepted.len(), s.expected.accepted);
+    assert_eq!(got.invalid.len(), s.expected.invalid.len());
+    assert_eq!(got.duplicates.len(), s.expected.duplicates.len());
+    assert_eq!(got.decode_errors.len(), s.expected.decode_errors.len());
+}
+
+#[test]
+fn an_external_catalog_is_observed_from_the_given_start_with_nothing_planted() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/catalog/catalog.3le"
+    ))
+    .unwrap();
+    let loaded = load(&text).unwrap();
+    let start = loaded.newest_epoch.timestamp() as f64;
+    let objects: Arc<[Propagator]> = loaded.propagators().into();
+    let ids: BTreeSet<u32> = objects.iter().map(Propagator::norad_id).collect();
+    let s = Scenario::generate(&ScenarioConfig {
+        start_unix_s: start,
+        population: Population::External(objects.clone()),
+        ..ScenarioConfig::default()
+    })
+    .unwrap();
+    assert!(s.expected.conjunction.is_none(), "nothing is planted");
+    assert!(s.catalog.objects.is_empty());
+    assert!(Arc::ptr_eq(&s.propagators, &objects));
+    let got = run(&s);
+    assert_consistent(&s, &got);
+    assert!(got.accepted.len() > 100, "{}", got.accepted.len());
+    for obs in &got.accepted {
+        let hint = obs.object_hint.unwrap();
+        assert!(ids.contains(&hint), "{} observes {hint}", obs.id);
+        assert!(
+            (start..start + s.config.duration_s).contains(&obs.epoch),
+            "{} at {}",
+            obs.id,
+            obs.epoch
+        );
+    }
+    // Every sensor kind still reports: the sensors see the catalog's real orbits.
+    let kinds: BTreeSet<SensorKind> = got.accepted.iter().map(|o| o.sensor_kind).collect();
+    assert_eq!(kinds, SensorKind::ALL.into_iter().collect());
+    // A ground sensor's record places the hinted object where SGP4 has it.
+    let indexed = IndexedCatalog::new(objects);
+    let radar = got
+        .accepted
+        .iter()
+        .find(|o| o.sensor_kind == SensorKind::Radar)
+        .unwrap();
+    let a = indexed.associate(radar, 50.0).unwrap();
+    assert_eq!(Some(a.norad_id), radar.object_hint);
+    assert!(a.residual_km < 1.0, "{a:?}");
+}
+
+#[test]
+fn a_catalog_of_one_object_generates_without_faults_it_cannot_hold() {
+    let catalog = Catalog::generate(5, 1, 40_001, 1_704_067_200.0).unwrap();
+    let objects: Arc<[Propagator]> = vec![Propagator::new(&catalog.objects[0]).unwrap()].into();
+    let s = Scenario::generate(&ScenarioConfig {
+        population: Population::External(objects),
+        ..ScenarioConfig::default()
+    })
+    .unwrap();
+    assert_consistent(&s, &run(&s));
+    let empty = ScenarioConfig {
+        population: Population::External(Vec::new().into()),
+        ..ScenarioConfig::default()
+    };
+    assert!(Scenario::generate(&empty).is_err());
+}
+
+#[test]
+fn a_realistic_population_keeps_the_planted_pair_and_observes_every_regime() {
+    let s = Scenario::generate(&ScenarioConfig {
+        population: Population::Realistic { count: 3_000 },
+        ..ScenarioConfig::default()
+    })
+    .unwrap();
+    let planted = s.expected.conjunction.unwrap();
+    assert_eq!((planted.a, planted.b), (PLANTED_A, PLANTED_B));
+    assert!(planted.miss_distance_km < 1.0);
+    assert_eq!(s.propagators.len(), 3_002);
+    let got = run(&s);
+    assert_consistent(&s, &got);
+    let hinted: BTreeSet<u32> = got.accepted.iter().filter_map(|o| o.object_hint).collect();
+    assert!(hinted.len() > 300, "{} objects observed", hinted.len());
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sda_orchestrator::SupervisorEvent;
 use serde::Serialize;
 
+use crate::catalog::SharedCatalog;
 use crate::pipeline::CounterSnapshot;
 
 /// How a run ended, printed by the binary as one JSON line on stdout.
@@ -30,6 +31,14 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// Where the output files are.
     pub out_dir: String,
+    /// Objects in the catalog in use at the end.
+    pub catalog_objects: usize,
+    /// Element sets of that catalog rejected (skipped) when it was loaded.
+    pub catalog_rejects: usize,
+    /// Its generation: 1 for the catalog loaded at start, one more per catalog swapped in.
+    pub catalog_generation: u64,
+    /// Catalog refreshes that failed (the catalog in use was kept).
+    pub catalog_refresh_failures: u64,
 }
 
 impl Summary {
@@ -40,8 +49,15 @@ impl Summary {
         outcome: SupervisorEvent,
         elapsed: Duration,
         out_dir: &Path,
+        catalog: Option<&SharedCatalog>,
     ) -> Summary {
+        let current = catalog.map(SharedCatalog::current);
+        let summary = current.as_ref().map(|c| c.summary());
         Summary {
+            catalog_objects: summary.map_or(0, |s| s.objects),
+            catalog_rejects: summary.map_or(0, |s| s.rejects),
+            catalog_generation: summary.map_or(0, |s| s.generation),
+            catalog_refresh_failures: catalog.map_or(0, SharedCatalog::refresh_failures),
             counters,
             restarts,
             dropped_items,

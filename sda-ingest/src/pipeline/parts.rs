@@ -7,11 +7,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use sda_orchestrator::monitor::RecentRing;
-use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory};
+use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory, ops};
 
 use sda_ingest_core::SensorKind;
-use sda_ingest_core::orbit::conjunction::Conjunction;
-use sda_ingest_core::orbit::propagate::Propagator;
 use sda_ingest_core::process::dedup::DedupConfig;
 use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sensors::SensorRegistry;
@@ -21,9 +19,12 @@ use super::counters::Counters;
 use super::delivered::Delivered;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
-use super::operators::{self, ConjunctionAlert, CorrelatorConfig, PropagatorRuntime};
+use super::operators::{
+    self, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, NamedConjunction, PropagatorRuntime,
+};
 use super::routed::Routed;
 use super::sinks;
+use crate::catalog::{self, CatalogFeed, FeedStart, SharedCatalog, SourcesDone};
 use crate::simulator::{self, Pacing, SimStream};
 use crate::transport::{self, Transports};
 
@@ -36,8 +37,16 @@ pub struct Parts {
     pub pacing: Pacing,
     /// Sensor names, kinds and sites for `normalize`.
     pub registry: Arc<SensorRegistry>,
-    /// Catalog propagators for the correlator.
-    pub catalog: Arc<[Propagator]>,
+    /// The catalog in use: the correlator associates and screens with it and swaps it when
+    /// the `catalog` source hands on a new one; `GET /catalog` shows it.
+    pub catalog: SharedCatalog,
+    /// Where the `catalog` source looks for newer catalogs (nothing to follow: it finishes at
+    /// once).
+    pub catalog_feed: CatalogFeed,
+    /// What the `catalog` source starts from: the catalog loaded at start-up.
+    pub feed_start: FeedStart,
+    /// The observation sources still running; the `catalog` source finishes with them.
+    pub sources_done: SourcesDone,
     /// Where the correlator propagates: the PropagatorPool (the correlator's dedicated
     /// runtime) in the service; [`PropagatorRuntime::Inline`] only for benchmark comparisons.
     pub propagator: PropagatorRuntime,
@@ -98,13 +107,34 @@ impl Parts {
             }
         };
         let (faults, name) = (self.faults.clone(), kind.as_str());
+        let done = self.sources_done.clone();
         move |ctx: SourceContext<RawFrame>| {
-            let (run, faults) = (factory(ctx), faults.clone());
+            let (run, faults, done) = (factory(ctx), faults.clone(), done.clone());
             async move {
                 faults.check(name)?;
-                run.await
+                run.await?;
+                // Finished for good: an `Ok` is never restarted.
+                done.finished();
+                Ok(())
             }
         }
+    }
+
+    /// The `catalog` source: new catalogs from the file or URL, checked on
+    /// [`Parts::propagator`], for the correlator.
+    pub fn catalog_feed(&self) -> impl SourceFactory<CorrelatorInput> + use<> {
+        catalog::catalog_feed(
+            self.catalog_feed.clone(),
+            self.feed_start,
+            self.catalog.clone(),
+            self.propagator.clone(),
+            self.sources_done.clone(),
+        )
+    }
+
+    /// The `to_correlator` adapter: an observation out of `dedup` as the correlator's input.
+    pub fn to_correlator(&self) -> impl OperatorFactory<Arc<Delivered>, CorrelatorInput> + use<> {
+        ops::map(CorrelatorInput::Observation)
     }
 
     /// The `normalize` operator.
@@ -132,7 +162,7 @@ impl Parts {
     }
 
     /// The `correlator` operator, on [`Parts::propagator`] (the PropagatorPool in the service).
-    pub fn correlator(&self) -> impl OperatorFactory<Arc<Delivered>, Conjunction> + use<> {
+    pub fn correlator(&self) -> impl OperatorFactory<CorrelatorInput, NamedConjunction> + use<> {
         let kernel = operators::Correlator::new(
             self.propagator.clone(),
             self.catalog.clone(),
@@ -145,7 +175,7 @@ impl Parts {
     /// The `alert_emitter` operator.
     pub fn alert_emitter(
         &self,
-    ) -> impl OperatorFactory<Conjunction, Arc<ConjunctionAlert>> + use<> {
+    ) -> impl OperatorFactory<NamedConjunction, Arc<ConjunctionAlert>> + use<> {
         operators::alert_emitter(self.faults.clone())
     }
 

@@ -13,7 +13,8 @@ use sda_ingest_core::SensorKind as K;
 pub const CORRELATOR_QUEUE: usize = 16_384;
 
 /// Builds the ingest pipeline: eight sources → normalize → validate → dedup → {observations,
-/// correlator → alert emitter → alerts, audit}, with normalize and validate → dead letters.
+/// to_correlator → correlator → alert emitter → alerts, audit}, with normalize and validate →
+/// dead letters, and the catalog source → correlator.
 pub fn build_topology(p: &Parts) -> OperatorGraph {
     let minute = Duration::from_secs(60);
     // Transient faults (a dropped socket, a bad poll) are worth a few quick retries.
@@ -40,12 +41,17 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
         source bistatic_radar = p.source(K::BistaticRadar), restart = transient;
         // Photometry records: a transient source.
         source photometry = p.source(K::Photometry), restart = transient;
+        // New catalogs: a transient source (a failed download is reported, not fatal); what it
+        // has seen survives a restart.
+        source catalog = p.catalog_feed(), restart = transient;
         // Stateless decoding: a restart loses nothing (the batch in hand is given back).
         operator normalize = p.normalize(), restart = transient;
         // Stateless checks: a restart loses nothing (the batch in hand is given back).
         operator validate = p.validate(), restart = transient;
         // Stateful: its window survives a restart, but a crash loop must escalate sooner.
         operator dedup = p.dedup(), restart = stateful;
+        // Stateless lifting of observations into the correlator's input.
+        operator to_correlator = p.to_correlator(), restart = transient;
         // Stateful: screening progress and raised pairs; pool failures should not loop.
         operator correlator = p.correlator(), restart = stateful;
         // Stateless formatting of alerts.
@@ -74,7 +80,9 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
         validate -> [filter = Routed::is_dead_letter] dead_letter;
         // The correlator runs at low OS priority and can fall behind in bursts; a deeper queue
         // in front of it keeps that from stalling dedup and, through it, the audit sink.
-        dedup -> [capacity = CORRELATOR_QUEUE] correlator -> alert_emitter -> alerts;
+        dedup -> [capacity = CORRELATOR_QUEUE] to_correlator -> correlator -> alert_emitter -> alerts;
         dedup -> audit;
+        // New catalogs reach the correlator through the graph: supervised, counted, shown.
+        catalog -> correlator;
     }
 }

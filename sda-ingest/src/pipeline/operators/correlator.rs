@@ -1,25 +1,79 @@
 //! `correlator`: associates observations with catalog objects and screens the catalog for
 //! close approaches, all on the propagator pool so SGP4 never runs on the I/O runtime.
 //!
-//! Where the propagation runs is a [`PropagatorRuntime`]: the service always uses
-//! [`PropagatorRuntime::Pool`]; [`PropagatorRuntime::Inline`] exists so that benchmarks can
-//! measure what the bulkhead buys.
+//! Its input is a [`CorrelatorInput`]: observations out of `dedup` (lifted by the
+//! `to_correlator` adapter) and new catalogs from the `catalog` source. Where the propagation
+//! runs is a [`PropagatorRuntime`]: the service always uses [`PropagatorRuntime::Pool`];
+//! [`PropagatorRuntime::Inline`] exists so that benchmarks can measure what the bulkhead buys.
+//!
+//! **At catalog scale.** Association finds a hinted object through the catalog's NORAD index
+//! and splits a large batch into [`CorrelatorConfig::jobs`] pool jobs; screening cuts its
+//! window into chunks of samples ([`ScreeningPlan::split`]) run as parallel pool jobs and
+//! joined with [`merge`].
+//!
+//! **Catalog swaps.** A new catalog takes effect as soon as the correlator takes it from its
+//! input: before the observations taken with it are associated, and between two screening runs,
+//! so every run screens one whole catalog. The screening window is then rewound to the latest
+//! observed epoch (never before [`CorrelatorConfig::screen_from`]), so the window ahead is
+//! screened again with the new elements; a pair already alerted is not alerted again.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sda_ingest_core::Observation;
-use sda_ingest_core::orbit::associate::associate;
-use sda_ingest_core::orbit::conjunction::{Conjunction, ScreeningConfig, screen};
-use sda_ingest_core::orbit::propagate::Propagator;
+use sda_ingest_core::orbit::associate::IndexedCatalog;
+use sda_ingest_core::orbit::conjunction::{
+    Conjunction, Screening, ScreeningConfig, ScreeningPlan, merge,
+};
+use sda_ingest_core::orbit::propagate::PropagateError;
 use sda_orchestrator::{
     OperatorContext, OperatorFactory,
     resilience::{DedicatedPool, PoolError},
 };
 
+use crate::catalog::{ActiveCatalog, SharedCatalog};
 use crate::pipeline::Delivered;
 use crate::pipeline::counters::{Counters, add, bump};
 use crate::pipeline::faults::FaultInjection;
+
+/// What the correlator takes from its input.
+#[derive(Debug, Clone)]
+pub enum CorrelatorInput {
+    /// An accepted, first-seen observation, from `dedup`.
+    Observation(Arc<Delivered>),
+    /// A new, checked catalog, from the `catalog` source.
+    Catalog(Arc<ActiveCatalog>),
+}
+
+/// A close approach found by screening, with the objects' names from the catalog it was
+/// found in (`None` where that catalog has no name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedConjunction {
+    /// The approach.
+    pub conjunction: Conjunction,
+    /// Name of [`Conjunction::a`].
+    pub name_a: Option<Arc<str>>,
+    /// Name of [`Conjunction::b`].
+    pub name_b: Option<Arc<str>>,
+}
+
+impl NamedConjunction {
+    /// `c` with the names `catalog` gives its objects.
+    pub fn new(c: Conjunction, catalog: &ActiveCatalog) -> Self {
+        NamedConjunction {
+            name_a: catalog.name(c.a),
+            name_b: catalog.name(c.b),
+            conjunction: c,
+        }
+    }
+}
+
+/// Observations one association job takes at least: smaller batches are not worth splitting.
+const ASSOCIATION_CHUNK: usize = 128;
+
+/// Samples one screening job takes at least: each chunk propagates one extra sample at each
+/// side, so shorter chunks would spend more on their edges than they gain in parallel.
+const SCREENING_CHUNK_SAMPLES: usize = 8;
 
 /// Observations handed to the pool per job: one job per wake-up when the correlator keeps up,
 /// bigger jobs (fewer hand-offs between runtimes) when it has a backlog to catch up on.
@@ -48,6 +102,9 @@ pub struct CorrelatorConfig {
     /// `work_factor` propagations instead of one: "N× propagation load". The result is the
     /// same whatever the value; the service uses 1, and 0 counts as 1.
     pub work_factor: u32,
+    /// Pool jobs a screening run or a large association batch is split into: the pool's worker
+    /// threads; 0 counts as 1.
+    pub jobs: usize,
 }
 
 /// Where the correlator runs its propagation work (association and screening).
@@ -105,11 +162,15 @@ pub struct CorrelatorState {
     screened_until: f64,
     /// How far screening should reach: the latest observed epoch plus the lookahead.
     horizon: f64,
+    /// The latest observed epoch: "now" for the observations, where a rewind starts.
+    latest: f64,
     /// Pairs already found: alerted, or waiting in `pending`.
     raised: HashSet<(u32, u32)>,
     /// Alerts found but not yet handed on. An alert leaves only once its send succeeded, so
     /// an error or abort during the send leaves it here for the next incarnation.
-    pending: VecDeque<Conjunction>,
+    pending: VecDeque<NamedConjunction>,
+    /// Objects screening has left out (SGP4 failed) and the log has named, for this catalog.
+    left_out: HashSet<u32>,
 }
 
 impl CorrelatorState {
@@ -118,8 +179,10 @@ impl CorrelatorState {
         CorrelatorState {
             screened_until: config.screen_from,
             horizon: f64::NEG_INFINITY,
+            latest: f64::NEG_INFINITY,
             raised: HashSet::new(),
             pending: VecDeque::new(),
+            left_out: HashSet::new(),
             config,
         }
     }
@@ -133,6 +196,28 @@ impl CorrelatorState {
             .fold(f64::NEG_INFINITY, f64::max);
         let reach = (latest + self.config.lookahead_s).min(self.config.screen_limit);
         self.horizon = self.horizon.max(reach);
+        self.latest = self.latest.max(latest);
+    }
+
+    /// A new catalog is in use: screening goes back to the latest observed epoch (never
+    /// before `screen_from`), so the window ahead is screened again with it; the pairs already
+    /// raised stay raised.
+    pub fn catalog_swapped(&mut self) {
+        let now = self.latest.max(self.config.screen_from);
+        self.screened_until = self.screened_until.min(now);
+        self.left_out.clear();
+    }
+
+    /// The failures of `failed` whose object has not been named before for this catalog.
+    pub fn newly_left_out<'a>(&mut self, failed: &'a [PropagateError]) -> Vec<&'a PropagateError> {
+        failed
+            .iter()
+            .filter(|e| match e {
+                PropagateError::Elements { norad_id, .. }
+                | PropagateError::Diverged { norad_id, .. } => self.left_out.insert(*norad_id),
+                PropagateError::Catalog(_) => true,
+            })
+            .collect()
     }
 
     /// The window `(from, until)` to screen now: once the horizon has moved at least
@@ -149,16 +234,17 @@ impl CorrelatorState {
     }
 
     /// Records that screening reached `until`, and queues the conjunctions of `found` whose
-    /// pair had not been found before as alerts to hand on.
-    pub fn found(&mut self, until: f64, found: Vec<Conjunction>) {
+    /// pair had not been found before as alerts to hand on, named from `catalog`.
+    pub fn found(&mut self, until: f64, found: Vec<Conjunction>, catalog: &ActiveCatalog) {
         self.screened_until = self.screened_until.max(until);
         let fresh = found.into_iter().filter(|c| self.raised.insert((c.a, c.b)));
-        self.pending.extend(fresh);
+        self.pending
+            .extend(fresh.map(|c| NamedConjunction::new(c, catalog)));
     }
 
     /// The next alert to hand on, if any; it stays queued until [`CorrelatorState::sent`].
-    pub fn next_alert(&self) -> Option<Conjunction> {
-        self.pending.front().copied()
+    pub fn next_alert(&self) -> Option<NamedConjunction> {
+        self.pending.front().cloned()
     }
 
     /// The alert [`CorrelatorState::next_alert`] gave was handed on.
@@ -172,7 +258,7 @@ impl CorrelatorState {
 /// (the benchmark load knob). Synchronous: the caller runs it on the PropagatorPool.
 pub fn associate_batch(
     batch: &[Arc<Delivered>],
-    catalog: &[Propagator],
+    catalog: &IndexedCatalog,
     config: &CorrelatorConfig,
 ) -> u64 {
     batch
@@ -187,17 +273,17 @@ pub fn associate_batch(
 #[derive(Debug, Clone)]
 pub struct Correlator {
     pool: PropagatorRuntime,
-    catalog: Arc<[Propagator]>,
+    catalog: SharedCatalog,
     config: CorrelatorConfig,
     counters: Arc<Counters>,
     state: Arc<Mutex<CorrelatorState>>,
 }
 
 impl Correlator {
-    /// A correlator over `catalog`, running its propagation on `pool`.
+    /// A correlator over the catalog `catalog` holds, running its propagation on `pool`.
     pub fn new(
         pool: PropagatorRuntime,
-        catalog: Arc<[Propagator]>,
+        catalog: SharedCatalog,
         config: CorrelatorConfig,
         counters: Arc<Counters>,
     ) -> Self {
@@ -222,17 +308,36 @@ impl Correlator {
     ///
     /// The pool failed ([`PoolError`]).
     pub async fn observe(&self, batch: &mut Vec<Arc<Delivered>>) -> Result<(), PoolError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         lock(&self.state).observe(batch);
-        let (observations, objects, config) =
-            (std::mem::take(batch), self.catalog.clone(), self.config);
-        let total = observations.len() as u64;
-        let hits = self
-            .pool
-            .run(move || associate_batch(&observations, &objects, &config))
-            .await?;
+        let total = batch.len() as u64;
+        let per_job = batch
+            .len()
+            .div_ceil(self.config.jobs.max(1))
+            .max(ASSOCIATION_CHUNK);
+        let catalog = self.catalog.current();
+        let mut jobs = Vec::new();
+        while !batch.is_empty() {
+            let rest = batch.split_off(per_job.min(batch.len()));
+            let chunk = std::mem::replace(batch, rest);
+            let (catalog, config) = (Arc::clone(&catalog), self.config);
+            jobs.push(
+                self.pool
+                    .run(move || associate_batch(&chunk, catalog.objects(), &config)),
+            );
+        }
+        let hits: u64 = futures::future::try_join_all(jobs).await?.into_iter().sum();
         add(&self.counters.associated, hits);
         add(&self.counters.unassociated, total - hits);
         Ok(())
+    }
+
+    /// Puts `next` in use (see the module documentation for when and what it rewinds).
+    pub fn swap(&self, next: Arc<ActiveCatalog>) {
+        self.catalog.swap(next);
+        lock(&self.state).catalog_swapped();
     }
 
     /// Screens the window that is due (see [`CorrelatorState::due`]) on the pool and queues
@@ -246,21 +351,25 @@ impl Correlator {
         let Some((from, until)) = due else {
             return Ok(());
         };
-        let (objects, config) = (self.catalog.clone(), self.config.screening);
-        let found = self
-            .pool
-            .run(move || screen(&objects, from, until, &config))
-            .await?;
+        let catalog = self.catalog.current();
+        let plan = ScreeningPlan::new(from, until, &self.config.screening);
+        let parts = (plan.samples() / SCREENING_CHUNK_SAMPLES).clamp(1, self.config.jobs.max(1));
+        let jobs = plan.split(parts).into_iter().map(|chunk| {
+            let objects = Arc::clone(catalog.objects().objects());
+            self.pool.run(move || chunk.screen(&objects))
+        });
+        let found: Screening = merge(futures::future::try_join_all(jobs).await?);
         bump(&self.counters.screenings);
-        for failure in &found.failed {
+        let mut state = lock(&self.state);
+        for failure in state.newly_left_out(&found.failed) {
             tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
         }
-        lock(&self.state).found(until, found.conjunctions);
+        state.found(until, found.conjunctions, &catalog);
         Ok(())
     }
 
     /// The next alert to hand on; it stays queued until [`Correlator::sent`].
-    pub fn next_alert(&self) -> Option<Conjunction> {
+    pub fn next_alert(&self) -> Option<NamedConjunction> {
         lock(&self.state).next_alert()
     }
 
@@ -277,17 +386,31 @@ impl Correlator {
 /// least `min_step_s`; when the input closes, whatever is left up to the horizon is screened.
 /// Association and screening both run on the [`Correlator`]'s runtime (the PropagatorPool in
 /// the service); each association is followed by the extra propagations of
-/// [`CorrelatorConfig::work_factor`].
+/// [`CorrelatorConfig::work_factor`]. A new catalog is put in use as soon as it is taken from
+/// the input (see the module documentation).
 pub fn correlator(
     kernel: Correlator,
     faults: FaultInjection,
-) -> impl OperatorFactory<Arc<Delivered>, Conjunction> {
-    move |mut ctx: OperatorContext<Arc<Delivered>, Conjunction>| {
+) -> impl OperatorFactory<CorrelatorInput, NamedConjunction> {
+    move |mut ctx: OperatorContext<CorrelatorInput, NamedConjunction>| {
         let (kernel, faults) = (kernel.clone(), faults.clone());
         async move {
+            let mut inputs = Vec::with_capacity(CORRELATOR_BATCH);
             let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
             loop {
-                let open = ctx.input.recv_many(&mut batch, CORRELATOR_BATCH).await > 0;
+                let open = ctx.input.recv_many(&mut inputs, CORRELATOR_BATCH).await > 0;
+                if open {
+                    // An injected failure gives the inputs back, so the next incarnation has them.
+                    faults.check_holding("correlator", &mut ctx.input, &mut inputs)?;
+                }
+                // Swapped here, before anything that can fail, a catalog taken from the input
+                // cannot be lost to a restart.
+                for input in inputs.drain(..) {
+                    match input {
+                        CorrelatorInput::Observation(delivered) => batch.push(delivered),
+                        CorrelatorInput::Catalog(catalog) => kernel.swap(catalog),
+                    }
+                }
                 if kernel.skips() {
                     batch.clear();
                     if open {
@@ -296,7 +419,6 @@ pub fn correlator(
                     return Ok(());
                 }
                 if open {
-                    faults.check_holding("correlator", &mut ctx.input, &mut batch)?;
                     kernel.observe(&mut batch).await?;
                     // Associated and counted: the batch is finished, whatever happens next.
                     ctx.input.done();
@@ -319,10 +441,10 @@ pub fn correlator(
 
 /// Whether `obs` associates with an object of `objects`; with a `work_factor` above 1, also
 /// runs that many less one extra propagations (the load knob).
-fn associated(obs: &Observation, objects: &[Propagator], config: &CorrelatorConfig) -> bool {
-    let found = associate(obs, objects, config.gate_km).is_some();
+fn associated(obs: &Observation, objects: &IndexedCatalog, config: &CorrelatorConfig) -> bool {
+    let found = objects.associate(obs, config.gate_km).is_some();
     let extra = config.work_factor.saturating_sub(1) as usize;
-    for object in objects.iter().cycle().take(extra) {
+    for object in objects.objects().iter().cycle().take(extra) {
         // `black_box` keeps the extra propagations from being optimised away.
         let _ = std::hint::black_box(object.state_at(std::hint::black_box(obs.epoch)));
     }
@@ -331,4 +453,131 @@ fn associated(obs: &Observation, objects: &[Propagator], config: &CorrelatorConf
 
 fn lock(state: &Mutex<CorrelatorState>) -> std::sync::MutexGuard<'_, CorrelatorState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
+    use sda_ingest_core::{Measurement, SensorKind};
+
+    use super::*;
+    use crate::catalog::CatalogOrigin;
+
+    fn config() -> CorrelatorConfig {
+        CorrelatorConfig {
+            gate_km: 50.0,
+            screening: ScreeningConfig::default(),
+            screen_from: 1_000.0,
+            screen_limit: 100_000.0,
+            lookahead_s: 3_600.0,
+            min_step_s: 600.0,
+            work_factor: 1,
+            jobs: 2,
+        }
+    }
+
+    fn delivered(epoch: f64) -> Arc<Delivered> {
+        let obs = Observation {
+            id: "slr-1/1".into(),
+            sensor: "slr-1".into(),
+            sensor_kind: SensorKind::LaserRanging,
+            object_hint: None,
+            epoch,
+            observer: None,
+            measurement: Measurement::Range { range_m: 1.0e6 },
+            quality: Default::default(),
+            ingest: Default::default(),
+        };
+        Arc::new(Delivered::new(obs).unwrap())
+    }
+
+    fn catalog() -> ActiveCatalog {
+        let s = Scenario::generate(&ScenarioConfig::default()).unwrap();
+        ActiveCatalog::from_generated(&s.catalog, s.propagators.clone(), CatalogOrigin::Simulator)
+    }
+
+    #[test]
+    fn a_swap_rewinds_screening_to_the_latest_observation_and_keeps_raised_pairs() {
+        let mut state = CorrelatorState::new(config());
+        assert_eq!(state.due(false), None);
+        state.observe(&[delivered(5_000.0)]);
+        assert_eq!(state.due(false), Some((1_000.0, 8_600.0)));
+        let catalog = catalog();
+        let c = Conjunction {
+            a: 45_001,
+            b: 45_002,
+            tca: 8_000.0,
+            miss_distance_km: 0.3,
+            relative_speed_km_s: 2.6,
+            miss_rtn_km: [0.3, 0.0, 0.0],
+        };
+        state.found(8_600.0, vec![c], &catalog);
+        let alert = state.next_alert().unwrap();
+        assert_eq!(alert.name_a.as_deref(), Some("PLANTED-45001"));
+        assert_eq!(alert.name_b.as_deref(), Some("PLANTED-45002"));
+        state.sent();
+        assert_eq!(state.due(true), None);
+
+        // A new catalog: the window from the latest observation on is screened again.
+        state.catalog_swapped();
+        assert_eq!(state.due(false), Some((5_000.0, 8_600.0)));
+        // The same pair found again is not raised twice.
+        state.found(8_600.0, vec![c], &catalog);
+        assert_eq!(state.next_alert(), None);
+    }
+
+    #[tokio::test]
+    async fn screening_and_association_split_into_jobs_find_what_one_job_finds() {
+        let s = Scenario::generate(&ScenarioConfig::default()).unwrap();
+        let (start, planted) = (s.config.start_unix_s, s.expected.conjunction.unwrap());
+        let mut runs = Vec::new();
+        for jobs in [1, 4] {
+            let settings = crate::app::CorrelatorSettings {
+                jobs,
+                ..Default::default()
+            };
+            let counters = Arc::new(Counters::default());
+            let kernel = Correlator::new(
+                PropagatorRuntime::Inline,
+                SharedCatalog::new(catalog()),
+                settings.for_window(start, s.config.duration_s),
+                counters.clone(),
+            );
+            // Enough observations for several association jobs, and a horizon two hours on:
+            // 121 samples, cut into `jobs` chunks.
+            let mut batch: Vec<_> = (0..3 * ASSOCIATION_CHUNK)
+                .map(|_| delivered(start + 3_600.0))
+                .collect();
+            kernel.observe(&mut batch).await.unwrap();
+            kernel.screen(true).await.unwrap();
+            let seen = counters
+                .associated
+                .load(std::sync::atomic::Ordering::Relaxed)
+                + counters
+                    .unassociated
+                    .load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(seen, 3 * ASSOCIATION_CHUNK as u64);
+            let mut alerts = Vec::new();
+            while let Some(alert) = kernel.next_alert() {
+                alerts.push(alert);
+                kernel.sent();
+            }
+            runs.push(alerts);
+        }
+        assert_eq!(runs[0], runs[1]);
+        let found = runs[0]
+            .iter()
+            .find(|a| (a.conjunction.a, a.conjunction.b) == (planted.a, planted.b))
+            .unwrap();
+        assert!((found.conjunction.tca - planted.tca).abs() < 1e-3);
+        assert_eq!(found.name_b.as_deref(), Some("PLANTED-45002"));
+    }
+
+    #[test]
+    fn a_swap_before_any_observation_starts_at_the_screening_start() {
+        let mut state = CorrelatorState::new(config());
+        state.catalog_swapped();
+        state.observe(&[delivered(2_000.0)]);
+        assert_eq!(state.due(false), Some((1_000.0, 5_600.0)));
+    }
 }

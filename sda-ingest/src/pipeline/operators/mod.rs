@@ -9,8 +9,8 @@ mod validate;
 
 pub use alert::{ConjunctionAlert, alert_emitter};
 pub use correlator::{
-    CORRELATOR_BATCH, Correlator, CorrelatorConfig, CorrelatorState, PropagatorRuntime,
-    associate_batch, correlator,
+    CORRELATOR_BATCH, Correlator, CorrelatorConfig, CorrelatorInput, CorrelatorState,
+    NamedConjunction, PropagatorRuntime, associate_batch, correlator,
 };
 pub use dedup::{dedup, dedup_batch};
 pub use normalize::{Normalizer, normalize};

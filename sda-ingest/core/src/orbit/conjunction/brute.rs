@@ -123,7 +123,7 @@ impl<'a> AllPairs<'a> {
 /// let scenario = Scenario::generate(&ScenarioConfig::default())?;
 /// let objects: Vec<Propagator> =
 ///     scenario.catalog.objects.iter().map(Propagator::new).collect::<Result<_, _>>()?;
-/// let planted = scenario.expected.conjunction;
+/// let planted = scenario.expected.conjunction.ok_or("the built-in scenario plants a pair")?;
 /// let (start, end) = (planted.tca - 600.0, planted.tca + 600.0);
 /// let cfg = ScreeningConfig::default();
 /// assert_eq!(screen_all_pairs(&objects, start, end, &cfg).conjunctions, screen(&objects, start, end, &cfg).conjunctions);

@@ -120,7 +120,7 @@ pub struct Screening {
 /// let scenario = Scenario::generate(&ScenarioConfig::default())?;
 /// let objects: Vec<Propagator> =
 ///     scenario.catalog.objects.iter().map(Propagator::new).collect::<Result<_, _>>()?;
-/// let planted = scenario.expected.conjunction;
+/// let planted = scenario.expected.conjunction.ok_or("the built-in scenario plants a pair")?;
 /// let found = screen(&objects, planted.tca - 600.0, planted.tca + 600.0, &ScreeningConfig::default());
 /// assert!(found.conjunctions.iter().any(|c| (c.a, c.b) == (planted.a, planted.b)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

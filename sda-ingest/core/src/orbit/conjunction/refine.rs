@@ -28,7 +28,7 @@ use crate::orbit::propagate::{PropagateError, Propagator, TemeState};
 ///     Ok(Propagator::new(scenario.catalog.get(id).ok_or("not in the catalog")?)?)
 /// };
 /// let (a, b) = (find(PLANTED_A)?, find(PLANTED_B)?);
-/// let planted = scenario.expected.conjunction;
+/// let planted = scenario.expected.conjunction.ok_or("the built-in scenario plants a pair")?;
 /// let c = refine(&a, &b, planted.tca - 60.0, planted.tca + 60.0)?;
 /// assert!((c.tca - planted.tca).abs() < 1e-3);
 /// let rtn = c.miss_rtn_km;

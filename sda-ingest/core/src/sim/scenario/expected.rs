@@ -63,6 +63,7 @@ pub struct Expected {
     pub duplicates: Vec<ExpectedDuplicate>,
     /// Observations that come out of dedup.
     pub accepted: usize,
-    /// The planted close approach.
-    pub conjunction: PlantedConjunction,
+    /// The planted close approach; `None` when nothing was planted (an
+    /// [external](super::Population::External) catalog).
+    pub conjunction: Option<PlantedConjunction>,
 }

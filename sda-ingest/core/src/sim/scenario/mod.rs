@@ -14,6 +14,10 @@
 //! per orbit, so the pair does not repeat the encounter inside the window. The generator
 //! confirms the encounter with the library's own SGP4 screening and records what it found.
 //!
+//! **Populations.** The objects are the built-in random catalog by default; a catalog shaped
+//! like the public one for load tests; or an externally supplied catalog, observed from a
+//! chosen start with nothing planted (see [`Population`]).
+//!
 //! **Injected faults.** Each stream is sampled from SGP4 at a fixed cadence (ground sensors
 //! report one visible object per sweep), then specific records are corrupted, one per
 //! [`RejectReason`](crate::process::validate::RejectReason), some are re-sent (same id, or a new sequence number with identical content),
@@ -27,13 +31,15 @@ mod sample;
 mod sensors;
 mod streams;
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::orbit::catalog::{Catalog, CatalogError};
 use crate::orbit::propagate::{PropagateError, Propagator};
 use crate::sensors::SensorRegistry;
 
-pub use config::ScenarioConfig;
+pub use config::{Population, REALISTIC_FIRST_NORAD, SPARSE_DRAWS, ScenarioConfig};
 pub use expected::{
     Expected, ExpectedDecodeError, ExpectedDuplicate, ExpectedRejection, PlantedConjunction,
 };
@@ -55,8 +61,12 @@ pub const OPTICAL_PAGE_LEN: usize = 25;
 pub struct Scenario {
     /// The configuration it was generated from.
     pub config: ScenarioConfig,
-    /// Random objects plus the planted pair.
+    /// The generated objects as element sets: random objects plus the planted pair; empty for
+    /// [`Population::External`] (the caller holds that catalog's element sets).
     pub catalog: Catalog,
+    /// Every object the streams observe, ready to propagate, in catalog order (for an external
+    /// catalog, the objects it was given).
+    pub propagators: Arc<[Propagator]>,
     /// The sensors the streams come from.
     pub sensors: SensorRegistry,
     /// Wire input per source.
@@ -86,6 +96,9 @@ pub enum ScenarioError {
     /// A record could not be encoded.
     #[error("record could not be encoded: {0}")]
     Encode(String),
+    /// An external catalog with no objects: there is nothing to observe.
+    #[error("the external catalog has no objects")]
+    EmptyCatalog,
 }
 
 impl Scenario {
@@ -97,15 +110,31 @@ impl Scenario {
     /// planted approach is not confirmed (neither happens with the defaults).
     pub fn generate(config: &ScenarioConfig) -> Result<Scenario, ScenarioError> {
         let mut rng = fastrand::Rng::with_seed(config.seed);
-        let mut catalog =
-            Catalog::generate(rng.u64(..), config.objects, 40_001, config.start_unix_s)?;
-        catalog.objects.extend(plant::plant_pair(&mut rng, config)?);
-        let props: Vec<Propagator> = catalog
-            .objects
-            .iter()
-            .map(Propagator::new)
-            .collect::<Result<_, _>>()?;
-        let conjunction = plant::confirm_plant(&props, config)?;
+        let start = config.start_unix_s;
+        let (catalog, props, conjunction) = match &config.population {
+            Population::External(objects) => {
+                if objects.is_empty() {
+                    return Err(ScenarioError::EmptyCatalog);
+                }
+                (Catalog::default(), Arc::clone(objects), None)
+            }
+            Population::Generated | Population::Realistic { .. } => {
+                let mut catalog = match config.population {
+                    Population::Realistic { count } => {
+                        Catalog::realistic(rng.u64(..), count, REALISTIC_FIRST_NORAD, start)?
+                    }
+                    _ => Catalog::generate(rng.u64(..), config.objects, 40_001, start)?,
+                };
+                catalog.objects.extend(plant::plant_pair(&mut rng, config)?);
+                let props: Vec<Propagator> = catalog
+                    .objects
+                    .iter()
+                    .map(Propagator::new)
+                    .collect::<Result<_, _>>()?;
+                let conjunction = plant::confirm_plant(&props, config)?;
+                (catalog, Arc::from(props), Some(conjunction))
+            }
+        };
         let sensors = sensors::registry();
         let mut generator = sample::Generator::new(config, &props, &sensors, rng.u64(..));
         generator.sample();
@@ -114,6 +143,7 @@ impl Scenario {
         Ok(Scenario {
             config: config.clone(),
             catalog,
+            propagators: props,
             sensors,
             streams,
             expected,

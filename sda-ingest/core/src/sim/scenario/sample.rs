@@ -1,6 +1,6 @@
 //! Sampling: each sensor's records, from SGP4 states at a fixed cadence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::f64::consts::TAU;
 
 use chrono::DateTime;
@@ -15,7 +15,26 @@ use crate::wire::radar::RadarRecord;
 use crate::wire::synthetic::{SyntheticBody, SyntheticRecord};
 
 use super::ScenarioConfig;
+use super::config::{Population, SPARSE_DRAWS};
 use super::sensors::{GROUND, ISL_SATELLITE, MIN_ELEVATION_RAD, SBO, Site};
+
+/// The objects' states at the sweeps, computed as the sensors need them.
+enum States {
+    /// Every object at every sweep, computed up front (`[k][j]`: object `j` at sweep `k`,
+    /// `None` where SGP4 failed): the built-in catalog's sampling, whose streams tests pin.
+    Eager(Vec<Vec<Option<TemeState>>>),
+    /// Only the objects a sensor looks at, each at most once per sweep: catalogs too large to
+    /// propagate whole at every sweep.
+    Sparse {
+        /// The sweep `cache` holds states of.
+        sweep: usize,
+        cache: HashMap<usize, Option<TemeState>>,
+    },
+}
+
+/// A visible object: its index, state, and range (m), azimuth and elevation (rad) from the
+/// site.
+type Sighting = (usize, TemeState, f64, f64, f64);
 
 /// Samples the streams, then injects faults and encodes them.
 pub(super) struct Generator<'a> {
@@ -23,8 +42,10 @@ pub(super) struct Generator<'a> {
     /// The sensors, for the observation ids normalisation will give each record.
     pub(super) registry: &'a SensorRegistry,
     pub(super) rng: fastrand::Rng,
-    /// `states[k][j]`: object `j` at sweep `k`, `None` where SGP4 failed.
-    states: Vec<Vec<Option<TemeState>>>,
+    /// Whether a stream too short for its faults gets fewer of them rather than failing the
+    /// generation (an external catalog, which may hold only a few objects).
+    pub(super) lenient: bool,
+    states: States,
     times: Vec<f64>,
     pub(super) radar: Vec<RadarRecord>,
     pub(super) isl: Vec<IslRecord>,
@@ -45,14 +66,24 @@ impl<'a> Generator<'a> {
         let times: Vec<f64> = (0..sweeps)
             .map(|k| cfg.start_unix_s + k as f64 * cfg.cadence_s)
             .collect();
-        let states = times
-            .iter()
-            .map(|t| props.iter().map(|p| p.state_at(*t).ok()).collect())
-            .collect();
+        let states = if cfg.population.is_sparse() {
+            States::Sparse {
+                sweep: 0,
+                cache: HashMap::new(),
+            }
+        } else {
+            States::Eager(
+                times
+                    .iter()
+                    .map(|t| props.iter().map(|p| p.state_at(*t).ok()).collect())
+                    .collect(),
+            )
+        };
         Generator {
             props,
             registry,
             rng: fastrand::Rng::with_seed(seed),
+            lenient: matches!(cfg.population, Population::External(_)),
             states,
             times,
             radar: Vec::new(),
@@ -108,19 +139,49 @@ impl<'a> Generator<'a> {
         *count
     }
 
+    /// Object `j` at sweep `k`; `None` where SGP4 fails.
+    fn state(&mut self, k: usize, j: usize) -> Option<TemeState> {
+        match &mut self.states {
+            States::Eager(states) => states[k][j],
+            States::Sparse { sweep, cache } => {
+                if *sweep != k {
+                    *sweep = k;
+                    cache.clear();
+                }
+                let (props, t) = (self.props, self.times[k]);
+                *cache.entry(j).or_insert_with(|| props[j].state_at(t).ok())
+            }
+        }
+    }
+
+    /// Object `j` as seen from `site` at sweep `k`, if it is above the elevation mask.
+    fn sighting(&mut self, k: usize, j: usize, site: Site) -> Option<Sighting> {
+        let s = self.state(k, j)?;
+        let (r, az, el) = frames::range_az_el(
+            site.lat,
+            site.lon,
+            site.alt,
+            self.times[k],
+            scale(s.position_km, 1e3),
+        );
+        (el >= MIN_ELEVATION_RAD).then_some((j, s, r, az, el))
+    }
+
     /// A random object above the elevation mask of `site` at sweep `k`.
-    fn pick_visible(&mut self, k: usize, site: Site) -> Option<(usize, TemeState, f64, f64, f64)> {
-        let t = self.times[k];
-        let visible: Vec<(usize, TemeState, f64, f64, f64)> = self.states[k]
-            .iter()
-            .enumerate()
-            .filter_map(|(j, s)| {
-                let s = (*s)?;
-                let (r, az, el) =
-                    frames::range_az_el(site.lat, site.lon, site.alt, t, scale(s.position_km, 1e3));
-                (el >= MIN_ELEVATION_RAD).then_some((j, s, r, az, el))
-            })
-            .collect();
+    ///
+    /// A large catalog is not looked at whole: objects are drawn at random until one is
+    /// visible, at most [`SPARSE_DRAWS`] of them. The first visible object of a sequence of
+    /// uniform draws is uniform among the visible objects, so this is the same choice as
+    /// drawing from the visible ones, except that a sweep may find nothing when few are.
+    fn pick_visible(&mut self, k: usize, site: Site) -> Option<Sighting> {
+        let n = self.props.len();
+        if matches!(self.states, States::Sparse { .. }) && n > SPARSE_DRAWS {
+            return (0..SPARSE_DRAWS).find_map(|_| {
+                let j = self.rng.usize(..n);
+                self.sighting(k, j, site)
+            });
+        }
+        let visible: Vec<Sighting> = (0..n).filter_map(|j| self.sighting(k, j, site)).collect();
         if visible.is_empty() {
             return None;
         }
@@ -249,7 +310,7 @@ impl<'a> Generator<'a> {
         let n = self.props.len();
         for _ in 0..2 {
             let j = self.rng.usize(..n);
-            let Some(s) = self.states[k][j] else { continue };
+            let Some(s) = self.state(k, j) else { continue };
             let p = scale(s.position_km, 1e3);
             let position_m = [
                 p[0] + self.noise(20.0),
@@ -266,12 +327,13 @@ impl<'a> Generator<'a> {
                 sigma_m: 20.0,
             });
         }
-        let Some(host) = self.states[k][0] else {
+        // A catalog of one object has nothing for the telescope to look at.
+        let (Some(host), true) = (self.state(k, 0), n > 1) else {
             return;
         };
         let host_m = scale(host.position_km, 1e3);
         let j = 1 + self.rng.usize(..n - 1);
-        let Some(s) = self.states[k][j] else { return };
+        let Some(s) = self.state(k, j) else { return };
         let target = scale(s.position_km, 1e3);
         if !line_of_sight_clear(host_m, target) {
             return;
