@@ -391,8 +391,8 @@ fn rate_limits(file: &FileConfig) -> Result<Vec<(SensorKind, ThrottleLimit)>, Co
                 ConfigError::invalid(
                     "rate_limit",
                     format!(
-                        "of `{name}` needs per_second from 1 to 1000000000 and a burst of at \
-                         least 1 (got per_second = {}, burst = {burst})",
+                        "of `{name}` needs per_second and burst from 1 to 1000000000 (got \
+                         per_second = {}, burst = {burst})",
                         limit.per_second
                     ),
                 )
@@ -441,10 +441,11 @@ mod tests {
         let error = config("[rate_limit]\nisl = { per_second = 0 }\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "rate_limit of `isl` needs per_second from 1 to 1000000000 and a burst of at least 1 \
-             (got per_second = 0, burst = 0)"
+            "rate_limit of `isl` needs per_second and burst from 1 to 1000000000 (got \
+             per_second = 0, burst = 0)"
         );
         assert!(config("[rate_limit]\nisl = { per_second = 5, burst = 0 }\n").is_err());
+        assert!(config("[rate_limit]\nisl = { per_second = 5, burst = 1000000001 }\n").is_err());
         assert!(config("[rate_limit]\nisl = { per_second = 2000000000 }\n").is_err());
         // Unknown keys and wrong types are parse errors, with the line.
         for text in [

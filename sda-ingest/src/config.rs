@@ -49,7 +49,7 @@
 //! `[rate_limit]` throttles sources from the start, as `POST /operators/{name}/throttle` does
 //! while the service runs (and can lift: `DELETE`): each key is a source (`radar`, `optical`,
 //! `isl`, `laser_ranging`, `passive_rf`, `space_based_optical`, `bistatic_radar`,
-//! `photometry`), `per_second` is 1 to 1,000,000,000 and `burst` at least 1. A throttled
+//! `photometry`), `per_second` and `burst` are 1 to 1,000,000,000. A throttled
 //! source holds what it read until a permit comes; for radar that means the socket's queue
 //! fills and the kernel drops what does not fit (counted in `kernel_dropped`), as when it is
 //! paused.

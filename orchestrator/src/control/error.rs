@@ -21,9 +21,9 @@ pub enum ControlError {
         role: Role,
     },
     /// A throttle's rate is not 1 to [`MAX_PER_SECOND`](super::MAX_PER_SECOND) items per
-    /// second, or its burst is 0.
+    /// second, or its burst is not 1 to [`MAX_BURST`](super::MAX_BURST).
     #[error(
-        "a throttle needs 1 to 1000000000 items per second and a burst of at least 1 \
+        "a throttle needs 1 to 1000000000 items per second and a burst of 1 to 1000000000 \
          (got {per_second} per second, burst {burst})"
     )]
     InvalidThrottle {

@@ -8,4 +8,4 @@ mod throttle;
 pub use controls::GraphControls;
 pub use error::ControlError;
 pub(crate) use gate::PauseGate;
-pub use throttle::{MAX_PER_SECOND, ThrottleLimit};
+pub use throttle::{MAX_BURST, MAX_PER_SECOND, ThrottleLimit};

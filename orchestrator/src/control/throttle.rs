@@ -17,6 +17,9 @@ use super::ControlError;
 /// The highest rate a throttle takes: one item per nanosecond, the limiter's resolution.
 pub const MAX_PER_SECOND: u32 = 1_000_000_000;
 
+/// The largest burst a throttle takes: 10⁹ items (a second at the highest rate).
+pub const MAX_BURST: u32 = 1_000_000_000;
+
 /// A source's rate limit: at most `per_second` items per second on average, and at most
 /// `burst` items at once after a pause in sending. Set with
 /// [`GraphControls::throttle`](super::GraphControls::throttle); shown in each source's
@@ -46,9 +49,9 @@ pub struct ThrottleLimit {
     /// The sustained rate, items per second: 1 to 1,000,000,000.
     #[cfg_attr(feature = "http", schema(minimum = 1, maximum = 1_000_000_000))]
     pub per_second: u32,
-    /// How many items may go at once after the source has sent below the rate: at least 1.
-    /// A batch larger than this waits for its permits one burst at a time.
-    #[cfg_attr(feature = "http", schema(minimum = 1))]
+    /// How many items may go at once after the source has sent below the rate: 1 to
+    /// 1,000,000,000. A batch larger than this waits for its permits one burst at a time.
+    #[cfg_attr(feature = "http", schema(minimum = 1, maximum = 1_000_000_000))]
     pub burst: u32,
 }
 
@@ -58,9 +61,9 @@ impl ThrottleLimit {
     /// # Errors
     ///
     /// [`ControlError::InvalidThrottle`] unless `per_second` is 1 to [`MAX_PER_SECOND`] and
-    /// `burst` at least 1.
+    /// `burst` 1 to [`MAX_BURST`].
     pub fn new(per_second: u32, burst: u32) -> Result<Self, ControlError> {
-        if per_second == 0 || per_second > MAX_PER_SECOND || burst == 0 {
+        if per_second == 0 || per_second > MAX_PER_SECOND || burst == 0 || burst > MAX_BURST {
             return Err(ControlError::InvalidThrottle { per_second, burst });
         }
         Ok(ThrottleLimit { per_second, burst })
@@ -164,7 +167,8 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         assert!(ThrottleLimit::new(1, 1).is_ok());
-        assert!(ThrottleLimit::new(MAX_PER_SECOND, u32::MAX).is_ok());
+        assert!(ThrottleLimit::new(MAX_PER_SECOND, MAX_BURST).is_ok());
+        assert!(ThrottleLimit::new(MAX_PER_SECOND, MAX_BURST + 1).is_err());
         assert!(ThrottleLimit::new(MAX_PER_SECOND + 1, 1).is_err());
         assert!(ThrottleLimit::new(5, 0).is_err());
         assert_eq!(

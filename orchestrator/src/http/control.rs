@@ -61,9 +61,9 @@ pub(crate) struct ThrottleRequest {
     /// The sustained rate, items per second: 1 to 1,000,000,000.
     #[schema(minimum = 1, maximum = 1_000_000_000)]
     per_second: u32,
-    /// How many items may go at once after the source has sent below the rate: at least 1
-    /// (the rate, when left out).
-    #[schema(minimum = 1)]
+    /// How many items may go at once after the source has sent below the rate: 1 to
+    /// 1,000,000,000 (the rate, when left out).
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     burst: Option<u32>,
 }
 
@@ -135,7 +135,7 @@ pub(crate) async fn resume(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Throttled (or throttled to this limit already)", body = Changed),
-        (status = 400, description = "The body is not `{\"per_second\": N, \"burst\": M}` with N from 1 to 1000000000 and M at least 1", body = ErrorBody),
+        (status = 400, description = "The body is not `{\"per_second\": N, \"burst\": M}` with N and M from 1 to 1000000000", body = ErrorBody),
         (status = 401, description = "No `Authorization: Bearer` header, or a malformed one", body = ErrorBody),
         (status = 403, description = "A wrong token, or no token configured (control disabled)", body = ErrorBody),
         (status = 404, description = "No operator of that name", body = ErrorBody),

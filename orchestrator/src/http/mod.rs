@@ -36,7 +36,7 @@
 //! given to [`ControlPlane::with_token`]: no token configured → 403 (the endpoints are
 //! disabled); a missing or malformed header → 401 with `WWW-Authenticate: Bearer`; a wrong
 //! token → 403. Tokens are compared in constant time. Then a throttle body that is not
-//! `{"per_second": N, "burst": M}` with N from 1 to 1,000,000,000 and M at least 1 → 400, an
+//! `{"per_second": N, "burst": M}` with N and M from 1 to 1,000,000,000 → 400, an
 //! unknown operator → 404, an operator or sink → 409, and success → 200 with `{"operator",
 //! "paused", "throttle", "state", "changed"}`; pausing twice, or setting the limit in force,
 //! is accepted and changes nothing.
