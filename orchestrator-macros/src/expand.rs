@@ -28,7 +28,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use sda_orchestrator_topology::Role;
+use sda_orchestrator_topology::{DEFAULT_EDGE_CAPACITY, Fingerprinter, Role};
 use syn::{Ident, LitStr};
 
 use crate::check::Plan;
@@ -142,10 +142,67 @@ pub(crate) fn expand(plan: &Plan<'_>, errors: Option<&syn::Error>) -> TokenStrea
     }
 }
 
-/// The fingerprint of the topology as a constant expression, evaluated by the compiler with the
-/// same `const fn`s the graph runs at run time; `None` when an edge's capacity is not a constant
-/// (see [`is_constant`]) or an edge is already reported as wrong.
+/// The fingerprint of the topology as a constant expression; `None` when an edge's capacity is
+/// not a constant (see [`is_constant`]) or an edge is already reported as wrong.
+///
+/// When every capacity is an integer literal or the default, the macro computes the fingerprint
+/// itself, with the same `Fingerprinter` the graph runs at run time, and writes its 32 bytes:
+/// evaluating SHA-256 over a large graph's description in the compiler's constant evaluator
+/// costs a noticeable share of compiling a crate of a thousand vertices. Otherwise (a capacity
+/// named by a constant, whose value only the compiler knows) the expression calls the same
+/// `const fn`s for the compiler to evaluate.
 fn fingerprint(plan: &Plan<'_>) -> Option<TokenStream> {
+    if let Some(bytes) = native_fingerprint(plan) {
+        let whole = Span::mixed_site();
+        let bytes = bytes.iter();
+        return Some(quote_spanned! {whole=>
+            ::sda_orchestrator::graph::Fingerprint::from_bytes([#(#bytes),*])
+        });
+    }
+    const_fingerprint(plan)
+}
+
+/// The fingerprint computed here, when every capacity is known here: an integer literal, or
+/// the default.
+fn native_fingerprint(plan: &Plan<'_>) -> Option<[u8; 32]> {
+    let mut fingerprinter = Fingerprinter::new();
+    let names: Vec<String> = plan
+        .vertices
+        .iter()
+        .map(|v| v.declaration.name_text())
+        .collect();
+    for (vertex, name) in plan.vertices.iter().zip(&names) {
+        fingerprinter = fingerprinter.vertex(name, vertex.declaration.role.noun());
+    }
+    for edge in &plan.edges {
+        let (from, to) = edge.endpoints?;
+        let (from, to) = (names.get(from)?, names.get(to)?);
+        let capacity = match edge.broadcast.or(edge.capacity) {
+            Some(syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(int),
+                ..
+            })) => int.base10_parse::<usize>().ok()?,
+            Some(_) => return None,
+            None => DEFAULT_EDGE_CAPACITY,
+        };
+        fingerprinter = fingerprinter.edge(from, to, capacity, kind(edge), edge.filter.is_some());
+    }
+    Some(*fingerprinter.finish().as_bytes())
+}
+
+/// `plain`, `priority` or `broadcast`.
+fn kind(edge: &crate::check::PlannedEdge<'_>) -> &'static str {
+    if edge.broadcast.is_some() {
+        "broadcast"
+    } else if edge.priority.is_some() {
+        "priority"
+    } else {
+        "plain"
+    }
+}
+
+/// The fingerprint as calls of the `const fn`s, for the compiler to evaluate.
+fn const_fingerprint(plan: &Plan<'_>) -> Option<TokenStream> {
     let whole = Span::mixed_site();
     let vertices = plan.vertices.iter().map(|vertex| {
         let name = LitStr::new(&vertex.declaration.name_text(), whole);
@@ -166,13 +223,7 @@ fn fingerprint(plan: &Plan<'_>) -> Option<TokenStream> {
             Some(_) => return None,
             None => quote_spanned!(whole=> ::sda_orchestrator::graph::DEFAULT_EDGE_CAPACITY),
         };
-        let kind = if edge.broadcast.is_some() {
-            "broadcast"
-        } else if edge.priority.is_some() {
-            "priority"
-        } else {
-            "plain"
-        };
+        let kind = kind(edge);
         let filtered = edge.filter.is_some();
         edges.push(quote_spanned!(whole=> .edge(#from, #to, #capacity, #kind, #filtered)));
     }

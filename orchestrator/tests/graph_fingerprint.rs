@@ -146,3 +146,58 @@ fn a_capacity_that_is_not_a_constant_leaves_the_compile_time_fingerprint_out() {
     by_hand.connect_with(&radar, &archive, EdgeOptions::new().capacity(32));
     assert_eq!(graph.fingerprint(), by_hand.fingerprint());
 }
+
+#[test]
+fn with_literal_and_default_capacities_the_macro_writes_the_same_fingerprint() {
+    // Every capacity is a literal or the default, so the macro computes the fingerprint itself
+    // (rather than leaving it to the compiler's constant evaluator): it must be the same value.
+    let graph = pipeline! {
+        source radar = source();
+        source isl = source();
+        operator normalize = operator();
+        sink archive = sink(), restart = RestartPolicy::Never;
+        sink display = sink(), restart = RestartPolicy::Never;
+        sink rejects = sink(), restart = RestartPolicy::Never;
+        radar -> normalize;
+        isl -> [capacity = 16, priority = urgent] normalize;
+        normalize -> [capacity = 1_024] archive;
+        normalize -> [broadcast = 8] display;
+        normalize -> [filter = odd] rejects;
+    };
+    let declared = graph
+        .declared_fingerprint()
+        .expect("every capacity is a literal or the default");
+    assert_eq!(declared, graph.fingerprint());
+    let mut by_hand = OperatorGraph::new();
+    let radar = by_hand.add_source("radar", RestartPolicy::default(), source());
+    let isl = by_hand.add_source("isl", RestartPolicy::default(), source());
+    let normalize = by_hand.add_operator("normalize", RestartPolicy::default(), operator());
+    let archive = by_hand.add_sink("archive", RestartPolicy::Never, sink());
+    let display = by_hand.add_sink("display", RestartPolicy::Never, sink());
+    let rejects = by_hand.add_sink("rejects", RestartPolicy::Never, sink());
+    by_hand
+        .connect(&radar, &normalize)
+        .connect_with(
+            &isl,
+            &normalize,
+            EdgeOptions::new().capacity(16).priority(urgent),
+        )
+        .connect_with(&normalize, &archive, EdgeOptions::new().capacity(1024))
+        .connect_with(&normalize, &display, EdgeOptions::new().broadcast(8))
+        .connect_with(&normalize, &rejects, EdgeOptions::new().filter(odd));
+    assert_eq!(declared, by_hand.fingerprint());
+    // A different literal gives a different value.
+    let other = pipeline! {
+        source radar = source();
+        sink archive = sink(), restart = RestartPolicy::Never;
+        radar -> [capacity = 7] archive;
+    };
+    let default = pipeline! {
+        source radar = source();
+        sink archive = sink(), restart = RestartPolicy::Never;
+        radar -> archive;
+    };
+    assert_eq!(other.declared_fingerprint(), Some(other.fingerprint()));
+    assert_eq!(default.declared_fingerprint(), Some(default.fingerprint()));
+    assert_ne!(other.fingerprint(), default.fingerprint());
+}

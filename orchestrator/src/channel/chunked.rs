@@ -76,30 +76,44 @@ struct Waiters {
     next_id: u64,
 }
 
+/// The queue proper, behind the channel's lock.
+struct Queue<T> {
+    chunks: VecDeque<Chunk<T>>,
+    /// Whether the receiver found the queue empty after registering its waker, and has not
+    /// looked since: only then does a sender wake it. Kept under the lock, so a busy receiver
+    /// costs its senders no atomic operation on the waker per push.
+    parked: bool,
+}
+
+/// Not padded to cache lines: a graph may have 10^5 edges, and building it touches every
+/// channel's memory (see `build()`); what the two sides contend for on every item is the
+/// queue's lock anyway.
 struct Shared<T> {
-    /// The chunks sent and not yet taken by the receiver, which takes them all at once.
-    queue: Mutex<VecDeque<Chunk<T>>>,
-    /// How many chunks `queue` holds, readable without the lock (a hint for looking only).
-    queued: AtomicUsize,
     capacity: usize,
-    /// Items counted against the capacity: queued, popped by the receiver and not yet handed
-    /// out, handed out but not yet given back, and granted to waiting senders.
-    used: AtomicUsize,
     /// Whether a sender waits for room not granted yet: new senders then queue behind it, and
     /// the receiver gives room back at once.
     waiting: AtomicBool,
-    waiters: Mutex<Waiters>,
-    receiver: AtomicWaker,
-    senders: AtomicUsize,
     /// The receiver is gone for good.
     closed: AtomicBool,
+    senders: AtomicUsize,
+    /// Items counted against the capacity: queued, popped by the receiver and not yet handed
+    /// out, handed out but not yet given back, and granted to waiting senders.
+    used: AtomicUsize,
+    /// The chunks sent and not yet taken by the receiver, which takes them all at once.
+    queue: Mutex<Queue<T>>,
+    /// How many chunks `queue` holds, readable without the lock (a hint for looking only).
+    queued: AtomicUsize,
+    receiver: AtomicWaker,
+    waiters: Mutex<Waiters>,
 }
 
 impl<T> Shared<T> {
-    fn push(&self, chunk: Chunk<T>) {
+    /// Queues a chunk; `true` when the receiver is parked and must be woken.
+    fn push(&self, chunk: Chunk<T>) -> bool {
         let mut queue = lock(&self.queue);
-        queue.push_back(chunk);
-        self.queued.store(queue.len(), Ordering::Relaxed);
+        queue.chunks.push_back(chunk);
+        self.queued.store(queue.chunks.len(), Ordering::Relaxed);
+        std::mem::take(&mut queue.parked)
     }
 
     /// Queues markers behind everything queued, merged into the last slot when that is a
@@ -110,11 +124,12 @@ impl<T> Shared<T> {
         }
         {
             let mut queue = lock(&self.queue);
-            match queue.back_mut() {
+            queue.parked = false;
+            match queue.chunks.back_mut() {
                 Some(Chunk::Mark(last)) => last.merge(marks),
                 _ => {
-                    queue.push_back(Chunk::Mark(marks));
-                    self.queued.store(queue.len(), Ordering::Relaxed);
+                    queue.chunks.push_back(Chunk::Mark(marks));
+                    self.queued.store(queue.chunks.len(), Ordering::Relaxed);
                 }
             }
         }
@@ -195,15 +210,18 @@ fn wake_all(wakers: Vec<Waker>) {
 /// Allocates a channel holding at most `capacity` items (at least 1).
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
-        queue: Mutex::new(VecDeque::new()),
-        queued: AtomicUsize::new(0),
         capacity: capacity.max(1),
-        used: AtomicUsize::new(0),
         waiting: AtomicBool::new(false),
-        waiters: Mutex::new(Waiters::default()),
-        receiver: AtomicWaker::new(),
-        senders: AtomicUsize::new(1),
         closed: AtomicBool::new(false),
+        senders: AtomicUsize::new(1),
+        used: AtomicUsize::new(0),
+        queue: Mutex::new(Queue {
+            chunks: VecDeque::new(),
+            parked: false,
+        }),
+        queued: AtomicUsize::new(0),
+        receiver: AtomicWaker::new(),
+        waiters: Mutex::new(Waiters::default()),
     });
     (
         Sender {
@@ -279,10 +297,11 @@ impl<T> Sender<T> {
         Ok(())
     }
 
-    /// Queues a chunk whose room is taken.
+    /// Queues a chunk whose room is taken, waking the receiver if it is parked.
     fn push(&self, chunk: Chunk<T>) {
-        self.shared.push(chunk);
-        self.shared.receiver.wake();
+        if self.shared.push(chunk) {
+            self.shared.receiver.wake();
+        }
     }
 
     /// Sends one item if there is room for it now.
@@ -460,11 +479,20 @@ impl<T> Receiver<T> {
     /// Takes every chunk queued now into the stash; `false` when there was none. Reliable: a
     /// chunk pushed before a waker registered ahead of this call is seen (the lock orders them).
     fn take_queued(&mut self) -> bool {
+        self.take_queued_or_park(false)
+    }
+
+    /// [`take_queued`](Receiver::take_queued); when there is nothing and `park` is set, marks
+    /// the receiver parked (its waker is registered), so that the next push wakes it. Taking
+    /// chunks unparks it: a receiver that is busy is not woken.
+    fn take_queued_or_park(&mut self, park: bool) -> bool {
         let mut queue = lock(&self.shared.queue);
-        if queue.is_empty() {
+        if queue.chunks.is_empty() {
+            queue.parked |= park;
             return false;
         }
-        std::mem::swap(&mut self.stash, &mut queue);
+        queue.parked = false;
+        std::mem::swap(&mut self.stash, &mut queue.chunks);
         self.shared.queued.store(0, Ordering::Relaxed);
         true
     }
@@ -526,16 +554,17 @@ impl<T> Receiver<T> {
         if let Some(chunk) = self.pop_or_release() {
             return Poll::Ready(Some(chunk));
         }
-        // Registered first, then looked at again: a push after this look wakes the receiver.
+        // Registered first, then looked at again under the lock, which marks the receiver
+        // parked if the queue is still empty: the next push sees the mark and wakes it.
         self.shared.receiver.register(cx.waker());
-        if let Some(chunk) = self.pop() {
-            return Poll::Ready(Some(chunk));
+        if self.stash.is_empty() && !self.take_queued_or_park(true) {
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                // Everything pushed before the last sender left is visible now.
+                return Poll::Ready(self.pop());
+            }
+            return Poll::Pending;
         }
-        if self.shared.senders.load(Ordering::Acquire) == 0 {
-            // Everything pushed before the last sender left is visible now.
-            return Poll::Ready(self.pop());
-        }
-        Poll::Pending
+        Poll::Ready(self.stash.pop_front())
     }
 
     /// Puts `items`, which this receiver handed out last, back in front of everything it holds,
@@ -572,7 +601,7 @@ impl<T> Receiver<T> {
             && self.mark.is_none()
             && self.stash.is_empty()
             && self.shared.senders.load(Ordering::Acquire) == 0
-            && lock(&self.shared.queue).is_empty()
+            && lock(&self.shared.queue).chunks.is_empty()
     }
 
     /// Takes one item if one is queued now, without registering for a wake-up. `None` when
@@ -756,7 +785,7 @@ impl<T> Drop for Receiver<T> {
         for waiter in waiters {
             waiter.waker.wake();
         }
-        let queued = std::mem::take(&mut *lock(&self.shared.queue));
+        let queued = std::mem::take(&mut lock(&self.shared.queue).chunks);
         drop(queued);
     }
 }

@@ -192,11 +192,14 @@ impl<T> Outbox<T> {
     }
 
     /// Waits while the source is paused, then for throttle permits for `items` items.
+    ///
+    /// The wait is boxed: a send future carries only a pointer for it, so that the common send,
+    /// which never waits here, does not build (and move) the gate's timer and notification.
     async fn pass_gate(&self, items: usize) {
         if let Some(gate) = &self.gate
             && gate.holds()
         {
-            gate.pass(items).await;
+            Box::pin(gate.pass(items)).await;
         }
     }
 
@@ -320,41 +323,64 @@ impl<T: Message> Outbox<T> {
     }
 
     /// `send` past the pause gate and the barrier protocol.
+    ///
+    /// Every edge is tried without waiting first; what waits (for a full edge) is boxed, so that
+    /// the future of a send that finds room is small: a large future is copied on every call
+    /// of `send`, which is most of the cost of a send that does not wait.
     #[inline]
     async fn send_item(&self, item: T) -> Result<(), SendError> {
-        // The common case, one plain edge with room, without the general path's loop.
-        let item = match self.edges.as_slice() {
-            [edge] if edge.keep.is_none() => match &edge.tx {
-                TxEnd::Plain(tx) => match tx.try_send(item) {
-                    Ok(()) => {
-                        edge.info.sent.add(1);
-                        return Ok(());
-                    }
-                    Err(TrySend::Closed(_)) => return Err(undelivered(edge, 1)),
-                    Err(TrySend::Full(item)) => item,
-                },
-                _ => item,
-            },
-            [] => {
-                return Err(SendError {
-                    edge: String::new(),
-                    undelivered: 1,
-                });
+        match self.edges.as_slice() {
+            // The common case, one edge (of any kind, filtered or not), without the general
+            // path's loop: the filter, one attempt, and a wait only when the edge (or the
+            // item's lane) is full.
+            [edge] => {
+                if !keeps(edge, &item) {
+                    return Ok(());
+                }
+                match try_send_on(edge, item) {
+                    Ok(()) => Ok(()),
+                    Err(TrySend::Closed(_)) => Err(undelivered(edge, 1)),
+                    Err(TrySend::Full(item)) => Box::pin(send_on(edge, item)).await,
+                }
             }
-            _ => item,
-        };
-        // Every edge in turn without waiting; only an edge that is full is waited for, and
-        // then the rest are tried again without waiting.
-        let mut failed = None;
-        let mut item = Some(item);
-        let mut next = 0;
-        while let Some((index, piece)) = self.send_now(next, &mut item, &mut failed) {
+            [] => Err(SendError {
+                edge: String::new(),
+                undelivered: 1,
+            }),
+            _ => {
+                let mut failed = None;
+                let mut item = Some(item);
+                match self.send_now(0, &mut item, &mut failed) {
+                    None => failed.map_or(Ok(()), Err),
+                    Some((index, piece)) => {
+                        Box::pin(self.send_rest(index, piece, item, failed)).await
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rest of a fan-out send once edge `index` was found full with `piece`: waits for it,
+    /// then tries the edges after it without waiting, and so on.
+    async fn send_rest(
+        &self,
+        mut index: usize,
+        mut piece: T,
+        mut item: Option<T>,
+        mut failed: Option<SendError>,
+    ) -> Result<(), SendError> {
+        loop {
             if let Err(e) = send_on(&self.edges[index], piece).await {
                 failed.get_or_insert(e);
             }
-            next = index + 1;
+            match self.send_now(index + 1, &mut item, &mut failed) {
+                Some((next, next_piece)) => {
+                    index = next;
+                    piece = next_piece;
+                }
+                None => return failed.map_or(Ok(()), Err),
+            }
         }
-        failed.map_or(Ok(()), Err)
     }
 
     /// Sends `item` on the edges from `next` on, as long as each has room: the last edge gets
@@ -425,8 +451,32 @@ impl<T: Message> Outbox<T> {
         self.send_batch_items(batch).await
     }
 
-    /// `send_batch` past the pause gate and the barrier protocol.
+    /// `send_batch` past the pause gate and the barrier protocol. The common case, one plain
+    /// edge without a filter that has room for the whole batch, is tried first without
+    /// waiting; the rest (which may wait) is boxed, so that the future stays small (see
+    /// [`send_item`](Outbox::send_item)).
     async fn send_batch_items(&self, batch: &mut Vec<T>) -> Result<(), SendError> {
+        if let [edge] = self.edges.as_slice()
+            && edge.keep.is_none()
+            && let TxEnd::Plain(tx) = &edge.tx
+            && !batch.is_empty()
+            && batch.len() <= tx.max_chunk()
+        {
+            let count = batch.len();
+            match tx.try_send_chunk(std::mem::take(batch)) {
+                Ok(()) => {
+                    edge.info.sent.add(count as u64);
+                    return Ok(());
+                }
+                Err(TrySend::Closed(_)) => return Err(undelivered(edge, count)),
+                Err(TrySend::Full(back)) => *batch = back,
+            }
+        }
+        Box::pin(self.send_batch_general(batch)).await
+    }
+
+    /// `send_batch` on every edge, waiting where one is full.
+    async fn send_batch_general(&self, batch: &mut Vec<T>) -> Result<(), SendError> {
         let Some((last, rest)) = self.edges.split_last() else {
             let undelivered = batch.len();
             batch.clear();
@@ -465,6 +515,7 @@ impl<T: Message> Outbox<T> {
 
 /// Whether `edge` carries `item`: always, unless the edge has a filter that rejects it, which is
 /// counted as filtered on the edge.
+#[inline]
 fn keeps<T>(edge: &EdgeTx<T>, item: &T) -> bool {
     match edge.keep {
         Some(keep) if !keep(item) => {

@@ -2,12 +2,13 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sda_orchestrator_topology::{self as topology, Problem};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::describe::TopologyParts;
 use super::{DeclaredVertex, GraphError, GraphErrorKind, Runnable, Topology};
 use crate::channel::{EdgeInfo, EdgeKind};
 use crate::checkpoint::{
@@ -35,7 +36,10 @@ pub struct BuiltGraph {
     pub(crate) order: Vec<usize>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) monitor: GraphMonitor,
-    topology: Topology,
+    /// What the topology is made of; its description is made when first asked for.
+    parts: TopologyParts,
+    topology: OnceLock<Topology>,
+    fingerprint: super::Fingerprint,
     /// The graph's checkpointing, started by the supervisor; `None` without checkpoints.
     pub(crate) checkpoints: Option<Checkpoints>,
     /// The checkpoint the graph resumes from.
@@ -45,7 +49,7 @@ pub struct BuiltGraph {
 impl std::fmt::Debug for BuiltGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BuiltGraph")
-            .field("topology", &self.topology)
+            .field("topology", self.topology())
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +104,8 @@ impl OperatorGraph {
     /// );
     /// ```
     pub fn build(self) -> Result<BuiltGraph, BuildError> {
-        let topology_view = self.topology();
+        let parts = self.topology_parts();
+        let fingerprint = parts.fingerprint();
         let OperatorGraph {
             vertices,
             edges,
@@ -200,7 +205,7 @@ impl OperatorGraph {
                 &vertices,
                 participants,
                 idle_timeout,
-                topology_view.fingerprint.to_hex(),
+                fingerprint.to_hex(),
             )?,
             None => {
                 let cells = vertices
@@ -266,7 +271,9 @@ impl OperatorGraph {
             order,
             shutdown,
             monitor,
-            topology: topology_view,
+            fingerprint,
+            parts,
+            topology: OnceLock::new(),
             checkpoints,
             restored,
         })
@@ -276,16 +283,26 @@ impl OperatorGraph {
 /// Which vertices a checkpoint barrier reaches, by index: the sources, and everything
 /// downstream of one through edges that are not lossy broadcasts.
 fn participants(vertices: &[DeclaredVertex], edges: &[super::declare::DeclaredEdge]) -> Vec<bool> {
-    let mut outgoing = vec![Vec::new(); vertices.len()];
-    for edge in edges {
-        if edge.kind != EdgeKind::Broadcast {
-            outgoing[edge.from].push(edge.to);
-        }
+    // Outgoing adjacency in one array (a counting sort by `from`), not a list per vertex.
+    let n = vertices.len();
+    let carries = |e: &&super::declare::DeclaredEdge| e.kind != EdgeKind::Broadcast;
+    let mut start = vec![0usize; n + 1];
+    for edge in edges.iter().filter(carries) {
+        start[edge.from + 1] += 1;
+    }
+    for v in 0..n {
+        start[v + 1] += start[v];
+    }
+    let mut next = start.clone();
+    let mut outgoing = vec![0usize; start[n]];
+    for edge in edges.iter().filter(carries) {
+        outgoing[next[edge.from]] = edge.to;
+        next[edge.from] += 1;
     }
     let mut reached: Vec<bool> = vertices.iter().map(|v| v.role == Role::Source).collect();
-    let mut stack: Vec<usize> = (0..vertices.len()).filter(|&i| reached[i]).collect();
+    let mut stack: Vec<usize> = (0..n).filter(|&i| reached[i]).collect();
     while let Some(vertex) = stack.pop() {
-        for &next in &outgoing[vertex] {
+        for &next in &outgoing[start[vertex]..start[vertex + 1]] {
             if !reached[next] {
                 reached[next] = true;
                 stack.push(next);
@@ -396,12 +413,13 @@ impl BuiltGraph {
 
     /// The graph's structure.
     pub fn topology(&self) -> &Topology {
-        &self.topology
+        self.topology
+            .get_or_init(|| self.parts.describe(self.fingerprint))
     }
 
     /// The topology's fingerprint ([`Topology::fingerprint`]).
     pub fn fingerprint(&self) -> super::Fingerprint {
-        self.topology.fingerprint
+        self.fingerprint
     }
 
     /// The checkpoint the graph resumes from: the latest complete one in the directory of

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
+use super::describe::TopologyParts;
 use super::vertex::{self, Declared, Nothing, Wire};
 use super::{
     AnyHandle, Downstream, EdgeSpec, Fingerprint, GraphError, GraphErrorKind, IntoEdgeSpec,
@@ -22,8 +23,7 @@ use crate::{
     SourceHandle,
 };
 
-/// The capacity of an edge that does not declare its own.
-pub const DEFAULT_EDGE_CAPACITY: usize = 1024;
+pub use sda_orchestrator_topology::DEFAULT_EDGE_CAPACITY;
 
 /// Allocates one edge's channel(s) and pushes the sender into the producer's output collector
 /// and the receiver into the consumer's input collector (see [`Wire`]), with the item type
@@ -489,16 +489,24 @@ impl OperatorGraph {
     /// The declared structure: vertices with their roles, restart policies and stall
     /// settings, edges with their capacities, in declaration order.
     pub fn topology(&self) -> Topology {
-        Topology::new(
-            self.vertices
+        let parts = self.topology_parts();
+        parts.describe(parts.fingerprint())
+    }
+
+    /// The topology's parts, names shared with the declaration.
+    pub(crate) fn topology_parts(&self) -> TopologyParts {
+        TopologyParts {
+            vertices: self
+                .vertices
                 .iter()
-                .map(|v| (v.name.to_string(), v.role, v.restart, v.stall))
+                .map(|v| (Arc::clone(&v.name), v.role, v.restart, v.stall))
                 .collect(),
-            self.edges
+            edges: self
+                .edges
                 .iter()
                 .map(|e| (e.from, e.to, e.capacity, e.kind.noun(), e.filtered, e.item))
                 .collect(),
-        )
+        }
     }
 
     /// The topology's fingerprint as declared so far: [`Topology::fingerprint`].
@@ -521,7 +529,7 @@ impl OperatorGraph {
     /// assert_ne!(declare(8).fingerprint(), declare(16).fingerprint());
     /// ```
     pub fn fingerprint(&self) -> Fingerprint {
-        self.topology().fingerprint
+        self.topology_parts().fingerprint()
     }
 
     /// The fingerprint `pipeline!` computed at compile time for this graph, or `None` for a

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sda_orchestrator_topology::{Fingerprint, Fingerprinter};
@@ -96,21 +97,48 @@ fn hex<S: serde::Serializer>(fingerprint: &Fingerprint, s: S) -> Result<S::Ok, S
     s.collect_str(fingerprint)
 }
 
-/// One edge as [`Topology::new`] takes it: from, to, capacity, kind, filtered, item type.
+/// One edge as a [`TopologyParts`] holds it: from, to, capacity, kind, filtered, item type.
 pub(crate) type EdgeParts = (usize, usize, usize, &'static str, bool, &'static str);
 
-impl Topology {
-    pub(crate) fn new(
-        vertices: Vec<(String, Role, RestartPolicy, StallPolicy)>,
-        edges: Vec<EdgeParts>,
-    ) -> Self {
-        let name = |i: usize| vertices.get(i).map_or_else(String::new, |v| v.0.clone());
-        let edges: Vec<EdgeDescription> = edges
-            .into_iter()
+/// One vertex as a [`TopologyParts`] holds it: name, role, restart policy, stall policy.
+pub(crate) type VertexParts = (Arc<str>, Role, RestartPolicy, StallPolicy);
+
+/// What a [`Topology`] is made from, without its strings: the names are shared, not copied, so
+/// that keeping it costs two allocations for the whole graph. A built graph keeps this and
+/// makes its [`Topology`] (a `String` per vertex and two per edge) only when asked for it.
+#[derive(Debug)]
+pub(crate) struct TopologyParts {
+    pub(crate) vertices: Vec<VertexParts>,
+    pub(crate) edges: Vec<EdgeParts>,
+}
+
+impl TopologyParts {
+    fn name(&self, index: usize) -> &str {
+        self.vertices.get(index).map_or("", |v| &v.0)
+    }
+
+    /// The fingerprint of the canonical description, hashed from the names in place.
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        let mut fingerprinter = Fingerprinter::new();
+        for (name, role, _, _) in &self.vertices {
+            fingerprinter = fingerprinter.vertex(name, role.noun());
+        }
+        for &(from, to, capacity, kind, filtered, _) in &self.edges {
+            fingerprinter =
+                fingerprinter.edge(self.name(from), self.name(to), capacity, kind, filtered);
+        }
+        fingerprinter.finish()
+    }
+
+    /// The description, with `fingerprint` (this topology's, computed before).
+    pub(crate) fn describe(&self, fingerprint: Fingerprint) -> Topology {
+        let edges = self
+            .edges
+            .iter()
             .map(
-                |(from, to, capacity, kind, filtered, item)| EdgeDescription {
-                    from: name(from),
-                    to: name(to),
+                |&(from, to, capacity, kind, filtered, item)| EdgeDescription {
+                    from: self.name(from).to_owned(),
+                    to: self.name(to).to_owned(),
                     capacity,
                     kind,
                     filtered,
@@ -118,20 +146,13 @@ impl Topology {
                 },
             )
             .collect();
-        let mut fingerprinter = Fingerprinter::new();
-        for (name, role, _, _) in &vertices {
-            fingerprinter = fingerprinter.vertex(name, role.noun());
-        }
-        for e in &edges {
-            fingerprinter = fingerprinter.edge(&e.from, &e.to, e.capacity, e.kind, e.filtered);
-        }
-        let fingerprint = fingerprinter.finish();
-        let vertices = vertices
-            .into_iter()
+        let vertices = self
+            .vertices
+            .iter()
             .map(|(name, role, restart, stall)| VertexDescription {
-                name,
-                role,
-                restart,
+                name: name.to_string(),
+                role: *role,
+                restart: *restart,
                 stall_after: stall.after,
                 on_stall: stall.on_stall,
             })
@@ -142,7 +163,9 @@ impl Topology {
             fingerprint,
         }
     }
+}
 
+impl Topology {
     /// The graph as a Mermaid flowchart: sources as parallelograms, operators as rectangles,
     /// sinks as cylinders, each edge labelled with its capacity (and its kind and filter when it
     /// has them; lossy broadcast edges dotted).

@@ -39,7 +39,7 @@
 
 pub(crate) mod build;
 pub(crate) mod declare;
-mod describe;
+pub(crate) mod describe;
 pub(crate) mod error;
 pub(crate) mod factory;
 pub(crate) mod handle;

@@ -67,8 +67,9 @@ pub(crate) struct OperatorStatus {
     stalled: AtomicBool,
     /// A source's pause gate; `None` for operators and sinks.
     pub(crate) pause: Option<Arc<PauseGate>>,
-    inputs: Vec<usize>,
-    outputs: Vec<usize>,
+    /// Its incoming and outgoing edges: ranges of [`Inner::by_vertex`].
+    inputs: std::ops::Range<usize>,
+    outputs: std::ops::Range<usize>,
 }
 
 /// A cheap, cloneable view of a running graph's state.
@@ -85,8 +86,21 @@ struct Inner {
     epoch: Instant,
     operators: Vec<OperatorStatus>,
     edges: Vec<Arc<EdgeInfo>>,
+    /// Edge indices grouped by vertex, each vertex's incoming edges then its outgoing ones (see
+    /// [`OperatorStatus::inputs`]): one array for the whole graph, not two lists per vertex.
+    by_vertex: Vec<usize>,
     events: EventBus,
     checkpoints: Mutex<CheckpointStatus>,
+}
+
+impl Inner {
+    fn inputs(&self, op: &OperatorStatus) -> &[usize] {
+        self.by_vertex.get(op.inputs.clone()).unwrap_or_default()
+    }
+
+    fn outputs(&self, op: &OperatorStatus) -> &[usize] {
+        self.by_vertex.get(op.outputs.clone()).unwrap_or_default()
+    }
 }
 
 impl GraphMonitor {
@@ -97,22 +111,41 @@ impl GraphMonitor {
         epoch: Instant,
         events: EventBus,
     ) -> Self {
-        // One pass over the edges, not one per vertex: graphs of tens of thousands of vertices
-        // must build in linear time.
-        let mut inputs = vec![Vec::new(); vertices.len()];
-        let mut outputs = vec![Vec::new(); vertices.len()];
-        for (i, edge) in edges.iter().enumerate() {
-            if let Some(list) = inputs.get_mut(edge.to) {
-                list.push(i);
+        // Counting passes over the edges into one array (incoming then outgoing edges of
+        // each vertex, in edge order): linear, and two allocations whatever the graph's size.
+        let n = vertices.len();
+        let mut start = vec![0usize; n + 1];
+        for edge in &edges {
+            if edge.to < n && edge.from < n {
+                start[edge.to + 1] += 1;
+                start[edge.from + 1] += 1;
             }
-            if let Some(list) = outputs.get_mut(edge.from) {
-                list.push(i);
+        }
+        for v in 0..n {
+            start[v + 1] += start[v];
+        }
+        let mut ins = vec![0usize; n];
+        for edge in &edges {
+            if edge.to < n && edge.from < n {
+                ins[edge.to] += 1;
+            }
+        }
+        // Where each vertex's next incoming and outgoing edge goes.
+        let mut next_in: Vec<usize> = start[..n].to_vec();
+        let mut next_out: Vec<usize> = (0..n).map(|v| start[v] + ins[v]).collect();
+        let mut by_vertex = vec![0usize; start[n]];
+        for (i, edge) in edges.iter().enumerate() {
+            if edge.to < n && edge.from < n {
+                by_vertex[next_in[edge.to]] = i;
+                next_in[edge.to] += 1;
+                by_vertex[next_out[edge.from]] = i;
+                next_out[edge.from] += 1;
             }
         }
         let operators = vertices
             .into_iter()
-            .zip(inputs.into_iter().zip(outputs))
-            .map(|((name, role, pause), (inputs, outputs))| OperatorStatus {
+            .enumerate()
+            .map(|(v, (name, role, pause))| OperatorStatus {
                 name,
                 role,
                 state: AtomicU8::new(0),
@@ -121,8 +154,8 @@ impl GraphMonitor {
                 last_error: Mutex::new(None),
                 stalled: AtomicBool::new(false),
                 pause,
-                inputs,
-                outputs,
+                inputs: start[v]..start[v] + ins[v],
+                outputs: start[v] + ins[v]..start[v + 1],
             })
             .collect();
         GraphMonitor {
@@ -130,6 +163,7 @@ impl GraphMonitor {
                 epoch,
                 operators,
                 edges,
+                by_vertex,
                 events,
                 checkpoints: Mutex::new(CheckpointStatus::default()),
             }),
@@ -220,15 +254,15 @@ impl GraphMonitor {
             indices.iter().filter_map(|&i| edges.get(i))
         }
         let on = |indices| on(edges, indices);
-        let received: u64 = on(&op.inputs).map(|e| e.received.get()).sum();
-        let sent: u64 = on(&op.outputs).map(|e| e.sent.get()).sum();
+        let (inputs, outputs) = (self.inner.inputs(op), self.inner.outputs(op));
+        let received: u64 = on(inputs).map(|e| e.received.get()).sum();
+        let sent: u64 = on(outputs).map(|e| e.sent.get()).sum();
         Some(Progress {
             count: received.wrapping_add(sent),
-            queued: on(&op.inputs).map(|e| e.depth()).sum(),
+            queued: on(inputs).map(|e| e.depth()).sum(),
             // A lossy broadcast edge never holds its producer back.
-            outputs_waiting: on(&op.outputs)
-                .any(|e| e.kind != EdgeKind::Broadcast && e.depth() > 0),
-            has_inputs: !op.inputs.is_empty(),
+            outputs_waiting: on(outputs).any(|e| e.kind != EdgeKind::Broadcast && e.depth() > 0),
+            has_inputs: !inputs.is_empty(),
             state: OperatorState::from_u8(op.state.load(Ordering::Relaxed)),
         })
     }
@@ -338,9 +372,9 @@ impl GraphMonitor {
                     state,
                     restarts: op.restarts.load(Ordering::Relaxed),
                     uptime_seconds: uptime,
-                    received: sum(&op.inputs, |e| e.received.get()),
-                    sent: sum(&op.outputs, |e| e.sent.get()),
-                    dropped: sum(&op.inputs, |e| e.dropped.get()),
+                    received: sum(self.inner.inputs(op), |e| e.received.get()),
+                    sent: sum(self.inner.outputs(op), |e| e.sent.get()),
+                    dropped: sum(self.inner.inputs(op), |e| e.dropped.get()),
                     last_error: op
                         .last_error
                         .lock()

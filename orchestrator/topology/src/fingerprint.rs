@@ -116,6 +116,7 @@ impl Fingerprinter {
     }
 
     /// Adds a vertex: its `name` and its role's noun (`source`, `operator` or `sink`).
+    #[inline]
     pub const fn vertex(self, name: &str, role: &str) -> Self {
         let sha = self
             .sha
@@ -128,6 +129,7 @@ impl Fingerprinter {
 
     /// Adds an edge: its ends' names, capacity, kind (`plain`, `priority` or `broadcast`) and
     /// whether it has a filter.
+    #[inline]
     pub const fn edge(
         self,
         from: &str,
@@ -152,6 +154,7 @@ impl Fingerprinter {
 }
 
 /// `<len>:<name>`.
+#[inline]
 const fn name_field(sha: Sha256, name: &str) -> Sha256 {
     decimal(sha, name.len() as u64)
         .update(b":")
@@ -159,6 +162,7 @@ const fn name_field(sha: Sha256, name: &str) -> Sha256 {
 }
 
 /// `n` in decimal.
+#[inline]
 const fn decimal(sha: Sha256, mut n: u64) -> Sha256 {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
@@ -210,16 +214,35 @@ impl Sha256 {
         }
     }
 
+    /// Hashes `data`: a block at a time where it can (whole blocks straight from `data`, no
+    /// copy), the rest through the partial block.
+    #[inline]
     pub(crate) const fn update(mut self, data: &[u8]) -> Self {
         let mut i = 0;
         while i < data.len() {
-            self.block[self.filled] = data[i];
-            self.filled += 1;
+            if self.filled == 0 && data.len() - i >= 64 {
+                let (_, rest) = data.split_at(i);
+                if let Some(block) = rest.first_chunk::<64>() {
+                    self.state = compress(self.state, block);
+                }
+                i += 64;
+                continue;
+            }
+            // As much as fits in the partial block.
+            let room = 64 - self.filled;
+            let left = data.len() - i;
+            let take = if left < room { left } else { room };
+            let mut j = 0;
+            while j < take {
+                self.block[self.filled + j] = data[i + j];
+                j += 1;
+            }
+            self.filled += take;
+            i += take;
             if self.filled == 64 {
                 self.state = compress(self.state, &self.block);
                 self.filled = 0;
             }
-            i += 1;
         }
         self.length += data.len() as u64;
         self

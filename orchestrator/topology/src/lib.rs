@@ -40,6 +40,10 @@ mod problem;
 mod roles;
 
 pub use fingerprint::{Fingerprint, Fingerprinter};
+
+/// The capacity of an edge that does not declare its own, in items (per lane on a priority
+/// edge). Here so that `pipeline!` and the graph it builds agree on it.
+pub const DEFAULT_EDGE_CAPACITY: usize = 1024;
 pub use problem::{Endpoint, Problem};
 
 /// What a vertex does in the dataflow: where its items come from and where they go.

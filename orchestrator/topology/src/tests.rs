@@ -159,3 +159,43 @@ fn long_chain_behind_a_cycle_does_not_overflow_the_stack() {
     e.push(Edge::new(2, 1));
     assert_eq!(messages(&v, &e), vec!["cycle detected: v1 -> v2 -> v1"]);
 }
+
+#[test]
+fn every_repeat_of_an_edge_names_the_first_and_other_pairs_are_not_repeats() {
+    // Repeats of (0, 2) far apart, interleaved with the reverse-looking (2, ..) and a pair that
+    // shares only one end; a self-edge and an unknown end are not counted for repeats.
+    let v = names(&[("s", S), ("t", S), ("a", O), ("k", K)]);
+    let e = edges(&[
+        (0, 2),
+        (1, 2),
+        (2, 3),
+        (0, 2),
+        (2, 2),
+        (0, 9),
+        (0, 2),
+        (1, 3),
+    ]);
+    let problems = check(&v, &e).unwrap_err();
+    let repeats: Vec<(usize, usize)> = problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::DuplicateEdge { first, second } => Some((*first, *second)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(repeats, [(0, 3), (0, 6)]);
+    // Reported in declaration order among the other problems of the edges.
+    assert!(matches!(
+        problems[0],
+        Problem::DuplicateEdge { second: 3, .. }
+    ));
+    assert!(matches!(problems[1], Problem::SelfEdge { edge: 4 }));
+    assert!(matches!(
+        problems[2],
+        Problem::UnknownVertex { edge: 5, .. }
+    ));
+    assert!(matches!(
+        problems[3],
+        Problem::DuplicateEdge { second: 6, .. }
+    ));
+}
