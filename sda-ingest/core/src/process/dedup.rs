@@ -113,6 +113,13 @@ impl Deduplicator {
         Verdict::New
     }
 
+    /// Whether `obs` would be a duplicate now: its fingerprint is remembered. Changes nothing;
+    /// the pipeline's lateness check asks it so that a re-send of a record already delivered is
+    /// counted as a duplicate (by [`Deduplicator::check`]) rather than as late.
+    pub fn has_seen(&self, obs: &Observation) -> bool {
+        self.seen.contains(&fingerprint(obs))
+    }
+
     /// Keys currently remembered.
     pub fn len(&self) -> usize {
         self.order.len()
