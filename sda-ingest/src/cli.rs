@@ -254,7 +254,9 @@ impl Cli {
             "--screen-start",
             self.screen_start.as_ref().or(file.screen_start.as_ref()),
         )?;
+        let event_time = file.event_time_settings()?;
         Ok(AppConfig {
+            event_time,
             out_dir: self
                 .out
                 .clone()

@@ -36,7 +36,9 @@ use sda_ingest_core::sim::scenario::{Population, Scenario, ScenarioConfig};
 use crate::catalog::{
     ActiveCatalog, CatalogFeed, CatalogOrigin, FeedStart, SharedCatalog, SourcesDone,
 };
-use crate::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
+use crate::pipeline::operators::{CorrelatorConfig, PropagatorRuntime, Windowing};
+use crate::pipeline::EventTimeSettings;
+use sda_ingest_core::process::event_time::EventTimeConfig;
 use crate::pipeline::sinks::{DeadLetterLimit, files};
 use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
 use crate::simulator::{BASE_RECORDS_PER_S, Pacing};
@@ -104,6 +106,9 @@ pub struct AppConfig {
     pub epoch: Option<f64>,
     /// Start of screening, UTC Unix seconds; `None`: the simulation's start.
     pub screen_start: Option<f64>,
+    /// Event time: windows, lateness, the sources' out-of-orderness, idleness and the
+    /// simulator's skew (`[event_time]` and `[skew.SOURCE]` in the config file).
+    pub event_time: EventTimeSettings,
 }
 
 /// Where the catalog comes from and how it is kept fresh.
@@ -203,6 +208,7 @@ impl CorrelatorSettings {
             min_step_s: 600.0,
             work_factor: 1,
             jobs: self.jobs.max(1),
+            windowing: Windowing::EventTime(EventTimeConfig::default()),
         }
     }
 }
@@ -237,6 +243,7 @@ impl Default for AppConfig {
             catalog: CatalogSettings::default(),
             epoch: None,
             screen_start: None,
+            event_time: EventTimeSettings::default(),
         }
     }
 }
@@ -290,7 +297,8 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| RecentRing::new(1));
     let catalog = parts.catalog.clone();
-    let declared = build_topology(&parts);
+    // A source silent this long is left out of the watermark, so it holds no window open.
+    let declared = build_topology(&parts).with_idle_timeout(config.event_time.idle_timeout);
     let declared_fingerprint = declared.declared_fingerprint();
     let built = declared.build()?;
     tracing::info!(
@@ -438,10 +446,12 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         ..defaults
     };
     let window = (scenario_config.start_unix_s, scenario_config.duration_s);
-    let scenario = pool
+    let mut scenario = pool
         .submit(move || Scenario::generate(&scenario_config))
         .await?
         .context("cannot generate the simulated scenario")?;
+    // Out-of-order and late delivery, when configured, before any source or peer sends.
+    crate::pipeline::event_time::skew_streams(&mut scenario.streams, &config.event_time, config.seed);
     let active = match loaded {
         Some(catalog) => catalog,
         None => {
@@ -484,9 +494,14 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         feed_start,
         sources_done: SourcesDone::new(SensorKind::COUNT),
         propagator: runtime,
-        correlator: config
-            .correlator
-            .for_window(screen_from, window.1 + (window.0 - screen_from).max(0.0)),
+        correlator: CorrelatorConfig {
+            windowing: Windowing::EventTime(config.event_time.windows),
+            ..config
+                .correlator
+                .for_window(screen_from, window.1 + (window.0 - screen_from).max(0.0))
+        },
+        event_time: config.event_time.clone(),
+        dedup_window: Parts::new_dedup_window(),
         out_dir: config.out_dir.clone(),
         counters: counters.clone(),
         faults: faults(config),

@@ -193,6 +193,9 @@ pub fn catalog_feed(
             if feed.is_idle() {
                 return Ok(());
             }
+            // Catalogs carry no event time: this edge never holds the correlator's windows.
+            ctx.output
+                .advance_watermark(sda_orchestrator::time::EventTime::MAX);
             let client = fetch::client(&feed)?;
             let now = Instant::now();
             let mut next_file = now + feed.watch_interval;

@@ -4,18 +4,19 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sda_orchestrator::monitor::RecentRing;
 use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory, ops};
 
 use sda_ingest_core::SensorKind;
-use sda_ingest_core::process::dedup::DedupConfig;
+use sda_ingest_core::process::dedup::Deduplicator;
 use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
 
 use super::counters::Counters;
+use super::event_time::EventTimeSettings;
 use super::delivered::Delivered;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
@@ -52,6 +53,11 @@ pub struct Parts {
     pub propagator: PropagatorRuntime,
     /// Correlator parameters.
     pub correlator: CorrelatorConfig,
+    /// Event time: the sources' out-of-orderness bounds, the windows and the lateness check.
+    pub event_time: EventTimeSettings,
+    /// `dedup`'s window, which `validate`'s lateness check reads to tell re-sends from late
+    /// records: `Deduplicator::new(DedupConfig::default())` in the service.
+    pub dedup_window: Arc<Mutex<Deduplicator>>,
     /// Folder of the output files.
     pub out_dir: PathBuf,
     /// Shared counters.
@@ -81,29 +87,40 @@ fn boxed(mut factory: impl SourceFactory<RawFrame>) -> BoxedSource {
 }
 
 impl Parts {
+    /// A new, empty `dedup` window with the default configuration: what
+    /// [`Parts::dedup_window`] holds in the service.
+    pub fn new_dedup_window() -> Arc<Mutex<Deduplicator>> {
+        Arc::new(Mutex::new(Deduplicator::new(
+            sda_ingest_core::process::dedup::DedupConfig::default(),
+        )))
+    }
+
     /// The source of `kind`'s stream: the radar UDP listener, ISL TCP reader or optical HTTP
     /// poller when [`Parts::transports`] names one, otherwise the in-process replay.
     pub fn source(&self, kind: SensorKind) -> impl SourceFactory<RawFrame> + use<> {
         let counters = self.counters.clone();
+        let clock = self.event_time.clock(kind);
         let t = &self.transports;
         let mut factory = match (kind, &t.radar, &t.isl, &t.optical) {
             (SensorKind::Radar, Some(radar), _, _) => boxed(transport::radar_udp(
                 radar.socket.clone(),
                 radar.finish_after,
+                clock,
                 counters,
             )),
             (SensorKind::Isl, _, Some(isl), _) => boxed(transport::isl_tcp(
                 isl.addr,
                 isl.finish_after,
                 isl.link,
+                clock,
                 counters,
             )),
             (SensorKind::Optical, _, _, Some(optical)) => {
-                boxed(transport::optical_http(optical.clone(), counters))
+                boxed(transport::optical_http(optical.clone(), clock, counters))
             }
             _ => {
                 let stream = SimStream::from_streams(&self.streams, kind);
-                boxed(simulator::simulated(stream, self.pacing, counters))
+                boxed(simulator::simulated(stream, self.pacing, clock, counters))
             }
         };
         let (faults, name) = (self.faults.clone(), kind.as_str());
@@ -149,13 +166,22 @@ impl Parts {
     /// The `validate` operator.
     pub fn validate(&self) -> impl OperatorFactory<Routed, Routed> + use<> {
         let policy = ValidationPolicy::default();
-        operators::validate(policy, self.counters.clone(), self.faults.clone())
+        let lateness = operators::Lateness {
+            windows: self.event_time.windows,
+            seen: self.dedup_window.clone(),
+        };
+        operators::validate(
+            policy,
+            Some(lateness),
+            self.counters.clone(),
+            self.faults.clone(),
+        )
     }
 
-    /// The `dedup` operator.
+    /// The `dedup` operator, over [`Parts::dedup_window`].
     pub fn dedup(&self) -> impl OperatorFactory<Routed, Arc<Delivered>> + use<> {
         operators::dedup(
-            DedupConfig::default(),
+            self.dedup_window.clone(),
             self.counters.clone(),
             self.faults.clone(),
         )

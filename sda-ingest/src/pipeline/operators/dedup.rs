@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator, Verdict};
+use sda_ingest_core::process::dedup::{Deduplicator, Verdict};
 use sda_orchestrator::{OperatorContext, OperatorFactory};
 use tokio::time::Instant;
 
@@ -57,15 +57,15 @@ pub fn dedup_batch(
 
 /// The `dedup` operator: [`dedup_batch`] over each batch of its input.
 ///
-/// The window lives outside the incarnation, so a restart keeps what it has seen instead of
+/// The window (`Deduplicator::new(config)`, shared with `validate`'s lateness check, which
+/// reads it) lives outside the incarnation, so a restart keeps what it has seen instead of
 /// letting a burst of re-sends through. Its arrival clock is a tokio [`Instant`] taken when the
 /// operator is declared.
 pub fn dedup(
-    config: DedupConfig,
+    window: Arc<Mutex<Deduplicator>>,
     counters: Arc<Counters>,
     faults: FaultInjection,
 ) -> impl OperatorFactory<Routed, Arc<Delivered>> {
-    let window = Arc::new(Mutex::new(Deduplicator::new(config)));
     let epoch = Instant::now();
     move |mut ctx: OperatorContext<Routed, Arc<Delivered>>| {
         let (window, counters, faults) = (window.clone(), counters.clone(), faults.clone());
