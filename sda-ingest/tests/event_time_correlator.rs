@@ -9,19 +9,15 @@
 //! With processing-time windows the fused states depend on what happened to arrive together,
 //! so the alerts differ.
 
+mod common;
+
 use std::sync::Arc;
 
 use sda_ingest::catalog::{ActiveCatalog, CatalogOrigin, SharedCatalog};
-use sda_ingest::pipeline::operators::{
-    Correlator, NamedConjunction, Normalizer, PropagatorRuntime, Validator, Windowing,
-};
-use sda_ingest::pipeline::{Counters, Delivered, RawFrame, Routed};
-use sda_ingest_core::SensorKind;
-use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator, Verdict};
+use sda_ingest::pipeline::operators::{Correlator, NamedConjunction, PropagatorRuntime, Windowing};
+use sda_ingest::pipeline::{Counters, Delivered};
 use sda_ingest_core::process::event_time::EventTimeConfig;
-use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sim::scenario::{PLANTED_A, PLANTED_B, Scenario, ScenarioConfig};
-use sda_ingest_core::wire::WireFormat;
 use sda_orchestrator::time::EventTime;
 
 /// The sources' out-of-orderness bound in these runs: at least the largest delay.
@@ -30,44 +26,6 @@ const BOUND_S: f64 = 300.0;
 const MAX_DELAY_S: f64 = 240.0;
 /// Observations the correlator takes per wake-up.
 const BATCH: usize = 24;
-
-/// The scenario's observations that reach the correlator: decoded, valid, first seen.
-fn observations(scenario: &Scenario) -> Vec<Arc<Delivered>> {
-    let counters = Counters::default();
-    let normalizer = Normalizer::new(Arc::new(scenario.sensors.clone()));
-    let validator = Validator::new(ValidationPolicy::default());
-    let mut dedup = Deduplicator::new(DedupConfig::default());
-    let mut frames = Vec::new();
-    for kind in SensorKind::ALL {
-        for (index, bytes) in scenario.streams.of(kind).iter().enumerate() {
-            frames.push(RawFrame {
-                source: Arc::from(kind.as_str()),
-                kind,
-                format: WireFormat::for_kind(kind),
-                pass: 0,
-                index,
-                cursor: None,
-                bytes: bytes.clone().into(),
-                received_at: 0.0,
-            });
-        }
-    }
-    let (mut decoded, mut valid) = (Vec::new(), Vec::new());
-    normalizer.run(&mut frames, &mut decoded, &counters);
-    validator.run(&mut decoded, &mut valid, &counters);
-    let mut out = Vec::new();
-    for item in valid {
-        if let Routed::Accepted(obs) = item
-            && dedup.check(&obs, std::time::Duration::ZERO) == Verdict::New
-        {
-            out.push(Arc::new(
-                Delivered::new(Arc::unwrap_or_clone(obs)).unwrap(),
-            ));
-        }
-    }
-    out.sort_by(|a, b| a.observation.epoch.total_cmp(&b.observation.epoch));
-    out
-}
 
 /// `observations` in the order a network delaying each by up to `MAX_DELAY_S` (seeded)
 /// delivers them.
@@ -134,7 +92,7 @@ async fn correlate(
 #[tokio::test]
 async fn event_time_alerts_do_not_depend_on_delivery_order_and_processing_time_ones_do() {
     let scenario = Scenario::generate(&ScenarioConfig::default()).unwrap();
-    let ordered = observations(&scenario);
+    let ordered = common::observations::delivered(&scenario);
     assert!(ordered.len() > 500, "{} observations", ordered.len());
     let event_time = Windowing::EventTime(EventTimeConfig::default());
 

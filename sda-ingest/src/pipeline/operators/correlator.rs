@@ -30,7 +30,7 @@ use sda_ingest_core::orbit::conjunction::{
 use sda_ingest_core::orbit::propagate::PropagateError;
 use sda_orchestrator::time::EventTime;
 use sda_orchestrator::{
-    OperatorContext, OperatorFactory,
+    InputEvent, OperatorContext, OperatorFactory,
     resilience::{DedicatedPool, PoolError},
 };
 
@@ -600,7 +600,25 @@ pub fn correlator(
             let mut inputs = Vec::with_capacity(CORRELATOR_BATCH);
             let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
             loop {
-                let open = ctx.input.recv_many(&mut inputs, CORRELATOR_BATCH).await > 0;
+                // Events too: a watermark that advances with no item behind it (a quiet
+                // moment, the end of a stream) must still close windows.
+                let open = match ctx.input.recv_many_event(&mut inputs, CORRELATOR_BATCH).await {
+                    Some(InputEvent::Item(_)) => true,
+                    Some(InputEvent::Watermark(watermark)) => {
+                        if !kernel.skips() {
+                            kernel.advance(Some(watermark)).await?;
+                            send_alerts(&kernel, &faults, &mut ctx).await?;
+                        }
+                        continue;
+                    }
+                    // The inbox has snapshotted the registered states at alignment; nothing
+                    // here is written anywhere, so the checkpoint is committed at once.
+                    Some(InputEvent::Checkpoint(token)) => {
+                        token.commit();
+                        continue;
+                    }
+                    None => false,
+                };
                 if open {
                     // An injected failure gives the inputs back, so the next incarnation has them.
                     faults.check_holding("correlator", &mut ctx.input, &mut inputs)?;
@@ -628,19 +646,28 @@ pub fn correlator(
                     kernel.advance(ctx.input.watermark()).await?;
                 }
                 kernel.screen(!open).await?;
-                // Alerts leave the state only once handed on: one whose send failed, or whose
-                // incarnation was stopped, is sent by the next incarnation.
-                while let Some(alert) = kernel.next_alert() {
-                    faults.check("correlator:alert")?;
-                    ctx.output.send(alert).await?;
-                    kernel.sent();
-                }
+                send_alerts(&kernel, &faults, &mut ctx).await?;
                 if !open {
                     return Ok(());
                 }
             }
         }
     }
+}
+
+/// Hands on every queued alert. Alerts leave the state only once handed on: one whose send
+/// failed, or whose incarnation was stopped, is sent by the next incarnation.
+async fn send_alerts(
+    kernel: &Correlator,
+    faults: &FaultInjection,
+    ctx: &mut OperatorContext<CorrelatorInput, NamedConjunction>,
+) -> anyhow::Result<()> {
+    while let Some(alert) = kernel.next_alert() {
+        faults.check("correlator:alert")?;
+        ctx.output.send(alert).await?;
+        kernel.sent();
+    }
+    Ok(())
 }
 
 /// Whether `obs` associates with an object of `objects`; with a `work_factor` above 1, also
