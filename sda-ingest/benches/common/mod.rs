@@ -109,6 +109,7 @@ impl Fixture {
             dead_letter_ring: None,
             event_time: Default::default(),
             dedup_window: Parts::new_dedup_window(),
+            existing: sda_ingest::pipeline::sinks::Existing::Append,
         }
     }
 }
