@@ -132,7 +132,7 @@ async fn a_record_whose_window_closed_is_dead_lettered_late_but_a_resend_is_not(
                 ctx.output.send(first.clone()).await?;
                 // `dedup` delivers it: its window now remembers it.
                 if let Routed::Accepted(obs) = &first {
-                    window.lock().unwrap().check(obs, Duration::ZERO);
+                    window.with(|w| w.check(obs, Duration::ZERO));
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 ctx.output.advance_watermark(seconds(1_100.0));

@@ -1,6 +1,7 @@
 //! The application: generates the scenario, wires the pipeline, runs it under the supervisor
 //! until it finishes, the duration elapses or a stop signal arrives, and reports a [`Summary`].
 
+mod checkpoints;
 mod control;
 mod control_audit;
 mod progress;
@@ -24,6 +25,7 @@ use sda_orchestrator::{
 };
 use tokio::time::Instant;
 
+pub use checkpoints::{CHECKPOINT_DIR, CheckpointSettings};
 pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, RECENT_DEAD_LETTERS, TOKEN_ENV};
 pub use progress::ProgressStyle;
 pub use signals::Signals;
@@ -109,6 +111,8 @@ pub struct AppConfig {
     /// Event time: windows, lateness, the sources' out-of-orderness, idleness and the
     /// simulator's skew (`[event_time]` and `[skew.SOURCE]` in the config file).
     pub event_time: EventTimeSettings,
+    /// Checkpoints (`--checkpoint-interval`) and resuming from them (`--resume`).
+    pub checkpoints: CheckpointSettings,
 }
 
 /// Where the catalog comes from and how it is kept fresh.
@@ -244,6 +248,7 @@ impl Default for AppConfig {
             epoch: None,
             screen_start: None,
             event_time: EventTimeSettings::default(),
+            checkpoints: CheckpointSettings::default(),
         }
     }
 }
@@ -299,6 +304,7 @@ pub async fn run(
     let catalog = parts.catalog.clone();
     // A source silent this long is left out of the watermark, so it holds no window open.
     let declared = build_topology(&parts).with_idle_timeout(config.event_time.idle_timeout);
+    let declared = config.checkpoints.apply(declared, &config.out_dir);
     let declared_fingerprint = declared.declared_fingerprint();
     let built = declared.build()?;
     tracing::info!(
@@ -400,7 +406,12 @@ struct Ready {
 /// scenario (generated on the pool, against that catalog), the transports and their simulator
 /// peers.
 async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Ready> {
-    prepare_out_dir(&config.out_dir).await?;
+    if config.checkpoints.resume {
+        checkpoints::prepare_resume(&config.out_dir).await?;
+    } else {
+        prepare_out_dir(&config.out_dir).await?;
+        checkpoints::remove_checkpoints(&config.out_dir).await?;
+    }
     let runtime = PropagatorRuntime::from(pool.clone());
     let settings = &config.catalog;
     let mut feed = CatalogFeed::new(settings.file.clone(), settings.url.clone());
@@ -508,7 +519,7 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         dead_letter_limit: config.dead_letter_limit,
         transports,
         dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
-        existing: crate::pipeline::sinks::Existing::Append,
+        existing: config.checkpoints.existing(),
     };
     Ok(Ready {
         parts,

@@ -4,13 +4,12 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sda_orchestrator::monitor::RecentRing;
 use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory, ops};
 
 use sda_ingest_core::SensorKind;
-use sda_ingest_core::process::dedup::Deduplicator;
 use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
@@ -21,7 +20,7 @@ use super::delivered::Delivered;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
 use super::operators::{
-    self, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, NamedConjunction, PropagatorRuntime,
+    self, DedupWindow, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, NamedConjunction, PropagatorRuntime,
 };
 use super::routed::Routed;
 use super::sinks;
@@ -57,7 +56,7 @@ pub struct Parts {
     pub event_time: EventTimeSettings,
     /// `dedup`'s window, which `validate`'s lateness check reads to tell re-sends from late
     /// records: `Deduplicator::new(DedupConfig::default())` in the service.
-    pub dedup_window: Arc<Mutex<Deduplicator>>,
+    pub dedup_window: DedupWindow,
     /// Folder of the output files.
     pub out_dir: PathBuf,
     /// Shared counters.
@@ -92,10 +91,8 @@ fn boxed(mut factory: impl SourceFactory<RawFrame>) -> BoxedSource {
 impl Parts {
     /// A new, empty `dedup` window with the default configuration: what
     /// [`Parts::dedup_window`] holds in the service.
-    pub fn new_dedup_window() -> Arc<Mutex<Deduplicator>> {
-        Arc::new(Mutex::new(Deduplicator::new(
-            sda_ingest_core::process::dedup::DedupConfig::default(),
-        )))
+    pub fn new_dedup_window() -> DedupWindow {
+        DedupWindow::new(sda_ingest_core::process::dedup::DedupConfig::default())
     }
 
     /// The source of `kind`'s stream: the radar UDP listener, ISL TCP reader or optical HTTP

@@ -136,9 +136,12 @@ impl Replay {
 /// A source replaying `stream` at `pacing`, counting frames in `counters`, advancing its
 /// watermark with `clock` from the epochs of what it has sent.
 ///
-/// Its position survives a restart, so a restarted source resumes where it stopped instead of
-/// re-sending what it already sent. It returns `Ok(())` at shutdown, or after its last pass
-/// when `pacing.passes` is set.
+/// Its position (messages sent, over all passes) survives a restart, so a restarted source
+/// resumes where it stopped instead of re-sending what it already sent; it moves with each
+/// send (`send_batch_at`), so a checkpoint records exactly what was sent before its barrier,
+/// and a graph resumed from a checkpoint replays from there (`restored_position`): the replay
+/// is a replayable source. It returns `Ok(())` at shutdown, or after its last pass when
+/// `pacing.passes` is set.
 pub fn simulated(
     stream: SimStream,
     pacing: Pacing,
@@ -146,10 +149,18 @@ pub fn simulated(
     counters: Arc<Counters>,
 ) -> impl SourceFactory<RawFrame> {
     let position = Arc::new(AtomicU64::new(0));
+    // Whether an incarnation has run: only the first takes the checkpoint's position.
+    let resumed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let replay = Replay::new(stream, pacing);
     move |mut ctx: SourceContext<RawFrame>| {
         let (replay, counters, position) = (replay.clone(), counters.clone(), position.clone());
+        let resumed = resumed.clone();
         async move {
+            if !resumed.swap(true, Ordering::Relaxed)
+                && let Some(at) = ctx.restored_position::<u64>()?
+            {
+                position.store(at, Ordering::Relaxed);
+            }
             let (started, first) = (Instant::now(), position.load(Ordering::Relaxed));
             let mut clock = clock;
             let mut batch = Vec::new();
@@ -160,7 +171,7 @@ pub fn simulated(
                 }
                 let count =
                     replay.due_frames(first, sent, started.elapsed(), unix_now(), &mut batch);
-                ctx.output.send_batch(&mut batch).await?;
+                ctx.output.send_batch_at(&mut batch, sent + count).await?;
                 clock.sent(&ctx.output, replay.latest_epoch(sent, sent + count));
                 position.fetch_add(count, Ordering::Relaxed);
                 add(&counters.source(replay.kind()).frames, count);

@@ -28,11 +28,14 @@ use sda_ingest_core::orbit::conjunction::{
     Conjunction, Screening, ScreeningConfig, ScreeningPlan, merge,
 };
 use sda_ingest_core::orbit::propagate::PropagateError;
+use sda_orchestrator::checkpoint::State;
 use sda_orchestrator::time::EventTime;
 use sda_orchestrator::{
     InputEvent, OperatorContext, OperatorFactory,
     resilience::{DedicatedPool, PoolError},
 };
+
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{ActiveCatalog, SharedCatalog};
 use crate::pipeline::Delivered;
@@ -50,13 +53,15 @@ pub enum CorrelatorInput {
 
 /// A close approach found by screening, with the objects' names from the catalog it was
 /// found in (`None` where that catalog has no name).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedConjunction {
     /// The approach.
     pub conjunction: Conjunction,
     /// Name of [`Conjunction::a`].
+    #[serde(with = "shared_name")]
     pub name_a: Option<Arc<str>>,
     /// Name of [`Conjunction::b`].
+    #[serde(with = "shared_name")]
     pub name_b: Option<Arc<str>>,
     /// The separation at closest approach corrected by the objects' fused states, km
     /// ([`fusion::fused_miss_km`]); the catalog's own when neither object has been fused.
@@ -75,6 +80,29 @@ impl NamedConjunction {
             fused_observations: 0,
             conjunction: c,
         }
+    }
+}
+
+/// A shared name, (de)serialized as a plain string.
+mod shared_name {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        name: &Option<Arc<str>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match name {
+            Some(name) => serializer.serialize_some(&**name),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.map(Arc::from))
     }
 }
 
@@ -99,7 +127,8 @@ const SCREENING_CHUNK_SAMPLES: usize = 8;
 /// bigger jobs (fewer hand-offs between runtimes) when it has a backlog to catch up on.
 pub const CORRELATOR_BATCH: usize = 1024;
 
-/// Correlator parameters.
+/// Correlator parameters. The default is a placeholder (every number zero, arrival windows):
+/// what a restored [`CorrelatorState`] holds until the operator gives it the run's own.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CorrelatorConfig {
     /// Association gate: an observation farther than this from every object is unassociated, km.
@@ -127,6 +156,22 @@ pub struct CorrelatorConfig {
     pub jobs: usize,
     /// How observations are windowed.
     pub windowing: Windowing,
+}
+
+impl Default for CorrelatorConfig {
+    fn default() -> Self {
+        CorrelatorConfig {
+            gate_km: 0.0,
+            screening: ScreeningConfig::default(),
+            screen_from: 0.0,
+            screen_limit: 0.0,
+            lookahead_s: 0.0,
+            min_step_s: 0.0,
+            work_factor: 1,
+            jobs: 1,
+            windowing: Windowing::Arrival,
+        }
+    }
 }
 
 /// Where the correlator runs its propagation work (association and screening).
@@ -176,7 +221,7 @@ impl From<DedicatedPool> for PropagatorRuntime {
 
 /// One observation as a window holds it: its epoch and, when it fixes a point and was
 /// associated, its fix.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowEntry {
     /// The observation's epoch, UTC Unix seconds.
     pub epoch: f64,
@@ -187,9 +232,12 @@ pub struct WindowEntry {
 /// The correlator's windows, fused states, screening state and decisions: the synchronous
 /// kernel shared by the operator and the hand-wired benchmark baseline. It lives outside the
 /// operator's incarnation, so a restart resumes screening where it stopped and raises no pair
-/// twice.
-#[derive(Debug, Clone)]
+/// twice. In the service it is the operator's registered state (`ctx.state`): checkpointed,
+/// restored after a crash, kept across restarts; the configuration is not part of it (each run
+/// gives its own).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CorrelatorState {
+    #[serde(skip)]
     config: CorrelatorConfig,
     /// Screening has covered the catalog up to here, UTC Unix seconds.
     screened_until: f64,
@@ -203,11 +251,18 @@ pub struct CorrelatorState {
     /// an error or abort during the send leaves it here for the next incarnation.
     pending: VecDeque<NamedConjunction>,
     /// Objects screening has left out (SGP4 failed) and the log has named, for this catalog.
+    #[serde(skip)]
     left_out: HashSet<u32>,
     /// Observations waiting for their event-time window to close.
     windows: EventWindows<WindowEntry>,
     /// Each object's latest fused state: from the last closed window that fixed it.
     fused: HashMap<u32, FusedState>,
+}
+
+impl Default for CorrelatorState {
+    fn default() -> Self {
+        CorrelatorState::new(CorrelatorConfig::default())
+    }
 }
 
 impl CorrelatorState {
@@ -219,8 +274,9 @@ impl CorrelatorState {
         };
         CorrelatorState {
             screened_until: config.screen_from,
-            horizon: f64::NEG_INFINITY,
-            latest: f64::NEG_INFINITY,
+            // The lowest finite number rather than -inf: a checkpoint stores it as JSON.
+            horizon: f64::MIN,
+            latest: f64::MIN,
             raised: HashSet::new(),
             pending: VecDeque::new(),
             left_out: HashSet::new(),
@@ -410,7 +466,23 @@ pub struct Correlator {
     catalog: SharedCatalog,
     config: CorrelatorConfig,
     counters: Arc<Counters>,
-    state: Arc<Mutex<CorrelatorState>>,
+    state: StateSlot,
+}
+
+/// Where a [`Correlator`]'s state lives: its own, or the operator's registered state.
+#[derive(Debug, Clone)]
+enum StateSlot {
+    Local(Arc<Mutex<CorrelatorState>>),
+    Registered(State<CorrelatorState>),
+}
+
+impl StateSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CorrelatorState> {
+        match self {
+            StateSlot::Local(state) => state.lock().unwrap_or_else(PoisonError::into_inner),
+            StateSlot::Registered(state) => state.lock(),
+        }
+    }
 }
 
 impl Correlator {
@@ -424,10 +496,18 @@ impl Correlator {
         Correlator {
             pool,
             catalog,
-            state: Arc::new(Mutex::new(CorrelatorState::new(config))),
+            state: StateSlot::Local(Arc::new(Mutex::new(CorrelatorState::new(config)))),
             config,
             counters,
         }
+    }
+
+    /// Keeps the state in `state` (the operator's registered state) from now on: fresh, or
+    /// restored from a checkpoint, or left by an earlier incarnation; it is given this
+    /// correlator's configuration, which is not stored.
+    pub fn register(&mut self, state: State<CorrelatorState>) {
+        state.lock().config = self.config;
+        self.state = StateSlot::Registered(state);
     }
 
     /// Whether the correlator only drains its input ([`PropagatorRuntime::Skip`]).
@@ -472,7 +552,7 @@ impl Correlator {
         }
         add(&self.counters.associated, hits);
         add(&self.counters.unassociated, total - hits);
-        let late = lock(&self.state).arrived(entries);
+        let late = self.state.lock().arrived(entries);
         if late > 0 {
             add(&self.counters.correlator_late, late);
             tracing::warn!(
@@ -492,13 +572,13 @@ impl Correlator {
     ///
     /// The pool failed ([`PoolError`]).
     pub async fn advance(&self, watermark: Option<EventTime>) -> Result<(), PoolError> {
-        let closed = lock(&self.state).close(watermark);
+        let closed = self.state.lock().close(watermark);
         self.apply_all(closed).await
     }
 
     async fn apply_all(&self, closed: Vec<ClosedWindow<WindowEntry>>) -> Result<(), PoolError> {
         for window in closed {
-            lock(&self.state).apply(window);
+            self.state.lock().apply(window);
             self.screen_due(false).await?;
         }
         Ok(())
@@ -507,7 +587,7 @@ impl Correlator {
     /// Puts `next` in use (see the module documentation for when and what it rewinds).
     pub fn swap(&self, next: Arc<ActiveCatalog>) {
         self.catalog.swap(next);
-        lock(&self.state).catalog_swapped();
+        self.state.lock().catalog_swapped();
     }
 
     /// Screens the window that is due (see [`CorrelatorState::due`]) on the pool and queues
@@ -519,14 +599,14 @@ impl Correlator {
     /// The pool failed ([`PoolError`]).
     pub async fn screen(&self, closing: bool) -> Result<(), PoolError> {
         if closing {
-            let rest = lock(&self.state).close_all();
+            let rest = self.state.lock().close_all();
             self.apply_all(rest).await?;
         }
         self.screen_due(closing).await
     }
 
     async fn screen_due(&self, closing: bool) -> Result<(), PoolError> {
-        let due = lock(&self.state).due(closing);
+        let due = self.state.lock().due(closing);
         let Some((from, until)) = due else {
             return Ok(());
         };
@@ -558,7 +638,7 @@ impl Correlator {
                     .collect::<Vec<_>>()
             })
             .await?;
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         for failure in state.newly_left_out(&found.failed) {
             tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
         }
@@ -568,12 +648,12 @@ impl Correlator {
 
     /// The next alert to hand on; it stays queued until [`Correlator::sent`].
     pub fn next_alert(&self) -> Option<NamedConjunction> {
-        lock(&self.state).next_alert()
+        self.state.lock().next_alert()
     }
 
     /// The alert [`Correlator::next_alert`] gave was handed on.
     pub fn sent(&self) {
-        lock(&self.state).sent();
+        self.state.lock().sent();
     }
 }
 
@@ -595,8 +675,10 @@ pub fn correlator(
     faults: FaultInjection,
 ) -> impl OperatorFactory<CorrelatorInput, NamedConjunction> {
     move |mut ctx: OperatorContext<CorrelatorInput, NamedConjunction>| {
-        let (kernel, faults) = (kernel.clone(), faults.clone());
+        let (mut kernel, faults) = (kernel.clone(), faults.clone());
         async move {
+            // Checkpointed, restored after a crash, the same value in every incarnation.
+            kernel.register(ctx.state::<CorrelatorState>()?);
             let mut inputs = Vec::with_capacity(CORRELATOR_BATCH);
             let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
             loop {
@@ -686,9 +768,6 @@ fn associated(
     found
 }
 
-fn lock(state: &Mutex<CorrelatorState>) -> std::sync::MutexGuard<'_, CorrelatorState> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ pub use correlator::{
     CORRELATOR_BATCH, Correlator, CorrelatorConfig, CorrelatorInput, CorrelatorState,
     NamedConjunction, PropagatorRuntime, WindowEntry, Windowing, associate_batch, correlator,
 };
-pub use dedup::{dedup, dedup_batch};
+pub use dedup::{DedupWindow, dedup, dedup_batch};
 pub use normalize::{Normalizer, normalize};
 pub use validate::{Lateness, Validator, validate};
 

@@ -1,10 +1,9 @@
 //! `validate`: passes a valid observation on and turns an invalid one into a dead letter with
 //! its reason code.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sda_ingest_core::Observation;
-use sda_ingest_core::process::dedup::Deduplicator;
 use sda_ingest_core::process::event_time::EventTimeConfig;
 use sda_ingest_core::process::validate::{ValidationPolicy, check};
 use sda_orchestrator::time::EventTime;
@@ -58,7 +57,7 @@ pub struct Lateness {
     /// The windows the correlator closes: a record is late once its window has closed.
     pub windows: EventTimeConfig,
     /// `dedup`'s window, read (never changed) to tell re-sends from late first sightings.
-    pub seen: Arc<Mutex<Deduplicator>>,
+    pub seen: super::DedupWindow,
 }
 
 impl Lateness {
@@ -89,10 +88,7 @@ impl Lateness {
     }
 
     fn was_seen(&self, obs: &Observation) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .has_seen(obs)
+        self.seen.has_seen(obs)
     }
 }
 
