@@ -239,6 +239,9 @@ pub struct WindowEntry {
 pub struct CorrelatorState {
     #[serde(skip)]
     config: CorrelatorConfig,
+    /// Whether it was made for a run's configuration (a default one, as a fresh registered
+    /// state starts, is not: its screening start is a placeholder).
+    configured: bool,
     /// Screening has covered the catalog up to here, UTC Unix seconds.
     screened_until: f64,
     /// How far screening should reach: the latest observed epoch plus the lookahead.
@@ -260,8 +263,13 @@ pub struct CorrelatorState {
 }
 
 impl Default for CorrelatorState {
+    /// A placeholder, replaced by [`CorrelatorState::new`] with the run's configuration when
+    /// the operator registers it ([`Correlator::register`]).
     fn default() -> Self {
-        CorrelatorState::new(CorrelatorConfig::default())
+        CorrelatorState {
+            configured: false,
+            ..CorrelatorState::new(CorrelatorConfig::default())
+        }
     }
 }
 
@@ -273,6 +281,7 @@ impl CorrelatorState {
             Windowing::Arrival => EventTimeConfig::default(),
         };
         CorrelatorState {
+            configured: true,
             screened_until: config.screen_from,
             // The lowest finite number rather than -inf: a checkpoint stores it as JSON.
             horizon: f64::MIN,
@@ -506,7 +515,13 @@ impl Correlator {
     /// restored from a checkpoint, or left by an earlier incarnation; it is given this
     /// correlator's configuration, which is not stored.
     pub fn register(&mut self, state: State<CorrelatorState>) {
-        state.lock().config = self.config;
+        state.update(|s| {
+            if s.configured {
+                s.config = self.config;
+            } else {
+                *s = CorrelatorState::new(self.config);
+            }
+        });
         self.state = StateSlot::Registered(state);
     }
 
@@ -610,6 +625,7 @@ impl Correlator {
         let Some((from, until)) = due else {
             return Ok(());
         };
+        tracing::debug!(operator = "correlator", from, until, "screening");
         let catalog = self.catalog.current();
         let plan = ScreeningPlan::new(from, until, &self.config.screening);
         let parts = (plan.samples() / SCREENING_CHUNK_SAMPLES).clamp(1, self.config.jobs.max(1));
