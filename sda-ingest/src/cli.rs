@@ -266,7 +266,12 @@ impl Cli {
         let checkpoints = crate::app::CheckpointSettings {
             interval: self
                 .checkpoint_interval
-                .map(|secs| seconds("--checkpoint-interval", positive("--checkpoint-interval", secs)?))
+                .map(|secs| {
+                    seconds(
+                        "--checkpoint-interval",
+                        positive("--checkpoint-interval", secs)?,
+                    )
+                })
                 .transpose()?,
             resume: self.resume,
         };

@@ -194,9 +194,15 @@ impl FileConfig {
             if value.is_finite() && (value > min || (!strict && value == min)) {
                 Ok(value)
             } else if strict {
-                Err(ConfigError::invalid(name, format!("must be more than {min}")))
+                Err(ConfigError::invalid(
+                    name,
+                    format!("must be more than {min}"),
+                ))
             } else {
-                Err(ConfigError::invalid(name, format!("must be at least {min}")))
+                Err(ConfigError::invalid(
+                    name,
+                    format!("must be at least {min}"),
+                ))
             }
         };
         if let Some(v) = e.window_s {

@@ -20,7 +20,9 @@ use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sim::scenario::{PLANTED_A, PLANTED_B, Scenario, ScenarioConfig};
 use sda_ingest_core::{Measurement, Observation, SensorKind};
 use sda_orchestrator::time::EventTime;
-use sda_orchestrator::{OperatorGraph, RestartPolicy, SinkContext, SourceContext, SupervisorPolicy};
+use sda_orchestrator::{
+    OperatorGraph, RestartPolicy, SinkContext, SourceContext, SupervisorPolicy,
+};
 
 /// One-minute windows, open 30 s past their end.
 const WINDOWS: EventTimeConfig = EventTimeConfig {
@@ -286,7 +288,9 @@ async fn the_correlator_screens_a_window_only_once_the_watermark_closes_it() {
             }
         },
     );
-    graph.connect(&source, &correlator).connect(&correlator, &sink);
+    graph
+        .connect(&source, &correlator)
+        .connect(&correlator, &sink);
     let outcome = tokio::time::timeout(
         Duration::from_secs(120),
         graph.build().unwrap().run(SupervisorPolicy::default()),
@@ -296,7 +300,11 @@ async fn the_correlator_screens_a_window_only_once_the_watermark_closes_it() {
     assert!(outcome.is_clean(), "{outcome:?}");
     // One screening run, when the window closed.
     assert_eq!(counters.screenings.load(Ordering::Relaxed), 1);
-    assert_eq!(*while_open.lock().unwrap(), Some(0), "nothing before the close");
+    assert_eq!(
+        *while_open.lock().unwrap(),
+        Some(0),
+        "nothing before the close"
+    );
     let alerts = alerts.lock().unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(

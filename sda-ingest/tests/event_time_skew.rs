@@ -123,7 +123,10 @@ async fn a_skewed_run_finds_the_planted_conjunction_once_and_dead_letters_late_r
     // delivered, duplicates, or late.
     let o = &ordered.counters;
     assert_eq!(c.received, o.received, "the same records were read");
-    assert_eq!(c.delivered + c.duplicates + c.late, o.delivered + o.duplicates);
+    assert_eq!(
+        c.delivered + c.duplicates + c.late,
+        o.delivered + o.duplicates
+    );
 }
 
 #[test]
@@ -146,17 +149,26 @@ max_delay_s = 10.0
     assert_eq!(settings.windows.window_s, 30.0);
     assert_eq!(settings.windows.allowed_lateness_s, 0.0);
     assert_eq!(settings.idle_timeout, Duration::from_millis(2_500));
-    assert_eq!(settings.out_of_orderness_s[SensorKind::Radar.index()], 400.0);
+    assert_eq!(
+        settings.out_of_orderness_s[SensorKind::Radar.index()],
+        400.0
+    );
     assert_eq!(settings.out_of_orderness_s[SensorKind::Isl.index()], 90.0);
     assert_eq!(settings.skew[&SensorKind::Photometry].max_delay_s, 10.0);
 
     for (bad, names) in [
         ("[event_time]\nwindow_s = 0.0", "event_time.window_s"),
-        ("[event_time]\nallowed_lateness_s = -1.0", "event_time.allowed_lateness_s"),
+        (
+            "[event_time]\nallowed_lateness_s = -1.0",
+            "event_time.allowed_lateness_s",
+        ),
         ("[event_time]\nout_of_orderness = { sonar = 1.0 }", "sonar"),
         ("[skew.radar]\nlate_fraction = 1.5", "skew.late_fraction"),
     ] {
-        let error = file_config(bad).event_time_settings().unwrap_err().to_string();
+        let error = file_config(bad)
+            .event_time_settings()
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(names), "{bad}: {error}");
     }
 }

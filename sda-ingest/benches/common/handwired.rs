@@ -20,13 +20,13 @@ use sda_ingest::pipeline::operators::{
 };
 use sda_ingest::pipeline::sinks::{self, DeadLetterWriter, JsonlSpec, JsonlWriter};
 use sda_ingest::pipeline::{CORRELATOR_QUEUE, Counters, Delivered, RawFrame, Routed, unix_now};
-use sda_orchestrator::time::EventTime;
 use sda_ingest::simulator::pacing::TICK;
 use sda_ingest::simulator::{Pacing, Replay, SimStream};
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator};
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
+use sda_orchestrator::time::EventTime;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;

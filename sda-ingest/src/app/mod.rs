@@ -38,13 +38,13 @@ use sda_ingest_core::sim::scenario::{Population, Scenario, ScenarioConfig};
 use crate::catalog::{
     ActiveCatalog, CatalogFeed, CatalogOrigin, FeedStart, SharedCatalog, SourcesDone,
 };
-use crate::pipeline::operators::{CorrelatorConfig, PropagatorRuntime, Windowing};
 use crate::pipeline::EventTimeSettings;
-use sda_ingest_core::process::event_time::EventTimeConfig;
+use crate::pipeline::operators::{CorrelatorConfig, PropagatorRuntime, Windowing};
 use crate::pipeline::sinks::{DeadLetterLimit, files};
 use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
 use crate::simulator::{BASE_RECORDS_PER_S, Pacing};
 use crate::transport::{IslLink, RadarSocket};
+use sda_ingest_core::process::event_time::EventTimeConfig;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -462,7 +462,11 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         .await?
         .context("cannot generate the simulated scenario")?;
     // Out-of-order and late delivery, when configured, before any source or peer sends.
-    crate::pipeline::event_time::skew_streams(&mut scenario.streams, &config.event_time, config.seed);
+    crate::pipeline::event_time::skew_streams(
+        &mut scenario.streams,
+        &config.event_time,
+        config.seed,
+    );
     let active = match loaded {
         Some(catalog) => catalog,
         None => {

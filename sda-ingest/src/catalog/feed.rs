@@ -190,12 +190,18 @@ pub fn catalog_feed(
             seen.clone(),
         );
         async move {
-            if feed.is_idle() {
-                return Ok(());
-            }
             // Catalogs carry no event time: this edge never holds the correlator's windows.
             ctx.output
                 .advance_watermark(sda_orchestrator::time::EventTime::MAX);
+            if feed.is_idle() {
+                // Nothing to follow, but the source stays until the observation sources have
+                // finished: a graph takes checkpoints only while every source runs.
+                tokio::select! {
+                    () = done.all_finished() => {}
+                    () = ctx.shutdown.cancelled() => {}
+                }
+                return Ok(());
+            }
             let client = fetch::client(&feed)?;
             let now = Instant::now();
             let mut next_file = now + feed.watch_interval;

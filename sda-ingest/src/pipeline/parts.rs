@@ -15,12 +15,13 @@ use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
 
 use super::counters::Counters;
-use super::event_time::EventTimeSettings;
 use super::delivered::Delivered;
+use super::event_time::EventTimeSettings;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
 use super::operators::{
-    self, DedupWindow, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, NamedConjunction, PropagatorRuntime,
+    self, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, DedupWindow, NamedConjunction,
+    PropagatorRuntime,
 };
 use super::routed::Routed;
 use super::sinks;

@@ -36,8 +36,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::BATCH;
-use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::counters::add;
+use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// Connection attempts before the ISL source gives up and lets the supervisor restart it.

@@ -50,8 +50,8 @@ use sda_ingest_core::SensorKind;
 use sda_ingest_core::wire::WireFormat;
 use sda_ingest_core::wire::optical::MAX_BODY_LEN;
 
-use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::counters::bump;
+use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// Name of the poller's circuit breaker (the `breaker` label of `circuit_breaker_state`).

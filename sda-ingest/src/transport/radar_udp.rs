@@ -32,8 +32,8 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::BATCH;
-use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::counters::{add, bump};
+use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// How often the kernel's drop counter is read while datagrams flow.

@@ -41,12 +41,9 @@ pub(crate) fn delivered(scenario: &Scenario) -> Vec<Arc<Delivered>> {
         if let Routed::Accepted(obs) = item
             && dedup.check(&obs, std::time::Duration::ZERO) == Verdict::New
         {
-            out.push(Arc::new(
-                Delivered::new(Arc::unwrap_or_clone(obs)).unwrap(),
-            ));
+            out.push(Arc::new(Delivered::new(Arc::unwrap_or_clone(obs)).unwrap()));
         }
     }
     out.sort_by(|a, b| a.observation.epoch.total_cmp(&b.observation.epoch));
     out
 }
-

@@ -54,9 +54,9 @@ pub fn measured_point_km(obs: &Observation) -> Option<[f64; 3]> {
                 lon_rad,
                 alt_m,
             }),
-        ) => frames::range_az_el_to_teme(
-            lat_rad, lon_rad, alt_m, obs.epoch, range_m, az_rad, el_rad,
-        ),
+        ) => {
+            frames::range_az_el_to_teme(lat_rad, lon_rad, alt_m, obs.epoch, range_m, az_rad, el_rad)
+        }
         _ => return None,
     };
     let point = scale(point_m, 1e-3);
@@ -176,11 +176,7 @@ pub fn fuse(fixes: &[Fix]) -> Vec<FusedState> {
 /// assert!((fused_miss_km([0.3, 0.0, 0.0], None, Some(&b)) - 0.2).abs() < 1e-12);
 /// assert!((fused_miss_km([0.3, 0.4, 0.0], None, None) - 0.5).abs() < 1e-12);
 /// ```
-pub fn fused_miss_km(
-    relative_km: [f64; 3],
-    a: Option<&FusedState>,
-    b: Option<&FusedState>,
-) -> f64 {
+pub fn fused_miss_km(relative_km: [f64; 3], a: Option<&FusedState>, b: Option<&FusedState>) -> f64 {
     let offset = |s: Option<&FusedState>| s.map_or([0.0; 3], |s| s.offset_km);
     norm(sub(
         [
@@ -204,7 +200,12 @@ mod tests {
             residual_km: [x, -x, 2.0 * x],
             sigma_km,
         };
-        let fixes = [f(9, 3.0, 0.1), f(2, 1.0, 0.05), f(9, 1.0, 0.1), f(2, 2.0, 0.1)];
+        let fixes = [
+            f(9, 3.0, 0.1),
+            f(2, 1.0, 0.05),
+            f(9, 1.0, 0.1),
+            f(2, 2.0, 0.1),
+        ];
         let fused = fuse(&fixes);
         assert_eq!(fused.len(), 2);
         assert_eq!((fused[0].norad_id, fused[1].norad_id), (2, 9));

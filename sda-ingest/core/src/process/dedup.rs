@@ -25,8 +25,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Duration;
 
 use foldhash::fast::FixedState as FastHash;
-use serde::{Deserialize, Serialize};
 use foldhash::quality::FixedState as QualityHash;
+use serde::{Deserialize, Serialize};
 
 use crate::observation::Observation;
 

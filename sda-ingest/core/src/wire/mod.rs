@@ -221,7 +221,8 @@ impl WireRecord {
     /// assert_eq!(decoded.records[0].epoch_unix_s(), 1_704_067_200.5);
     /// ```
     pub fn epoch_unix_s(&self) -> f64 {
-        let micros = |us: i64| us.div_euclid(1_000_000) as f64 + us.rem_euclid(1_000_000) as f64 / 1e6;
+        let micros =
+            |us: i64| us.div_euclid(1_000_000) as f64 + us.rem_euclid(1_000_000) as f64 / 1e6;
         match self {
             WireRecord::Radar(r) => micros(r.epoch_us),
             WireRecord::Isl(r) => micros(r.epoch_us),

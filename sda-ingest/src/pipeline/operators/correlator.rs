@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sda_ingest_core::Observation;
 use sda_ingest_core::orbit::associate::IndexedCatalog;
-use sda_ingest_core::orbit::fusion::{self, Fix, FusedState};
-use sda_ingest_core::process::event_time::{ClosedWindow, EventTimeConfig, EventWindows};
 use sda_ingest_core::orbit::conjunction::{
     Conjunction, Screening, ScreeningConfig, ScreeningPlan, merge,
 };
+use sda_ingest_core::orbit::fusion::{self, Fix, FusedState};
 use sda_ingest_core::orbit::propagate::PropagateError;
+use sda_ingest_core::process::event_time::{ClosedWindow, EventTimeConfig, EventWindows};
 use sda_orchestrator::checkpoint::State;
 use sda_orchestrator::time::EventTime;
 use sda_orchestrator::{
@@ -700,7 +700,11 @@ pub fn correlator(
             loop {
                 // Events too: a watermark that advances with no item behind it (a quiet
                 // moment, the end of a stream) must still close windows.
-                let open = match ctx.input.recv_many_event(&mut inputs, CORRELATOR_BATCH).await {
+                let open = match ctx
+                    .input
+                    .recv_many_event(&mut inputs, CORRELATOR_BATCH)
+                    .await
+                {
                     Some(InputEvent::Item(_)) => true,
                     Some(InputEvent::Watermark(watermark)) => {
                         if !kernel.skips() {
@@ -783,7 +787,6 @@ fn associated(
     }
     found
 }
-
 
 #[cfg(test)]
 mod tests {

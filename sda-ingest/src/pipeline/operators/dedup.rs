@@ -65,7 +65,10 @@ fn check_batch(
 }
 
 /// Encodes each observation of `fresh` (leaving it empty) once, for the sinks, into `out`.
-fn encode(fresh: &mut Vec<Arc<Observation>>, out: &mut Vec<Arc<Delivered>>) -> serde_json::Result<()> {
+fn encode(
+    fresh: &mut Vec<Arc<Observation>>,
+    out: &mut Vec<Arc<Delivered>>,
+) -> serde_json::Result<()> {
     // `validate` handed each observation on alone, so taking it out of its `Arc` moves it
     // rather than copying it.
     for obs in fresh.drain(..) {
