@@ -109,8 +109,7 @@ async fn run_validate(
     .await
     .expect("the graph finishes");
     assert!(outcome.is_clean(), "{outcome:?}");
-    let seen = seen.lock().unwrap().clone();
-    seen
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(start_paused = true)]
