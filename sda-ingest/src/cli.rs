@@ -104,7 +104,8 @@ pub struct Cli {
     #[arg(long, value_name = "SECS")]
     pub checkpoint_interval: Option<f64>,
     /// Start from the last complete checkpoint in `--out` and continue its output files
-    /// (skipping records already written) instead of replacing them.
+    /// (skipping records already written) instead of replacing them; checkpoints go on (every
+    /// 10 s unless `--checkpoint-interval` says otherwise).
     #[arg(long)]
     pub resume: bool,
     /// Load test: simulate against N generated objects shaped like the public catalog
