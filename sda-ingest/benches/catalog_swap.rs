@@ -337,6 +337,9 @@ async fn run(
         dead_letter_limit: Default::default(),
         transports: Transports::default(),
         dead_letter_ring: None,
+        event_time: Default::default(),
+        dedup_window: Parts::new_dedup_window(),
+        existing: sda_ingest::pipeline::sinks::Existing::Append,
     };
     let built = build_topology(&parts).build()?;
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());

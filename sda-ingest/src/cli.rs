@@ -99,6 +99,15 @@ pub struct Cli {
     /// correlator.lookahead_s].
     #[arg(long, value_name = "SECS")]
     pub lookahead: Option<f64>,
+    /// Take a checkpoint of every source's position and operator's state every SECS seconds,
+    /// in `--out`/checkpoints [default: no checkpoints].
+    #[arg(long, value_name = "SECS")]
+    pub checkpoint_interval: Option<f64>,
+    /// Start from the last complete checkpoint in `--out` and continue its output files
+    /// (skipping records already written) instead of replacing them; checkpoints go on (every
+    /// 10 s unless `--checkpoint-interval` says otherwise).
+    #[arg(long)]
+    pub resume: bool,
     /// Load test: simulate against N generated objects shaped like the public catalog
     /// (constellation shells, debris clouds, GEO, ...; at most 49,999) plus the planted pair,
     /// instead of the simulator's 32 objects.
@@ -254,7 +263,22 @@ impl Cli {
             "--screen-start",
             self.screen_start.as_ref().or(file.screen_start.as_ref()),
         )?;
+        let event_time = file.event_time_settings()?;
+        let checkpoints = crate::app::CheckpointSettings {
+            interval: self
+                .checkpoint_interval
+                .map(|secs| {
+                    seconds(
+                        "--checkpoint-interval",
+                        positive("--checkpoint-interval", secs)?,
+                    )
+                })
+                .transpose()?,
+            resume: self.resume,
+        };
         Ok(AppConfig {
+            event_time,
+            checkpoints,
             out_dir: self
                 .out
                 .clone()

@@ -44,6 +44,18 @@
 //! [rate_limit]              # per source: its sends wait for permits (GCRA); nothing is dropped
 //! radar = { per_second = 500, burst = 1000 }
 //! optical = { per_second = 50 }     # burst defaults to per_second
+//!
+//! [event_time]
+//! window_s = 60.0            # the correlator's tumbling event-time windows
+//! allowed_lateness_s = 120.0 # a window closes this long after the watermark passed its end
+//! idle_timeout_s = 5.0       # a source silent this long no longer holds the watermark back
+//! out_of_orderness_s = 60.0  # every source's bound: watermark = latest epoch sent less this
+//! out_of_orderness = { radar = 300.0 }  # per source
+//!
+//! [skew.radar]               # simulator: out-of-order and late delivery of one stream
+//! max_delay_s = 240.0        # each message delivered up to this long (event time) after its epoch
+//! late_fraction = 0.02       # ... except this fraction, delivered late_delay_s after it
+//! late_delay_s = 900.0
 //! ```
 //!
 //! `[rate_limit]` throttles sources from the start, as `POST /operators/{name}/throttle` does
@@ -58,10 +70,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use sda_ingest_core::SensorKind;
+use sda_ingest_core::sim::skew::Skew;
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::app::TransportMode;
+use crate::pipeline::EventTimeSettings;
 
 /// Log and progress output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -139,6 +156,97 @@ pub struct FileConfig {
     /// Rate limits of sources, by source name (`[rate_limit]`).
     #[serde(default)]
     pub rate_limit: BTreeMap<String, RateLimitFile>,
+    /// Event-time windows, lateness, out-of-orderness and idleness (`[event_time]`).
+    #[serde(default)]
+    pub event_time: EventTimeFile,
+    /// The simulator's out-of-order and late delivery, by source name (`[skew.radar]`).
+    #[serde(default)]
+    pub skew: BTreeMap<String, Skew>,
+}
+
+/// The `[event_time]` table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTimeFile {
+    /// Length of the correlator's tumbling event-time windows, seconds.
+    pub window_s: Option<f64>,
+    /// How long past its end a window stays open, seconds of event time.
+    pub allowed_lateness_s: Option<f64>,
+    /// A source silent this long is left out of the watermark, seconds.
+    pub idle_timeout_s: Option<f64>,
+    /// Every source's out-of-orderness bound, seconds of event time.
+    pub out_of_orderness_s: Option<f64>,
+    /// Per source bounds, by source name, over `out_of_orderness_s`.
+    #[serde(default)]
+    pub out_of_orderness: BTreeMap<String, f64>,
+}
+
+impl FileConfig {
+    /// The event-time settings of `[event_time]` and `[skew.SOURCE]` over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for an unknown source name or a value out of range.
+    pub fn event_time_settings(&self) -> Result<EventTimeSettings, ConfigError> {
+        let mut settings = EventTimeSettings::default();
+        let e = &self.event_time;
+        let at_least = |name: &'static str, value: f64, min: f64, strict: bool| {
+            if value.is_finite() && (value > min || (!strict && value == min)) {
+                Ok(value)
+            } else if strict {
+                Err(ConfigError::invalid(
+                    name,
+                    format!("must be more than {min}"),
+                ))
+            } else {
+                Err(ConfigError::invalid(
+                    name,
+                    format!("must be at least {min}"),
+                ))
+            }
+        };
+        if let Some(v) = e.window_s {
+            settings.windows.window_s = at_least("event_time.window_s", v, 0.0, true)?;
+        }
+        if let Some(v) = e.allowed_lateness_s {
+            settings.windows.allowed_lateness_s =
+                at_least("event_time.allowed_lateness_s", v, 0.0, false)?;
+        }
+        if let Some(v) = e.idle_timeout_s {
+            let v = at_least("event_time.idle_timeout_s", v, 0.0, true)?;
+            settings.idle_timeout = Duration::from_secs_f64(v);
+        }
+        if let Some(v) = e.out_of_orderness_s {
+            let v = at_least("event_time.out_of_orderness_s", v, 0.0, false)?;
+            settings.out_of_orderness_s = [v; SensorKind::COUNT];
+        }
+        for (name, bound) in &e.out_of_orderness {
+            let kind = source_kind("event_time.out_of_orderness", name)?;
+            settings.out_of_orderness_s[kind.index()] =
+                at_least("event_time.out_of_orderness", *bound, 0.0, false)?;
+        }
+        for (name, skew) in &self.skew {
+            let kind = source_kind("skew", name)?;
+            at_least("skew.max_delay_s", skew.max_delay_s, 0.0, false)?;
+            at_least("skew.late_delay_s", skew.late_delay_s, 0.0, false)?;
+            if !(0.0..=1.0).contains(&skew.late_fraction) {
+                return Err(ConfigError::invalid(
+                    "skew.late_fraction",
+                    "must be between 0 and 1",
+                ));
+            }
+            settings.skew.insert(kind, *skew);
+        }
+        Ok(settings)
+    }
+}
+
+/// The sensor kind a source name of the config file names.
+fn source_kind(setting: &'static str, name: &str) -> Result<SensorKind, ConfigError> {
+    SensorKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == name)
+        .ok_or_else(|| ConfigError::invalid(setting, format!("names no source: {name:?}")))
 }
 
 /// One source's entry of the `[rate_limit]` table: `radar = { per_second = 500, burst = 1000 }`.

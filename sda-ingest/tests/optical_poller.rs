@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sda_ingest::pipeline::{Counters, RawFrame};
+use sda_ingest::pipeline::{Counters, EventTimeSettings, RawFrame};
 use sda_ingest::transport::optical_http::{OpticalPollerConfig, optical_http};
+use sda_ingest_core::SensorKind;
 use sda_ingest_core::wire::optical::{MAX_BODY_LEN, OpticalPage};
 use sda_orchestrator::{
     OperatorGraph, RestartPolicy, SinkContext, SupervisorEvent, SupervisorPolicy,
@@ -71,7 +72,11 @@ async fn run_poller(
     let source = graph.add_source(
         "optical",
         restart,
-        optical_http(config, Arc::new(Counters::default())),
+        optical_http(
+            config,
+            EventTimeSettings::default().clock(SensorKind::Optical),
+            Arc::new(Counters::default()),
+        ),
     );
     let sink = graph.add_sink(
         "frames",

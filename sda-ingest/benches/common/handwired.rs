@@ -26,6 +26,7 @@ use sda_ingest_core::SensorKind;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator};
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
+use sda_orchestrator::time::EventTime;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -228,8 +229,15 @@ async fn correlator_stage(
     kernel: Correlator,
 ) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
+    // No watermarks on plain channels: the latest epoch seen less the sources' default bound
+    // stands in for one (the graph's is the minimum over the sources, a little behind it).
+    let mut latest = f64::NEG_INFINITY;
     loop {
         let open = rx.recv_many(&mut batch, CORRELATOR_BATCH).await > 0;
+        latest = batch
+            .iter()
+            .map(|d| d.observation.epoch)
+            .fold(latest, f64::max);
         if kernel.skips() {
             batch.clear();
             if open {
@@ -239,6 +247,10 @@ async fn correlator_stage(
         }
         if open {
             kernel.observe(&mut batch).await?;
+            let watermark = latest - sda_ingest::pipeline::event_time::DEFAULT_OUT_OF_ORDERNESS_S;
+            kernel
+                .advance(Some(EventTime::from_unix_seconds_f64(watermark)))
+                .await?;
         }
         kernel.screen(!open).await?;
         while let Some(alert) = kernel.next_alert() {

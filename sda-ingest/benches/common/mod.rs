@@ -107,6 +107,9 @@ impl Fixture {
             dead_letter_limit: Default::default(),
             transports: Transports::default(),
             dead_letter_ring: None,
+            event_time: Default::default(),
+            dedup_window: Parts::new_dedup_window(),
+            existing: sda_ingest::pipeline::sinks::Existing::Append,
         }
     }
 }

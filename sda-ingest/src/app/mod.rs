@@ -1,6 +1,7 @@
 //! The application: generates the scenario, wires the pipeline, runs it under the supervisor
 //! until it finishes, the duration elapses or a stop signal arrives, and reports a [`Summary`].
 
+mod checkpoints;
 mod control;
 mod control_audit;
 mod progress;
@@ -24,6 +25,7 @@ use sda_orchestrator::{
 };
 use tokio::time::Instant;
 
+pub use checkpoints::{CHECKPOINT_DIR, CheckpointSettings};
 pub use control::{ControlToken, DEFAULT_CONTROL_ADDR, RECENT_DEAD_LETTERS, TOKEN_ENV};
 pub use progress::ProgressStyle;
 pub use signals::Signals;
@@ -36,11 +38,13 @@ use sda_ingest_core::sim::scenario::{Population, Scenario, ScenarioConfig};
 use crate::catalog::{
     ActiveCatalog, CatalogFeed, CatalogOrigin, FeedStart, SharedCatalog, SourcesDone,
 };
-use crate::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
+use crate::pipeline::EventTimeSettings;
+use crate::pipeline::operators::{CorrelatorConfig, PropagatorRuntime, Windowing};
 use crate::pipeline::sinks::{DeadLetterLimit, files};
 use crate::pipeline::{Counters, FaultInjection, Parts, build_topology};
 use crate::simulator::{BASE_RECORDS_PER_S, Pacing};
 use crate::transport::{IslLink, RadarSocket};
+use sda_ingest_core::process::event_time::EventTimeConfig;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +108,11 @@ pub struct AppConfig {
     pub epoch: Option<f64>,
     /// Start of screening, UTC Unix seconds; `None`: the simulation's start.
     pub screen_start: Option<f64>,
+    /// Event time: windows, lateness, the sources' out-of-orderness, idleness and the
+    /// simulator's skew (`[event_time]` and `[skew.SOURCE]` in the config file).
+    pub event_time: EventTimeSettings,
+    /// Checkpoints (`--checkpoint-interval`) and resuming from them (`--resume`).
+    pub checkpoints: CheckpointSettings,
 }
 
 /// Where the catalog comes from and how it is kept fresh.
@@ -203,6 +212,7 @@ impl CorrelatorSettings {
             min_step_s: 600.0,
             work_factor: 1,
             jobs: self.jobs.max(1),
+            windowing: Windowing::EventTime(EventTimeConfig::default()),
         }
     }
 }
@@ -237,6 +247,8 @@ impl Default for AppConfig {
             catalog: CatalogSettings::default(),
             epoch: None,
             screen_start: None,
+            event_time: EventTimeSettings::default(),
+            checkpoints: CheckpointSettings::default(),
         }
     }
 }
@@ -290,7 +302,9 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| RecentRing::new(1));
     let catalog = parts.catalog.clone();
-    let declared = build_topology(&parts);
+    // A source silent this long is left out of the watermark, so it holds no window open.
+    let declared = build_topology(&parts).with_idle_timeout(config.event_time.idle_timeout);
+    let declared = config.checkpoints.apply(declared, &config.out_dir);
     let declared_fingerprint = declared.declared_fingerprint();
     let built = declared.build()?;
     tracing::info!(
@@ -392,7 +406,12 @@ struct Ready {
 /// scenario (generated on the pool, against that catalog), the transports and their simulator
 /// peers.
 async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Ready> {
-    prepare_out_dir(&config.out_dir).await?;
+    if config.checkpoints.resume {
+        checkpoints::prepare_resume(&config.out_dir).await?;
+    } else {
+        prepare_out_dir(&config.out_dir).await?;
+        checkpoints::remove_checkpoints(&config.out_dir).await?;
+    }
     let runtime = PropagatorRuntime::from(pool.clone());
     let settings = &config.catalog;
     let mut feed = CatalogFeed::new(settings.file.clone(), settings.url.clone());
@@ -438,10 +457,16 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         ..defaults
     };
     let window = (scenario_config.start_unix_s, scenario_config.duration_s);
-    let scenario = pool
+    let mut scenario = pool
         .submit(move || Scenario::generate(&scenario_config))
         .await?
         .context("cannot generate the simulated scenario")?;
+    // Out-of-order and late delivery, when configured, before any source or peer sends.
+    crate::pipeline::event_time::skew_streams(
+        &mut scenario.streams,
+        &config.event_time,
+        config.seed,
+    );
     let active = match loaded {
         Some(catalog) => catalog,
         None => {
@@ -484,15 +509,21 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         feed_start,
         sources_done: SourcesDone::new(SensorKind::COUNT),
         propagator: runtime,
-        correlator: config
-            .correlator
-            .for_window(screen_from, window.1 + (window.0 - screen_from).max(0.0)),
+        correlator: CorrelatorConfig {
+            windowing: Windowing::EventTime(config.event_time.windows),
+            ..config
+                .correlator
+                .for_window(screen_from, window.1 + (window.0 - screen_from).max(0.0))
+        },
+        event_time: config.event_time.clone(),
+        dedup_window: Parts::new_dedup_window(),
         out_dir: config.out_dir.clone(),
         counters: counters.clone(),
         faults: faults(config),
         dead_letter_limit: config.dead_letter_limit,
         transports,
         dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
+        existing: config.checkpoints.existing(),
     };
     Ok(Ready {
         parts,

@@ -190,7 +190,16 @@ pub fn catalog_feed(
             seen.clone(),
         );
         async move {
+            // Catalogs carry no event time: this edge never holds the correlator's windows.
+            ctx.output
+                .advance_watermark(sda_orchestrator::time::EventTime::MAX);
             if feed.is_idle() {
+                // Nothing to follow, but the source stays until the observation sources have
+                // finished: a graph takes checkpoints only while every source runs.
+                tokio::select! {
+                    () = done.all_finished() => {}
+                    () = ctx.shutdown.cancelled() => {}
+                }
                 return Ok(());
             }
             let client = fetch::client(&feed)?;

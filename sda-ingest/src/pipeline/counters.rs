@@ -13,8 +13,12 @@
 //! * `accepted`: records that passed `validate`.
 //! * `duplicates`: accepted records that `dedup` dropped as re-sends.
 //! * `delivered`: observations whose line is in `observations.jsonl` (bytes written).
+//!   A sink that continues an existing file counts an observation whose id the file already
+//!   holds (a redelivery after a crash) as a duplicate of its source too.
 //! * `dead_lettered`: records whose dead letter is in `dead_letter.jsonl`, or was counted but
 //!   not written because the dead-letter rate limit suppressed it (`suppressed`).
+//! * `late`: records `validate` turned into dead letters with reason `late` (their event-time
+//!   window had closed); they are counted in `dead_lettered` like any dead letter.
 //! * `unwritten`: records a sink failed to write.
 //! * `dropped` (in a [`SourceSnapshot`]): records lost on the way: messages a source read that
 //!   never reached `normalize` (each counted as one record, as an undecodable message is), and
@@ -47,6 +51,9 @@ pub struct SourceCounters {
     pub dead_lettered: AtomicU64,
     /// Dead letters counted but not written: the dead-letter rate limit suppressed them.
     pub suppressed: AtomicU64,
+    /// Records dead-lettered as `late`: they arrived after their event-time window closed
+    /// (counted in `dead_lettered` too).
+    pub late: AtomicU64,
     /// Records the observations or dead-letter sink failed to write.
     pub unwritten: AtomicU64,
 }
@@ -62,6 +69,10 @@ pub struct Counters {
     pub associated: AtomicU64,
     /// Observations the correlator could not match.
     pub unassociated: AtomicU64,
+    /// Observations that reached the correlator after their window closed (delivered, not
+    /// fused); `validate` dead-letters late records first, so this stays 0 unless a watermark
+    /// overtook a record.
+    pub correlator_late: AtomicU64,
     /// Conjunction screenings run on the propagator pool.
     pub screenings: AtomicU64,
     /// Alerts written by the alerts sink.
@@ -72,6 +83,9 @@ pub struct Counters {
     pub audited: AtomicU64,
     /// Records the audit sink failed to write.
     pub audit_unwritten: AtomicU64,
+    /// Audit records and alerts that a sink continuing its file skipped because the file
+    /// already held their id (observations skipped so count as `duplicates` of their source).
+    pub already_written: AtomicU64,
     /// Datagrams the kernel dropped before the radar source read them (never received).
     pub kernel_dropped: AtomicU64,
     /// Datagrams from addresses outside the radar allowlist: counted, never decoded.
@@ -117,6 +131,7 @@ impl Counters {
                     duplicates: get(&s.duplicates),
                     dropped: lost + get(&s.unwritten),
                     suppressed: get(&s.suppressed),
+                    late: get(&s.late),
                 };
                 (kind, snapshot)
             })
@@ -144,6 +159,7 @@ impl Counters {
             lost: received.saturating_sub(delivered + dead_lettered + duplicates) + audit_unwritten,
             unwritten,
             dead_letters_suppressed: total(|s| s.suppressed),
+            late: total(|s| s.late),
             kernel_dropped: get(&self.kernel_dropped),
             disallowed: get(&self.disallowed),
             associated: get(&self.associated),
@@ -151,6 +167,7 @@ impl Counters {
             screenings: get(&self.screenings),
             alerts: get(&self.alerts),
             audited,
+            already_written: get(&self.already_written),
             sources: sources
                 .into_iter()
                 .map(|(kind, s)| (kind.as_str(), s))
@@ -187,6 +204,8 @@ pub struct SourceSnapshot {
     pub dropped: u64,
     /// Dead letters counted but not written (rate limit).
     pub suppressed: u64,
+    /// Records `validate` dead-lettered as `late` (part of `dead_lettered` once written).
+    pub late: u64,
 }
 
 impl SourceSnapshot {
@@ -226,6 +245,8 @@ pub struct CounterSnapshot {
     pub unwritten: u64,
     /// Dead letters counted but not written because of the rate limit.
     pub dead_letters_suppressed: u64,
+    /// Records dead-lettered as `late`: after their event-time window closed.
+    pub late: u64,
     /// Radar datagrams the kernel dropped before the source read them: never received.
     pub kernel_dropped: u64,
     /// Radar datagrams from addresses outside the allowlist, dropped undecoded.
@@ -240,6 +261,8 @@ pub struct CounterSnapshot {
     pub alerts: u64,
     /// Records written to `audit.jsonl`.
     pub audited: u64,
+    /// Audit records and alerts a continuing sink skipped: their file already held their id.
+    pub already_written: u64,
     /// Per source, by name.
     pub sources: std::collections::BTreeMap<&'static str, SourceSnapshot>,
 }

@@ -8,6 +8,7 @@
 
 pub(crate) mod counters;
 mod delivered;
+pub mod event_time;
 mod faults;
 mod frame;
 pub mod operators;
@@ -18,8 +19,9 @@ mod topology;
 
 pub use counters::{CounterSnapshot, Counters, SourceCounters, SourceSnapshot};
 pub use delivered::Delivered;
+pub use event_time::{EventTimeSettings, SourceClock};
 pub use faults::FaultInjection;
 pub use frame::{RawFrame, unix_now};
 pub use parts::Parts;
-pub use routed::{DeadLetter, Routed};
+pub use routed::{DeadLetter, LATE, Routed};
 pub use topology::{CORRELATOR_QUEUE, build_topology};

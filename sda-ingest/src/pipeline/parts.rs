@@ -10,17 +10,18 @@ use sda_orchestrator::monitor::RecentRing;
 use sda_orchestrator::{OperatorFactory, SinkFactory, SourceContext, SourceFactory, ops};
 
 use sda_ingest_core::SensorKind;
-use sda_ingest_core::process::dedup::DedupConfig;
 use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sensors::SensorRegistry;
 use sda_ingest_core::sim::scenario::Streams;
 
 use super::counters::Counters;
 use super::delivered::Delivered;
+use super::event_time::EventTimeSettings;
 use super::faults::FaultInjection;
 use super::frame::RawFrame;
 use super::operators::{
-    self, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, NamedConjunction, PropagatorRuntime,
+    self, ConjunctionAlert, CorrelatorConfig, CorrelatorInput, DedupWindow, NamedConjunction,
+    PropagatorRuntime,
 };
 use super::routed::Routed;
 use super::sinks;
@@ -52,6 +53,11 @@ pub struct Parts {
     pub propagator: PropagatorRuntime,
     /// Correlator parameters.
     pub correlator: CorrelatorConfig,
+    /// Event time: the sources' out-of-orderness bounds, the windows and the lateness check.
+    pub event_time: EventTimeSettings,
+    /// `dedup`'s window, which `validate`'s lateness check reads to tell re-sends from late
+    /// records: `Deduplicator::new(DedupConfig::default())` in the service.
+    pub dedup_window: DedupWindow,
     /// Folder of the output files.
     pub out_dir: PathBuf,
     /// Shared counters.
@@ -65,6 +71,9 @@ pub struct Parts {
     /// The ring of recent dead letters the control plane serves at `/dead-letters` (`None`:
     /// no ring is fed).
     pub dead_letter_ring: Option<RecentRing<serde_json::Value>>,
+    /// Whether the sinks append to fresh files or continue an earlier run's output (cutting a
+    /// torn tail, skipping ids already written).
+    pub existing: sinks::Existing,
 }
 
 /// A source factory with its future boxed, so one constructor can return different transports.
@@ -81,29 +90,38 @@ fn boxed(mut factory: impl SourceFactory<RawFrame>) -> BoxedSource {
 }
 
 impl Parts {
+    /// A new, empty `dedup` window with the default configuration: what
+    /// [`Parts::dedup_window`] holds in the service.
+    pub fn new_dedup_window() -> DedupWindow {
+        DedupWindow::new(sda_ingest_core::process::dedup::DedupConfig::default())
+    }
+
     /// The source of `kind`'s stream: the radar UDP listener, ISL TCP reader or optical HTTP
     /// poller when [`Parts::transports`] names one, otherwise the in-process replay.
     pub fn source(&self, kind: SensorKind) -> impl SourceFactory<RawFrame> + use<> {
         let counters = self.counters.clone();
+        let clock = self.event_time.clock(kind);
         let t = &self.transports;
         let mut factory = match (kind, &t.radar, &t.isl, &t.optical) {
             (SensorKind::Radar, Some(radar), _, _) => boxed(transport::radar_udp(
                 radar.socket.clone(),
                 radar.finish_after,
+                clock,
                 counters,
             )),
             (SensorKind::Isl, _, Some(isl), _) => boxed(transport::isl_tcp(
                 isl.addr,
                 isl.finish_after,
                 isl.link,
+                clock,
                 counters,
             )),
             (SensorKind::Optical, _, _, Some(optical)) => {
-                boxed(transport::optical_http(optical.clone(), counters))
+                boxed(transport::optical_http(optical.clone(), clock, counters))
             }
             _ => {
                 let stream = SimStream::from_streams(&self.streams, kind);
-                boxed(simulator::simulated(stream, self.pacing, counters))
+                boxed(simulator::simulated(stream, self.pacing, clock, counters))
             }
         };
         let (faults, name) = (self.faults.clone(), kind.as_str());
@@ -149,13 +167,22 @@ impl Parts {
     /// The `validate` operator.
     pub fn validate(&self) -> impl OperatorFactory<Routed, Routed> + use<> {
         let policy = ValidationPolicy::default();
-        operators::validate(policy, self.counters.clone(), self.faults.clone())
+        let lateness = operators::Lateness {
+            windows: self.event_time.windows,
+            seen: self.dedup_window.clone(),
+        };
+        operators::validate(
+            policy,
+            Some(lateness),
+            self.counters.clone(),
+            self.faults.clone(),
+        )
     }
 
-    /// The `dedup` operator.
+    /// The `dedup` operator, over [`Parts::dedup_window`].
     pub fn dedup(&self) -> impl OperatorFactory<Routed, Arc<Delivered>> + use<> {
         operators::dedup(
-            DedupConfig::default(),
+            self.dedup_window.clone(),
             self.counters.clone(),
             self.faults.clone(),
         )
@@ -203,6 +230,7 @@ impl Parts {
             self.counters.clone(),
             self.faults.clone(),
             self.dead_letter_ring.clone(),
+            self.existing,
         )
     }
 
@@ -215,6 +243,7 @@ impl Parts {
             &self.out_dir,
             self.counters.clone(),
             self.faults.clone(),
+            self.existing,
         )
     }
 }

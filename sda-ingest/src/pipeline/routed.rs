@@ -17,6 +17,9 @@ use sda_ingest_core::{Observation, SensorKind};
 
 use super::frame::RawFrame;
 
+/// The reason code of a record that arrived after its event-time window closed.
+pub const LATE: &str = "late";
+
 /// One item out of `normalize` or `validate`.
 #[derive(Debug, Clone)]
 pub enum Routed {
@@ -118,6 +121,35 @@ impl DeadLetter {
             raw: Some(raw),
             observation: None,
             received_at: Some(frame.received_at),
+        }
+    }
+
+    /// The dead letter of a valid observation that arrived after its event-time window had
+    /// closed under the watermark `watermark_s` (reason code `late`).
+    pub fn late(
+        obs: Observation,
+        watermark_s: f64,
+        windows: &sda_ingest_core::process::event_time::EventTimeConfig,
+    ) -> DeadLetter {
+        let end = windows.window_end(windows.window_of(obs.epoch));
+        DeadLetter {
+            stage: "validate",
+            reason_code: LATE,
+            reason: format!(
+                "arrived after its event-time window closed: the window ends at {end}, the \
+                 watermark is {watermark_s} and the allowed lateness {} s",
+                windows.allowed_lateness_s
+            ),
+            source: super::sinks::source_of(&obs),
+            id: Some(obs.id.clone()),
+            pass: None,
+            index: None,
+            record: None,
+            cursor: None,
+            bytes: None,
+            raw: None,
+            received_at: obs.ingest.received_at,
+            observation: Some(obs),
         }
     }
 

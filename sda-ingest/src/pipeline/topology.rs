@@ -19,9 +19,11 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
     let minute = Duration::from_secs(60);
     // Transient faults (a dropped socket, a bad poll) are worth a few quick retries.
     let transient = RestartPolicy::bounded(5, minute);
-    // Stateful operators keep their state across a restart, but a crash loop in one should
-    // escalate sooner.
-    let stateful = RestartPolicy::bounded(3, minute);
+    // Stateful operators keep their state in registered state (`ctx.state`): a restart finds
+    // it as the failed incarnation left it, the batch in hand is given back, and checkpoints
+    // carry it across a crash. A restart loses nothing, so they ride out transient failures
+    // like the stateless stages; a crash loop still escalates (never `Always`).
+    let stateful = transient;
     // A sink that failed to write may have lost records: never hide it behind a restart.
     let never = RestartPolicy::Never;
     pipeline! {
@@ -48,11 +50,12 @@ pub fn build_topology(p: &Parts) -> OperatorGraph {
         operator normalize = p.normalize(), restart = transient;
         // Stateless checks: a restart loses nothing (the batch in hand is given back).
         operator validate = p.validate(), restart = transient;
-        // Stateful: its window survives a restart, but a crash loop must escalate sooner.
+        // Stateful: its window is registered state, kept across restarts and checkpointed.
         operator dedup = p.dedup(), restart = stateful;
         // Stateless lifting of observations into the correlator's input.
         operator to_correlator = p.to_correlator(), restart = transient;
-        // Stateful: screening progress and raised pairs; pool failures should not loop.
+        // Stateful: windows, fused states, screening progress and raised pairs, registered
+        // state kept across restarts and checkpointed.
         operator correlator = p.correlator(), restart = stateful;
         // Stateless formatting of alerts.
         operator alert_emitter = p.alert_emitter(), restart = transient;

@@ -18,13 +18,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::sim::scenario::{OPTICAL_PAGE_LEN, Streams};
-use sda_ingest_core::wire::WireFormat;
+use sda_ingest_core::wire::{WireFormat, latest_epoch};
 use sda_orchestrator::{SourceContext, SourceFactory};
 use tokio::time::Instant;
 
 use super::pacing::{Pacing, TICK, due};
 use crate::pipeline::counters::add;
-use crate::pipeline::{Counters, RawFrame, unix_now};
+use crate::pipeline::{Counters, RawFrame, SourceClock, unix_now};
 
 /// One simulated sensor stream: its vertex name, kind and wire messages.
 #[derive(Debug, Clone)]
@@ -35,16 +35,21 @@ pub struct SimStream {
     pub kind: SensorKind,
     /// The wire messages, in send order.
     pub messages: Arc<[Bytes]>,
+    /// The latest record epoch of each message (`None`: no record decodes), read once here so
+    /// that the replay advances its watermark without decoding as it sends.
+    pub epochs: Arc<[Option<f64>]>,
 }
 
 impl SimStream {
     /// The stream of `kind` in `streams`, named after the kind (`radar`, `laser_ranging`, …).
     pub fn from_streams(streams: &Streams, kind: SensorKind) -> SimStream {
         let raw = streams.of(kind);
+        let format = WireFormat::for_kind(kind);
         SimStream {
             name: Arc::from(kind.as_str()),
             kind,
             messages: raw.iter().map(|m| Bytes::copy_from_slice(m)).collect(),
+            epochs: raw.iter().map(|m| latest_epoch(format, m)).collect(),
         }
     }
 }
@@ -101,6 +106,17 @@ impl Replay {
         until.saturating_sub(sent)
     }
 
+    /// The latest record epoch of frames `from..until`, if any decodes.
+    pub fn latest_epoch(&self, from: u64, until: u64) -> Option<f64> {
+        let len = self.stream.epochs.len().max(1) as u64;
+        (from..until)
+            .filter_map(|n| {
+                let index = usize::try_from(n % len).ok()?;
+                self.stream.epochs.get(index).copied().flatten()
+            })
+            .reduce(f64::max)
+    }
+
     fn frame(&self, n: u64, received_at: f64) -> RawFrame {
         let len = self.stream.messages.len().max(1) as u64;
         let index = (n % len) as usize;
@@ -117,22 +133,36 @@ impl Replay {
     }
 }
 
-/// A source replaying `stream` at `pacing`, counting frames in `counters`.
+/// A source replaying `stream` at `pacing`, counting frames in `counters`, advancing its
+/// watermark with `clock` from the epochs of what it has sent.
 ///
-/// Its position survives a restart, so a restarted source resumes where it stopped instead of
-/// re-sending what it already sent. It returns `Ok(())` at shutdown, or after its last pass
-/// when `pacing.passes` is set.
+/// Its position (messages sent, over all passes) survives a restart, so a restarted source
+/// resumes where it stopped instead of re-sending what it already sent; it moves with each
+/// send (`send_batch_at`), so a checkpoint records exactly what was sent before its barrier,
+/// and a graph resumed from a checkpoint replays from there (`restored_position`): the replay
+/// is a replayable source. It returns `Ok(())` at shutdown, or after its last pass when
+/// `pacing.passes` is set.
 pub fn simulated(
     stream: SimStream,
     pacing: Pacing,
+    clock: SourceClock,
     counters: Arc<Counters>,
 ) -> impl SourceFactory<RawFrame> {
     let position = Arc::new(AtomicU64::new(0));
+    // Whether an incarnation has run: only the first takes the checkpoint's position.
+    let resumed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let replay = Replay::new(stream, pacing);
     move |mut ctx: SourceContext<RawFrame>| {
         let (replay, counters, position) = (replay.clone(), counters.clone(), position.clone());
+        let resumed = resumed.clone();
         async move {
+            if !resumed.swap(true, Ordering::Relaxed)
+                && let Some(at) = ctx.restored_position::<u64>()?
+            {
+                position.store(at, Ordering::Relaxed);
+            }
             let (started, first) = (Instant::now(), position.load(Ordering::Relaxed));
+            let mut clock = clock;
             let mut batch = Vec::new();
             loop {
                 let sent = position.load(Ordering::Relaxed);
@@ -141,7 +171,8 @@ pub fn simulated(
                 }
                 let count =
                     replay.due_frames(first, sent, started.elapsed(), unix_now(), &mut batch);
-                ctx.output.send_batch(&mut batch).await?;
+                ctx.output.send_batch_at(&mut batch, sent + count).await?;
+                clock.sent(&ctx.output, replay.latest_epoch(sent, sent + count));
                 position.fetch_add(count, Ordering::Relaxed);
                 add(&counters.source(replay.kind()).frames, count);
                 tokio::select! {

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 
 use super::BATCH;
 use crate::pipeline::counters::add;
+use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// Connection attempts before the ISL source gives up and lets the supervisor restart it.
@@ -110,6 +111,7 @@ pub fn isl_tcp(
     addr: SocketAddr,
     finish_after: Option<u64>,
     link: IslLink,
+    clock: SourceClock,
     counters: Arc<Counters>,
 ) -> impl SourceFactory<RawFrame> {
     let position = Arc::new(AtomicU64::new(0));
@@ -128,6 +130,7 @@ pub fn isl_tcp(
                     batch: Vec::with_capacity(BATCH),
                     name: &name,
                     position: &position,
+                    clock,
                 };
                 let why = match reader.run(&mut ctx, &counters, link, &done).await? {
                     Some(why) => why,
@@ -153,6 +156,8 @@ struct Reader<'a> {
     batch: Vec<RawFrame>,
     name: &'a Arc<str>,
     position: &'a AtomicU64,
+    /// The watermark: the frames' epochs, less the out-of-orderness bound.
+    clock: SourceClock,
 }
 
 impl Reader<'_> {
@@ -243,7 +248,9 @@ impl Reader<'_> {
         counters: &Counters,
     ) -> anyhow::Result<()> {
         let count = self.batch.len() as u64;
+        let latest = SourceClock::latest_of(&self.batch);
         ctx.output.send_batch(&mut self.batch).await?;
+        self.clock.sent(&ctx.output, latest);
         add(&counters.source(SensorKind::Isl).frames, count);
         Ok(())
     }

@@ -51,6 +51,7 @@ use sda_ingest_core::wire::WireFormat;
 use sda_ingest_core::wire::optical::MAX_BODY_LEN;
 
 use crate::pipeline::counters::bump;
+use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// Name of the poller's circuit breaker (the `breaker` label of `circuit_breaker_state`).
@@ -128,6 +129,7 @@ enum Page {
 /// HTTP client cannot be built; see the module docs for what is retried instead.
 pub fn optical_http(
     config: OpticalPollerConfig,
+    clock: SourceClock,
     counters: Arc<Counters>,
 ) -> impl SourceFactory<RawFrame> {
     let cursor: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
@@ -146,6 +148,7 @@ pub fn optical_http(
             name.clone(),
             pages.clone(),
         );
+        let mut clock = clock;
         async move {
             let client = reqwest::Client::builder()
                 .timeout(config.request_timeout)
@@ -224,7 +227,9 @@ pub fn optical_http(
                         bytes,
                         received_at: unix_now(),
                     };
+                    let latest = SourceClock::latest_of(std::slice::from_ref(&frame));
                     ctx.output.send(frame).await?;
+                    clock.sent(&ctx.output, latest);
                     bump(&counters.source(SensorKind::Optical).frames);
                 }
                 match step {

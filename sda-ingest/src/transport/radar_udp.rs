@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use super::BATCH;
 use crate::pipeline::counters::{add, bump};
+use crate::pipeline::event_time::SourceClock;
 use crate::pipeline::{Counters, RawFrame, unix_now};
 
 /// How often the kernel's drop counter is read while datagrams flow.
@@ -136,6 +137,7 @@ fn kernel_drops(socket: &UdpSocket) -> Option<u64> {
 pub fn radar_udp(
     socket: RadarSocket,
     finish_after: Option<u64>,
+    clock: SourceClock,
     counters: Arc<Counters>,
 ) -> impl SourceFactory<RawFrame> {
     let position = Arc::new(AtomicU64::new(0));
@@ -156,6 +158,7 @@ pub fn radar_udp(
                 batch: Vec::with_capacity(BATCH),
                 name: &name,
                 next_drops_read: Instant::now(),
+                clock,
             };
             let result = reader.run(&mut ctx, &position, finish_after).await;
             reader.read_drops();
@@ -180,6 +183,8 @@ struct Reader<'a> {
     batch: Vec<RawFrame>,
     name: &'a Arc<str>,
     next_drops_read: Instant,
+    /// The watermark: the datagrams' epochs, less the out-of-orderness bound.
+    clock: SourceClock,
 }
 
 impl Reader<'_> {
@@ -234,7 +239,9 @@ impl Reader<'_> {
                 // The send below waits, holding the batch, until the source is resumed.
                 warn_paused(count);
             }
+            let latest = SourceClock::latest_of(&self.batch);
             ctx.output.send_batch(&mut self.batch).await?;
+            self.clock.sent(&ctx.output, latest);
             position.fetch_add(count, Ordering::Relaxed);
             add(&self.counters.source(SensorKind::Radar).frames, count);
             if Instant::now() >= self.next_drops_read {

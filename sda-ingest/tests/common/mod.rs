@@ -2,6 +2,7 @@
 //! them, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub(crate) mod observations;
 pub(crate) mod peers;
 pub(crate) mod service;
 

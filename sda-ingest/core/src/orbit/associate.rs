@@ -29,6 +29,9 @@ pub struct Association {
     pub norad_id: u32,
     /// Distance between the measurement and the object's predicted position, km.
     pub residual_km: f64,
+    /// The object's predicted TEME position at the observation's epoch, km: what a fix
+    /// ([`fusion::fix`](super::fusion::fix)) measures its residual against.
+    pub predicted_km: [f64; 3],
 }
 
 /// Matches `obs` to a catalog object within `gate_km`: the object the sensor named
@@ -160,6 +163,7 @@ fn candidate(
     Some(Association {
         norad_id: p.norad_id(),
         residual_km: residual_km(obs, observer_km, predicted)?,
+        predicted_km: predicted,
     })
 }
 

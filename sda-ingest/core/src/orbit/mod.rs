@@ -6,4 +6,5 @@ pub mod catalog;
 pub mod conjunction;
 pub mod elements;
 pub mod frames;
+pub mod fusion;
 pub mod propagate;

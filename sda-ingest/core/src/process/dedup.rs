@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use foldhash::fast::FixedState as FastHash;
 use foldhash::quality::FixedState as QualityHash;
+use serde::{Deserialize, Serialize};
 
 use crate::observation::Observation;
 
@@ -39,7 +40,7 @@ pub enum Verdict {
 }
 
 /// Window bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DedupConfig {
     /// Forget keys older than this.
     pub max_age: Duration,
@@ -76,11 +77,18 @@ impl Default for DedupConfig {
 /// assert_eq!(dedup.check(&obs, Duration::ZERO), Verdict::New);
 /// assert_eq!(dedup.check(&obs, Duration::from_secs(1)), Verdict::Duplicate);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deduplicator {
     config: DedupConfig,
     seen: HashSet<u64, FastHash>,
     order: VecDeque<(u64, Duration)>,
+}
+
+impl Default for Deduplicator {
+    /// An empty window with the default configuration.
+    fn default() -> Self {
+        Deduplicator::new(DedupConfig::default())
+    }
 }
 
 impl Deduplicator {
@@ -111,6 +119,13 @@ impl Deduplicator {
             }
         }
         Verdict::New
+    }
+
+    /// Whether `obs` would be a duplicate now: its fingerprint is remembered. Changes nothing;
+    /// the pipeline's lateness check asks it so that a re-send of a record already delivered is
+    /// counted as a duplicate (by [`Deduplicator::check`]) rather than as late.
+    pub fn has_seen(&self, obs: &Observation) -> bool {
+        self.seen.contains(&fingerprint(obs))
     }
 
     /// Keys currently remembered.

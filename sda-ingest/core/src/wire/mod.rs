@@ -203,3 +203,44 @@ pub fn decode(format: WireFormat, bytes: &[u8]) -> Decoded {
     }
     decoded
 }
+
+impl WireRecord {
+    /// The record's measurement epoch, UTC Unix seconds: what its normalised observation's
+    /// `epoch` will be. Sources read it to advance their event-time watermark without
+    /// normalising the record themselves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sda_ingest_core::wire::{WireFormat, decode};
+    ///
+    /// let decoded = decode(
+    ///     WireFormat::Synthetic,
+    ///     br#"{"sensor":"slr-1","seq":7,"epoch_us":1704067200500000,"kind":"laser_ranging","range_m":812000.0}"#,
+    /// );
+    /// assert_eq!(decoded.records[0].epoch_unix_s(), 1_704_067_200.5);
+    /// ```
+    pub fn epoch_unix_s(&self) -> f64 {
+        let micros =
+            |us: i64| us.div_euclid(1_000_000) as f64 + us.rem_euclid(1_000_000) as f64 / 1e6;
+        match self {
+            WireRecord::Radar(r) => micros(r.epoch_us),
+            WireRecord::Isl(r) => micros(r.epoch_us),
+            WireRecord::Synthetic(r) => micros(r.epoch_us),
+            WireRecord::Optical(r) => {
+                r.epoch.timestamp() as f64 + f64::from(r.epoch.timestamp_subsec_nanos()) / 1e9
+            }
+        }
+    }
+}
+
+/// The latest measurement epoch of the records `bytes` (one message of `format`) holds, UTC
+/// Unix seconds; `None` when no record decodes. What a source advances its watermark from.
+pub fn latest_epoch(format: WireFormat, bytes: &[u8]) -> Option<f64> {
+    decode(format, bytes)
+        .records
+        .iter()
+        .map(WireRecord::epoch_unix_s)
+        .filter(|e| e.is_finite())
+        .reduce(f64::max)
+}

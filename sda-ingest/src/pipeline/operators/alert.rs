@@ -36,6 +36,12 @@ pub struct ConjunctionAlert {
     /// The miss vector (second object less first) at closest approach in the first object's
     /// frame: `[radial, in-track, cross-track]`, km; its length is `miss_distance_km`.
     pub miss_rtn_km: [f64; 3],
+    /// The separation at closest approach corrected by the two objects' fused states (their
+    /// sensors' observations of the closed event-time windows, weighted by sigma), km; equal to
+    /// `miss_distance_km` when neither object has been fused.
+    pub fused_miss_distance_km: f64,
+    /// How many observations the two fused states were made from (0: none).
+    pub fused_observations: u32,
     /// `high` under 1 km, `medium` under 5 km, else `low`.
     pub severity: &'static str,
     /// When the alert was raised: UTC seconds since the Unix epoch.
@@ -62,6 +68,8 @@ impl ConjunctionAlert {
             miss_distance_km: c.miss_distance_km,
             relative_speed_km_s: c.relative_speed_km_s,
             miss_rtn_km: c.miss_rtn_km,
+            fused_miss_distance_km: named.fused_miss_km,
+            fused_observations: named.fused_observations,
             severity: match c.miss_distance_km {
                 d if d < 1.0 => "high",
                 d if d < 5.0 => "medium",

@@ -17,7 +17,7 @@
 //! observed epoch (never before [`CorrelatorConfig::screen_from`]), so the window ahead is
 //! screened again with the new elements; a pair already alerted is not alerted again.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sda_ingest_core::Observation;
@@ -25,11 +25,17 @@ use sda_ingest_core::orbit::associate::IndexedCatalog;
 use sda_ingest_core::orbit::conjunction::{
     Conjunction, Screening, ScreeningConfig, ScreeningPlan, merge,
 };
+use sda_ingest_core::orbit::fusion::{self, Fix, FusedState};
 use sda_ingest_core::orbit::propagate::PropagateError;
+use sda_ingest_core::process::event_time::{ClosedWindow, EventTimeConfig, EventWindows};
+use sda_orchestrator::checkpoint::State;
+use sda_orchestrator::time::EventTime;
 use sda_orchestrator::{
-    OperatorContext, OperatorFactory,
+    InputEvent, OperatorContext, OperatorFactory,
     resilience::{DedicatedPool, PoolError},
 };
+
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{ActiveCatalog, SharedCatalog};
 use crate::pipeline::Delivered;
@@ -47,25 +53,67 @@ pub enum CorrelatorInput {
 
 /// A close approach found by screening, with the objects' names from the catalog it was
 /// found in (`None` where that catalog has no name).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedConjunction {
     /// The approach.
     pub conjunction: Conjunction,
     /// Name of [`Conjunction::a`].
+    #[serde(with = "shared_name")]
     pub name_a: Option<Arc<str>>,
     /// Name of [`Conjunction::b`].
+    #[serde(with = "shared_name")]
     pub name_b: Option<Arc<str>>,
+    /// The separation at closest approach corrected by the objects' fused states, km
+    /// ([`fusion::fused_miss_km`]); the catalog's own when neither object has been fused.
+    pub fused_miss_km: f64,
+    /// How many observations the two objects' fused states were made from.
+    pub fused_observations: u32,
 }
 
 impl NamedConjunction {
-    /// `c` with the names `catalog` gives its objects.
+    /// `c` with the names `catalog` gives its objects, and no fused correction.
     pub fn new(c: Conjunction, catalog: &ActiveCatalog) -> Self {
         NamedConjunction {
             name_a: catalog.name(c.a),
             name_b: catalog.name(c.b),
+            fused_miss_km: c.miss_distance_km,
+            fused_observations: 0,
             conjunction: c,
         }
     }
+}
+
+/// A shared name, (de)serialized as a plain string.
+mod shared_name {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        name: &Option<Arc<str>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match name {
+            Some(name) => serializer.serialize_some(&**name),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.map(Arc::from))
+    }
+}
+
+/// How the correlator groups observations before it fuses them and screens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Windowing {
+    /// Tumbling event-time windows, closed by the input watermark (the service).
+    EventTime(EventTimeConfig),
+    /// What arrived together is one window, closed at once: the processing-time design the
+    /// correlator had before event time, kept so that tests and benchmarks can compare.
+    Arrival,
 }
 
 /// Observations one association job takes at least: smaller batches are not worth splitting.
@@ -79,7 +127,8 @@ const SCREENING_CHUNK_SAMPLES: usize = 8;
 /// bigger jobs (fewer hand-offs between runtimes) when it has a backlog to catch up on.
 pub const CORRELATOR_BATCH: usize = 1024;
 
-/// Correlator parameters.
+/// Correlator parameters. The default is a placeholder (every number zero, arrival windows):
+/// what a restored [`CorrelatorState`] holds until the operator gives it the run's own.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CorrelatorConfig {
     /// Association gate: an observation farther than this from every object is unassociated, km.
@@ -105,6 +154,24 @@ pub struct CorrelatorConfig {
     /// Pool jobs a screening run or a large association batch is split into: the pool's worker
     /// threads; 0 counts as 1.
     pub jobs: usize,
+    /// How observations are windowed.
+    pub windowing: Windowing,
+}
+
+impl Default for CorrelatorConfig {
+    fn default() -> Self {
+        CorrelatorConfig {
+            gate_km: 0.0,
+            screening: ScreeningConfig::default(),
+            screen_from: 0.0,
+            screen_limit: 0.0,
+            lookahead_s: 0.0,
+            min_step_s: 0.0,
+            work_factor: 1,
+            jobs: 1,
+            windowing: Windowing::Arrival,
+        }
+    }
 }
 
 /// Where the correlator runs its propagation work (association and screening).
@@ -152,12 +219,29 @@ impl From<DedicatedPool> for PropagatorRuntime {
     }
 }
 
-/// The correlator's screening state and decisions: the synchronous kernel shared by the
-/// operator and the hand-wired benchmark baseline. It lives outside the operator's incarnation,
-/// so a restart resumes screening where it stopped and raises no pair twice.
-#[derive(Debug, Clone)]
+/// One observation as a window holds it: its epoch and, when it fixes a point and was
+/// associated, its fix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WindowEntry {
+    /// The observation's epoch, UTC Unix seconds.
+    pub epoch: f64,
+    /// Its fix, for fusion.
+    pub fix: Option<Fix>,
+}
+
+/// The correlator's windows, fused states, screening state and decisions: the synchronous
+/// kernel shared by the operator and the hand-wired benchmark baseline. It lives outside the
+/// operator's incarnation, so a restart resumes screening where it stopped and raises no pair
+/// twice. In the service it is the operator's registered state (`ctx.state`): checkpointed,
+/// restored after a crash, kept across restarts; the configuration is not part of it (each run
+/// gives its own).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CorrelatorState {
+    #[serde(skip)]
     config: CorrelatorConfig,
+    /// Whether it was made for a run's configuration (a default one, as a fresh registered
+    /// state starts, is not: its screening start is a placeholder).
+    configured: bool,
     /// Screening has covered the catalog up to here, UTC Unix seconds.
     screened_until: f64,
     /// How far screening should reach: the latest observed epoch plus the lookahead.
@@ -170,19 +254,43 @@ pub struct CorrelatorState {
     /// an error or abort during the send leaves it here for the next incarnation.
     pending: VecDeque<NamedConjunction>,
     /// Objects screening has left out (SGP4 failed) and the log has named, for this catalog.
+    #[serde(skip)]
     left_out: HashSet<u32>,
+    /// Observations waiting for their event-time window to close.
+    windows: EventWindows<WindowEntry>,
+    /// Each object's latest fused state: from the last closed window that fixed it.
+    fused: HashMap<u32, FusedState>,
+}
+
+impl Default for CorrelatorState {
+    /// A placeholder, replaced by [`CorrelatorState::new`] with the run's configuration when
+    /// the operator registers it ([`Correlator::register`]).
+    fn default() -> Self {
+        CorrelatorState {
+            configured: false,
+            ..CorrelatorState::new(CorrelatorConfig::default())
+        }
+    }
 }
 
 impl CorrelatorState {
     /// Nothing screened yet; screening starts at `config.screen_from`.
     pub fn new(config: CorrelatorConfig) -> Self {
+        let windows = match config.windowing {
+            Windowing::EventTime(windows) => windows,
+            Windowing::Arrival => EventTimeConfig::default(),
+        };
         CorrelatorState {
+            configured: true,
             screened_until: config.screen_from,
-            horizon: f64::NEG_INFINITY,
-            latest: f64::NEG_INFINITY,
+            // The lowest finite number rather than -inf: a checkpoint stores it as JSON.
+            horizon: f64::MIN,
+            latest: f64::MIN,
             raised: HashSet::new(),
             pending: VecDeque::new(),
             left_out: HashSet::new(),
+            windows: EventWindows::new(windows),
+            fused: HashMap::new(),
             config,
         }
     }
@@ -190,13 +298,73 @@ impl CorrelatorState {
     /// Moves the horizon to the latest epoch of `batch` plus the lookahead (never past
     /// `screen_limit`, never backwards).
     pub fn observe(&mut self, batch: &[Arc<Delivered>]) {
-        let latest = batch
-            .iter()
-            .map(|d| d.observation.epoch)
-            .fold(f64::NEG_INFINITY, f64::max);
+        self.observe_epochs(batch.iter().map(|d| d.observation.epoch));
+    }
+
+    fn observe_epochs(&mut self, epochs: impl Iterator<Item = f64>) {
+        let latest = epochs.fold(f64::NEG_INFINITY, f64::max);
         let reach = (latest + self.config.lookahead_s).min(self.config.screen_limit);
         self.horizon = self.horizon.max(reach);
         self.latest = self.latest.max(latest);
+    }
+
+    /// Takes in the entries of one arrival: with [`Windowing::EventTime`], each waits in its
+    /// window (returns how many were late: their window had closed, so they are not fused);
+    /// with [`Windowing::Arrival`] they are one window, applied at once.
+    pub fn arrived(&mut self, entries: Vec<WindowEntry>) -> u64 {
+        match self.config.windowing {
+            Windowing::Arrival => {
+                self.apply(ClosedWindow {
+                    index: 0,
+                    start_s: f64::NEG_INFINITY,
+                    end_s: f64::INFINITY,
+                    items: entries,
+                });
+                0
+            }
+            Windowing::EventTime(_) => {
+                let mut late = 0;
+                for entry in entries {
+                    if let Err(entry) = self.windows.insert(entry.epoch, entry) {
+                        // Fold its epoch in anyway: screening must still reach past it.
+                        self.observe_epochs(std::iter::once(entry.epoch));
+                        late += 1;
+                    }
+                }
+                late
+            }
+        }
+    }
+
+    /// The windows the input watermark `watermark` closes, in order (none in
+    /// [`Windowing::Arrival`], or without a watermark).
+    pub fn close(&mut self, watermark: Option<EventTime>) -> Vec<ClosedWindow<WindowEntry>> {
+        match (self.config.windowing, watermark) {
+            (Windowing::EventTime(_), Some(w)) => {
+                self.windows.close(w.as_unix_micros() as f64 / 1e6)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every window still open, in order: the input has ended.
+    pub fn close_all(&mut self) -> Vec<ClosedWindow<WindowEntry>> {
+        self.windows.close_all()
+    }
+
+    /// A window closed: its fixes are fused into the objects' states and screening's horizon
+    /// moves to its latest epoch plus the lookahead.
+    pub fn apply(&mut self, window: ClosedWindow<WindowEntry>) {
+        let fixes: Vec<Fix> = window.items.iter().filter_map(|e| e.fix).collect();
+        for state in fusion::fuse(&fixes) {
+            self.fused.insert(state.norad_id, state);
+        }
+        self.observe_epochs(window.items.iter().map(|e| e.epoch));
+    }
+
+    /// The fused state of `norad_id`, if a closed window has fixed it.
+    pub fn fused(&self, norad_id: u32) -> Option<&FusedState> {
+        self.fused.get(&norad_id)
     }
 
     /// A new catalog is in use: screening goes back to the latest observed epoch (never
@@ -234,12 +402,30 @@ impl CorrelatorState {
     }
 
     /// Records that screening reached `until`, and queues the conjunctions of `found` whose
-    /// pair had not been found before as alerts to hand on, named from `catalog`.
-    pub fn found(&mut self, until: f64, found: Vec<Conjunction>, catalog: &ActiveCatalog) {
+    /// pair had not been found before as alerts to hand on, named from `catalog`. Each comes
+    /// with B's position less A's at closest approach from the catalog (`None`: not known);
+    /// corrected by the objects' fused states, it must still be under the screening threshold.
+    pub fn found(
+        &mut self,
+        until: f64,
+        found: Vec<(Conjunction, Option<[f64; 3]>)>,
+        catalog: &ActiveCatalog,
+    ) {
         self.screened_until = self.screened_until.max(until);
-        let fresh = found.into_iter().filter(|c| self.raised.insert((c.a, c.b)));
-        self.pending
-            .extend(fresh.map(|c| NamedConjunction::new(c, catalog)));
+        for (c, relative) in found {
+            let mut named = NamedConjunction::new(c, catalog);
+            let (a, b) = (self.fused.get(&c.a), self.fused.get(&c.b));
+            if let (Some(relative), true) = (relative, a.is_some() || b.is_some()) {
+                named.fused_miss_km = fusion::fused_miss_km(relative, a, b);
+                named.fused_observations = a.map_or(0, |s| s.fixes) + b.map_or(0, |s| s.fixes);
+            }
+            if named.fused_miss_km > self.config.screening.threshold_km {
+                continue;
+            }
+            if self.raised.insert((c.a, c.b)) {
+                self.pending.push_back(named);
+            }
+        }
     }
 
     /// The next alert to hand on, if any; it stays queued until [`CorrelatorState::sent`].
@@ -254,17 +440,30 @@ impl CorrelatorState {
 }
 
 /// Associates every observation of `batch` with the catalog and returns how many found an
-/// object; with a `work_factor` above 1, each also runs that many less one extra propagations
+/// object, and each observation as a window holds it (its fix, when it has one); with a
+/// `work_factor` above 1, each also runs that many less one extra propagations
 /// (the benchmark load knob). Synchronous: the caller runs it on the PropagatorPool.
 pub fn associate_batch(
     batch: &[Arc<Delivered>],
     catalog: &IndexedCatalog,
     config: &CorrelatorConfig,
-) -> u64 {
-    batch
+) -> (u64, Vec<WindowEntry>) {
+    let mut hits = 0;
+    let entries = batch
         .iter()
-        .filter(|d| associated(&d.observation, catalog, config))
-        .count() as u64
+        .map(|d| {
+            let obs = &d.observation;
+            let fix = associated(obs, catalog, config).and_then(|a| {
+                hits += 1;
+                fusion::fix(obs, a.norad_id, a.predicted_km)
+            });
+            WindowEntry {
+                epoch: obs.epoch,
+                fix,
+            }
+        })
+        .collect();
+    (hits, entries)
 }
 
 /// The correlator's work, shared by the operator and the hand-wired benchmark baseline:
@@ -276,7 +475,23 @@ pub struct Correlator {
     catalog: SharedCatalog,
     config: CorrelatorConfig,
     counters: Arc<Counters>,
-    state: Arc<Mutex<CorrelatorState>>,
+    state: StateSlot,
+}
+
+/// Where a [`Correlator`]'s state lives: its own, or the operator's registered state.
+#[derive(Debug, Clone)]
+enum StateSlot {
+    Local(Arc<Mutex<CorrelatorState>>),
+    Registered(State<CorrelatorState>),
+}
+
+impl StateSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CorrelatorState> {
+        match self {
+            StateSlot::Local(state) => state.lock().unwrap_or_else(PoisonError::into_inner),
+            StateSlot::Registered(state) => state.lock(),
+        }
+    }
 }
 
 impl Correlator {
@@ -290,10 +505,24 @@ impl Correlator {
         Correlator {
             pool,
             catalog,
-            state: Arc::new(Mutex::new(CorrelatorState::new(config))),
+            state: StateSlot::Local(Arc::new(Mutex::new(CorrelatorState::new(config)))),
             config,
             counters,
         }
+    }
+
+    /// Keeps the state in `state` (the operator's registered state) from now on: fresh, or
+    /// restored from a checkpoint, or left by an earlier incarnation; it is given this
+    /// correlator's configuration, which is not stored.
+    pub fn register(&mut self, state: State<CorrelatorState>) {
+        state.update(|s| {
+            if s.configured {
+                s.config = self.config;
+            } else {
+                *s = CorrelatorState::new(self.config);
+            }
+        });
+        self.state = StateSlot::Registered(state);
     }
 
     /// Whether the correlator only drains its input ([`PropagatorRuntime::Skip`]).
@@ -301,8 +530,11 @@ impl Correlator {
         self.pool.is_skip()
     }
 
-    /// Moves the screening horizon with `batch` (leaving it empty) and associates its
-    /// observations on the pool, counting `associated` and `unassociated`.
+    /// Associates the observations of `batch` (leaving it empty) on the pool, counting
+    /// `associated` and `unassociated`, and puts them in their windows
+    /// ([`CorrelatorState::arrived`]): with [`Windowing::Arrival`] that moves the screening
+    /// horizon at once; with event time, when the watermark closes their window
+    /// ([`Correlator::advance`]).
     ///
     /// # Errors
     ///
@@ -311,7 +543,6 @@ impl Correlator {
         if batch.is_empty() {
             return Ok(());
         }
-        lock(&self.state).observe(batch);
         let total = batch.len() as u64;
         let per_job = batch
             .len()
@@ -328,29 +559,73 @@ impl Correlator {
                     .run(move || associate_batch(&chunk, catalog.objects(), &config)),
             );
         }
-        let hits: u64 = futures::future::try_join_all(jobs).await?.into_iter().sum();
+        let mut hits = 0;
+        let mut entries = Vec::with_capacity(total as usize);
+        for (found, part) in futures::future::try_join_all(jobs).await? {
+            hits += found;
+            entries.extend(part);
+        }
         add(&self.counters.associated, hits);
         add(&self.counters.unassociated, total - hits);
+        let late = self.state.lock().arrived(entries);
+        if late > 0 {
+            add(&self.counters.correlator_late, late);
+            tracing::warn!(
+                operator = "correlator",
+                late,
+                "observations arrived after their window closed: delivered, not fused"
+            );
+        }
+        Ok(())
+    }
+
+    /// Closes the windows the input watermark `watermark` closes, one at a time in order:
+    /// each is fused, moves the horizon, and is screened as [`Correlator::screen`] would, so
+    /// the alerts do not depend on how far the watermark moved at once.
+    ///
+    /// # Errors
+    ///
+    /// The pool failed ([`PoolError`]).
+    pub async fn advance(&self, watermark: Option<EventTime>) -> Result<(), PoolError> {
+        let closed = self.state.lock().close(watermark);
+        self.apply_all(closed).await
+    }
+
+    async fn apply_all(&self, closed: Vec<ClosedWindow<WindowEntry>>) -> Result<(), PoolError> {
+        for window in closed {
+            self.state.lock().apply(window);
+            self.screen_due(false).await?;
+        }
         Ok(())
     }
 
     /// Puts `next` in use (see the module documentation for when and what it rewinds).
     pub fn swap(&self, next: Arc<ActiveCatalog>) {
         self.catalog.swap(next);
-        lock(&self.state).catalog_swapped();
+        self.state.lock().catalog_swapped();
     }
 
     /// Screens the window that is due (see [`CorrelatorState::due`]) on the pool and queues
-    /// the new conjunctions as alerts.
+    /// the new conjunctions as alerts. When `closing` (the input has ended), every event-time
+    /// window still open is closed first, in order.
     ///
     /// # Errors
     ///
     /// The pool failed ([`PoolError`]).
     pub async fn screen(&self, closing: bool) -> Result<(), PoolError> {
-        let due = lock(&self.state).due(closing);
+        if closing {
+            let rest = self.state.lock().close_all();
+            self.apply_all(rest).await?;
+        }
+        self.screen_due(closing).await
+    }
+
+    async fn screen_due(&self, closing: bool) -> Result<(), PoolError> {
+        let due = self.state.lock().due(closing);
         let Some((from, until)) = due else {
             return Ok(());
         };
+        tracing::debug!(operator = "correlator", from, until, "screening");
         let catalog = self.catalog.current();
         let plan = ScreeningPlan::new(from, until, &self.config.screening);
         let parts = (plan.samples() / SCREENING_CHUNK_SAMPLES).clamp(1, self.config.jobs.max(1));
@@ -360,30 +635,53 @@ impl Correlator {
         });
         let found: Screening = merge(futures::future::try_join_all(jobs).await?);
         bump(&self.counters.screenings);
-        let mut state = lock(&self.state);
+        // B's position less A's at each closest approach, for the fused correction: two
+        // propagations per approach, on the pool as well.
+        let objects = catalog.objects().clone();
+        let conjunctions = found.conjunctions;
+        let with_relative = self
+            .pool
+            .run(move || {
+                conjunctions
+                    .into_iter()
+                    .map(|c| {
+                        let at = |id| objects.get(id).and_then(|p| p.state_at(c.tca).ok());
+                        let relative = at(c.a).zip(at(c.b)).map(|(a, b)| {
+                            sda_ingest_core::orbit::frames::sub(b.position_km, a.position_km)
+                        });
+                        (c, relative)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        let mut state = self.state.lock();
         for failure in state.newly_left_out(&found.failed) {
             tracing::warn!(operator = "correlator", error = %failure, "object left out of screening");
         }
-        state.found(until, found.conjunctions, &catalog);
+        state.found(until, with_relative, &catalog);
         Ok(())
     }
 
     /// The next alert to hand on; it stays queued until [`Correlator::sent`].
     pub fn next_alert(&self) -> Option<NamedConjunction> {
-        lock(&self.state).next_alert()
+        self.state.lock().next_alert()
     }
 
     /// The alert [`Correlator::next_alert`] gave was handed on.
     pub fn sent(&self) {
-        lock(&self.state).sent();
+        self.state.lock().sent();
     }
 }
 
 /// The `correlator` operator, emitting each close approach found once per pair.
 ///
-/// Screening is driven by the data: as observation epochs advance, the catalog is screened
-/// from where the last run stopped up to the latest epoch plus `lookahead_s`, in steps of at
-/// least `min_step_s`; when the input closes, whatever is left up to the horizon is screened.
+/// Screening is driven by event time: observations wait in tumbling event-time windows
+/// ([`Windowing::EventTime`]) until the input watermark closes them; each closed window is
+/// fused (each object's residuals, weighted by its sensors' sigmas) and moves the horizon to
+/// its latest epoch plus `lookahead_s`; the catalog is then screened from where the last run
+/// stopped up to the horizon, in steps of at least `min_step_s`, and each approach found is
+/// corrected by the objects' fused states before it is alerted. When the input closes, every
+/// window left is closed and whatever is left up to the horizon is screened.
 /// Association and screening both run on the [`Correlator`]'s runtime (the PropagatorPool in
 /// the service); each association is followed by the extra propagations of
 /// [`CorrelatorConfig::work_factor`]. A new catalog is put in use as soon as it is taken from
@@ -393,12 +691,36 @@ pub fn correlator(
     faults: FaultInjection,
 ) -> impl OperatorFactory<CorrelatorInput, NamedConjunction> {
     move |mut ctx: OperatorContext<CorrelatorInput, NamedConjunction>| {
-        let (kernel, faults) = (kernel.clone(), faults.clone());
+        let (mut kernel, faults) = (kernel.clone(), faults.clone());
         async move {
+            // Checkpointed, restored after a crash, the same value in every incarnation.
+            kernel.register(ctx.state::<CorrelatorState>()?);
             let mut inputs = Vec::with_capacity(CORRELATOR_BATCH);
             let mut batch = Vec::with_capacity(CORRELATOR_BATCH);
             loop {
-                let open = ctx.input.recv_many(&mut inputs, CORRELATOR_BATCH).await > 0;
+                // Events too: a watermark that advances with no item behind it (a quiet
+                // moment, the end of a stream) must still close windows.
+                let open = match ctx
+                    .input
+                    .recv_many_event(&mut inputs, CORRELATOR_BATCH)
+                    .await
+                {
+                    Some(InputEvent::Item(_)) => true,
+                    Some(InputEvent::Watermark(watermark)) => {
+                        if !kernel.skips() {
+                            kernel.advance(Some(watermark)).await?;
+                            send_alerts(&kernel, &faults, &mut ctx).await?;
+                        }
+                        continue;
+                    }
+                    // The inbox has snapshotted the registered states at alignment; nothing
+                    // here is written anywhere, so the checkpoint is committed at once.
+                    Some(InputEvent::Checkpoint(token)) => {
+                        token.commit();
+                        continue;
+                    }
+                    None => false,
+                };
                 if open {
                     // An injected failure gives the inputs back, so the next incarnation has them.
                     faults.check_holding("correlator", &mut ctx.input, &mut inputs)?;
@@ -422,15 +744,11 @@ pub fn correlator(
                     kernel.observe(&mut batch).await?;
                     // Associated and counted: the batch is finished, whatever happens next.
                     ctx.input.done();
+                    // The windows the input watermark closes are fused and screened now.
+                    kernel.advance(ctx.input.watermark()).await?;
                 }
                 kernel.screen(!open).await?;
-                // Alerts leave the state only once handed on: one whose send failed, or whose
-                // incarnation was stopped, is sent by the next incarnation.
-                while let Some(alert) = kernel.next_alert() {
-                    faults.check("correlator:alert")?;
-                    ctx.output.send(alert).await?;
-                    kernel.sent();
-                }
+                send_alerts(&kernel, &faults, &mut ctx).await?;
                 if !open {
                     return Ok(());
                 }
@@ -439,20 +757,35 @@ pub fn correlator(
     }
 }
 
+/// Hands on every queued alert. Alerts leave the state only once handed on: one whose send
+/// failed, or whose incarnation was stopped, is sent by the next incarnation.
+async fn send_alerts(
+    kernel: &Correlator,
+    faults: &FaultInjection,
+    ctx: &mut OperatorContext<CorrelatorInput, NamedConjunction>,
+) -> anyhow::Result<()> {
+    while let Some(alert) = kernel.next_alert() {
+        faults.check("correlator:alert")?;
+        ctx.output.send(alert).await?;
+        kernel.sent();
+    }
+    Ok(())
+}
+
 /// Whether `obs` associates with an object of `objects`; with a `work_factor` above 1, also
 /// runs that many less one extra propagations (the load knob).
-fn associated(obs: &Observation, objects: &IndexedCatalog, config: &CorrelatorConfig) -> bool {
-    let found = objects.associate(obs, config.gate_km).is_some();
+fn associated(
+    obs: &Observation,
+    objects: &IndexedCatalog,
+    config: &CorrelatorConfig,
+) -> Option<sda_ingest_core::orbit::associate::Association> {
+    let found = objects.associate(obs, config.gate_km);
     let extra = config.work_factor.saturating_sub(1) as usize;
     for object in objects.objects().iter().cycle().take(extra) {
         // `black_box` keeps the extra propagations from being optimised away.
         let _ = std::hint::black_box(object.state_at(std::hint::black_box(obs.epoch)));
     }
     found
-}
-
-fn lock(state: &Mutex<CorrelatorState>) -> std::sync::MutexGuard<'_, CorrelatorState> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -473,6 +806,7 @@ mod tests {
             min_step_s: 600.0,
             work_factor: 1,
             jobs: 2,
+            windowing: Windowing::Arrival,
         }
     }
 
@@ -511,7 +845,7 @@ mod tests {
             relative_speed_km_s: 2.6,
             miss_rtn_km: [0.3, 0.0, 0.0],
         };
-        state.found(8_600.0, vec![c], &catalog);
+        state.found(8_600.0, vec![(c, None)], &catalog);
         let alert = state.next_alert().unwrap();
         assert_eq!(alert.name_a.as_deref(), Some("PLANTED-45001"));
         assert_eq!(alert.name_b.as_deref(), Some("PLANTED-45002"));
@@ -522,7 +856,7 @@ mod tests {
         state.catalog_swapped();
         assert_eq!(state.due(false), Some((5_000.0, 8_600.0)));
         // The same pair found again is not raised twice.
-        state.found(8_600.0, vec![c], &catalog);
+        state.found(8_600.0, vec![(c, None)], &catalog);
         assert_eq!(state.next_alert(), None);
     }
 

@@ -10,11 +10,11 @@ mod validate;
 pub use alert::{ConjunctionAlert, alert_emitter};
 pub use correlator::{
     CORRELATOR_BATCH, Correlator, CorrelatorConfig, CorrelatorInput, CorrelatorState,
-    NamedConjunction, PropagatorRuntime, associate_batch, correlator,
+    NamedConjunction, PropagatorRuntime, WindowEntry, Windowing, associate_batch, correlator,
 };
-pub use dedup::{dedup, dedup_batch};
+pub use dedup::{DedupWindow, dedup, dedup_batch};
 pub use normalize::{Normalizer, normalize};
-pub use validate::{Validator, validate};
+pub use validate::{Lateness, Validator, validate};
 
 /// Items taken from an input per wake-up: large enough to amortise channel costs, small enough
 /// to keep latency low.
