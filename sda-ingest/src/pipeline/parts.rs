@@ -65,6 +65,9 @@ pub struct Parts {
     /// The ring of recent dead letters the control plane serves at `/dead-letters` (`None`:
     /// no ring is fed).
     pub dead_letter_ring: Option<RecentRing<serde_json::Value>>,
+    /// Whether `audit.jsonl` is hash-chained: always in the service; off only in the benchmark
+    /// that measures what the chain costs (`benches/e2e_costs.rs`).
+    pub chain_audit: bool,
 }
 
 /// A source factory with its future boxed, so one constructor can return different transports.
@@ -186,7 +189,10 @@ impl Parts {
 
     /// The `audit` sink: `audit.jsonl`, counting `audited`.
     pub fn audit_sink(&self) -> impl SinkFactory<Arc<Delivered>> + use<> {
-        self.jsonl(sinks::AUDIT)
+        self.jsonl(sinks::JsonlSpec {
+            chained: self.chain_audit,
+            ..sinks::AUDIT
+        })
     }
 
     /// The `alerts` sink: `alerts.jsonl`, counting `alerts`.
