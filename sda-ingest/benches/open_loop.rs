@@ -7,7 +7,8 @@
 //! (`common/loadgen.rs`). It follows `audit.jsonl` and `alerts.jsonl` as they are written and
 //! measures, on its own monotonic clock, from the schedule to the line in the file: the audit
 //! path for every record it sent, and the correlator → alerts path for every alert, from the
-//! first scheduled record that could make the alert due. HDR histograms (`hdrhistogram`).
+//! scheduled record that made it due under the correlator's screening rule
+//! (`loadgen::alert_due`). HDR histograms (`hdrhistogram`).
 //!
 //! After the load, the harness waits (at most 60 s) until every record it sent is in
 //! `audit.jsonl`, stops the service with SIGTERM, and reads `lost` and the per-source
@@ -20,7 +21,9 @@
 //! (2 rounds of 10 s: under a minute), `SDA_BENCH_RATES` (comma-separated offered obs/s, all
 //! transports together; default 250000), `SDA_BENCH_RUN_S` (seconds of load per run, default
 //! 60), `SDA_BENCH_ROUNDS` (default 5; the rates are interleaved within each round),
-//! `SDA_BENCH_CADENCE_S` (the scenario's sweep interval, default 0.25 s).
+//! `SDA_BENCH_CADENCE_S` (the scenario's sweep interval, default 0.25 s), `SDA_BENCH_OUT_DIR`
+//! (where the service's output folders go, default the system's temporary folder; e.g.
+//! `/dev/shm` to take the disk out of the measurement).
 
 mod common;
 
@@ -35,12 +38,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use loadgen::{Peers, Records, TRANSPORTS, TailClock};
+use loadgen::{Peers, Records, ScreeningRule, TRANSPORTS, TailClock};
 use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
 use serde_json::Value;
 
 /// Screening lookahead of the service (its default).
 const LOOKAHEAD_S: f64 = 3_600.0;
+/// The service's minimum screening step (its default).
+const MIN_STEP_S: f64 = 600.0;
 /// Screening starts this far into the scenario.
 const SCREEN_START_S: f64 = 3_500.0;
 
@@ -195,8 +200,8 @@ fn main() -> anyhow::Result<()> {
         ];
         for r in rs {
             all.add(&r.all)?;
-            for t in 0..3 {
-                by[t].add(&r.by_transport[t])?;
+            for (total, one) in by.iter_mut().zip(&r.by_transport) {
+                total.add(one)?;
             }
         }
         let q = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
@@ -263,7 +268,10 @@ fn run_once(
     rate: f64,
     run_s: f64,
 ) -> anyhow::Result<Run> {
-    let out = tempfile::tempdir()?;
+    let out = match std::env::var_os("SDA_BENCH_OUT_DIR") {
+        Some(parent) => tempfile::tempdir_in(parent)?,
+        None => tempfile::tempdir()?,
+    };
     let radar_addr = UdpSocket::bind(("127.0.0.1", 0))?.local_addr()?;
     let peers = Peers::start(records.clone(), radar_addr)?;
     let log = std::fs::File::create(out.path().join("service.log"))?;
@@ -280,7 +288,7 @@ fn run_once(
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()?;
-    let result = drive(records, rate, run_s, &mut child, out.path(), &peers);
+    let result = drive(records, config, rate, run_s, &mut child, out.path(), &peers);
     peers.close()?;
     if result.is_err() {
         let _ = child.kill();
@@ -303,6 +311,7 @@ fn run_once(
 
 fn drive(
     records: &Arc<Records>,
+    config: &ScenarioConfig,
     rate: f64,
     run_s: f64,
     child: &mut Child,
@@ -310,11 +319,14 @@ fn drive(
     peers: &Peers,
 ) -> anyhow::Result<Run> {
     let records_for_alerts = records.clone();
+    let rule = ScreeningRule {
+        screen_from: config.start_unix_s + SCREEN_START_S,
+        lookahead_s: LOOKAHEAD_S,
+        min_step_s: MIN_STEP_S,
+    };
     let clock = Arc::new(TailClock {
         schedules: std::sync::OnceLock::new(),
-        alert_due: Box::new(move |s, tca| {
-            loadgen::alert_due(&records_for_alerts, s, LOOKAHEAD_S, tca)
-        }),
+        alert_due: Box::new(move |s, tca| loadgen::alert_due(&records_for_alerts, s, rule, tca)),
         warmup: Duration::ZERO,
     });
     let driven = peers.drive(dir, rate, run_s, clock, Duration::from_secs(60), || {

@@ -97,12 +97,8 @@ impl Records {
             isl,
             optical,
         };
-        for t in 0..3 {
-            anyhow::ensure!(
-                records.len(t) > 0,
-                "the scenario has no {} records",
-                TRANSPORTS[t]
-            );
+        for (t, name) in TRANSPORTS.iter().enumerate() {
+            anyhow::ensure!(records.len(t) > 0, "the scenario has no {name} records");
         }
         Ok(records)
     }
@@ -185,24 +181,47 @@ impl Schedule {
     }
 }
 
-/// The first alert-relevant instant: when a screening window reaching `tca` can first be due,
-/// i.e. the schedule of the first record (of any transport, first pass) whose epoch plus the
-/// lookahead reaches `tca`; `None` when no record does. A lower bound on when the service can
-/// raise the alert, so a latency from it includes any wait for the correlator's screening step.
+/// The correlator's screening rule, for [`alert_due`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScreeningRule {
+    /// Screening starts here, UTC seconds.
+    pub(crate) screen_from: f64,
+    /// The horizon is the latest observed epoch plus this, seconds.
+    pub(crate) lookahead_s: f64,
+    /// A window is screened once the horizon is this far past the last one, seconds.
+    pub(crate) min_step_s: f64,
+}
+
+/// When an alert at `tca` first became due: the correlator's screening rule applied to the
+/// load's records one at a time in the order of their schedules (first pass; the horizon is
+/// the latest epoch plus the lookahead, a window is screened once the horizon has moved the
+/// minimum step past the last one); the schedule of the record that makes the window holding
+/// `tca` due. `None` when no record of the load does. The service takes records in batches,
+/// which can only make its windows later, so this is the earliest the service could raise it.
 pub(crate) fn alert_due(
     records: &Records,
     schedules: &[Schedule; 3],
-    lookahead_s: f64,
+    rule: ScreeningRule,
     tca: f64,
 ) -> Option<Instant> {
-    (0..3)
-        .filter_map(|t| {
-            (0..records.len(t) as usize)
-                .find(|&i| records.first_pass_epoch(t, i) + lookahead_s >= tca)
-                .filter(|&i| (i as u64) < schedules[t].total)
-                .map(|i| schedules[t].at(i as u64))
+    let mut events: Vec<(Instant, f64)> = (0..3)
+        .flat_map(|t| {
+            let n = records.len(t).min(schedules[t].total) as usize;
+            (0..n).map(move |i| (schedules[t].at(i as u64), records.first_pass_epoch(t, i)))
         })
-        .min()
+        .collect();
+    events.sort_by_key(|e| e.0);
+    let (mut screened, mut horizon) = (rule.screen_from, f64::NEG_INFINITY);
+    for (at, epoch) in events {
+        horizon = horizon.max(epoch + rule.lookahead_s);
+        if horizon - screened >= rule.min_step_s {
+            if screened < tca && tca <= horizon {
+                return Some(at);
+            }
+            screened = horizon;
+        }
+    }
+    None
 }
 
 /// What a sender did.
@@ -507,12 +526,15 @@ pub(crate) struct TailProgress {
     pub(crate) seen: [AtomicU64; 3],
 }
 
+/// When an alert with a given time of closest approach became due, given the schedules.
+pub(crate) type AlertDue = Box<dyn Fn(&[Schedule; 3], f64) -> Option<Instant> + Send + Sync>;
+
 /// When a transport's schedules are known, and when alerts become due.
 pub(crate) struct TailClock {
     /// Set when the load starts.
     pub(crate) schedules: OnceLock<[Schedule; 3]>,
     /// When an alert with this time of closest approach became due.
-    pub(crate) alert_due: Box<dyn Fn(&[Schedule; 3], f64) -> Option<Instant> + Send + Sync>,
+    pub(crate) alert_due: AlertDue,
     /// Records scheduled within this of the start are counted as seen but not measured.
     pub(crate) warmup: Duration,
 }
@@ -584,7 +606,8 @@ pub(crate) fn spawn_tailer(
                 });
                 tail.alerts.push(AlertSeen { tca, latency_ms });
             })?;
-            if last {
+            if last && !any {
+                // Stopping: everything written before the stop has now been read.
                 return Ok(tail);
             }
             if !any {
