@@ -70,6 +70,10 @@ struct Run {
     summary: Value,
     exit: Option<i32>,
     drain_s: f64,
+    /// CPU the service process used during the load and its drain, seconds.
+    service_cpu_s: f64,
+    /// CPU this process (load generator and tailer) used meanwhile, seconds.
+    own_cpu_s: f64,
 }
 
 impl Run {
@@ -170,6 +174,16 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             println!("      alert latencies (ms): [{}]", alerts.join(", "));
+            let sent: u64 = run.sent.iter().sum();
+            println!(
+                "      CPU during the load: service {:.1} s ({:.2} µs per record, {:.2} cores), \
+                 load generator and tailer {:.1} s ({:.2} cores)",
+                run.service_cpu_s,
+                run.service_cpu_s * 1e6 / sent.max(1) as f64,
+                run.service_cpu_s / (sent as f64 / run.rate + run.drain_s),
+                run.own_cpu_s,
+                run.own_cpu_s / (sent as f64 / run.rate + run.drain_s),
+            );
             let worst: Vec<String> = run
                 .worst_by_second
                 .iter()
@@ -329,9 +343,15 @@ fn drive(
         alert_due: Box::new(move |s, tca| loadgen::alert_due(&records_for_alerts, s, rule, tca)),
         warmup: Duration::ZERO,
     });
+    let pid = child.id().to_string();
+    let (service_cpu, own_cpu) = (common::cpu_seconds_of(&pid), common::process_cpu_seconds());
     let driven = peers.drive(dir, rate, run_s, clock, Duration::from_secs(60), || {
         Ok(child.try_wait()?.is_none())
     })?;
+    // CPU of the load (schedule and drain; the service's start-up too, a tenth of a second at
+    // most), before the service starts its shutdown.
+    let service_cpu = common::cpu_seconds_of(&pid) - service_cpu;
+    let own_cpu = common::process_cpu_seconds() - own_cpu;
     let exit = stop_child(child, Duration::from_secs(60))?;
     let (sent, send_errors, behind_max, drain_s) = (
         driven.sent,
@@ -362,5 +382,7 @@ fn drive(
         summary,
         exit,
         drain_s,
+        service_cpu_s: service_cpu,
+        own_cpu_s: own_cpu,
     })
 }

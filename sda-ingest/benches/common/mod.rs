@@ -307,8 +307,14 @@ pub(crate) fn load_average() -> f64 {
 /// `/proc/self/stat` (Linux; NaN elsewhere). Its resolution is one clock tick (10 ms), so a
 /// run of a few seconds on two cores reads it to within a fraction of a percent.
 pub(crate) fn process_cpu_seconds() -> f64 {
+    cpu_seconds_of("self")
+}
+
+/// CPU time process `pid` (`"self"`, or a number) has used so far, seconds, as
+/// [`process_cpu_seconds`].
+pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
     // The command name in field 2 may hold spaces; the fields after its closing ')' do not.
-    let ticks = std::fs::read_to_string("/proc/self/stat")
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             let rest = &s[s.rfind(')')? + 1..];
