@@ -23,7 +23,9 @@
 //! `SDA_BENCH_QUICK=1` (2 rounds of 2 s: under a minute), `SDA_BENCH_ROUNDS` (default 5),
 //! `SDA_BENCH_RUN_S` (seconds of load per run, default 10), `SDA_BENCH_RATE` (offered obs/s,
 //! default 6000), `SDA_BENCH_CORES` (comma-separated loads, default `0.25,0.5,1.0`),
-//! `SDA_BENCH_IDLE` (set: also a pool whose workers run under `SCHED_IDLE`).
+//! `SDA_BENCH_IDLE` (set: also a pool whose workers run under `SCHED_IDLE`), `SDA_BENCH_JOBS`
+//! (the correlator's `jobs`, default the service's: the CPUs less one), `SDA_BENCH_POOL_NORMAL`
+//! (set: the pool at normal priority instead of the service's nice 19).
 
 mod common;
 
@@ -136,6 +138,10 @@ fn main() -> anyhow::Result<()> {
         }
     };
     println!(
+        "correlator jobs: {}",
+        std::env::var("SDA_BENCH_JOBS").unwrap_or_else(|_| "the service's default".into())
+    );
+    println!(
         "one SGP4 propagation: {propagation_us:.3} µs; offered {rate:.0} obs/s over radar (UDP), \
          ISL (TCP) and optical (HTTP); {run_s} s per run after 1 s of warm-up, {rounds} rounds"
     );
@@ -158,7 +164,19 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let rt = runtime()?;
-    let service_pool = || PoolConfig::new("propagator").low_priority(true);
+    // The service's pool runs at nice 19; `SDA_BENCH_POOL_NORMAL` runs it at normal priority
+    // (an experiment: the pool then competes with the I/O runtime, but is not starved by other
+    // processes on a shared machine).
+    let low = std::env::var_os("SDA_BENCH_POOL_NORMAL").is_none();
+    let service_pool = || PoolConfig::new("propagator").low_priority(low);
+    println!(
+        "pool priority: {}",
+        if low {
+            "nice 19 (the service)"
+        } else {
+            "normal"
+        }
+    );
     let pool = DedicatedPool::new(service_pool())?;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let idle_pool = DedicatedPool::new(service_pool().worker_threads(workers))?;
@@ -334,6 +352,12 @@ fn run_once(
     let dir = common::scratch("bulkhead");
     let threads_before = common::thread_cpu_seconds();
     let mut parts = fixture.parts(1.0, propagator, work_factor, &dir);
+    if let Some(jobs) = std::env::var("SDA_BENCH_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+    {
+        parts.correlator.jobs = jobs;
+    }
     // Only the load generator's records: the in-process simulated sources get nothing to send.
     let mut streams = (*fixture.streams).clone();
     streams.synthetic = BTreeMap::new();
