@@ -20,7 +20,7 @@
 //! rotating each round, after one warm-up run that is not recorded.
 //!
 //! `cargo bench -p sda-ingest --bench bulkhead_pipeline`. Knobs (environment):
-//! `SDA_BENCH_QUICK=1` (2 rounds of 2 s: under a minute), `SDA_BENCH_ROUNDS` (default 5),
+//! `SDA_BENCH_QUICK=1` (1 round of 2 s: under a minute), `SDA_BENCH_ROUNDS` (default 5),
 //! `SDA_BENCH_RUN_S` (seconds of load per run, default 10), `SDA_BENCH_RATE` (offered obs/s,
 //! default 6000), `SDA_BENCH_CORES` (comma-separated loads, default `0.25,0.5,1.0`),
 //! `SDA_BENCH_IDLE` (set: also a pool whose workers run under `SCHED_IDLE`), `SDA_BENCH_JOBS`
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let quick = std::env::var_os("SDA_BENCH_QUICK").is_some();
-    let rounds: usize = env("SDA_BENCH_ROUNDS", if quick { 2 } else { 5 });
+    let rounds: usize = env("SDA_BENCH_ROUNDS", if quick { 1 } else { 5 });
     let run_s: f64 = env("SDA_BENCH_RUN_S", if quick { 2.0 } else { 10.0 });
     let rate: f64 = env("SDA_BENCH_RATE", 6000.0);
     let loads: Vec<f64> = std::env::var("SDA_BENCH_CORES")

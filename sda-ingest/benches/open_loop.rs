@@ -18,8 +18,8 @@
 //! is due until the load's records have moved the epochs on: every alert is raised by the load.
 //!
 //! `cargo bench -p sda-ingest --bench open_loop`. Knobs (environment): `SDA_BENCH_QUICK=1`
-//! (2 rounds of 10 s: under a minute), `SDA_BENCH_RATES` (comma-separated offered obs/s, all
-//! transports together; default 250000), `SDA_BENCH_RUN_S` (seconds of load per run, default
+//! (2 rounds of 10 s at 10,000 obs/s: under a minute), `SDA_BENCH_RATES` (comma-separated
+//! offered obs/s, all transports together; default 250000), `SDA_BENCH_RUN_S` (seconds of load per run, default
 //! 60), `SDA_BENCH_ROUNDS` (default 5; the rates are interleaved within each round),
 //! `SDA_BENCH_CADENCE_S` (the scenario's sweep interval, default 0.25 s), `SDA_BENCH_OUT_DIR`
 //! (where the service's output folders go, default the system's temporary folder; e.g.
@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
     let run_s: f64 = env("SDA_BENCH_RUN_S", if quick { 10.0 } else { 60.0 });
     let cadence_s: f64 = env("SDA_BENCH_CADENCE_S", 0.25);
     let rates: Vec<f64> = std::env::var("SDA_BENCH_RATES")
-        .unwrap_or_else(|_| "250000".into())
+        .unwrap_or_else(|_| if quick { "10000" } else { "250000" }.into())
         .split(',')
         .map(|r| r.trim().parse::<f64>().context("SDA_BENCH_RATES"))
         .collect::<anyhow::Result<_>>()?;

@@ -795,11 +795,26 @@ impl Peers {
         // ISL frames are all written once the sender is past its schedule: the heartbeats
         // follow them.
         let sent = [radar.records, schedule.total, self.archive.served()];
+        // Until everything sent is seen, the drain bound passes, the service goes, or nothing
+        // new has been seen for `STALLED` (records lost on the way never arrive).
+        const STALLED: Duration = Duration::from_secs(5);
+        let seen = || -> u64 {
+            progress
+                .seen
+                .iter()
+                .map(|s| s.load(Ordering::Relaxed))
+                .sum()
+        };
+        let mut last = (seen(), Instant::now());
         while (0..3).any(|t| progress.seen[t].load(Ordering::Relaxed) < sent[t])
             && Instant::now() < deadline
+            && last.1.elapsed() < STALLED
             && alive()?
         {
             std::thread::sleep(Duration::from_millis(10));
+            if seen() != last.0 {
+                last = (seen(), Instant::now());
+            }
         }
         let drain_s = Instant::now().saturating_duration_since(end).as_secs_f64();
         self.stop.store(true, Ordering::Relaxed);
