@@ -340,6 +340,7 @@ async fn run(
         event_time: Default::default(),
         dedup_window: Parts::new_dedup_window(),
         existing: sda_ingest::pipeline::sinks::Existing::Append,
+        chain_audit: true,
     };
     let built = build_topology(&parts).build()?;
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());

@@ -16,7 +16,9 @@
 //! rate throughout; the unpaced run is the whole pass (its sources hand over their whole stream
 //! at once, so its latency is the age of that backlog).
 //!
-//! `cargo bench -p sda-ingest --bench e2e_throughput`. Knobs (environment): `SDA_BENCH_ROUNDS`
+//! `cargo bench -p sda-ingest --bench e2e_throughput`. Knobs (environment): `SDA_BENCH_QUICK=1`
+//! (one round at 100× and unpaced on a scenario with a sweep every second: under a minute),
+//! `SDA_BENCH_ROUNDS`
 //! (default 3), `SDA_BENCH_CADENCE_S` (sweep interval of the scenario, default 0.25 s: about
 //! 245,000 records), `SDA_BENCH_LIMIT_S` (longest paced run, default 3 s), `SDA_BENCH_RATES`
 //! (comma-separated rate multipliers to run instead of the whole sweep, `inf` for unpaced; for
@@ -71,9 +73,13 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// The sweep, or the rates named in `SDA_BENCH_RATES`.
-fn selected_rates() -> anyhow::Result<Vec<f64>> {
+fn selected_rates(quick: bool) -> anyhow::Result<Vec<f64>> {
     let Ok(list) = std::env::var("SDA_BENCH_RATES") else {
-        return Ok(RATES.to_vec());
+        return Ok(if quick {
+            vec![100.0, f64::INFINITY]
+        } else {
+            RATES.to_vec()
+        });
     };
     list.split(',')
         .map(|r| match r.trim() {
@@ -88,8 +94,9 @@ fn selected_rates() -> anyhow::Result<Vec<f64>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = env("SDA_BENCH_ROUNDS", 3);
-    let cadence_s: f64 = env("SDA_BENCH_CADENCE_S", 0.25);
+    let quick = std::env::var_os("SDA_BENCH_QUICK").is_some();
+    let rounds: usize = env("SDA_BENCH_ROUNDS", if quick { 1 } else { 3 });
+    let cadence_s: f64 = env("SDA_BENCH_CADENCE_S", if quick { 1.0 } else { 0.25 });
     let limit = Duration::from_secs_f64(env("SDA_BENCH_LIMIT_S", 3.0));
     println!("load average at start: {:.2}", common::load_average());
     let fixture = Fixture::generate(cadence_s)?;
@@ -116,7 +123,7 @@ fn main() -> anyhow::Result<()> {
             .low_priority(std::env::var_os("SDA_BENCH_NORMAL_PRIO").is_none()),
     )?;
     // (rate, variant) → runs; the variants without the correlator run unpaced only.
-    let rates = selected_rates()?;
+    let rates = selected_rates(quick)?;
     let mut plan: Vec<(f64, Variant)> = Vec::new();
     for &rate in &rates {
         plan.push((rate, Variant::Orchestrated));

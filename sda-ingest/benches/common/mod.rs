@@ -20,7 +20,7 @@ use sda_ingest::simulator::{BASE_RECORDS_PER_S, Pacing};
 use sda_ingest::transport::Transports;
 use sda_ingest_core::orbit::propagate::Propagator;
 use sda_ingest_core::sim::scenario::{Scenario, ScenarioConfig};
-use sda_orchestrator::{OperatorGraph, SupervisorPolicy};
+use sda_orchestrator::{BuiltGraph, OperatorGraph, SupervisorPolicy};
 
 /// A generated scenario with its catalog ready to propagate.
 pub(crate) struct Fixture {
@@ -110,6 +110,7 @@ impl Fixture {
             event_time: Default::default(),
             dedup_window: Parts::new_dedup_window(),
             existing: sda_ingest::pipeline::sinks::Existing::Append,
+            chain_audit: true,
         }
     }
 }
@@ -166,9 +167,25 @@ pub(crate) async fn run_graph(
     prepare_out_dir(&parts.out_dir)?;
     let started = Instant::now();
     let built = topology(&parts).build()?;
+    run_built(&parts, built, service_policy(), limit, started).await
+}
+
+/// The supervisor policy the benchmarks run with: the default, with a 60 s drain.
+pub(crate) fn service_policy() -> SupervisorPolicy {
+    SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(60))
+}
+
+/// Runs `built` (built from `parts`, its output folder prepared) under `policy` until the
+/// sources finish, or until `limit` and then a drain; `started` is when set-up began.
+pub(crate) async fn run_built(
+    parts: &Parts,
+    built: BuiltGraph,
+    policy: SupervisorPolicy,
+    limit: Option<Duration>,
+    started: Instant,
+) -> anyhow::Result<RunResult> {
     let cpu_before = process_cpu_seconds();
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
-    let policy = SupervisorPolicy::default().with_drain_deadline(Duration::from_secs(60));
     let running = built.run(policy);
     tokio::pin!(running);
     let outcome = match limit {
@@ -293,8 +310,14 @@ pub(crate) fn load_average() -> f64 {
 /// `/proc/self/stat` (Linux; NaN elsewhere). Its resolution is one clock tick (10 ms), so a
 /// run of a few seconds on two cores reads it to within a fraction of a percent.
 pub(crate) fn process_cpu_seconds() -> f64 {
+    cpu_seconds_of("self")
+}
+
+/// CPU time process `pid` (`"self"`, or a number) has used so far, seconds, as
+/// [`process_cpu_seconds`].
+pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
     // The command name in field 2 may hold spaces; the fields after its closing ')' do not.
-    let ticks = std::fs::read_to_string("/proc/self/stat")
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             let rest = &s[s.rfind(')')? + 1..];
@@ -308,3 +331,43 @@ pub(crate) fn process_cpu_seconds() -> f64 {
 
 /// `sysconf(_SC_CLK_TCK)`, 100 on every Linux configuration in use.
 const CLOCK_TICKS_PER_S: f64 = 100.0;
+
+/// CPU time of each of this process's live threads so far, seconds, by thread name (summed
+/// over threads of the same name), from `/proc/self/task/*/stat` (Linux; empty elsewhere).
+pub(crate) fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let mut fields = stat[close + 1..].split_whitespace().skip(11);
+        let (Some(user), Some(system)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let ticks = user.parse::<f64>().unwrap_or(0.0) + system.parse::<f64>().unwrap_or(0.0);
+        *by_name.entry(name).or_insert(0.0) += ticks / CLOCK_TICKS_PER_S;
+    }
+    by_name
+}
+
+/// CPU time of the calling thread so far (user + system), seconds, from
+/// `/proc/thread-self/stat` (Linux; NaN elsewhere); resolution one clock tick (10 ms).
+pub(crate) fn thread_self_cpu_seconds() -> f64 {
+    let ticks = std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            let mut fields = rest.split_whitespace().skip(11);
+            let user: f64 = fields.next()?.parse().ok()?;
+            let system: f64 = fields.next()?.parse().ok()?;
+            Some(user + system)
+        });
+    ticks.map_or(f64::NAN, |t| t / CLOCK_TICKS_PER_S)
+}

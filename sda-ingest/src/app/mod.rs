@@ -524,6 +524,7 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         transports,
         dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
         existing: config.checkpoints.existing(),
+        chain_audit: true,
     };
     Ok(Ready {
         parts,

@@ -74,6 +74,9 @@ pub struct Parts {
     /// Whether the sinks append to fresh files or continue an earlier run's output (cutting a
     /// torn tail, skipping ids already written).
     pub existing: sinks::Existing,
+    /// Whether `audit.jsonl` is hash-chained: always in the service; off only in the benchmark
+    /// that measures what the chain costs (`benches/e2e_costs.rs`).
+    pub chain_audit: bool,
 }
 
 /// A source factory with its future boxed, so one constructor can return different transports.
@@ -213,7 +216,10 @@ impl Parts {
 
     /// The `audit` sink: `audit.jsonl`, counting `audited`.
     pub fn audit_sink(&self) -> impl SinkFactory<Arc<Delivered>> + use<> {
-        self.jsonl(sinks::AUDIT)
+        self.jsonl(sinks::JsonlSpec {
+            chained: self.chain_audit,
+            ..sinks::AUDIT
+        })
     }
 
     /// The `alerts` sink: `alerts.jsonl`, counting `alerts`.
