@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::audit_chain::ChainState;
-use crate::pipeline::sinks::{JsonlFile, files};
+use crate::pipeline::sinks::{Existing, JsonlFile, continue_file, files};
 
 /// How many control records may wait for the writer.
 pub(super) const QUEUE: usize = 1024;
@@ -35,12 +35,25 @@ pub(super) struct ControlAudit {
 }
 
 impl ControlAudit {
-    /// Creates (or empties) `control_audit.jsonl` in `out_dir` and starts its writer.
-    pub(super) async fn start(out_dir: &Path) -> anyhow::Result<Self> {
+    /// Opens `control_audit.jsonl` in `out_dir` and starts its writer: emptied for a fresh run
+    /// ([`Existing::Append`]), or continued ([`Existing::Continue`], `--resume`): its torn tail
+    /// cut back to the last intact block and its chain carried on, so that one file holds the
+    /// control history of every run over the folder.
+    pub(super) async fn start(out_dir: &Path, existing: Existing) -> anyhow::Result<Self> {
         let path = out_dir.join(files::CONTROL_AUDIT);
-        tokio::fs::File::create(&path)
-            .await
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        match existing {
+            Existing::Append => {
+                tokio::fs::File::create(&path)
+                    .await
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+            }
+            Existing::Continue => {
+                let owned = path.clone();
+                tokio::task::spawn_blocking(move || continue_file(&owned, true, None))
+                    .await
+                    .context("reading control_audit.jsonl panicked")??;
+            }
+        }
         let mut file = JsonlFile::open_chained("control_audit", &path).await?;
         let (sender, mut receiver) = mpsc::channel::<ControlRecord>(QUEUE);
         let task = tokio::spawn(async move {

@@ -327,7 +327,7 @@ pub async fn run(
         );
     }
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
-    let control_audit = control_audit::ControlAudit::start(&config.out_dir).await?;
+    let control_audit = control_audit::ControlAudit::start(&config.out_dir, config.checkpoints.existing()).await?;
     let control = match config.control_addr {
         Some(addr) => {
             let plane = control::plane(
