@@ -337,6 +337,7 @@ async fn run(
         dead_letter_limit: Default::default(),
         transports: Transports::default(),
         dead_letter_ring: None,
+        existing: sda_ingest::pipeline::sinks::Existing::Append,
     };
     let built = build_topology(&parts).build()?;
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());

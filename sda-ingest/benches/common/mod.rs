@@ -107,6 +107,7 @@ impl Fixture {
             dead_letter_limit: Default::default(),
             transports: Transports::default(),
             dead_letter_ring: None,
+            existing: sda_ingest::pipeline::sinks::Existing::Append,
         }
     }
 }

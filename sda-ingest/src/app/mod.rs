@@ -493,6 +493,7 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         dead_letter_limit: config.dead_letter_limit,
         transports,
         dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
+        existing: crate::pipeline::sinks::Existing::Append,
     };
     Ok(Ready {
         parts,

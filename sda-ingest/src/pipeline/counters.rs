@@ -13,6 +13,8 @@
 //! * `accepted`: records that passed `validate`.
 //! * `duplicates`: accepted records that `dedup` dropped as re-sends.
 //! * `delivered`: observations whose line is in `observations.jsonl` (bytes written).
+//!   A sink that continues an existing file counts an observation whose id the file already
+//!   holds (a redelivery after a crash) as a duplicate of its source too.
 //! * `dead_lettered`: records whose dead letter is in `dead_letter.jsonl`, or was counted but
 //!   not written because the dead-letter rate limit suppressed it (`suppressed`).
 //! * `unwritten`: records a sink failed to write.
@@ -72,6 +74,9 @@ pub struct Counters {
     pub audited: AtomicU64,
     /// Records the audit sink failed to write.
     pub audit_unwritten: AtomicU64,
+    /// Audit records and alerts that a sink continuing its file skipped because the file
+    /// already held their id (observations skipped so count as `duplicates` of their source).
+    pub already_written: AtomicU64,
     /// Datagrams the kernel dropped before the radar source read them (never received).
     pub kernel_dropped: AtomicU64,
     /// Datagrams from addresses outside the radar allowlist: counted, never decoded.
@@ -151,6 +156,7 @@ impl Counters {
             screenings: get(&self.screenings),
             alerts: get(&self.alerts),
             audited,
+            already_written: get(&self.already_written),
             sources: sources
                 .into_iter()
                 .map(|(kind, s)| (kind.as_str(), s))
@@ -240,6 +246,8 @@ pub struct CounterSnapshot {
     pub alerts: u64,
     /// Records written to `audit.jsonl`.
     pub audited: u64,
+    /// Audit records and alerts a continuing sink skipped: their file already held their id.
+    pub already_written: u64,
     /// Per source, by name.
     pub sources: std::collections::BTreeMap<&'static str, SourceSnapshot>,
 }

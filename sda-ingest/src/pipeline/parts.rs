@@ -65,6 +65,9 @@ pub struct Parts {
     /// The ring of recent dead letters the control plane serves at `/dead-letters` (`None`:
     /// no ring is fed).
     pub dead_letter_ring: Option<RecentRing<serde_json::Value>>,
+    /// Whether the sinks append to fresh files or continue an earlier run's output (cutting a
+    /// torn tail, skipping ids already written).
+    pub existing: sinks::Existing,
 }
 
 /// A source factory with its future boxed, so one constructor can return different transports.
@@ -203,6 +206,7 @@ impl Parts {
             self.counters.clone(),
             self.faults.clone(),
             self.dead_letter_ring.clone(),
+            self.existing,
         )
     }
 
@@ -215,6 +219,7 @@ impl Parts {
             &self.out_dir,
             self.counters.clone(),
             self.faults.clone(),
+            self.existing,
         )
     }
 }

@@ -169,6 +169,22 @@ impl JsonlFile {
         Ok(file)
     }
 
+    /// Opens `path` for appending after [`continue_file`](super::continue_file) has cut it to
+    /// its last complete line or block; `chain`: the chain state it found, for a chained file.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened.
+    pub async fn open_continued(
+        name: &'static str,
+        path: &Path,
+        chain: Option<ChainState>,
+    ) -> anyhow::Result<Self> {
+        let mut file = JsonlFile::open(name, path).await?;
+        file.chain = chain.map(Chain::at);
+        Ok(file)
+    }
+
     /// Where the chain of a chained file stands through the last line known to be written.
     pub fn chain_state(&self) -> Option<ChainState> {
         self.chain.map(|chain| chain.confirmed)

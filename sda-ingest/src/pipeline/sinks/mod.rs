@@ -2,21 +2,34 @@
 //!
 //! A sink counts a line only once its bytes are in the file (see [`JsonlFile`]), and treats
 //! every write error as an error: the sinks run under `RestartPolicy::Never`, so a failed write
-//! ends the run instead of silently losing records. Files are opened for appending, so the app
-//! truncates them once at start.
+//! ends the run instead of silently losing records. Files are opened for appending: a fresh
+//! run has the app truncate them once at start ([`Existing::Append`]); a run that continues an
+//! earlier one's output ([`Existing::Continue`], see [`continuation`]) keeps them, cuts a torn
+//! tail off and skips the records whose id is already written.
+//!
+//! **Checkpoints.** Each sink takes checkpoint barriers explicitly: at a barrier it writes out
+//! and `fsync`s everything it received before it, and only then commits the checkpoint. So when
+//! a checkpoint completes, every record before it is on disk, and a source over a durable log
+//! may acknowledge the log up to there. A graph without checkpoints sends no barrier.
 
+pub mod continuation;
 mod dead_letters;
 mod jsonl;
 
+pub use continuation::{Continued, Existing, continue_file};
 pub use dead_letters::{DeadLetterGate, DeadLetterLimit};
 pub use jsonl::{BUFFER_BYTES, Encode, JsonlFile, Tally};
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
 use sda_ingest_core::{Observation, SensorKind};
+use sda_orchestrator::checkpoint::CheckpointToken;
 use sda_orchestrator::monitor::RecentRing;
-use sda_orchestrator::{Message, SinkContext, SinkFactory};
+use sda_orchestrator::{InputEvent, Message, SinkContext, SinkFactory};
+
+use anyhow::Context as _;
 
 use super::counters::{Counters, add};
 use super::delivered::Delivered;
@@ -48,6 +61,8 @@ pub enum Fate {
     Written,
     /// A write failed; these lines are not in the file.
     Unwritten,
+    /// A continued file already held their id: skipped, not written again.
+    Skipped,
 }
 
 /// Adds a tally of lines to the counters their fate and source call for.
@@ -69,7 +84,33 @@ pub struct JsonlSpec<T> {
     pub encode: Encode<T>,
     /// Whether the file is hash-chained ([`JsonlFile::open_chained`]).
     pub chained: bool,
+    /// The record id a continued file is de-duplicated by (`None`: a continued file is only
+    /// appended to).
+    pub id: Option<RecordId<T>>,
 }
+
+/// Where a record's id is: in the item, and under which key in its line.
+#[derive(Debug)]
+pub struct RecordId<T> {
+    /// The JSON key of the id in a written line.
+    pub key: &'static str,
+    /// The id of an item.
+    pub of: fn(&T) -> &str,
+}
+
+impl<T> Clone for RecordId<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for RecordId<T> {}
+
+/// Observations and audit records go by the observation id, under `id`.
+const OBSERVATION_ID: RecordId<Arc<Delivered>> = RecordId {
+    key: "id",
+    of: |d| &d.observation.id,
+};
 
 impl<T> Clone for JsonlSpec<T> {
     fn clone(&self) -> Self {
@@ -96,6 +137,8 @@ pub const OBSERVATIONS: JsonlSpec<Arc<Delivered>> = JsonlSpec {
                 match fate {
                     Fate::Written => &s.delivered,
                     Fate::Unwritten => &s.unwritten,
+                    // A redelivery of what the file holds: a re-send, as `dedup` counts them.
+                    Fate::Skipped => &s.duplicates,
                 },
                 n,
             );
@@ -103,6 +146,7 @@ pub const OBSERVATIONS: JsonlSpec<Arc<Delivered>> = JsonlSpec {
     },
     encode: encode_observation,
     chained: false,
+    id: Some(OBSERVATION_ID),
 };
 
 /// `audit.jsonl`: every delivered observation with its timestamps, counted in `audited`.
@@ -115,12 +159,14 @@ pub const AUDIT: JsonlSpec<Arc<Delivered>> = JsonlSpec {
             match fate {
                 Fate::Written => &c.audited,
                 Fate::Unwritten => &c.audit_unwritten,
+                Fate::Skipped => &c.already_written,
             },
             tally.total(),
         );
     },
     encode: encode_audit,
     chained: true,
+    id: Some(OBSERVATION_ID),
 };
 
 /// `alerts.jsonl`: conjunction alerts, counted in `alerts`.
@@ -133,12 +179,17 @@ pub const ALERTS: JsonlSpec<Arc<ConjunctionAlert>> = JsonlSpec {
             match fate {
                 Fate::Written => &c.alerts,
                 Fate::Unwritten => &c.alerts_unwritten,
+                Fate::Skipped => &c.already_written,
             },
             tally.total(),
         );
     },
     encode: encode_alert,
     chained: false,
+    id: Some(RecordId {
+        key: "alert_id",
+        of: |a| &a.alert_id,
+    }),
 };
 
 /// `dead_letter.jsonl`: records that failed to decode or validate, counted in their source's
@@ -155,7 +206,7 @@ pub const DEAD_LETTER: JsonlSpec<Routed> = JsonlSpec {
             let s = c.source(kind);
             add(
                 match fate {
-                    Fate::Written => &s.dead_lettered,
+                    Fate::Written | Fate::Skipped => &s.dead_lettered,
                     Fate::Unwritten => &s.unwritten,
                 },
                 n,
@@ -164,6 +215,9 @@ pub const DEAD_LETTER: JsonlSpec<Routed> = JsonlSpec {
     },
     encode: encode_dead_letter,
     chained: false,
+    // Dead letters have no id of their own: a continued file is appended to, and a redelivered
+    // dead letter is written again (at least once).
+    id: None,
 };
 
 /// One JSONL sink's file and counters: the writer that both the sink vertex and the hand-wired
@@ -173,6 +227,8 @@ pub struct JsonlWriter<T> {
     spec: JsonlSpec<T>,
     file: JsonlFile,
     counters: Arc<Counters>,
+    /// The ids in the file, when it continues an earlier run's (see [`continuation`]).
+    written_ids: Option<HashSet<Box<str>>>,
 }
 
 impl<T> JsonlWriter<T> {
@@ -186,17 +242,94 @@ impl<T> JsonlWriter<T> {
         out_dir: &Path,
         counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
+        Self::open_with(spec, out_dir, counters, Existing::Append).await
+    }
+
+    /// Opens `spec`'s file in `out_dir`, treating what it holds as `existing` says: appending
+    /// after it, or continuing it (see [`continuation`]: a torn tail is cut, and items whose id
+    /// the file holds are skipped).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened, or (continuing) read, cut, or understood.
+    pub async fn open_with(
+        spec: JsonlSpec<T>,
+        out_dir: &Path,
+        counters: Arc<Counters>,
+        existing: Existing,
+    ) -> anyhow::Result<Self> {
         let path = out_dir.join(spec.file);
-        let file = if spec.chained {
-            JsonlFile::open_chained(spec.name, &path).await?
-        } else {
-            JsonlFile::open(spec.name, &path).await?
+        let (file, written_ids) = match existing {
+            Existing::Append if spec.chained => {
+                (JsonlFile::open_chained(spec.name, &path).await?, None)
+            }
+            Existing::Append => (JsonlFile::open(spec.name, &path).await?, None),
+            Existing::Continue => {
+                let (owned, chained, key) = (path.clone(), spec.chained, spec.id.map(|id| id.key));
+                let continued =
+                    tokio::task::spawn_blocking(move || continue_file(&owned, chained, key))
+                        .await
+                        .context("reading the file to continue panicked")?
+                        .with_context(|| {
+                            format!("{}: cannot continue {}", spec.name, path.display())
+                        })?;
+                tracing::info!(
+                    sink = spec.name,
+                    file = spec.file,
+                    records = continued.records,
+                    cut_bytes = continued.cut_bytes,
+                    "continuing existing output"
+                );
+                let chain = if spec.chained {
+                    Some(
+                        continued
+                            .chain
+                            .unwrap_or(crate::audit_chain::ChainState::GENESIS),
+                    )
+                } else {
+                    None
+                };
+                let file = JsonlFile::open_continued(spec.name, &path, chain).await?;
+                (file, spec.id.map(|_| continued.ids))
+            }
         };
         Ok(JsonlWriter {
             spec,
             file,
             counters,
+            written_ids,
         })
+    }
+
+    /// Takes the items whose id the file already holds out of `items`, counting them as
+    /// skipped; the others' ids join the set.
+    fn skip_written(&mut self, items: &mut Vec<T>) {
+        let (Some(ids), Some(id)) = (&mut self.written_ids, self.spec.id) else {
+            return;
+        };
+        let mut skipped = Tally::default();
+        let source = self.spec.source;
+        items.retain(|item| {
+            let fresh = ids.insert((id.of)(item).into());
+            if !fresh {
+                skipped.add(source(item));
+            }
+            fresh
+        });
+        (self.spec.count)(&self.counters, &skipped, Fate::Skipped);
+    }
+
+    /// Writes out and syncs everything received so far, then commits `token`: the checkpoint
+    /// may complete, since every record before its barrier is on disk.
+    ///
+    /// # Errors
+    ///
+    /// Writing or syncing failed; the token is dropped, which abandons the checkpoint.
+    pub async fn commit(&mut self, token: CheckpointToken) -> anyhow::Result<()> {
+        let result = self.file.finish().await;
+        self.settle(result)?;
+        token.commit();
+        Ok(())
     }
 
     /// Writes `items` (leaving it empty), flushing when `idle` (nothing more is queued), and
@@ -207,6 +340,7 @@ impl<T> JsonlWriter<T> {
     /// Encoding or writing failed; the lines that did not reach the file are counted as
     /// unwritten first (see [`JsonlFile`]).
     pub async fn write(&mut self, items: &mut Vec<T>, idle: bool) -> anyhow::Result<()> {
+        self.skip_written(items);
         let result = self
             .file
             .write_batch(items, self.spec.encode, self.spec.source)
@@ -288,8 +422,24 @@ impl DeadLetterWriter {
         limit: DeadLetterLimit,
         counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
+        Self::open_with(out_dir, limit, counters, Existing::Append).await
+    }
+
+    /// Opens `dead_letter.jsonl` as [`open`](Self::open) does, treating what it holds as
+    /// `existing` says (continued, it is cut to its last complete line and appended to).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened, or (continuing) read or cut.
+    pub async fn open_with(
+        out_dir: &Path,
+        limit: DeadLetterLimit,
+        counters: Arc<Counters>,
+        existing: Existing,
+    ) -> anyhow::Result<Self> {
         Ok(DeadLetterWriter {
-            writer: JsonlWriter::open(DEAD_LETTER, out_dir, counters.clone()).await?,
+            writer: JsonlWriter::open_with(DEAD_LETTER, out_dir, counters.clone(), existing)
+                .await?,
             gate: DeadLetterGate::new(limit),
             counters,
             recent: None,
@@ -321,6 +471,16 @@ impl DeadLetterWriter {
         self.writer.write(items, idle).await
     }
 
+    /// Writes out and syncs everything so far, then commits `token` (see
+    /// [`JsonlWriter::commit`]).
+    ///
+    /// # Errors
+    ///
+    /// Writing or syncing failed.
+    pub async fn commit(&mut self, token: CheckpointToken) -> anyhow::Result<()> {
+        self.writer.commit(token).await
+    }
+
     /// Writes the last notices, then flushes and syncs the file.
     ///
     /// # Errors
@@ -342,20 +502,28 @@ pub fn dead_letter_sink(
     counters: Arc<Counters>,
     faults: FaultInjection,
     recent: Option<RecentRing<serde_json::Value>>,
+    existing: Existing,
 ) -> impl SinkFactory<Routed> + use<> {
     let out_dir = out_dir.to_owned();
     move |mut ctx: SinkContext<Routed>| {
         let (out_dir, counters, faults) = (out_dir.clone(), counters.clone(), faults.clone());
         let recent = recent.clone();
         async move {
-            let mut writer = DeadLetterWriter::open(&out_dir, limit, counters).await?;
+            let mut writer =
+                DeadLetterWriter::open_with(&out_dir, limit, counters, existing).await?;
             if let Some(ring) = recent {
                 writer = writer.with_recent(ring);
             }
             let mut items = Vec::with_capacity(BATCH);
-            while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check_holding(DEAD_LETTER.name, &mut ctx.input, &mut items)?;
-                writer.write(&mut items, ctx.input.is_empty()).await?;
+            while let Some(event) = ctx.input.recv_many_event(&mut items, BATCH).await {
+                match event {
+                    InputEvent::Item(_) => {
+                        faults.check_holding(DEAD_LETTER.name, &mut ctx.input, &mut items)?;
+                        writer.write(&mut items, ctx.input.is_empty()).await?;
+                    }
+                    InputEvent::Checkpoint(token) => writer.commit(token).await?,
+                    InputEvent::Watermark(_) => {}
+                }
             }
             writer.finish().await
         }
@@ -366,22 +534,31 @@ pub fn dead_letter_sink(
 /// (lines its encoder skips are not counted).
 ///
 /// The buffer is written out whenever it holds [`BUFFER_BYTES`] or the input is momentarily
-/// empty, and at the end, when the file is also synced.
+/// empty, at each checkpoint barrier (then synced, before the checkpoint is committed), and at
+/// the end, when the file is also synced. `existing` says whether the file is appended to or
+/// continued (see [`continuation`]).
 pub fn jsonl_sink<T: Message>(
     spec: JsonlSpec<T>,
     out_dir: &Path,
     counters: Arc<Counters>,
     faults: FaultInjection,
+    existing: Existing,
 ) -> impl SinkFactory<T> + use<T> {
     let out_dir = out_dir.to_owned();
     move |mut ctx: SinkContext<T>| {
         let (out_dir, counters, faults) = (out_dir.clone(), counters.clone(), faults.clone());
         async move {
-            let mut writer = JsonlWriter::open(spec, &out_dir, counters).await?;
+            let mut writer = JsonlWriter::open_with(spec, &out_dir, counters, existing).await?;
             let mut items = Vec::with_capacity(BATCH);
-            while ctx.input.recv_many(&mut items, BATCH).await > 0 {
-                faults.check_holding(spec.name, &mut ctx.input, &mut items)?;
-                writer.write(&mut items, ctx.input.is_empty()).await?;
+            while let Some(event) = ctx.input.recv_many_event(&mut items, BATCH).await {
+                match event {
+                    InputEvent::Item(_) => {
+                        faults.check_holding(spec.name, &mut ctx.input, &mut items)?;
+                        writer.write(&mut items, ctx.input.is_empty()).await?;
+                    }
+                    InputEvent::Checkpoint(token) => writer.commit(token).await?,
+                    InputEvent::Watermark(_) => {}
+                }
             }
             writer.finish().await
         }
@@ -487,5 +664,116 @@ mod tests {
             let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
             assert_eq!(keys.len(), 4);
         }
+    }
+
+    fn ids_in(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !crate::audit_chain::is_chain_line(l.as_bytes()))
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    async fn write_all(
+        spec: JsonlSpec<Arc<Delivered>>,
+        dir: &Path,
+        existing: Existing,
+        counters: &Arc<Counters>,
+        ids: &[&str],
+    ) {
+        let mut writer = JsonlWriter::open_with(spec, dir, counters.clone(), existing)
+            .await
+            .unwrap();
+        let mut items: Vec<_> = ids.iter().map(|id| delivered(id, Some(1.0))).collect();
+        writer.write(&mut items, true).await.unwrap();
+        writer.finish().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_continued_observations_file_writes_each_id_once_and_counts_the_rest_as_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Arc::new(Counters::default());
+        write_all(
+            OBSERVATIONS,
+            dir.path(),
+            Existing::Append,
+            &counters,
+            &["a", "b"],
+        )
+        .await;
+        // A run killed mid-write left a torn line behind.
+        let path = dir.path().join(files::OBSERVATIONS);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"{\"id\":\"c\",\"sens");
+        std::fs::write(&path, bytes).unwrap();
+
+        let counters = Arc::new(Counters::default());
+        write_all(
+            OBSERVATIONS,
+            dir.path(),
+            Existing::Continue,
+            &counters,
+            &["b", "c", "c", "d", "a"],
+        )
+        .await;
+        assert_eq!(ids_in(&path), ["a", "b", "c", "d"]);
+        let s = counters.snapshot().sources["laser_ranging"];
+        assert_eq!((s.delivered, s.duplicates), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn a_continued_audit_file_goes_on_with_its_chain_and_skips_written_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Arc::new(Counters::default());
+        write_all(AUDIT, dir.path(), Existing::Append, &counters, &["a", "b"]).await;
+        let path = dir.path().join(files::AUDIT);
+        // Lines written after the last seal, never sealed: cut on continuing.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"{\"id\":\"c\"}\n{\"id\":\"d");
+        std::fs::write(&path, bytes).unwrap();
+
+        let counters = Arc::new(Counters::default());
+        write_all(
+            AUDIT,
+            dir.path(),
+            Existing::Continue,
+            &counters,
+            &["a", "c", "d"],
+        )
+        .await;
+        assert_eq!(ids_in(&path), ["a", "b", "c", "d"]);
+        let verified = crate::audit_chain::verify_file(&path).unwrap();
+        assert_eq!((verified.records, verified.blocks), (4, 2));
+        let c = counters.snapshot();
+        assert_eq!((c.audited, c.already_written), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn appending_does_not_skip_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Arc::new(Counters::default());
+        write_all(
+            OBSERVATIONS,
+            dir.path(),
+            Existing::Append,
+            &counters,
+            &["a"],
+        )
+        .await;
+        write_all(
+            OBSERVATIONS,
+            dir.path(),
+            Existing::Append,
+            &counters,
+            &["a"],
+        )
+        .await;
+        assert_eq!(ids_in(&dir.path().join(files::OBSERVATIONS)), ["a", "a"]);
     }
 }
