@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::audit_chain::ChainState;
-use crate::pipeline::sinks::{JsonlFile, files};
+use crate::pipeline::sinks::{Existing, JsonlFile, files};
 
 /// How many control records may wait for the writer.
 pub(super) const QUEUE: usize = 1024;
@@ -35,13 +35,32 @@ pub(super) struct ControlAudit {
 }
 
 impl ControlAudit {
-    /// Creates (or empties) `control_audit.jsonl` in `out_dir` and starts its writer.
-    pub(super) async fn start(out_dir: &Path) -> anyhow::Result<Self> {
+    /// Creates (or empties, unless `existing` says to continue it) `control_audit.jsonl` in
+    /// `out_dir` and starts its writer.
+    pub(super) async fn start(out_dir: &Path, existing: Existing) -> anyhow::Result<Self> {
         let path = out_dir.join(files::CONTROL_AUDIT);
-        tokio::fs::File::create(&path)
-            .await
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        let mut file = JsonlFile::open_chained("control_audit", &path).await?;
+        let mut file = match existing {
+            Existing::Append => {
+                tokio::fs::File::create(&path)
+                    .await
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                JsonlFile::open_chained("control_audit", &path).await?
+            }
+            Existing::Continue => {
+                let owned = path.clone();
+                let continued = tokio::task::spawn_blocking(move || {
+                    crate::pipeline::sinks::continue_file(&owned, true, None)
+                })
+                .await
+                .context("reading the control audit panicked")??;
+                JsonlFile::open_continued(
+                    "control_audit",
+                    &path,
+                    Some(continued.chain.unwrap_or(ChainState::GENESIS)),
+                )
+                .await?
+            }
+        };
         let (sender, mut receiver) = mpsc::channel::<ControlRecord>(QUEUE);
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BLOCK);

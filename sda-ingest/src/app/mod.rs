@@ -29,6 +29,8 @@ pub use progress::ProgressStyle;
 pub use signals::Signals;
 pub use summary::Summary;
 
+pub use crate::scaleout::Role;
+
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::orbit::conjunction::ScreeningConfig;
 use sda_ingest_core::sim::scenario::{Population, Scenario, ScenarioConfig};
@@ -104,6 +106,10 @@ pub struct AppConfig {
     pub epoch: Option<f64>,
     /// Start of screening, UTC Unix seconds; `None`: the simulation's start.
     pub screen_start: Option<f64>,
+    /// Which part of the pipeline this process runs (see [`crate::scaleout`]).
+    pub role: Role,
+    /// The NATS server of the edge and core roles.
+    pub nats_url: Option<String>,
 }
 
 /// Where the catalog comes from and how it is kept fresh.
@@ -237,6 +243,8 @@ impl Default for AppConfig {
             catalog: CatalogSettings::default(),
             epoch: None,
             screen_start: None,
+            role: Role::All,
+            nats_url: None,
         }
     }
 }
@@ -290,7 +298,14 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| RecentRing::new(1));
     let catalog = parts.catalog.clone();
-    let declared = build_topology(&parts);
+    let parts_existing = parts.existing;
+    let declared = match (config.role, config.nats_url.as_deref()) {
+        (Role::All, _) => build_topology(&parts),
+        (Role::Edge, Some(url)) => crate::scaleout::edge_topology(&parts, url),
+        (Role::Core, Some(url)) => crate::scaleout::core_topology(&parts, url),
+        // Refused by `start_up`.
+        (_, None) => anyhow::bail!("--role edge and --role core need --nats URL"),
+    };
     let declared_fingerprint = declared.declared_fingerprint();
     let built = declared.build()?;
     tracing::info!(
@@ -313,7 +328,7 @@ pub async fn run(
         );
     }
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
-    let control_audit = control_audit::ControlAudit::start(&config.out_dir).await?;
+    let control_audit = control_audit::ControlAudit::start(&config.out_dir, parts_existing).await?;
     let control = match config.control_addr {
         Some(addr) => {
             let plane = control::plane(
@@ -392,7 +407,26 @@ struct Ready {
 /// scenario (generated on the pool, against that catalog), the transports and their simulator
 /// peers.
 async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Ready> {
-    prepare_out_dir(&config.out_dir).await?;
+    if config.role != Role::All && config.nats_url.is_none() {
+        anyhow::bail!("--role {:?} needs --nats URL", config.role);
+    }
+    match config.role {
+        Role::All => prepare_out_dir(&config.out_dir).await?,
+        Role::Edge => create_out_dir(&config.out_dir).await?,
+        Role::Core => {
+            // The core continues its output; its checkpoints only served acknowledgement, and
+            // the stream redelivers what none covered, so it starts without them.
+            create_out_dir(&config.out_dir).await?;
+            let checkpoints = config.out_dir.join(crate::scaleout::CORE_CHECKPOINT_DIR);
+            match tokio::fs::remove_dir_all(&checkpoints).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e)
+                        .with_context(|| format!("cannot empty {}", checkpoints.display()));
+                }
+                _ => {}
+            }
+        }
+    }
     let runtime = PropagatorRuntime::from(pool.clone());
     let settings = &config.catalog;
     let mut feed = CatalogFeed::new(settings.file.clone(), settings.url.clone());
@@ -472,8 +506,12 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         records_per_s: BASE_RECORDS_PER_S * config.rate,
         passes: config.passes,
     };
-    let (transports, peers) =
-        transports::start_transports(config, &scenario.streams, pacing).await?;
+    let (transports, peers) = if config.role == Role::Core {
+        // The core reads the stream, not the sensors.
+        (crate::transport::Transports::default(), Vec::new())
+    } else {
+        transports::start_transports(config, &scenario.streams, pacing).await?
+    };
     let screen_from = config.screen_start.unwrap_or(window.0);
     let parts = Parts {
         streams: Arc::new(scenario.streams),
@@ -493,7 +531,11 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         dead_letter_limit: config.dead_letter_limit,
         transports,
         dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
-        existing: crate::pipeline::sinks::Existing::Append,
+        existing: if config.role == Role::Core {
+            crate::pipeline::sinks::Existing::Continue
+        } else {
+            crate::pipeline::sinks::Existing::Append
+        },
     };
     Ok(Ready {
         parts,
@@ -539,11 +581,16 @@ fn faults(config: &AppConfig) -> FaultInjection {
     }
 }
 
-/// Creates the output folder and empties the output files (the sinks append).
-async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+/// Creates the output folder (if missing), leaving what it holds.
+async fn create_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(dir)
         .await
-        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+        .with_context(|| format!("cannot create output folder {}", dir.display()))
+}
+
+/// Creates the output folder and empties the output files (the sinks append).
+async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    create_out_dir(dir).await?;
     for name in files::ALL {
         let path = dir.join(name);
         tokio::fs::File::create(&path)
