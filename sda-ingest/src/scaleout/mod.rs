@@ -69,4 +69,7 @@ pub fn jetstream_config(url: &str) -> JetStreamConfig {
         .with_consumer(CONSUMER)
         .with_max_ack_pending(CORE_MAX_ACK_PENDING)
         .with_ack_wait(Duration::from_secs(10))
+        // A broker that does not answer within a second is treated as down: retried, and after
+        // five such rounds in 30 s the breaker opens.
+        .with_publish_timeout(Duration::from_secs(1))
 }
