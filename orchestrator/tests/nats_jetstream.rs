@@ -14,6 +14,7 @@ use sda_orchestrator::nats::{JetStreamConfig, jetstream_sink, jetstream_source, 
 use sda_orchestrator::{
     InputEvent, OperatorGraph, RestartPolicy, SinkContext, SourceContext, SupervisorPolicy,
 };
+use tokio_util::sync::CancellationToken;
 
 /// A `nats-server -js` on a free loopback port, killed when dropped.
 struct Broker {
@@ -353,4 +354,96 @@ async fn two_processes_on_one_durable_consumer_share_the_messages() {
         a.keys().all(|n| !b.contains_key(n)),
         "no message went to both"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_makes_the_publisher_wait_on_a_bounded_stream() {
+    const COUNT: u64 = 600;
+    const BACKLOG: u64 = 50;
+    const MAX_ACK_PENDING: usize = 20;
+    let broker = Broker::start();
+    let config = config(&broker)
+        .with_max_backlog(BACKLOG as i64)
+        .with_max_ack_pending(MAX_ACK_PENDING as i64)
+        .with_pull_batch(10)
+        .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(BTreeMap::new()));
+    // A consumer that takes 5 ms per number: about 3 s for all of them.
+    let mut graph = OperatorGraph::new().with_checkpoints(
+        CheckpointConfig::new(dir.path()).with_interval(Duration::from_millis(50)),
+    );
+    let read = graph.add_source(
+        "read",
+        RestartPolicy::Never,
+        jetstream_source(config.clone(), |_: &str, payload: &[u8]| {
+            std::str::from_utf8(payload)
+                .map_err(|e| e.to_string())?
+                .parse::<u64>()
+                .map_err(|e| e.to_string())
+        }),
+    );
+    let sink_seen = Arc::clone(&seen);
+    let write = graph.add_sink(
+        "slow",
+        RestartPolicy::Never,
+        move |mut ctx: SinkContext<u64>| {
+            let seen = Arc::clone(&sink_seen);
+            async move {
+                while let Some(event) = ctx.input.recv_event().await {
+                    match event {
+                        InputEvent::Item(n) => {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            *seen.lock().unwrap().entry(n).or_default() += 1;
+                        }
+                        InputEvent::Checkpoint(token) => token.commit(),
+                        InputEvent::Watermark(_) => {}
+                    }
+                }
+                Ok(())
+            }
+        },
+    );
+    graph.connect(&read, &write);
+    let consumer_run = tokio::spawn(run_until(graph, Duration::from_secs(60), false, {
+        let seen = Arc::clone(&seen);
+        let config = config.clone();
+        move || {
+            let (seen, config) = (Arc::clone(&seen), config.clone());
+            async move { all_seen(&seen, COUNT) && consumer_state(&config).await == (0, 0) }
+        }
+    }));
+    // Sample the consumer's unacknowledged count while the publisher runs.
+    let sampling = CancellationToken::new();
+    let sampler = tokio::spawn({
+        let (config, stop) = (config.clone(), sampling.clone());
+        async move {
+            let mut most = 0;
+            while !stop.is_cancelled() {
+                let (_, unacked) = consumer_state(&config).await;
+                if unacked != usize::MAX {
+                    most = most.max(unacked);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            most
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&config, COUNT).await;
+    // The publisher could only finish once the consumer had taken all but the backlog, what
+    // it holds unacknowledged, and what sits in its graph.
+    let consumed = seen.lock().unwrap().len() as u64;
+    sampling.cancel();
+    let most_unacked = sampler.await.unwrap();
+    assert!(
+        consumed + BACKLOG + MAX_ACK_PENDING as u64 + 64 >= COUNT,
+        "the publisher ran ahead: done with {consumed} of {COUNT} consumed"
+    );
+    assert!(
+        most_unacked <= MAX_ACK_PENDING,
+        "{most_unacked} unacknowledged at once"
+    );
+    assert!(consumer_run.await.unwrap(), "all consumed and acknowledged");
+    assert!(seen.lock().unwrap().values().all(|&times| times == 1));
 }

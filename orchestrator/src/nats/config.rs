@@ -33,6 +33,7 @@ pub struct JetStreamConfig {
     pub(crate) publish_timeout: Duration,
     pub(crate) publish_batch: usize,
     pub(crate) duplicate_window: Duration,
+    pub(crate) max_backlog: Option<i64>,
     pub(crate) breaker: BreakerConfig,
     pub(crate) retry_base: Duration,
     pub(crate) retry_cap: Duration,
@@ -61,6 +62,7 @@ impl JetStreamConfig {
             publish_timeout: Duration::from_secs(5),
             publish_batch: 256,
             duplicate_window: Duration::from_secs(120),
+            max_backlog: None,
             breaker: BreakerConfig {
                 failure_threshold: 5,
                 window: Duration::from_secs(30),
@@ -125,6 +127,17 @@ impl JetStreamConfig {
     /// with the same message id within it is stored once.
     pub fn with_duplicate_window(mut self, window: Duration) -> Self {
         self.duplicate_window = window;
+        self
+    }
+
+    /// Bounds the stream to `messages` not yet acknowledged (set when it is created): the
+    /// stream becomes a work queue (a message is removed once its consumer acknowledges it),
+    /// and a publish to a full stream is refused, so the publisher retries and waits: a slow
+    /// consumer then slows the publisher down, end to end. Without it (the default) the
+    /// stream keeps everything (within the server's limits) and absorbs a consumer that is
+    /// slow or down.
+    pub fn with_max_backlog(mut self, messages: i64) -> Self {
+        self.max_backlog = Some(messages.max(1));
         self
     }
 

@@ -44,13 +44,18 @@ pub(crate) async fn ensure_stream(
     name: &str,
     shutdown: &CancellationToken,
 ) -> Result<Option<stream::Stream>, NatsError> {
-    let stream_config = stream::Config {
+    let mut stream_config = stream::Config {
         name: config.stream.clone(),
         subjects: config.subjects.clone(),
         storage: stream::StorageType::File,
         duplicate_window: config.duplicate_window,
         ..Default::default()
     };
+    if let Some(backlog) = config.max_backlog {
+        stream_config.retention = stream::RetentionPolicy::WorkQueue;
+        stream_config.max_messages = backlog;
+        stream_config.discard = stream::DiscardPolicy::New;
+    }
     let policy = RetryPolicy::new(format!("{name}:setup"))
         .max_attempts(u32::MAX)
         .base(config.retry_base)

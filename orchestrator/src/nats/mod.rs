@@ -46,6 +46,14 @@
 //! `ack_wait`, `max_ack_pending`, optional subject filter) when absent. An existing stream or
 //! consumer is used as it is.
 //!
+//! # Backpressure
+//!
+//! `max_ack_pending` bounds what a consumer holds unacknowledged, so a slow graph is sent no
+//! more than that ahead of its checkpoints. A stream created with
+//! [`JetStreamConfig::with_max_backlog`] also bounds what waits in the stream: a full stream
+//! refuses publishes, the sink retries and stops receiving, and the publishing graph waits
+//! for the consumer. Without it the stream absorbs a consumer that is slow or down.
+//!
 //! # Metrics
 //!
 //! `jetstream_published_total{sink}`, `jetstream_publish_failures_total{sink}`,
