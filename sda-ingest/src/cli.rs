@@ -29,7 +29,8 @@ pub struct Cli {
     /// TOML configuration file (keys as the flags; see the README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Folder for the output files, created if missing; the files are replaced
+    /// Folder for the output files, created if missing; the files are replaced (continued,
+    /// never replaced, by --role core)
     /// [default: ./sda-out].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
