@@ -51,7 +51,7 @@ where
         let name = ctx.name().to_owned();
         // One breaker across restarts of the vertex: an outage is one outage.
         let breaker = breaker
-            .get_or_insert_with(|| CircuitBreaker::new(name.clone(), config.breaker.clone()))
+            .get_or_insert_with(|| CircuitBreaker::new(name.clone(), config.breaker))
             .clone();
         async move {
             let context = connect(&config, &name).await?;
@@ -130,16 +130,19 @@ async fn publish_round<T, C: PublishCodec<T> + ?Sized>(
 ) -> Result<(), OpFailure<String>> {
     let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
     let mut acks = Vec::with_capacity(batch.len());
-    for index in 0..batch.len() {
-        // Built without a borrow of the batch held across the await (items need not be Sync).
-        let (subject, publish) = {
-            let prepared = &batch[index];
+    // Built before the first await, so no borrow of the batch is held across one (items need
+    // not be Sync).
+    let requests: Vec<(String, Publish)> = batch
+        .iter()
+        .map(|prepared| {
             let mut publish = Publish::build().payload(prepared.payload.clone());
             if let Some(id) = &prepared.id {
                 publish = publish.message_id(id);
             }
             (prepared.subject.clone(), publish)
-        };
+        })
+        .collect();
+    for (subject, publish) in requests {
         acks.push(context.send_publish(subject, publish).await);
     }
     let acks = join_all(acks.into_iter().map(|sent| async move {
