@@ -20,7 +20,7 @@
 //! own ordering and failure cases. A checkpoint gives both at once, costs per checkpoint rather
 //! than per item, and needs no code in operators (a filter that drops an item, a fan-out that
 //! copies it, a dedup that counts it: the barrier covers them all). A graph that uses neither
-//! pays nothing: no barrier is sent without [`OperatorGraph::with_checkpoints`].
+//! pays nothing: no barrier is sent without [`OperatorGraph::with_checkpoints`](crate::OperatorGraph::with_checkpoints).
 //!
 //! The price: a message is acknowledged up to one checkpoint interval after it is written, so
 //! `max_ack_pending` must hold what arrives in an interval (it bounds the throughput at
