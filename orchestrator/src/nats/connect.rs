@@ -15,7 +15,7 @@ use crate::resilience::{OpFailure, RetryPolicy, with_retry};
 pub(crate) async fn connect(
     config: &JetStreamConfig,
     name: &str,
-) -> Result<jetstream::Context, NatsError> {
+) -> Result<(async_nats::Client, jetstream::Context), NatsError> {
     let client = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
@@ -31,9 +31,16 @@ pub(crate) async fn connect(
             url: config.url.clone(),
             reason: e.to_string(),
         })?;
-    let mut context = jetstream::new(client);
+    let mut context = jetstream::new(client.clone());
     context.set_timeout(config.publish_timeout);
-    Ok(context)
+    Ok((client, context))
+}
+
+/// Closes the connection, so that its background task ends with the vertex instead of
+/// outliving it (a process would wait for it at exit). Bounded: a broker that is down gets a
+/// second.
+pub(crate) async fn close(client: &async_nats::Client) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.drain()).await;
 }
 
 /// The stream, created (file-backed, over the configured subjects) when absent; tried until it

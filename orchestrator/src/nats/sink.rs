@@ -8,7 +8,7 @@ use futures::future::join_all;
 
 use super::codec::PublishCodec;
 use super::config::JetStreamConfig;
-use super::connect::{connect, ensure_stream};
+use super::connect::{close, connect, ensure_stream};
 use super::error::NatsError;
 use super::{JETSTREAM_PUBLISH_FAILURES_TOTAL, JETSTREAM_PUBLISHED_TOTAL};
 use crate::resilience::{CircuitBreaker, OpFailure, RetryPolicy, with_retry};
@@ -54,11 +54,12 @@ where
             .get_or_insert_with(|| CircuitBreaker::new(name.clone(), config.breaker))
             .clone();
         async move {
-            let context = connect(&config, &name).await?;
+            let (client, context) = connect(&config, &name).await?;
             if ensure_stream(&context, &config, &name, &ctx.shutdown)
                 .await?
                 .is_none()
             {
+                close(&client).await;
                 return Ok(());
             }
             let policy = RetryPolicy::new(name.clone())
@@ -114,6 +115,7 @@ where
                     InputEvent::Watermark(_) => {}
                 }
             }
+            close(&client).await;
             Ok(())
         }
     }

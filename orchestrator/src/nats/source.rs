@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::ConsumeCodec;
 use super::config::JetStreamConfig;
-use super::connect::{connect, ensure_stream};
+use super::connect::{close, connect, ensure_stream};
 use super::error::NatsError;
 use super::{
     JETSTREAM_ACKED_TOTAL, JETSTREAM_CONSUME_ERRORS_TOTAL, JETSTREAM_DECODE_FAILURES_TOTAL,
@@ -53,8 +53,9 @@ where
         let (config, codec) = (config.clone(), Arc::clone(&codec));
         async move {
             let name = ctx.name().to_owned();
-            let context = connect(&config, &name).await?;
+            let (client, context) = connect(&config, &name).await?;
             let Some(stream) = ensure_stream(&context, &config, &name, &ctx.shutdown).await? else {
+                close(&client).await;
                 return Ok(());
             };
             let consumer_config = pull::Config {
@@ -98,6 +99,7 @@ where
                             unacknowledged = unacked.len(),
                             "stopping; JetStream redelivers what no checkpoint covered"
                         );
+                        close(&client).await;
                         return Ok(());
                     }
                     done = completed.next() => {
