@@ -124,6 +124,8 @@ pub mod graph;
 pub mod http;
 mod message;
 pub mod monitor;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod ops;
 pub mod resilience;
 pub mod supervisor;

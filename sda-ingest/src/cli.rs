@@ -29,7 +29,8 @@ pub struct Cli {
     /// TOML configuration file (keys as the flags; see the README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Folder for the output files, created if missing; the files are replaced
+    /// Folder for the output files, created if missing; the files are replaced (continued,
+    /// never replaced, by --role core)
     /// [default: ./sda-out].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -113,6 +114,15 @@ pub struct Cli {
     /// instead of the simulator's 32 objects.
     #[arg(long, value_name = "N")]
     pub population: Option<usize>,
+    /// Which part of the pipeline to run: `all` (one process, no broker), `edge` (sources →
+    /// normalize → validate → JetStream) or `core` (JetStream → dedup → sinks → correlator;
+    /// continues the files in --out instead of replacing them) [default: all].
+    #[arg(long, value_enum)]
+    pub role: Option<crate::scaleout::Role>,
+    /// The NATS server (JetStream enabled) of the edge and core roles, e.g.
+    /// nats://127.0.0.1:4222.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
     /// Testing only: make the named operator panic on its first item.
     #[arg(long, value_name = "OPERATOR", hide = true)]
     pub inject_panic: Option<String>,
@@ -339,6 +349,8 @@ impl Cli {
             catalog,
             epoch,
             screen_start,
+            role: self.role.unwrap_or_default(),
+            nats_url: self.nats.clone(),
         })
     }
 

@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod pipeline;
+pub mod scaleout;
 pub mod simulator;
 pub mod telemetry;
 pub mod transport;

@@ -61,7 +61,11 @@ async fn resume_continues_the_control_audit_and_its_chain() {
     run_with_control(out.path(), true, "optical").await;
     let both = records(&out.path().join("control_audit.jsonl"));
     assert_eq!(both.len(), 4, "{both:?}");
-    assert_eq!(both[..2], first[..], "the first run's records are kept as they were");
+    assert_eq!(
+        both[..2],
+        first[..],
+        "the first run's records are kept as they were"
+    );
     let operators: Vec<&str> = both
         .iter()
         .map(|r| r["operator"].as_str().unwrap())

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::audit_chain::ChainState;
-use crate::pipeline::sinks::{Existing, JsonlFile, continue_file, files};
+use crate::pipeline::sinks::{Existing, JsonlFile, files};
 
 /// How many control records may wait for the writer.
 pub(super) const QUEUE: usize = 1024;
@@ -35,26 +35,32 @@ pub(super) struct ControlAudit {
 }
 
 impl ControlAudit {
-    /// Opens `control_audit.jsonl` in `out_dir` and starts its writer: emptied for a fresh run
-    /// ([`Existing::Append`]), or continued ([`Existing::Continue`], `--resume`): its torn tail
-    /// cut back to the last intact block and its chain carried on, so that one file holds the
-    /// control history of every run over the folder.
+    /// Creates (or empties, unless `existing` says to continue it) `control_audit.jsonl` in
+    /// `out_dir` and starts its writer.
     pub(super) async fn start(out_dir: &Path, existing: Existing) -> anyhow::Result<Self> {
         let path = out_dir.join(files::CONTROL_AUDIT);
-        match existing {
+        let mut file = match existing {
             Existing::Append => {
                 tokio::fs::File::create(&path)
                     .await
                     .with_context(|| format!("cannot create {}", path.display()))?;
+                JsonlFile::open_chained("control_audit", &path).await?
             }
             Existing::Continue => {
                 let owned = path.clone();
-                tokio::task::spawn_blocking(move || continue_file(&owned, true, None))
-                    .await
-                    .context("reading control_audit.jsonl panicked")??;
+                let continued = tokio::task::spawn_blocking(move || {
+                    crate::pipeline::sinks::continue_file(&owned, true, None)
+                })
+                .await
+                .context("reading the control audit panicked")??;
+                JsonlFile::open_continued(
+                    "control_audit",
+                    &path,
+                    Some(continued.chain.unwrap_or(ChainState::GENESIS)),
+                )
+                .await?
             }
-        }
-        let mut file = JsonlFile::open_chained("control_audit", &path).await?;
+        };
         let (sender, mut receiver) = mpsc::channel::<ControlRecord>(QUEUE);
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BLOCK);

@@ -31,6 +31,8 @@ pub use progress::ProgressStyle;
 pub use signals::Signals;
 pub use summary::Summary;
 
+pub use crate::scaleout::Role;
+
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::orbit::conjunction::ScreeningConfig;
 use sda_ingest_core::sim::scenario::{Population, Scenario, ScenarioConfig};
@@ -113,6 +115,10 @@ pub struct AppConfig {
     pub event_time: EventTimeSettings,
     /// Checkpoints (`--checkpoint-interval`) and resuming from them (`--resume`).
     pub checkpoints: CheckpointSettings,
+    /// Which part of the pipeline this process runs (see [`crate::scaleout`]).
+    pub role: Role,
+    /// The NATS server of the edge and core roles.
+    pub nats_url: Option<String>,
 }
 
 /// Where the catalog comes from and how it is kept fresh.
@@ -249,6 +255,8 @@ impl Default for AppConfig {
             screen_start: None,
             event_time: EventTimeSettings::default(),
             checkpoints: CheckpointSettings::default(),
+            role: Role::All,
+            nats_url: None,
         }
     }
 }
@@ -302,9 +310,20 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| RecentRing::new(1));
     let catalog = parts.catalog.clone();
+    let parts_existing = parts.existing;
+    let declared = match (config.role, config.nats_url.as_deref()) {
+        // Checkpoints (`--checkpoint-interval`, `--resume`) are the single process's; the core
+        // takes its own, to acknowledge the stream.
+        (Role::All, _) => config
+            .checkpoints
+            .apply(build_topology(&parts), &config.out_dir),
+        (Role::Edge, Some(url)) => crate::scaleout::edge_topology(&parts, url),
+        (Role::Core, Some(url)) => crate::scaleout::core_topology(&parts, url),
+        // Refused by `start_up`.
+        (_, None) => anyhow::bail!("--role edge and --role core need --nats URL"),
+    };
     // A source silent this long is left out of the watermark, so it holds no window open.
-    let declared = build_topology(&parts).with_idle_timeout(config.event_time.idle_timeout);
-    let declared = config.checkpoints.apply(declared, &config.out_dir);
+    let declared = declared.with_idle_timeout(config.event_time.idle_timeout);
     let declared_fingerprint = declared.declared_fingerprint();
     let built = declared.build()?;
     tracing::info!(
@@ -327,7 +346,7 @@ pub async fn run(
         );
     }
     let (shutdown, monitor) = (built.shutdown_handle(), built.monitor());
-    let control_audit = control_audit::ControlAudit::start(&config.out_dir, config.checkpoints.existing()).await?;
+    let control_audit = control_audit::ControlAudit::start(&config.out_dir, parts_existing).await?;
     let control = match config.control_addr {
         Some(addr) => {
             let plane = control::plane(
@@ -406,11 +425,39 @@ struct Ready {
 /// scenario (generated on the pool, against that catalog), the transports and their simulator
 /// peers.
 async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Ready> {
-    if config.checkpoints.resume {
-        checkpoints::prepare_resume(&config.out_dir).await?;
-    } else {
-        prepare_out_dir(&config.out_dir).await?;
-        checkpoints::remove_checkpoints(&config.out_dir).await?;
+    if config.role != Role::All && config.nats_url.is_none() {
+        anyhow::bail!("--role {:?} needs --nats URL", config.role);
+    }
+    if config.role != Role::All
+        && (config.checkpoints.resume || config.checkpoints.interval.is_some())
+    {
+        anyhow::bail!(
+            "--checkpoint-interval and --resume are for --role all; the core continues its \
+             output and checkpoints on its own, and the edge's sources cannot replay"
+        );
+    }
+    match config.role {
+        Role::All if config.checkpoints.resume => {
+            checkpoints::prepare_resume(&config.out_dir).await?;
+        }
+        Role::All => {
+            prepare_out_dir(&config.out_dir).await?;
+            checkpoints::remove_checkpoints(&config.out_dir).await?;
+        }
+        Role::Edge => create_out_dir(&config.out_dir).await?,
+        Role::Core => {
+            // The core continues its output; its checkpoints only served acknowledgement, and
+            // the stream redelivers what none covered, so it starts without them.
+            create_out_dir(&config.out_dir).await?;
+            let checkpoints = config.out_dir.join(crate::scaleout::CORE_CHECKPOINT_DIR);
+            match tokio::fs::remove_dir_all(&checkpoints).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e)
+                        .with_context(|| format!("cannot empty {}", checkpoints.display()));
+                }
+                _ => {}
+            }
+        }
     }
     let runtime = PropagatorRuntime::from(pool.clone());
     let settings = &config.catalog;
@@ -497,8 +544,12 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         records_per_s: BASE_RECORDS_PER_S * config.rate,
         passes: config.passes,
     };
-    let (transports, peers) =
-        transports::start_transports(config, &scenario.streams, pacing).await?;
+    let (transports, peers) = if config.role == Role::Core {
+        // The core reads the stream, not the sensors.
+        (crate::transport::Transports::default(), Vec::new())
+    } else {
+        transports::start_transports(config, &scenario.streams, pacing).await?
+    };
     let screen_from = config.screen_start.unwrap_or(window.0);
     let parts = Parts {
         streams: Arc::new(scenario.streams),
@@ -523,7 +574,11 @@ async fn start_up(config: &AppConfig, pool: &DedicatedPool) -> anyhow::Result<Re
         dead_letter_limit: config.dead_letter_limit,
         transports,
         dead_letter_ring: Some(RecentRing::new(RECENT_DEAD_LETTERS)),
-        existing: config.checkpoints.existing(),
+        existing: if config.role == Role::Core {
+            crate::pipeline::sinks::Existing::Continue
+        } else {
+            config.checkpoints.existing()
+        },
         chain_audit: true,
     };
     Ok(Ready {
@@ -570,11 +625,16 @@ fn faults(config: &AppConfig) -> FaultInjection {
     }
 }
 
-/// Creates the output folder and empties the output files (the sinks append).
-async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+/// Creates the output folder (if missing), leaving what it holds.
+async fn create_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(dir)
         .await
-        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+        .with_context(|| format!("cannot create output folder {}", dir.display()))
+}
+
+/// Creates the output folder and empties the output files (the sinks append).
+async fn prepare_out_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    create_out_dir(dir).await?;
     for name in files::ALL {
         let path = dir.join(name);
         tokio::fs::File::create(&path)

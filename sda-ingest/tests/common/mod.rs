@@ -2,6 +2,8 @@
 //! them, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+#[cfg(feature = "nats")]
+pub(crate) mod nats;
 pub(crate) mod observations;
 pub(crate) mod peers;
 pub(crate) mod service;

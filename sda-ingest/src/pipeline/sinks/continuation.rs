@@ -52,7 +52,8 @@ pub struct Continued {
     pub kept_bytes: u64,
     /// Bytes cut off the end (a torn line, or lines no chain line sealed).
     pub cut_bytes: u64,
-    /// Where a chained file's chain stands at the end of what was kept.
+    /// Where a chained file's chain stands at the end of what was kept (`None` for a plain
+    /// file).
     pub chain: Option<ChainState>,
 }
 
@@ -71,7 +72,12 @@ pub fn continue_file(
 ) -> anyhow::Result<Continued> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Continued::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Continued {
+                chain: chained.then_some(ChainState::GENESIS),
+                ..Continued::default()
+            });
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
     };
     let total = file

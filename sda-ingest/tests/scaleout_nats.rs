@@ -1,0 +1,290 @@
+//! The service split into `--role edge` and `--role core` around a real `nats-server -js`
+//! (feature `nats`): the happy path with exact accounting from the files, a `kill -9` of the
+//! core mid-stream, and a broker outage under load. Each scenario is checked against a
+//! single-process run (`--role all`) of the same scenario: the core must write exactly the same
+//! observations, each once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::nats::Broker;
+use common::peers::http;
+use common::service::{Running, Service};
+use common::wait_until;
+use serde_json::Value;
+
+/// How long a whole stream may take to reach the core's files.
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// The scenario: in-process sources (backpressure reaches them; nothing is lost to a socket),
+/// six times the default records (cadence 10 s), one pass.
+fn scenario(rate: &str) -> Vec<String> {
+    [
+        "--transport",
+        "inprocess",
+        "--seed",
+        "7",
+        "--cadence",
+        "10",
+        "--rate",
+        rate,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// What one process writes for the scenario: the summary and its observation ids.
+struct Reference {
+    summary: Value,
+    ids: BTreeSet<String>,
+}
+
+fn reference(dir: &Path) -> Reference {
+    let out = dir.join("all");
+    let finished = Service::new()
+        .args(scenario("40"))
+        .args(["--passes", "1", "--out"])
+        .args([&out])
+        .run();
+    assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
+    let ids = record_ids(&out.join("observations.jsonl"));
+    Reference {
+        summary: finished.summary(),
+        ids: ids.iter().cloned().collect(),
+    }
+}
+
+/// The ids of the record lines of a JSONL file (chain lines aside), in order.
+fn record_ids(path: &Path) -> Vec<String> {
+    common::jsonl(path)
+        .into_iter()
+        .filter(|line| line.get("chain").is_none())
+        .map(|line| line["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+fn role(role: &str, broker: &Broker, out: &Path, rate: &str) -> Running {
+    Service::new()
+        .args(scenario(rate))
+        .args(["--role", role, "--nats", &broker.url(), "--out"])
+        .args([out])
+        .spawn()
+}
+
+/// The control plane's address of a running role.
+fn control(running: &mut Running) -> String {
+    let event = running.wait_for_event("control plane listening (http)", Duration::from_secs(60));
+    event["addr"].as_str().expect("an address").to_owned()
+}
+
+/// A metric's value in a Prometheus text, the first sample whose line starts with `prefix`.
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// Every observation of the reference is in the core's observations and audit files exactly
+/// once, nothing else is, and the audit chain is intact.
+fn assert_exactly_once(core: &Path, reference: &Reference) {
+    for file in ["observations.jsonl", "audit.jsonl"] {
+        let ids = record_ids(&core.join(file));
+        let unique: BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(unique.len(), ids.len(), "{file}: an id written twice");
+        assert_eq!(
+            unique, reference.ids,
+            "{file}: not the single process's observations"
+        );
+    }
+    sda_ingest::audit_chain::verify_file(&core.join("audit.jsonl")).expect("an intact chain");
+}
+
+fn n(summary: &Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in {summary}"))
+}
+
+#[test]
+fn edge_and_core_write_what_one_process_writes_with_exact_accounting() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference(dir.path());
+    let broker = Broker::start();
+    let (edge_out, core_out) = (dir.path().join("edge"), dir.path().join("core"));
+    let mut edge = role("edge", &broker, &edge_out, "40");
+    let mut core = role("core", &broker, &core_out, "40");
+    let (edge_addr, core_addr) = (control(&mut edge), control(&mut core));
+
+    let r = &reference.summary;
+    let (delivered, dead) = (n(r, "delivered") as usize, n(r, "dead_lettered") as usize);
+    wait_until(
+        "the core to write every observation and dead letter",
+        LIMIT,
+        || {
+            lines(&core_out.join("observations.jsonl")) >= delivered
+                && lines(&core_out.join("dead_letter.jsonl")) >= dead
+        },
+    );
+    // `/topology` shows the remote edge on each side.
+    let (_, topology) = http(&edge_addr, "GET", "/topology", None);
+    assert!(topology.contains("jetstream_publish"), "{topology}");
+    let (_, topology) = http(&core_addr, "GET", "/topology", None);
+    assert!(topology.contains("jetstream_consume"), "{topology}");
+
+    let core = core.terminate();
+    let edge = edge.terminate();
+    assert_eq!(edge.code(), Some(0), "{}", edge.stderr);
+    assert_eq!(core.code(), Some(0), "{}", core.stderr);
+    let (e, c) = (edge.summary(), core.summary());
+    // The edge: every record read was published, as an observation or a dead letter.
+    assert_eq!(n(&e, "received"), n(r, "received"));
+    assert_eq!(
+        n(&e, "delivered"),
+        n(r, "accepted"),
+        "published observations"
+    );
+    assert_eq!(n(&e, "dead_lettered"), n(r, "dead_lettered"));
+    assert_eq!(
+        (n(&e, "lost"), n(&e, "duplicates"), n(&e, "audited")),
+        (0, 0, 0)
+    );
+    // The core: everything published was read once (no redelivery in a clean run), and it
+    // delivered and de-duplicated exactly as the single process did.
+    assert_eq!(
+        n(&c, "received"),
+        n(&e, "delivered") + n(&e, "dead_lettered")
+    );
+    for key in ["delivered", "duplicates", "dead_lettered", "audited"] {
+        assert_eq!(n(&c, key), n(r, key), "core {key}");
+    }
+    assert_eq!(n(&c, "lost"), 0);
+    assert_eq!(lines(&core_out.join("dead_letter.jsonl")), dead);
+    assert_exactly_once(&core_out, &reference);
+    // The edge wrote no observation files.
+    assert!(!edge_out.join("observations.jsonl").exists());
+}
+
+#[test]
+fn a_core_killed_mid_stream_and_restarted_writes_every_observation_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference(dir.path());
+    let broker = Broker::start();
+    let (edge_out, core_out) = (dir.path().join("edge"), dir.path().join("core"));
+    let delivered = n(&reference.summary, "delivered") as usize;
+    // About 7 s of stream at 800 records/s.
+    let edge = role("edge", &broker, &edge_out, "4");
+    let core = role("core", &broker, &core_out, "4");
+    wait_until(
+        "the core to write a third of the observations",
+        LIMIT,
+        || lines(&core_out.join("observations.jsonl")) >= delivered / 3,
+    );
+    core.signal("KILL");
+    let killed = core.wait();
+    assert_eq!(killed.code(), None, "ended by the signal");
+    // Complete lines only: a torn last line is cut when the core continues the file.
+    let complete_before = std::fs::read(core_out.join("observations.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
+    assert!(
+        complete_before < delivered,
+        "killed mid-stream ({complete_before} of {delivered})"
+    );
+
+    let core = role("core", &broker, &core_out, "4");
+    wait_until(
+        "the restarted core to write every observation",
+        LIMIT,
+        || lines(&core_out.join("observations.jsonl")) >= delivered,
+    );
+    let core = core.terminate();
+    let edge = edge.terminate();
+    assert_eq!(core.code(), Some(0), "{}", core.stderr);
+    assert_eq!(edge.code(), Some(0), "{}", edge.stderr);
+    assert_exactly_once(&core_out, &reference);
+    let c = core.summary();
+    // The restarted core wrote only what the first had not.
+    assert_eq!(n(&c, "delivered") as usize, delivered - complete_before);
+}
+
+#[test]
+fn a_broker_outage_under_load_loses_nothing_and_shows_in_the_retry_and_breaker_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference(dir.path());
+    let mut broker = Broker::start();
+    let (edge_out, core_out) = (dir.path().join("edge"), dir.path().join("core"));
+    let delivered = n(&reference.summary, "delivered") as usize;
+    let mut edge = role("edge", &broker, &edge_out, "4");
+    let core = role("core", &broker, &core_out, "4");
+    let edge_addr = control(&mut edge);
+    wait_until(
+        "the core to write a quarter of the observations",
+        LIMIT,
+        || lines(&core_out.join("observations.jsonl")) >= delivered / 4,
+    );
+
+    // The outage: 10 s of real time. Long enough for every mechanism to act (1 s publish
+    // timeouts, the breaker opening after five failed rounds, its 2 s cooldown and half-open
+    // probes, the client's reconnect attempts); a longer one repeats the same states.
+    broker.stop();
+    let outage = std::time::Instant::now();
+    let mut opened = false;
+    while outage.elapsed() < Duration::from_secs(10) {
+        let (_, text) = http(&edge_addr, "GET", "/metrics", None);
+        opened |= metric(
+            &text,
+            "circuit_breaker_state{breaker=\"jetstream_publish\"}",
+        ) == Some(1.0);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let during = lines(&core_out.join("observations.jsonl"));
+    broker.restart();
+
+    wait_until("every observation after the outage", LIMIT, || {
+        lines(&core_out.join("observations.jsonl")) >= delivered
+    });
+    let (_, text) = http(&edge_addr, "GET", "/metrics", None);
+    let core = core.terminate();
+    let edge = edge.terminate();
+    assert!(opened, "the publisher's breaker opened during the outage");
+    let retries = metric(
+        &text,
+        "retry_attempts_total{operator=\"jetstream_publish\"}",
+    );
+    assert!(
+        retries.is_some_and(|r| r > 0.0),
+        "retries counted: {retries:?}"
+    );
+    let failures = metric(
+        &text,
+        "jetstream_publish_failures_total{sink=\"jetstream_publish\"}",
+    );
+    assert!(
+        failures.is_some_and(|f| f > 0.0),
+        "failed publishes counted: {failures:?}"
+    );
+    assert!(
+        during < delivered,
+        "the outage came mid-stream ({during} of {delivered})"
+    );
+    assert_eq!(edge.code(), Some(0), "{}", edge.stderr);
+    assert_eq!(core.code(), Some(0), "{}", core.stderr);
+    let e = edge.summary();
+    assert_eq!(
+        n(&e, "delivered"),
+        n(&reference.summary, "accepted"),
+        "every accepted observation published"
+    );
+    assert_eq!(n(&e, "lost"), 0);
+    assert_exactly_once(&core_out, &reference);
+}
