@@ -57,6 +57,17 @@ fn reference(dir: &Path) -> Reference {
     }
 }
 
+/// The alert ids of an `alerts.jsonl` (none when it does not exist yet).
+fn alert_ids(path: &Path) -> BTreeSet<String> {
+    if !path.exists() {
+        return BTreeSet::new();
+    }
+    common::jsonl(path)
+        .into_iter()
+        .map(|line| line["alert_id"].as_str().expect("an alert id").to_owned())
+        .collect()
+}
+
 /// The ids of the record lines of a JSONL file (chain lines aside), in order.
 fn record_ids(path: &Path) -> Vec<String> {
     common::jsonl(path)
@@ -133,6 +144,16 @@ fn edge_and_core_write_what_one_process_writes_with_exact_accounting() {
                 && lines(&core_out.join("dead_letter.jsonl")) >= dead
         },
     );
+    // The core's correlator runs on event time rebuilt from the stream: it raises the single
+    // process's alerts while it runs, not only when it is stopped.
+    let reference_alerts = alert_ids(&dir.path().join("all/alerts.jsonl"));
+    assert!(
+        !reference_alerts.is_empty(),
+        "the scenario plants a conjunction"
+    );
+    wait_until("the core to raise the same alerts", LIMIT, || {
+        alert_ids(&core_out.join("alerts.jsonl")) == reference_alerts
+    });
     // `/topology` shows the remote edge on each side.
     let (_, topology) = http(&edge_addr, "GET", "/topology", None);
     assert!(topology.contains("jetstream_publish"), "{topology}");

@@ -100,6 +100,12 @@ impl SourceClock {
             .reduce(f64::max)
     }
 
+    /// Takes in an epoch without sending anything: for an operator that rebuilds a watermark
+    /// from the records it relays (the core of a split pipeline).
+    pub fn observe(&mut self, epoch: f64) {
+        let _ = self.clock.observe(epoch);
+    }
+
     /// The watermark, UTC Unix seconds; `None` before the first epoch.
     pub fn watermark(&self) -> Option<f64> {
         self.clock.watermark()

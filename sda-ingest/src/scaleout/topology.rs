@@ -9,9 +9,11 @@ use sda_orchestrator::{OperatorContext, OperatorFactory, OperatorGraph, RestartP
 use super::wire::{CoreCodec, EdgeCodec, Remote};
 use super::{CORE_CHECKPOINT_DIR, CORE_CHECKPOINT_INTERVAL, jetstream_config};
 use crate::pipeline::counters::add;
+use crate::pipeline::event_time::{EventTimeSettings, SourceClock};
 use crate::pipeline::sinks::{Fate, JsonlSpec, files, jsonl_sink};
 use crate::pipeline::{CORRELATOR_QUEUE, Parts, Routed};
 use sda_ingest_core::SensorKind as K;
+use sda_orchestrator::time::EventTime;
 
 /// The edge: eight sources → normalize → validate → `jetstream_publish` (accepted
 /// observations and the dead letters of both stages).
@@ -71,7 +73,7 @@ pub fn core_topology(p: &Parts, url: &str) -> OperatorGraph {
         // The remote edge: the durable consumer, acknowledged at checkpoints.
         source jetstream_consume = consume, restart = transient;
         // Stateless lifting of the edge's observations into dedup's input.
-        operator from_edge = from_edge(), restart = transient;
+        operator from_edge = from_edge(p.event_time.clone()), restart = transient;
         operator dedup = p.dedup(), restart = stateful;
         operator to_correlator = p.to_correlator(), restart = transient;
         operator correlator = p.correlator(), restart = stateful;
@@ -95,20 +97,46 @@ pub fn core_topology(p: &Parts, url: &str) -> OperatorGraph {
 
 /// The edge's observations as dedup's input (dead letters never reach it: its edge filters
 /// them out).
-fn from_edge() -> impl OperatorFactory<Remote, Routed> {
-    |mut ctx: OperatorContext<Remote, Routed>| async move {
-        while let Some(item) = ctx.input.recv().await {
-            if let Remote::Observation(obs) = item {
+/// Hands the edge's observations on, and gives the core's graph its event time back: the
+/// watermark does not cross the broker, so it is rebuilt here from the observations' epochs,
+/// per sensor kind with the same bounded out-of-orderness the edge's sources use, as the
+/// minimum over the kinds seen so far (a kind the stream has not carried yet holds nothing
+/// back). An observation that reaches the correlator after its window closed is still
+/// delivered; the correlator counts it and leaves it out of fusion.
+fn from_edge(event_time: EventTimeSettings) -> impl OperatorFactory<Remote, Routed> {
+    move |mut ctx: OperatorContext<Remote, Routed>| {
+        let event_time = event_time.clone();
+        async move {
+            ctx.output.take_over_watermark();
+            let mut clocks: Vec<Option<SourceClock>> = vec![None; K::COUNT];
+            let mut watermark: Option<f64> = None;
+            while let Some(item) = ctx.input.recv().await {
+                let Remote::Observation(obs) = item else {
+                    continue;
+                };
+                let (kind, epoch) = (obs.sensor_kind, obs.epoch);
                 ctx.output.send(Routed::Accepted(obs)).await?;
+                clocks[kind.index()]
+                    .get_or_insert_with(|| event_time.clock(kind))
+                    .observe(epoch);
+                let lowest = clocks
+                    .iter()
+                    .flatten()
+                    .filter_map(SourceClock::watermark)
+                    .reduce(f64::min);
+                if let Some(lowest) = lowest
+                    && watermark.is_none_or(|w| lowest > w)
+                {
+                    watermark = Some(lowest);
+                    ctx.output
+                        .advance_watermark(EventTime::from_unix_seconds_f64(lowest));
+                }
             }
+            Ok(())
         }
-        Ok(())
     }
 }
 
-/// `dead_letter.jsonl` on the core: the edge's dead letters, as it encoded them, counted in
-/// their source's `dead_lettered`. Continued files are appended to (a redelivered dead letter
-/// is written again).
 const EDGE_DEAD_LETTERS: JsonlSpec<Remote> = JsonlSpec {
     name: "dead_letter",
     file: files::DEAD_LETTER,
