@@ -152,10 +152,32 @@ impl Browser {
             .await;
     }
 
+    /// Finds `css` and clicks it. The console redraws its tables on every snapshot, so the
+    /// element found may be replaced before the click lands ("stale element reference"): it is
+    /// then found again, a bounded number of times.
     async fn click(&self, css: &str) {
-        let element = self.element(css).await;
-        let path = format!("{}/element/{element}/click", self.session());
-        self.call("POST", &path, None).await;
+        for _ in 0..20 {
+            let element = self.element(css).await;
+            let url = format!("{}{}/element/{element}/click", self.base, self.session());
+            let response = self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let answer: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            if status.is_success() {
+                return;
+            }
+            assert_eq!(
+                answer["value"]["error"], "stale element reference",
+                "click {css}: {status}: {answer}"
+            );
+        }
+        panic!("click {css}: the element went stale 20 times in a row");
     }
 
     async fn screenshot(&self, to: &Path) {
