@@ -39,9 +39,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Latencies, RunResult, median, runtime, scratch};
+use common::{Fixture, Latencies, median, runtime, scratch};
+use sda_ingest::pipeline::build_topology;
 use sda_ingest::pipeline::operators::PropagatorRuntime;
-use sda_ingest::pipeline::{Counters, build_topology};
 use sda_orchestrator::http::{ControlPlane, ServeLimits, serve_with};
 use sda_orchestrator::resilience::{DedicatedPool, PoolConfig};
 use tokio_util::sync::CancellationToken;
@@ -194,30 +194,7 @@ async fn run_once(
     let propagator = PropagatorRuntime::Pool(pool.clone());
     let mut sse_bytes = 0;
     let result = if variant == Variant::HandWired {
-        common::prepare_out_dir(&dir)?;
-        let counters = Arc::new(Counters::default());
-        let started = Instant::now();
-        let cpu_s = handwired::run(
-            handwired::Wiring {
-                streams: fixture.streams.clone(),
-                pacing: Fixture::pacing(UNPACED),
-                registry: fixture.registry.clone(),
-                catalog: fixture.shared_catalog(),
-                propagator,
-                correlator: fixture.correlator(1),
-                out_dir: dir.clone(),
-                counters: counters.clone(),
-            },
-            None,
-        )
-        .await?;
-        RunResult {
-            counters: counters.snapshot(),
-            dropped_items: 0,
-            clean: true,
-            wall_s: started.elapsed().as_secs_f64(),
-            cpu_s,
-        }
+        handwired::run_fixture(fixture, UNPACED, propagator, &dir, None).await?
     } else {
         let mut parts = fixture.parts(UNPACED, propagator, 1, &dir);
         parts.chain_audit = variant != Variant::NoAuditChain;

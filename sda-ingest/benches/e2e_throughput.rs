@@ -37,10 +37,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Latencies, RunResult, median, runtime, scratch};
+use common::{Fixture, Latencies, median, runtime, scratch};
 use sda_ingest::pipeline::operators::PropagatorRuntime;
 use sda_ingest::pipeline::sinks;
-use sda_ingest::pipeline::{Counters, Delivered, build_topology};
+use sda_ingest::pipeline::{Delivered, build_topology};
 use sda_ingest::simulator::SimStream;
 use sda_ingest_core::orbit::associate::associate;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator};
@@ -293,30 +293,7 @@ async fn run_once(
             common::run_graph(parts, build_topology, limit).await?
         }
         Variant::HandWired | Variant::HandWiredNoCorrelator => {
-            common::prepare_out_dir(&dir)?;
-            let counters = Arc::new(Counters::default());
-            let started = Instant::now();
-            let cpu_s = handwired::run(
-                handwired::Wiring {
-                    streams: fixture.streams.clone(),
-                    pacing: Fixture::pacing(paced),
-                    registry: fixture.registry.clone(),
-                    catalog: fixture.shared_catalog(),
-                    propagator,
-                    correlator: fixture.correlator(1),
-                    out_dir: dir.clone(),
-                    counters: counters.clone(),
-                },
-                limit,
-            )
-            .await?;
-            RunResult {
-                counters: counters.snapshot(),
-                dropped_items: 0,
-                clean: true,
-                wall_s: started.elapsed().as_secs_f64(),
-                cpu_s,
-            }
+            handwired::run_fixture(fixture, paced, propagator, &dir, limit).await?
         }
     };
     let latencies = Latencies::read(&dir)?;

@@ -50,6 +50,41 @@ pub(crate) struct Wiring {
 /// Runs the hand-wired pipeline until the sources finish (or `limit`, then a drain) and every
 /// stage has drained; returns the process CPU time used from the end of set-up (the
 /// streams copied) to the end of the drain, seconds.
+/// Runs the hand-wired pipeline over `fixture`'s scenario at `rate` into a fresh `dir`, as the
+/// benchmarks compare it with the orchestrated one.
+pub(crate) async fn run_fixture(
+    fixture: &crate::common::Fixture,
+    rate: f64,
+    propagator: PropagatorRuntime,
+    dir: &std::path::Path,
+    limit: Option<Duration>,
+) -> anyhow::Result<crate::common::RunResult> {
+    crate::common::prepare_out_dir(dir)?;
+    let counters = Arc::new(Counters::default());
+    let started = std::time::Instant::now();
+    let cpu_s = run(
+        Wiring {
+            streams: fixture.streams.clone(),
+            pacing: crate::common::Fixture::pacing(rate),
+            registry: fixture.registry.clone(),
+            catalog: fixture.shared_catalog(),
+            propagator,
+            correlator: fixture.correlator(1),
+            out_dir: dir.to_path_buf(),
+            counters: counters.clone(),
+        },
+        limit,
+    )
+    .await?;
+    Ok(crate::common::RunResult {
+        counters: counters.snapshot(),
+        dropped_items: 0,
+        clean: true,
+        wall_s: started.elapsed().as_secs_f64(),
+        cpu_s,
+    })
+}
+
 pub(crate) async fn run(w: Wiring, limit: Option<Duration>) -> anyhow::Result<f64> {
     let streams = SensorKind::ALL.map(|kind| SimStream::from_streams(&w.streams, kind));
     let cpu_before = crate::common::process_cpu_seconds();
