@@ -45,7 +45,6 @@ pub fn prometheus() -> Option<PrometheusHandle> {
 /// `ingest_records_total{stage}` and `ingest_alerts_total`, so the accounting identity can be
 /// watched from Prometheus: `received = delivered + dead_lettered + duplicates + in flight`.
 pub fn publish_counters(c: &CounterSnapshot) {
-    describe();
     for (stage, value) in [
         ("received", c.received),
         ("accepted", c.accepted),
@@ -84,43 +83,64 @@ pub fn spawn_publisher(counters: Arc<Counters>, every: Duration) -> JoinHandle<(
     })
 }
 
+/// Gives every metric the service itself emits its HELP text and unit (the library describes
+/// its own). Called once the recorder is installed: a description given to no recorder is
+/// lost, and promtool rejects a metric without one.
 fn describe() {
-    static DESCRIBED: OnceLock<()> = OnceLock::new();
-    DESCRIBED.get_or_init(|| {
-        metrics::describe_counter!(
-            "ingest_records_total",
-            metrics::Unit::Count,
-            "Records per pipeline stage: received by normalize, accepted by validate, delivered \
-             to observations.jsonl, dead-lettered, removed as duplicates, audited."
-        );
-        metrics::describe_counter!(
-            "ingest_source_records_total",
-            metrics::Unit::Count,
-            "Records per source and fate: read (decoded, undecodable, or lost before decoding), \
-             delivered, dead-lettered, duplicates, dropped. After a clean drain read equals the \
-             sum of the other four."
-        );
-        metrics::describe_counter!(
-            "ingest_alerts_total",
-            metrics::Unit::Count,
-            "Conjunction alerts written to alerts.jsonl."
-        );
-        metrics::describe_counter!(
-            "kernel_dropped_total",
-            metrics::Unit::Count,
-            "UDP datagrams the kernel dropped on a source's socket before the service read them \
-             (its receive buffer was full): never received, so not in read, reported here."
-        );
-        metrics::describe_counter!(
-            "isl_reconnects_total",
-            metrics::Unit::Count,
-            "ISL link reconnects by reason (closed, error, idle, out_of_step)."
-        );
-        metrics::describe_counter!(
-            "dead_letters_suppressed_total",
-            metrics::Unit::Count,
-            "Dead letters counted but not written by the dead-letter rate limit, per source and \
-             reason."
-        );
-    });
+    metrics::describe_counter!(
+        "ingest_records_total",
+        metrics::Unit::Count,
+        "Records per pipeline stage: received by normalize, accepted by validate, delivered \
+         to observations.jsonl, dead-lettered, removed as duplicates, audited."
+    );
+    metrics::describe_counter!(
+        "ingest_source_records_total",
+        metrics::Unit::Count,
+        "Records per source and fate: read (decoded, undecodable, or lost before decoding), \
+         delivered, dead-lettered, duplicates, dropped. After a clean drain read equals the \
+         sum of the other four."
+    );
+    metrics::describe_counter!(
+        "ingest_alerts_total",
+        metrics::Unit::Count,
+        "Conjunction alerts written to alerts.jsonl."
+    );
+    metrics::describe_counter!(
+        "kernel_dropped_total",
+        metrics::Unit::Count,
+        "UDP datagrams the kernel dropped on a source's socket before the service read them \
+         (its receive buffer was full): never received, so not in read, reported here."
+    );
+    metrics::describe_counter!(
+        "isl_reconnects_total",
+        metrics::Unit::Count,
+        "ISL link reconnects by reason (closed, error, idle, out_of_step)."
+    );
+    metrics::describe_counter!(
+        "dead_letters_suppressed_total",
+        metrics::Unit::Count,
+        "Dead letters counted but not written by the dead-letter rate limit, per source and \
+         reason."
+    );
+    metrics::describe_gauge!(
+        "catalog_objects",
+        metrics::Unit::Count,
+        "Usable objects in the catalog the correlator associates and screens with."
+    );
+    metrics::describe_gauge!(
+        "catalog_rejects",
+        metrics::Unit::Count,
+        "Element sets of the catalog in use that were rejected (skipped) when it was loaded."
+    );
+    metrics::describe_gauge!(
+        "catalog_generation",
+        metrics::Unit::Count,
+        "Generation of the catalog in use: 1 at start, one more per catalog swapped in."
+    );
+    metrics::describe_counter!(
+        "catalog_refresh_total",
+        metrics::Unit::Count,
+        "Catalog refresh checks by outcome: swapped (a new catalog is in use), unchanged, \
+         failed (unreadable or nothing usable; the catalog in use was kept)."
+    );
 }

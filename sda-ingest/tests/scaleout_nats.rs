@@ -159,6 +159,17 @@ fn edge_and_core_write_what_one_process_writes_with_exact_accounting() {
     assert!(topology.contains("jetstream_publish"), "{topology}");
     let (_, topology) = http(&core_addr, "GET", "/topology", None);
     assert!(topology.contains("jetstream_consume"), "{topology}");
+    // The JetStream vertices' metrics carry their HELP text, as promtool requires.
+    let (_, metrics) = http(&edge_addr, "GET", "/metrics", None);
+    assert!(
+        metrics.contains("# HELP jetstream_published_total "),
+        "{metrics}"
+    );
+    let (_, metrics) = http(&core_addr, "GET", "/metrics", None);
+    assert!(
+        metrics.contains("# HELP jetstream_received_total "),
+        "{metrics}"
+    );
 
     let core = core.terminate();
     let edge = edge.terminate();

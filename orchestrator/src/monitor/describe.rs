@@ -144,4 +144,42 @@ pub fn describe_metrics() {
         Unit::Count,
         "Checkpoints abandoned: timed out, declined, interrupted or not written."
     );
+    #[cfg(feature = "nats")]
+    describe_jetstream();
+}
+
+/// The JetStream vertices' metrics (feature `nats`).
+#[cfg(feature = "nats")]
+fn describe_jetstream() {
+    use crate::nats as n;
+    describe_counter!(
+        n::JETSTREAM_PUBLISHED_TOTAL,
+        Unit::Count,
+        "Items a JetStream sink published and JetStream acknowledged storing."
+    );
+    describe_counter!(
+        n::JETSTREAM_PUBLISH_FAILURES_TOTAL,
+        Unit::Count,
+        "Failed publish attempts of a JetStream sink (each retried; nothing is dropped)."
+    );
+    describe_counter!(
+        n::JETSTREAM_RECEIVED_TOTAL,
+        Unit::Count,
+        "Messages a JetStream source took from its durable consumer."
+    );
+    describe_counter!(
+        n::JETSTREAM_ACKED_TOTAL,
+        Unit::Count,
+        "Messages a JetStream source acknowledged once a checkpoint covering them completed."
+    );
+    describe_counter!(
+        n::JETSTREAM_DECODE_FAILURES_TOTAL,
+        Unit::Count,
+        "Messages a JetStream source could not decode: terminated, never redelivered."
+    );
+    describe_counter!(
+        n::JETSTREAM_CONSUME_ERRORS_TOTAL,
+        Unit::Count,
+        "Errors a JetStream source met fetching from its consumer (each retried)."
+    );
 }

@@ -1,7 +1,7 @@
 //! The catalog in use, shared by the correlator (which swaps it), the `catalog` source (which
 //! reports refreshes that failed) and the control plane (which shows it at `GET /catalog`).
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
@@ -72,9 +72,9 @@ pub struct SharedCatalog {
 }
 
 impl SharedCatalog {
-    /// Starts with `initial` in use, and publishes its gauges.
+    /// Starts with `initial` in use, and publishes its gauges (described with the service's
+    /// other metrics, in `telemetry`).
     pub fn new(initial: ActiveCatalog) -> Self {
-        describe();
         publish(&initial);
         SharedCatalog {
             inner: Arc::new(Mutex::new(Inner {
@@ -185,33 +185,6 @@ fn gauges(summary: &CatalogSummary) {
 
 fn publish_refresh(outcome: RefreshOutcome) {
     metrics::counter!("catalog_refresh_total", "outcome" => outcome.as_str()).increment(1);
-}
-
-fn describe() {
-    static DESCRIBED: OnceLock<()> = OnceLock::new();
-    DESCRIBED.get_or_init(|| {
-        metrics::describe_gauge!(
-            "catalog_objects",
-            metrics::Unit::Count,
-            "Usable objects in the catalog the correlator associates and screens with."
-        );
-        metrics::describe_gauge!(
-            "catalog_rejects",
-            metrics::Unit::Count,
-            "Element sets of the catalog in use that were rejected (skipped) when it was loaded."
-        );
-        metrics::describe_gauge!(
-            "catalog_generation",
-            metrics::Unit::Count,
-            "Generation of the catalog in use: 1 at start, one more per catalog swapped in."
-        );
-        metrics::describe_counter!(
-            "catalog_refresh_total",
-            metrics::Unit::Count,
-            "Catalog refresh checks by outcome: swapped (a new catalog is in use), unchanged, \
-             failed (unreadable or nothing usable; the catalog in use was kept)."
-        );
-    });
 }
 
 #[cfg(test)]
