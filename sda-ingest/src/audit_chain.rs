@@ -586,13 +586,15 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
         /// Whatever the lines, a sealed file verifies, holds every record and ends at the head
         /// the writer reached; and the seal's hash is the format's definition of it (SHA-256
         /// over `prev`'s hex digits and each line's SHA-256), computed here the slow way.
         #[test]
         fn sealed_blocks_verify(
             blocks in proptest::collection::vec(
-                proptest::collection::vec("[a-z0-9 {}\":,.]{0,300}", 0..40),
+                proptest::collection::vec("[a-z0-9 {}\":,.]{0,160}", 0..30),
                 1..6,
             )
         ) {
