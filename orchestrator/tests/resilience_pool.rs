@@ -272,18 +272,33 @@ async fn dropping_and_shutting_down_inside_a_multi_thread_runtime() {
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn low_priority_pools_run_their_threads_at_the_lowest_niceness() {
-    let pool = DedicatedPool::new(PoolConfig::new("nice").worker_threads(1).low_priority(true))
+async fn low_priority_pools_run_their_threads_under_sched_idle() {
+    let pool = DedicatedPool::new(PoolConfig::new("idle").worker_threads(1).low_priority(true))
         .expect("pool starts");
-    // Field 19 of /proc/thread-self/stat is the thread's nice value; the fields after the
-    // parenthesised command name are space-separated.
-    let nice = pool
+    // Field 41 of /proc/thread-self/stat is the thread's scheduling policy (SCHED_IDLE is 5);
+    // the fields after the parenthesised command name are space-separated, from field 3 on.
+    let policy = pool
         .submit(|| {
             let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("procfs");
             let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
-            after_comm.split(' ').nth(16).map(str::to_owned)
+            after_comm.split(' ').nth(41 - 3).map(str::to_owned)
         })
         .await
         .expect("runs");
-    assert_eq!(nice.as_deref(), Some("19"));
+    assert_eq!(
+        policy.as_deref(),
+        Some("5"),
+        "the pool's worker is not SCHED_IDLE"
+    );
+    // A pool built without it keeps the default policy (SCHED_OTHER, 0).
+    let normal = DedicatedPool::new(PoolConfig::new("normal").worker_threads(1)).expect("starts");
+    let policy = normal
+        .submit(|| {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("procfs");
+            let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+            after_comm.split(' ').nth(41 - 3).map(str::to_owned)
+        })
+        .await
+        .expect("runs");
+    assert_eq!(policy.as_deref(), Some("0"));
 }

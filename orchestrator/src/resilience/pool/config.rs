@@ -63,13 +63,15 @@ impl PoolConfig {
         self
     }
 
-    /// Runs the pool's threads at the lowest OS priority (niceness 19 on Linux) when `true`.
+    /// Runs the pool's threads at the lowest OS priority when `true`: the `SCHED_IDLE` policy on
+    /// Linux, niceness 19 where that is refused and on other systems.
     ///
     /// Off by default. Turn it on when the machine has fewer cores than busy threads: a separate
     /// runtime stops CPU-bound tasks from hogging the main runtime's *workers*, but only the OS
     /// scheduler decides who gets a *core*, and at equal priority a main-runtime thread woken by
     /// I/O may wait a scheduler slice (milliseconds) behind a pool thread. At the lowest priority
-    /// the pool still uses every idle cycle, yet yields the core at once to anything else, which
+    /// the pool still uses every idle cycle, yet yields the core at once to anything else
+    /// (`SCHED_IDLE`: a waking thread of any other policy preempts it immediately), which
     /// also means it can be starved by other busy processes. If the OS refuses, a warning is
     /// logged and the threads keep their normal priority.
     ///

@@ -373,7 +373,28 @@ impl Drop for Shared {
 }
 
 /// Drops the calling thread to the lowest OS priority; see [`PoolConfig::low_priority`].
+///
+/// On Linux that is the `SCHED_IDLE` policy: a thread of any other policy that wakes up takes
+/// the core from an idle-policy thread at once, whereas a thread at niceness 19 is only weighted
+/// down (the scheduler may still let it finish its slice, milliseconds, before a woken I/O
+/// thread runs). Where `SCHED_IDLE` is refused, or on other systems, niceness is the fallback.
 fn lower_current_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+            Ok(()) => return,
+            Err(error) => tracing::debug!(
+                event = "pool_sched_idle_refused",
+                error = %error,
+                "SCHED_IDLE refused for a pool thread; lowering its niceness instead"
+            ),
+        }
+    }
     if let Err(error) =
         thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
     {
