@@ -24,7 +24,8 @@
 //!
 //! `cargo bench -p sda-ingest --bench e2e_costs`. Knobs (environment): `SDA_BENCH_QUICK=1`
 //! (3 rounds on a smaller scenario: under a minute), `SDA_BENCH_ROUNDS` (default 15),
-//! `SDA_BENCH_CADENCE_S` (default 0.25 s: about 245,000 records).
+//! `SDA_BENCH_CADENCE_S` (default 0.25 s: about 245,000 records), `SDA_BENCH_ONLY=<variant>`
+//! (run only that variant, by its name in the table, e.g. `hand-wired`: for a profiler).
 
 mod common;
 
@@ -112,6 +113,7 @@ fn main() -> anyhow::Result<()> {
     );
     let rt = runtime()?;
     let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
+    let only = std::env::var("SDA_BENCH_ONLY").ok();
     let mut results: Vec<Vec<Run>> = VARIANTS.iter().map(|_| Vec::new()).collect();
     println!(
         "\n{:>5} {:<16} {:>8} {:>9} {:>11} {:>10} {:>6}",
@@ -120,6 +122,12 @@ fn main() -> anyhow::Result<()> {
     for round in 0..rounds {
         for k in 0..VARIANTS.len() {
             let i = (k + round) % VARIANTS.len();
+            if only
+                .as_deref()
+                .is_some_and(|name| name != VARIANTS[i].name())
+            {
+                continue;
+            }
             let run = rt.block_on(run_once(&fixture, &pool, VARIANTS[i]))?;
             println!(
                 "{round:>5} {:<16} {:>8} {:>9.0} {:>11.2} {:>10} {:>6}",
@@ -134,6 +142,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     rt.block_on(pool.shutdown(Duration::from_secs(5)))?;
+    if only.is_some() {
+        // One variant: its rows above are the result; there is nothing to compare.
+        return Ok(());
+    }
 
     let m = |runs: &[Run], f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
     println!("\nmedians of {rounds} rounds");
