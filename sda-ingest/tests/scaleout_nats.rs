@@ -159,6 +159,17 @@ fn edge_and_core_write_what_one_process_writes_with_exact_accounting() {
     assert!(topology.contains("jetstream_publish"), "{topology}");
     let (_, topology) = http(&core_addr, "GET", "/topology", None);
     assert!(topology.contains("jetstream_consume"), "{topology}");
+    // The core's correlator takes new catalogs through the graph, as the single process's does.
+    let parsed: serde_json::Value = serde_json::from_str(&topology).expect("topology JSON");
+    let catalog_edge = parsed["edges"].as_array().is_some_and(|edges| {
+        edges
+            .iter()
+            .any(|e| e["from"] == "catalog" && e["to"] == "correlator")
+    });
+    assert!(
+        catalog_edge,
+        "no catalog -> correlator in the core: {topology}"
+    );
     // The JetStream vertices' metrics carry their HELP text, as promtool requires.
     let (_, metrics) = http(&edge_addr, "GET", "/metrics", None);
     assert!(

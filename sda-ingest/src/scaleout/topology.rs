@@ -53,7 +53,8 @@ pub fn edge_topology(p: &Parts, url: &str) -> OperatorGraph {
 }
 
 /// The core: `jetstream_consume` → dedup → {observations, audit, to_correlator → correlator →
-/// alert_emitter → alerts}, and the edge's dead letters → `dead_letter`. It takes checkpoints
+/// alert_emitter → alerts}, the edge's dead letters → `dead_letter`, and new catalogs
+/// (`--catalog` watched, `--catalog-url` polled) → the correlator, as in the single process. It takes checkpoints
 /// every [`CORE_CHECKPOINT_INTERVAL`] in `--out`/[`CORE_CHECKPOINT_DIR`], at which the sinks
 /// sync and the stream is acknowledged.
 pub fn core_topology(p: &Parts, url: &str) -> OperatorGraph {
@@ -74,6 +75,8 @@ pub fn core_topology(p: &Parts, url: &str) -> OperatorGraph {
         source jetstream_consume = consume, restart = transient;
         // Stateless lifting of the edge's observations into dedup's input.
         operator from_edge = from_edge(p.event_time.clone()), restart = transient;
+        // New catalogs reach the core's correlator through the graph, as in the single process.
+        source catalog = p.catalog_feed(), restart = transient;
         operator dedup = p.dedup(), restart = stateful;
         operator to_correlator = p.to_correlator(), restart = transient;
         operator correlator = p.correlator(), restart = stateful;
@@ -87,6 +90,7 @@ pub fn core_topology(p: &Parts, url: &str) -> OperatorGraph {
         jetstream_consume -> [filter = Remote::is_dead_letter] dead_letter;
         dedup -> [capacity = CORRELATOR_QUEUE] to_correlator -> correlator -> alert_emitter -> alerts;
         dedup -> audit;
+        catalog -> correlator;
     };
     graph.with_checkpoints(
         CheckpointConfig::new(p.out_dir.join(CORE_CHECKPOINT_DIR))
