@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     };
+    runtime.block_on(signals.close());
     // Dropping the runtime waits for its blocking threads (a file write stuck on a dead disk
     // would wait forever): bound it, and say what was still running.
     let alive = runtime.metrics().num_alive_tasks();

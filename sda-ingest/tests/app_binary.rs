@@ -27,6 +27,12 @@ fn a_timed_run_exits_zero_with_a_clean_summary_and_files() {
     ]);
     let stderr = &output.stderr;
     assert_eq!(output.code(), Some(0), "stderr:\n{stderr}");
+    // A run that ends by itself leaves none of the service's tasks behind (the signal listener
+    // included): the exit has nothing to wait for and nothing to warn about.
+    assert!(
+        !stderr.contains("tasks still running at exit"),
+        "stderr:\n{stderr}"
+    );
     assert_eq!(summary["outcome"]["outcome"], "clean_shutdown");
     assert_eq!(summary["lost"], 0);
     assert!(summary["delivered"].as_u64().unwrap() > 0, "{summary}");
