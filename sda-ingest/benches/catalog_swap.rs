@@ -247,6 +247,8 @@ fn audit(dir: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
     }
     let text = std::fs::read_to_string(dir.join(files::AUDIT))?;
     text.lines()
+        // The audit trail's chain lines seal the records; they are not records.
+        .filter(|line| !sda_ingest::audit_chain::is_chain_line(line.as_bytes()))
         .map(|line| {
             let l: Line = serde_json::from_str(line)?;
             let received = l.received_at.context("audit record without received_at")?;
