@@ -24,8 +24,9 @@
 //!
 //! `cargo bench -p sda-ingest --bench e2e_costs`. Knobs (environment): `SDA_BENCH_QUICK=1`
 //! (3 rounds on a smaller scenario: under a minute), `SDA_BENCH_ROUNDS` (default 15),
-//! `SDA_BENCH_CADENCE_S` (default 0.25 s: about 245,000 records), `SDA_BENCH_ONLY=<variant>`
-//! (run only that variant, by its name in the table, e.g. `hand-wired`: for a profiler).
+//! `SDA_BENCH_CADENCE_S` (default 0.25 s: about 245,000 records), `SDA_BENCH_ONLY=<variants>`
+//! (run only these, comma-separated by their names in the table, e.g. `hand-wired,service`:
+//! more rounds of one comparison, or one variant alone for a profiler).
 
 mod common;
 
@@ -113,7 +114,9 @@ fn main() -> anyhow::Result<()> {
     );
     let rt = runtime()?;
     let pool = DedicatedPool::new(PoolConfig::new("propagator").low_priority(true))?;
-    let only = std::env::var("SDA_BENCH_ONLY").ok();
+    let only: Option<Vec<String>> = std::env::var("SDA_BENCH_ONLY")
+        .ok()
+        .map(|list| list.split(',').map(|name| name.trim().to_owned()).collect());
     let mut results: Vec<Vec<Run>> = VARIANTS.iter().map(|_| Vec::new()).collect();
     println!(
         "\n{:>5} {:<16} {:>8} {:>9} {:>11} {:>10} {:>6}",
@@ -123,8 +126,8 @@ fn main() -> anyhow::Result<()> {
         for k in 0..VARIANTS.len() {
             let i = (k + round) % VARIANTS.len();
             if only
-                .as_deref()
-                .is_some_and(|name| name != VARIANTS[i].name())
+                .as_ref()
+                .is_some_and(|names| !names.iter().any(|n| n == VARIANTS[i].name()))
             {
                 continue;
             }
@@ -142,10 +145,6 @@ fn main() -> anyhow::Result<()> {
         }
     }
     rt.block_on(pool.shutdown(Duration::from_secs(5)))?;
-    if only.is_some() {
-        // One variant: its rows above are the result; there is nothing to compare.
-        return Ok(());
-    }
 
     let m = |runs: &[Run], f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
     println!("\nmedians of {rounds} rounds");
@@ -153,6 +152,9 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|");
     for (i, v) in VARIANTS.iter().enumerate() {
         let rs = &results[i];
+        if rs.is_empty() {
+            continue;
+        }
         println!(
             "| {} | {:.0} | {:.2} | {}/{} |",
             v.name(),
@@ -182,6 +184,9 @@ fn main() -> anyhow::Result<()> {
         ("10 SSE clients ÷ none", Variant::Sse, Variant::Service),
     ] {
         let (a, b) = (&results[index(num)], &results[index(den)]);
+        if a.is_empty() || b.is_empty() {
+            continue;
+        }
         let mut per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x.per_s / y.per_s).collect();
         per_round.sort_by(f64::total_cmp);
         println!(
