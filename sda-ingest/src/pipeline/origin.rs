@@ -38,6 +38,25 @@
 //! The edge derives the id and publishes it inside the dead letter's JSON; the core writes that
 //! JSON and continues its file by the id in it. A message JetStream redelivers to the core is
 //! the same bytes, so it has the same id.
+//!
+//! # Accounting
+//!
+//! A resumed run reads the replayed message again (its source's `read`); the dead-letter sink
+//! that skips its dead letter counts it in its source's `duplicates` (a re-send of a record
+//! whose fate the file already holds, as a skipped observation is) and in `already_written`.
+//! So `read = delivered + dead_lettered + duplicates + dropped` holds per source in the resumed
+//! run, whose `dead_lettered` counts the dead letters it wrote (or suppressed).
+//!
+//! # Limits
+//!
+//! * A dead letter the rate limit suppressed has no line, so a replay may write it: the
+//!   limiter's state is not in checkpoints. Replayed dead letters the file holds are skipped
+//!   before the limit and do not use it up.
+//! * A live transport that reads the same input again after a restart (the optical poller
+//!   starts again from its first cursor) gives its dead letters new ids: they are written again
+//!   (at least once), while its observations are skipped by their ids.
+//! * A `late` dead letter depends on the watermark when the record arrived, not only on the
+//!   input: a replay that arrives in a different order may find a different set late.
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;

@@ -5,7 +5,12 @@
 //! ends the run instead of silently losing records. Files are opened for appending: a fresh
 //! run has the app truncate them once at start ([`Existing::Append`]); a run that continues an
 //! earlier one's output ([`Existing::Continue`], see [`continuation`]) keeps them, cuts a torn
-//! tail off and skips the records whose id is already written.
+//! tail off and skips the records whose id is already written: observations and audit records
+//! by observation id, alerts by `alert_id`, dead letters by `dead_letter_id` (the input's
+//! position, see [`crate::pipeline::origin`]). A skipped dead letter is counted in
+//! `already_written` and as a duplicate of its source, so that each source's
+//! `read = delivered + dead_lettered + duplicates + dropped` still holds in a resumed run (whose
+//! replay reads it again); see [`count_dead_letters`].
 //!
 //! **Checkpoints.** Each sink takes checkpoint barriers explicitly: at a barrier it writes out
 //! and `fsync`s everything it received before it, and only then commits the checkpoint. So when
