@@ -1,8 +1,13 @@
 //! Exactly-once output across crashes: the service on the simulator's replayable sources, with
 //! checkpoints, is killed with SIGKILL at 20 seeded random moments and restarted with
-//! `--resume` each time; its final `observations.jsonl`, `audit.jsonl` and `alerts.jsonl` hold
-//! exactly the records of one run that never crashed (as sets of record ids; the alerts
-//! exactly, but for when they were raised).
+//! `--resume` each time; its final `observations.jsonl`, `audit.jsonl`, `alerts.jsonl` and
+//! `dead_letter.jsonl` hold exactly the records of one run that never crashed (as sets of
+//! record ids, each id once; the alerts exactly, but for when they were raised), and the last
+//! run's summary balances per source.
+//!
+//! The scenario's corrupted messages and invalid records (about twenty, spread over the whole
+//! stream, from both `normalize` and `validate`) are dead-lettered as the replay reaches them,
+//! so kills land between a dead letter's write and the next checkpoint.
 
 mod common;
 
@@ -85,6 +90,7 @@ fn twenty_kill_9s_with_resume_write_what_one_clean_run_writes() {
     )
     .run();
     assert_eq!(last.code(), Some(0), "{}", last.stderr);
+    common::dead_letters::assert_accounting(&last.summary());
 
     let (want, got) = (reference.path(), crashed.path());
     let observations = ids(want, "observations.jsonl", "id");
@@ -98,6 +104,13 @@ fn twenty_kill_9s_with_resume_write_what_one_clean_run_writes() {
     let audited = ids(want, "audit.jsonl", "id");
     assert_eq!(ids(got, "audit.jsonl", "id"), audited);
     assert_eq!(id_list(got, "audit.jsonl", "id").len(), audited.len());
+    // Dead letters: the same inputs, each dead-lettered once.
+    let letters = common::dead_letters::unique_ids(want);
+    assert!(
+        letters.len() >= 10,
+        "the scenario dead-letters: {letters:?}"
+    );
+    assert_eq!(common::dead_letters::unique_ids(got), letters);
     let expected_alerts = alerts(want);
     assert_eq!(expected_alerts.len(), 1, "{expected_alerts:?}");
     assert_eq!(alerts(got), expected_alerts);

@@ -14,7 +14,7 @@ use sda_ingest::pipeline::operators::{
     Correlator, CorrelatorConfig, CorrelatorInput, Lateness, NamedConjunction, PropagatorRuntime,
     Windowing, correlator, validate,
 };
-use sda_ingest::pipeline::{Counters, FaultInjection, LATE, Parts, Routed};
+use sda_ingest::pipeline::{Counters, FaultInjection, LATE, Origin, Parts, Routed};
 use sda_ingest_core::process::event_time::EventTimeConfig;
 use sda_ingest_core::process::validate::ValidationPolicy;
 use sda_ingest_core::sim::scenario::{PLANTED_A, PLANTED_B, Scenario, ScenarioConfig};
@@ -36,22 +36,25 @@ fn seconds(s: f64) -> EventTime {
 
 /// A valid ISL state taken at `epoch` (its position makes its content unique).
 fn observation(seq: u32, epoch: f64) -> Routed {
-    Routed::Accepted(Arc::new(Observation {
-        id: format!("isl-1/{seq}"),
-        sensor: "isl-1".into(),
-        sensor_kind: SensorKind::Isl,
-        object_hint: None,
-        epoch,
-        observer: None,
-        measurement: Measurement::Position {
-            x_m: 7.0e6 + f64::from(seq),
-            y_m: 0.0,
-            z_m: 0.0,
-            velocity_mps: None,
-        },
-        quality: Default::default(),
-        ingest: Default::default(),
-    }))
+    Routed::Accepted(
+        Arc::new(Observation {
+            id: format!("isl-1/{seq}"),
+            sensor: "isl-1".into(),
+            sensor_kind: SensorKind::Isl,
+            object_hint: None,
+            epoch,
+            observer: None,
+            measurement: Measurement::Position {
+                x_m: 7.0e6 + f64::from(seq),
+                y_m: 0.0,
+                z_m: 0.0,
+                velocity_mps: None,
+            },
+            quality: Default::default(),
+            ingest: Default::default(),
+        }),
+        Origin::unplaced(),
+    )
 }
 
 /// What came out of `validate`: `(id, reason code)`, the code `None` for an accepted record.
@@ -86,7 +89,7 @@ async fn run_validate(
             async move {
                 while let Some(item) = ctx.input.recv().await {
                     let entry = match item {
-                        Routed::Accepted(obs) => (obs.id.clone(), None),
+                        Routed::Accepted(obs, _) => (obs.id.clone(), None),
                         Routed::DeadLetter(letter) => (
                             letter.id.clone().unwrap_or_default(),
                             Some(letter.reason_code),
@@ -132,7 +135,7 @@ async fn a_record_whose_window_closed_is_dead_lettered_late_but_a_resend_is_not(
                 let first = observation(1, 990.0);
                 ctx.output.send(first.clone()).await?;
                 // `dedup` delivers it: its window now remembers it.
-                if let Routed::Accepted(obs) = &first {
+                if let Routed::Accepted(obs, _) = &first {
                     window.with(|w| w.check(obs, Duration::ZERO));
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -2,7 +2,8 @@
 //! (feature `nats`): the happy path with exact accounting from the files, a `kill -9` of the
 //! core mid-stream, and a broker outage under load. Each scenario is checked against a
 //! single-process run (`--role all`) of the same scenario: the core must write exactly the same
-//! observations, each once.
+//! observations and dead letters, each once (a dead letter JetStream redelivers after the
+//! core's crash has the `dead_letter_id` the edge gave it, and the core skips it).
 
 mod common;
 
@@ -36,10 +37,12 @@ fn scenario(rate: &str) -> Vec<String> {
     .to_vec()
 }
 
-/// What one process writes for the scenario: the summary and its observation ids.
+/// What one process writes for the scenario: the summary, its observation ids and its dead
+/// letters' ids.
 struct Reference {
     summary: Value,
     ids: BTreeSet<String>,
+    letters: BTreeSet<String>,
 }
 
 fn reference(dir: &Path) -> Reference {
@@ -51,9 +54,12 @@ fn reference(dir: &Path) -> Reference {
         .run();
     assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
     let ids = record_ids(&out.join("observations.jsonl"));
+    let letters = common::dead_letters::unique_ids(&out);
+    assert!(!letters.is_empty(), "the scenario dead-letters");
     Reference {
         summary: finished.summary(),
         ids: ids.iter().cloned().collect(),
+        letters,
     }
 }
 
@@ -104,8 +110,14 @@ fn metric(text: &str, prefix: &str) -> Option<f64> {
 }
 
 /// Every observation of the reference is in the core's observations and audit files exactly
-/// once, nothing else is, and the audit chain is intact.
+/// once, and every dead letter in its dead-letter file, nothing else is, and the audit chain is
+/// intact.
 fn assert_exactly_once(core: &Path, reference: &Reference) {
+    assert_eq!(
+        common::dead_letters::unique_ids(core),
+        reference.letters,
+        "dead_letter.jsonl: not the single process's dead letters"
+    );
     for file in ["observations.jsonl", "audit.jsonl"] {
         let ids = record_ids(&core.join(file));
         let unique: BTreeSet<String> = ids.iter().cloned().collect();
@@ -244,11 +256,17 @@ fn a_core_killed_mid_stream_and_restarted_writes_every_observation_exactly_once(
         "killed mid-stream ({complete_before} of {delivered})"
     );
 
+    let letters_before = common::dead_letters::ids(&core_out).len();
+
     let core = role("core", &broker, &core_out, "4");
+    let dead = reference.letters.len();
     wait_until(
-        "the restarted core to write every observation",
+        "the restarted core to write every observation and dead letter",
         LIMIT,
-        || lines(&core_out.join("observations.jsonl")) >= delivered,
+        || {
+            lines(&core_out.join("observations.jsonl")) >= delivered
+                && lines(&core_out.join("dead_letter.jsonl")) >= dead
+        },
     );
     let core = core.terminate();
     let edge = edge.terminate();
@@ -256,8 +274,12 @@ fn a_core_killed_mid_stream_and_restarted_writes_every_observation_exactly_once(
     assert_eq!(edge.code(), Some(0), "{}", edge.stderr);
     assert_exactly_once(&core_out, &reference);
     let c = core.summary();
-    // The restarted core wrote only what the first had not.
+    // The restarted core wrote only what the first had not; what JetStream redelivered and its
+    // files held is counted as duplicates (and, for audit records and dead letters, as already
+    // written), so each source still balances.
     assert_eq!(n(&c, "delivered") as usize, delivered - complete_before);
+    assert_eq!(n(&c, "dead_lettered") as usize, dead - letters_before);
+    common::dead_letters::assert_accounting(&c);
 }
 
 #[test]
@@ -294,9 +316,15 @@ fn a_broker_outage_under_load_loses_nothing_and_shows_in_the_retry_and_breaker_m
     let during = lines(&core_out.join("observations.jsonl"));
     broker.restart();
 
-    wait_until("every observation after the outage", LIMIT, || {
-        lines(&core_out.join("observations.jsonl")) >= delivered
-    });
+    let dead = reference.letters.len();
+    wait_until(
+        "every observation and dead letter after the outage",
+        LIMIT,
+        || {
+            lines(&core_out.join("observations.jsonl")) >= delivered
+                && lines(&core_out.join("dead_letter.jsonl")) >= dead
+        },
+    );
     let (_, text) = http(&edge_addr, "GET", "/metrics", None);
     let core = core.terminate();
     let edge = edge.terminate();

@@ -7,7 +7,7 @@
 //! sources replay from their recorded positions, `dedup`'s window and the correlator's windows,
 //! fused states, screening progress and raised pairs are restored, and the sinks continue
 //! their files, skipping the ids already written (what was written after the checkpoint is
-//! written once). Without `--resume` the output folder, checkpoints included, is replaced.
+//! written once; dead letters go by their `dead_letter_id`, see [`crate::pipeline::origin`]). Without `--resume` the output folder, checkpoints included, is replaced.
 //!
 //! Replayable sources resume exactly: the simulator's in-process replay (its position is the
 //! number of messages sent). The network transports are not replayable: what the radar socket,

@@ -13,8 +13,9 @@
 //! * `accepted`: records that passed `validate`.
 //! * `duplicates`: accepted records that `dedup` dropped as re-sends.
 //! * `delivered`: observations whose line is in `observations.jsonl` (bytes written).
-//!   A sink that continues an existing file counts an observation whose id the file already
-//!   holds (a redelivery after a crash) as a duplicate of its source too.
+//!   A sink that continues an existing file counts an observation or a dead letter whose id
+//!   the file already holds (a replay or redelivery after a crash) as a duplicate of its source
+//!   too.
 //! * `dead_lettered`: records whose dead letter is in `dead_letter.jsonl`, or was counted but
 //!   not written because the dead-letter rate limit suppressed it (`suppressed`).
 //! * `late`: records `validate` turned into dead letters with reason `late` (their event-time
@@ -83,8 +84,10 @@ pub struct Counters {
     pub audited: AtomicU64,
     /// Records the audit sink failed to write.
     pub audit_unwritten: AtomicU64,
-    /// Audit records and alerts that a sink continuing its file skipped because the file
-    /// already held their id (observations skipped so count as `duplicates` of their source).
+    /// Audit records, alerts and dead letters that a sink continuing its file skipped because
+    /// the file already held their id (observations skipped so count as `duplicates` of their
+    /// source only; dead letters as `duplicates` of their source too, which keeps each source's
+    /// identity).
     pub already_written: AtomicU64,
     /// Datagrams the kernel dropped before the radar source read them (never received).
     pub kernel_dropped: AtomicU64,

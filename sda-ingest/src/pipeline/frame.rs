@@ -8,6 +8,8 @@ use bytes::Bytes;
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::wire::WireFormat;
 
+use super::origin::{Origin, Scope};
+
 /// Bytes as a source received them, before any decoding.
 ///
 /// Every transport — the in-process replay, the UDP radar listener, the TCP ISL reader and the
@@ -27,6 +29,9 @@ pub struct RawFrame {
     pub pass: u32,
     /// Position in the source's message list within the pass (a live source counts frames).
     pub index: usize,
+    /// Whether `pass` and `index` name the same message in another run (a replayable source)
+    /// or only in this process (a live transport): what its dead letters' ids are scoped to.
+    pub scope: Scope,
     /// The source's own position of the message, when it has one: the optical archive's page
     /// cursor, so that a bad record can be found again where it came from.
     pub cursor: Option<Arc<str>>,
@@ -34,6 +39,18 @@ pub struct RawFrame {
     pub bytes: Bytes,
     /// When the source received it: UTC seconds since the Unix epoch.
     pub received_at: f64,
+}
+
+impl RawFrame {
+    /// The position of the `observation`-th record decoded from this frame.
+    pub fn origin(&self, observation: usize) -> Origin {
+        Origin {
+            scope: self.scope,
+            pass: self.pass,
+            index: self.index as u64,
+            observation: u32::try_from(observation).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// The current UTC time as seconds since the Unix epoch.

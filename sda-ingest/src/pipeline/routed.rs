@@ -16,6 +16,7 @@ use sda_ingest_core::wire::Failure;
 use sda_ingest_core::{Observation, SensorKind};
 
 use super::frame::RawFrame;
+use super::origin::{Origin, Part};
 
 /// The reason code of a record that arrived after its event-time window closed.
 pub const LATE: &str = "late";
@@ -23,8 +24,9 @@ pub const LATE: &str = "late";
 /// One item out of `normalize` or `validate`.
 #[derive(Debug, Clone)]
 pub enum Routed {
-    /// An observation that goes on to the next stage.
-    Accepted(Arc<Observation>),
+    /// An observation that goes on to the next stage, with its position in its source (which
+    /// names its dead letter, should `validate` reject it).
+    Accepted(Arc<Observation>, Origin),
     /// A record that goes to the dead-letter sink.
     DeadLetter(Arc<DeadLetter>),
 }
@@ -32,7 +34,7 @@ pub enum Routed {
 impl Routed {
     /// Whether this is an accepted observation: the filter of the edges to the next stage.
     pub fn is_accepted(&self) -> bool {
-        matches!(self, Routed::Accepted(_))
+        matches!(self, Routed::Accepted(..))
     }
 
     /// Whether this is a dead letter: the filter of the edges to the dead-letter sink.
@@ -44,6 +46,9 @@ impl Routed {
 /// A record the pipeline could not use, as written to `dead_letter.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {
+    /// Names the input it came from, the same when that input is read again after a crash (see
+    /// [`origin`](super::origin)): the dead-letter file is continued idempotently by it.
+    pub dead_letter_id: String,
     /// The stage that rejected it: `normalize` (decoding) or `validate`.
     pub stage: &'static str,
     /// The stable reason code: the decoder's `code()` or the validation reason's.
@@ -107,7 +112,9 @@ impl DeadLetter {
                 frame.bytes.len(),
             ),
         };
+        let part = failure.record.map_or(Part::Message, Part::Record);
         DeadLetter {
+            dead_letter_id: frame.origin(0).dead_letter_id(frame.kind, part),
             stage: "normalize",
             reason_code: failure.error.code(),
             reason: failure.error.to_string(),
@@ -124,15 +131,18 @@ impl DeadLetter {
         }
     }
 
-    /// The dead letter of a valid observation that arrived after its event-time window had
-    /// closed under the watermark `watermark_s` (reason code `late`).
+    /// The dead letter of a valid observation, from `origin`, that arrived after its
+    /// event-time window had closed under the watermark `watermark_s` (reason code `late`).
     pub fn late(
         obs: Observation,
+        origin: Origin,
         watermark_s: f64,
         windows: &sda_ingest_core::process::event_time::EventTimeConfig,
     ) -> DeadLetter {
         let end = windows.window_end(windows.window_of(obs.epoch));
+        let source = super::sinks::source_of(&obs);
         DeadLetter {
+            dead_letter_id: origin.dead_letter_id(source, Part::Observation),
             stage: "validate",
             reason_code: LATE,
             reason: format!(
@@ -140,7 +150,7 @@ impl DeadLetter {
                  watermark is {watermark_s} and the allowed lateness {} s",
                 windows.allowed_lateness_s
             ),
-            source: super::sinks::source_of(&obs),
+            source,
             id: Some(obs.id.clone()),
             pass: None,
             index: None,
@@ -153,13 +163,16 @@ impl DeadLetter {
         }
     }
 
-    /// The dead letter of an observation that `validate` rejected for `reason`.
-    pub fn rejected(reason: RejectReason, obs: Observation) -> DeadLetter {
+    /// The dead letter of an observation, from `origin`, that `validate` rejected for
+    /// `reason`.
+    pub fn rejected(reason: RejectReason, obs: Observation, origin: Origin) -> DeadLetter {
+        let source = super::sinks::source_of(&obs);
         DeadLetter {
+            dead_letter_id: origin.dead_letter_id(source, Part::Observation),
             stage: "validate",
             reason_code: reason.code(),
             reason: reason.describe().to_owned(),
-            source: super::sinks::source_of(&obs),
+            source,
             id: Some(obs.id.clone()),
             pass: None,
             index: None,

@@ -8,7 +8,8 @@
 //!   role when absent.
 //! * Accepted observations on `sda.obs.{sensor}` (the sensor's name, `.`/`*`/`>`/spaces
 //!   replaced by `_`), their JSON as in `observations.jsonl`.
-//! * Dead letters on `sda.dead.{source}`, their JSON as in `dead_letter.jsonl`.
+//! * Dead letters on `sda.dead.{source}`, their JSON as in `dead_letter.jsonl`, with the
+//!   `dead_letter_id` the edge gave them (see [`crate::pipeline::origin`]).
 //! * The core's durable pull consumer [`CONSUMER`] (`sda-core`): every core started on it
 //!   shares its messages.
 //!
@@ -18,8 +19,9 @@
 //! through an outage (its input edges fill; the radar socket's kernel buffer fills and
 //! overflows into `kernel_dropped`). The core acknowledges messages at its checkpoints, once
 //! its sinks have synced what came before, and its sinks continue their files idempotently by
-//! id (see [`crate::pipeline::sinks::continuation`]): after a `kill -9` of the core, what it
-//! had not acknowledged is delivered again, and what it had already written is skipped.
+//! id (see [`crate::pipeline::sinks::continuation`]; dead letters by their `dead_letter_id`):
+//! after a `kill -9` of the core, what it had not acknowledged is delivered again, and what it
+//! had already written is skipped.
 
 mod topology;
 mod wire;

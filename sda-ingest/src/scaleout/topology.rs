@@ -8,10 +8,11 @@ use sda_orchestrator::{OperatorContext, OperatorFactory, OperatorGraph, RestartP
 
 use super::wire::{CoreCodec, EdgeCodec, Remote};
 use super::{CORE_CHECKPOINT_DIR, CORE_CHECKPOINT_INTERVAL, jetstream_config};
-use crate::pipeline::counters::add;
 use crate::pipeline::event_time::{EventTimeSettings, SourceClock};
-use crate::pipeline::sinks::{Fate, JsonlSpec, files, jsonl_sink};
-use crate::pipeline::{CORRELATOR_QUEUE, Parts, Routed};
+use crate::pipeline::sinks::{
+    DEAD_LETTER_ID, JsonlSpec, RecordId, count_dead_letters, files, jsonl_sink,
+};
+use crate::pipeline::{CORRELATOR_QUEUE, Origin, Parts, Routed};
 use sda_ingest_core::SensorKind as K;
 use sda_orchestrator::time::EventTime;
 
@@ -119,7 +120,10 @@ fn from_edge(event_time: EventTimeSettings) -> impl OperatorFactory<Remote, Rout
                     continue;
                 };
                 let (kind, epoch) = (obs.sensor_kind, obs.epoch);
-                ctx.output.send(Routed::Accepted(obs)).await?;
+                // The core does not validate: the position only names a dead letter of `validate`.
+                ctx.output
+                    .send(Routed::Accepted(obs, Origin::unplaced()))
+                    .await?;
                 clocks[kind.index()]
                     .get_or_insert_with(|| event_time.clock(kind))
                     .observe(epoch);
@@ -148,18 +152,7 @@ const EDGE_DEAD_LETTERS: JsonlSpec<Remote> = JsonlSpec {
         Remote::DeadLetter { source, .. } => Some(*source),
         Remote::Observation(_) => None,
     },
-    count: |c, tally, fate| {
-        for (kind, n) in tally.by_source() {
-            let s = c.source(kind);
-            add(
-                match fate {
-                    Fate::Written | Fate::Skipped => &s.dead_lettered,
-                    Fate::Unwritten => &s.unwritten,
-                },
-                n,
-            );
-        }
-    },
+    count: count_dead_letters,
     encode: |item, buf| match item {
         Remote::DeadLetter { json, .. } => {
             buf.extend_from_slice(json);
@@ -168,5 +161,12 @@ const EDGE_DEAD_LETTERS: JsonlSpec<Remote> = JsonlSpec {
         Remote::Observation(_) => Ok(false),
     },
     chained: false,
-    id: None,
+    // The id the edge gave it: a redelivered dead letter the file holds is skipped.
+    id: Some(RecordId {
+        key: DEAD_LETTER_ID,
+        of: |item| match item {
+            Remote::DeadLetter { id, .. } => Some(id),
+            Remote::Observation(_) => None,
+        },
+    }),
 };

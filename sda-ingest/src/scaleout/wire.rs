@@ -50,14 +50,14 @@ impl EdgeCodec {
 impl PublishCodec<Routed> for EdgeCodec {
     fn subject(&self, item: &Routed) -> String {
         match item {
-            Routed::Accepted(obs) => format!("sda.obs.{}", token(&obs.sensor)),
+            Routed::Accepted(obs, _) => format!("sda.obs.{}", token(&obs.sensor)),
             Routed::DeadLetter(letter) => format!("sda.dead.{}", letter.source.as_str()),
         }
     }
 
     fn encode(&self, item: &Routed) -> Result<Bytes, String> {
         match item {
-            Routed::Accepted(obs) => serde_json::to_vec(&**obs),
+            Routed::Accepted(obs, _) => serde_json::to_vec(&**obs),
             Routed::DeadLetter(letter) => serde_json::to_vec(&**letter),
         }
         .map(Bytes::from)
@@ -71,7 +71,7 @@ impl PublishCodec<Routed> for EdgeCodec {
 
     fn published(&self, item: &Routed) {
         match item {
-            Routed::Accepted(obs) => bump(&self.counters.source(source_of(obs)).delivered),
+            Routed::Accepted(obs, _) => bump(&self.counters.source(source_of(obs)).delivered),
             Routed::DeadLetter(letter) => bump(&self.counters.source(letter.source).dead_lettered),
         }
     }
@@ -86,6 +86,8 @@ pub enum Remote {
     DeadLetter {
         /// The source that read it.
         source: SensorKind,
+        /// Its `dead_letter_id`, read from its JSON: a redelivery has the same.
+        id: Box<str>,
         /// Its JSON.
         json: Bytes,
     },
@@ -105,8 +107,9 @@ impl Remote {
 
 /// The core's codec: messages from the edge, counted per source as they are read (`frames`,
 /// `frames_decoded` and `read` for each; `accepted` for observations). A redelivered message is
-/// read again, and counted again: its second fate is a duplicate (observations) or a second
-/// dead letter.
+/// read again, and counted again: its second fate is a duplicate, of an observation (by `dedup`
+/// or the observations sink) or of a dead letter (the dead-letter sink skips an id its file
+/// holds). A dead letter without a `dead_letter_id` is not decoded.
 #[derive(Debug)]
 pub struct CoreCodec {
     counters: Arc<Counters>,
@@ -140,13 +143,28 @@ impl ConsumeCodec<Remote> for CoreCodec {
                 .find(|kind| kind.as_str() == name)
                 .ok_or(())
                 .map_err(|_| format!("no source `{name}` in subject {subject}"))?;
+            let id = dead_letter_id(payload)?;
             self.count_read(source);
             Ok(Remote::DeadLetter {
                 source,
+                id,
                 json: Bytes::copy_from_slice(payload),
             })
         } else {
             Err(format!("unexpected subject {subject}"))
         }
     }
+}
+
+/// The `dead_letter_id` of a dead letter's JSON.
+fn dead_letter_id(payload: &[u8]) -> Result<Box<str>, String> {
+    /// Only the id is read; the rest of the dead letter is written as it came.
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        dead_letter_id: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<Id<'_>>(payload)
+        .map(|id| id.dead_letter_id.into())
+        .map_err(|e| format!("a dead letter without its id: {e}"))
 }

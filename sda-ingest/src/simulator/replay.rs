@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::pacing::{Pacing, TICK, due};
 use crate::pipeline::counters::add;
-use crate::pipeline::{Counters, RawFrame, SourceClock, unix_now};
+use crate::pipeline::{Counters, RawFrame, Scope, SourceClock, unix_now};
 
 /// One simulated sensor stream: its vertex name, kind and wire messages.
 #[derive(Debug, Clone)]
@@ -126,6 +126,7 @@ impl Replay {
             format: WireFormat::for_kind(self.stream.kind),
             pass: u32::try_from(n / len).unwrap_or(u32::MAX),
             index,
+            scope: Scope::Replay,
             cursor: None,
             bytes: self.stream.messages.get(index).cloned().unwrap_or_default(),
             received_at,

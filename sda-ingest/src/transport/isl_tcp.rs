@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use super::BATCH;
 use crate::pipeline::counters::add;
 use crate::pipeline::event_time::SourceClock;
-use crate::pipeline::{Counters, RawFrame, unix_now};
+use crate::pipeline::{Counters, RawFrame, Scope, unix_now};
 
 /// Connection attempts before the ISL source gives up and lets the supervisor restart it.
 const CONNECT_ATTEMPTS: u32 = 5;
@@ -236,6 +236,7 @@ impl Reader<'_> {
             format: WireFormat::Isl,
             pass: 0,
             index: usize::try_from(n).unwrap_or(usize::MAX),
+            scope: Scope::Live,
             cursor: None,
             bytes: bytes.freeze(),
             received_at: unix_now(),

@@ -52,7 +52,7 @@ use sda_ingest_core::wire::optical::MAX_BODY_LEN;
 
 use crate::pipeline::counters::bump;
 use crate::pipeline::event_time::SourceClock;
-use crate::pipeline::{Counters, RawFrame, unix_now};
+use crate::pipeline::{Counters, RawFrame, Scope, unix_now};
 
 /// Name of the poller's circuit breaker (the `breaker` label of `circuit_breaker_state`).
 pub const BREAKER_NAME: &str = "optical_archive";
@@ -223,6 +223,7 @@ pub fn optical_http(
                         format: WireFormat::OpticalPage,
                         pass: 0,
                         index: usize::try_from(index).unwrap_or(usize::MAX),
+                        scope: Scope::Live,
                         cursor: Some(Arc::from(asked.as_deref().unwrap_or(""))),
                         bytes,
                         received_at: unix_now(),

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use super::BATCH;
 use crate::pipeline::counters::{add, bump};
 use crate::pipeline::event_time::SourceClock;
-use crate::pipeline::{Counters, RawFrame, unix_now};
+use crate::pipeline::{Counters, RawFrame, Scope, unix_now};
 
 /// How often the kernel's drop counter is read while datagrams flow.
 const DROPS_EVERY: Duration = Duration::from_secs(1);
@@ -263,6 +263,7 @@ impl Reader<'_> {
             format: WireFormat::Radar,
             pass: 0,
             index: usize::try_from(*next).unwrap_or(usize::MAX),
+            scope: Scope::Live,
             cursor: None,
             bytes: Bytes::copy_from_slice(&self.buf[..len]),
             received_at: unix_now(),

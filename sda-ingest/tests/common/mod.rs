@@ -2,6 +2,7 @@
 //! them, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub(crate) mod dead_letters;
 #[cfg(feature = "nats")]
 pub(crate) mod nats;
 pub(crate) mod observations;

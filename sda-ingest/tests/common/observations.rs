@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sda_ingest::pipeline::operators::{Normalizer, Validator};
-use sda_ingest::pipeline::{Counters, Delivered, RawFrame, Routed};
+use sda_ingest::pipeline::{Counters, Delivered, RawFrame, Routed, Scope};
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator, Verdict};
 use sda_ingest_core::process::validate::ValidationPolicy;
@@ -27,6 +27,7 @@ pub(crate) fn delivered(scenario: &Scenario) -> Vec<Arc<Delivered>> {
                 format: WireFormat::for_kind(kind),
                 pass: 0,
                 index,
+                scope: Scope::Replay,
                 cursor: None,
                 bytes: bytes.clone().into(),
                 received_at: 0.0,
@@ -38,7 +39,7 @@ pub(crate) fn delivered(scenario: &Scenario) -> Vec<Arc<Delivered>> {
     validator.run(&mut decoded, &mut valid, &counters);
     let mut out = Vec::new();
     for item in valid {
-        if let Routed::Accepted(obs) = item
+        if let Routed::Accepted(obs, _) = item
             && dedup.check(&obs, std::time::Duration::ZERO) == Verdict::New
         {
             out.push(Arc::new(Delivered::new(Arc::unwrap_or_clone(obs)).unwrap()));

@@ -54,7 +54,7 @@ fn check_batch(
     counters: &Counters,
 ) {
     for item in items.drain(..) {
-        let Routed::Accepted(obs) = item else {
+        let Routed::Accepted(obs, _) = item else {
             continue;
         };
         match window.check(&obs, now) {

@@ -39,11 +39,11 @@ impl Normalizer {
             let before = out.len();
             let decoded = wire::decode(frame.format, &frame.bytes);
             heartbeats += decoded.heartbeats;
-            for record in decoded.records {
-                let mut obs = to_observation(&record, &self.registry);
+            for (n, record) in decoded.records.iter().enumerate() {
+                let mut obs = to_observation(record, &self.registry);
                 obs.ingest.received_at = Some(frame.received_at);
                 obs.ingest.source = Some(frame.kind);
-                out.push(Routed::Accepted(Arc::new(obs)));
+                out.push(Routed::Accepted(Arc::new(obs), frame.origin(n)));
             }
             for failure in decoded.failures {
                 let letter = DeadLetter::undecodable(&frame, failure);

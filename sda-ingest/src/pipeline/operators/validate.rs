@@ -34,15 +34,15 @@ impl Validator {
     /// [`Routed`]). Counts `accepted`.
     pub fn run(&self, items: &mut Vec<Routed>, out: &mut Vec<Routed>, counters: &Counters) {
         for item in items.drain(..) {
-            let Routed::Accepted(obs) = item else {
+            let Routed::Accepted(obs, origin) = item else {
                 continue;
             };
             let Some(reason) = check(&obs, &self.policy) else {
                 bump(&counters.source(source_of(&obs)).accepted);
-                out.push(Routed::Accepted(obs));
+                out.push(Routed::Accepted(obs, origin));
                 continue;
             };
-            let letter = DeadLetter::rejected(reason, Arc::unwrap_or_clone(obs));
+            let letter = DeadLetter::rejected(reason, Arc::unwrap_or_clone(obs), origin);
             out.push(Routed::DeadLetter(Arc::new(letter)));
         }
     }
@@ -69,14 +69,15 @@ impl Lateness {
         };
         let watermark_s = watermark.as_unix_micros() as f64 / 1e6;
         for item in out.iter_mut() {
-            let Routed::Accepted(obs) = item else {
+            let Routed::Accepted(obs, origin) = item else {
                 continue;
             };
             if !self.windows.is_late(obs.epoch, Some(watermark_s)) || self.was_seen(obs) {
                 continue;
             }
             let source = source_of(obs);
-            let letter = DeadLetter::late(Observation::clone(obs), watermark_s, &self.windows);
+            let letter =
+                DeadLetter::late(Observation::clone(obs), *origin, watermark_s, &self.windows);
             let source_counters = counters.source(source);
             // It passed validation's checks and was counted accepted; it is not accepted now.
             source_counters

@@ -8,10 +8,13 @@
 //!   commit covered them), so the file is truncated back to its last complete line (plain) or
 //!   its last intact block (chained), and the records are written again when they come again.
 //! * **The ids already written are remembered.** Every record line's id (the JSON key the
-//!   sink's spec names: `id` for observations and audit records, `alert_id` for alerts) goes
-//!   into a set; an item whose id is in the set is skipped, not written, and counted as
-//!   skipped (see [`Fate::Skipped`](super::Fate::Skipped)). Each id written from then on joins
-//!   the set, so an item that comes twice in one run is written once too.
+//!   sink's spec names: `id` for observations and audit records, `alert_id` for alerts,
+//!   `dead_letter_id` for dead letters, see [`crate::pipeline::origin`]) goes into a set; an
+//!   item whose id is in the set is skipped, not written, and counted as skipped (see
+//!   [`Fate::Skipped`](super::Fate::Skipped)). Each id written from then on joins the set, so
+//!   an item that comes twice in one run is written once too. Lines that are not records (the
+//!   dead-letter file's notices of suppressed dead letters) are kept, and neither counted nor
+//!   named.
 //! * **A chained file's chain goes on** from the last intact block, so `verify-audit` checks
 //!   the continued file as one chain.
 //!
@@ -41,6 +44,26 @@ pub enum Existing {
     Continue,
 }
 
+/// Which JSON key names a continued file's record lines, and which of its lines are not
+/// records.
+#[derive(Debug, Clone, Copy)]
+pub struct IdKey {
+    /// The key of a record line's id.
+    pub key: &'static str,
+    /// Tells a line that is not a record (it has no id); `None`: every line is a record.
+    pub notice: Option<fn(&JsonObject) -> bool>,
+}
+
+impl IdKey {
+    /// Every line is a record with its id under `key`.
+    pub const fn new(key: &'static str) -> IdKey {
+        IdKey { key, notice: None }
+    }
+}
+
+/// A JSON object, as a line of a JSONL file.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
 /// What a continued file held, once its torn tail was cut off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Continued {
@@ -58,17 +81,18 @@ pub struct Continued {
 }
 
 /// Reads `path` (a missing file counts as empty), cuts its torn tail off, and collects the ids
-/// under `id_key` of its record lines. `chained`: the file is hash-chained, so only intact
-/// blocks are kept and the chain is checked.
+/// of its record lines under `id_key`'s key (lines its `notice` tells are not records are
+/// skipped). `chained`: the file is hash-chained, so only intact blocks are kept and the chain
+/// is checked.
 ///
 /// # Errors
 ///
-/// The file cannot be read or cut, a kept line is not a JSON object with a string under
-/// `id_key`, or a chained file is broken before its tail.
+/// The file cannot be read or cut, a kept line is neither a JSON object with a string under
+/// the key nor a notice, or a chained file is broken before its tail.
 pub fn continue_file(
     path: &Path,
     chained: bool,
-    id_key: Option<&str>,
+    id_key: Option<IdKey>,
 ) -> anyhow::Result<Continued> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
@@ -110,15 +134,20 @@ pub fn continue_file(
         if chained && audit_chain::is_chain_line(&line) {
             continue;
         }
-        continued.records += 1;
-        if let Some(key) = id_key {
-            let id = id_of_line(&line, key).with_context(|| {
-                format!(
-                    "{} line {}: no `{key}` to continue by",
-                    path.display(),
-                    number + 1
-                )
-            })?;
+        let Some(id_key) = id_key else {
+            continued.records += 1;
+            continue;
+        };
+        let id = id_of_line(&line, id_key).with_context(|| {
+            format!(
+                "{} line {}: no `{}` to continue by",
+                path.display(),
+                number + 1,
+                id_key.key
+            )
+        })?;
+        if let Some(id) = id {
+            continued.records += 1;
             continued.ids.insert(id);
         }
     }
@@ -158,13 +187,13 @@ fn kept_length(mut reader: impl BufRead, chained: bool) -> std::io::Result<u64> 
     }
 }
 
-/// The string under `key` in a JSON object line.
-fn id_of_line(line: &[u8], key: &str) -> anyhow::Result<Box<str>> {
-    let value: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(line).context("not a JSON object")?;
-    match value.get(key) {
-        Some(serde_json::Value::String(id)) => Ok(id.as_str().into()),
-        _ => anyhow::bail!("no string under `{key}`"),
+/// The string under `id_key`'s key in a JSON object line; `None` for a notice.
+fn id_of_line(line: &[u8], id_key: IdKey) -> anyhow::Result<Option<Box<str>>> {
+    let value: JsonObject = serde_json::from_slice(line).context("not a JSON object")?;
+    match value.get(id_key.key) {
+        Some(serde_json::Value::String(id)) => Ok(Some(id.as_str().into())),
+        _ if id_key.notice.is_some_and(|notice| notice(&value)) => Ok(None),
+        _ => anyhow::bail!("no string under `{}`", id_key.key),
     }
 }
 
@@ -181,7 +210,12 @@ mod tests {
     #[test]
     fn a_missing_file_continues_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let got = continue_file(&dir.path().join("none.jsonl"), false, Some("id")).unwrap();
+        let got = continue_file(
+            &dir.path().join("none.jsonl"),
+            false,
+            Some(IdKey::new("id")),
+        )
+        .unwrap();
         assert_eq!(got, Continued::default());
     }
 
@@ -193,7 +227,7 @@ mod tests {
             "o.jsonl",
             b"{\"id\":\"a\"}\n{\"id\":\"b\",\"x\":1}\n{\"id\":\"c",
         );
-        let got = continue_file(&path, false, Some("id")).unwrap();
+        let got = continue_file(&path, false, Some(IdKey::new("id"))).unwrap();
         assert_eq!(got.records, 2);
         assert_eq!(got.cut_bytes, 8);
         let ids: HashSet<Box<str>> = ["a", "b"].into_iter().map(Into::into).collect();
@@ -208,8 +242,34 @@ mod tests {
     fn a_complete_line_without_the_id_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(&dir, "o.jsonl", b"{\"id\":\"a\"}\n{\"other\":\"b\"}\n");
-        let error = continue_file(&path, false, Some("id")).unwrap_err();
+        let error = continue_file(&path, false, Some(IdKey::new("id"))).unwrap_err();
         assert!(format!("{error:#}").contains("line 2"), "{error:#}");
+    }
+
+    #[test]
+    fn notice_lines_are_kept_but_neither_counted_nor_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "d.jsonl",
+            b"{\"k\":\"a\"}\n{\"notice\":true}\n{\"k\":\"b\"}\n{\"other\":1}\n",
+        );
+        let key = IdKey {
+            key: "k",
+            notice: Some(|line| line.get("notice").is_some()),
+        };
+        let error = continue_file(&path, false, Some(key)).unwrap_err();
+        assert!(format!("{error:#}").contains("line 4"), "{error:#}");
+        let path = write(
+            &dir,
+            "d.jsonl",
+            b"{\"k\":\"a\"}\n{\"notice\":true}\n{\"k\":\"b\"}\n",
+        );
+        let got = continue_file(&path, false, Some(key)).unwrap();
+        assert_eq!(got.records, 2);
+        let ids: HashSet<Box<str>> = ["a", "b"].into_iter().map(Into::into).collect();
+        assert_eq!(got.ids, ids);
+        assert_eq!(got.cut_bytes, 0);
     }
 
     #[test]
@@ -222,7 +282,7 @@ mod tests {
         let sealed_len = bytes.len() as u64;
         bytes.extend_from_slice(b"{\"id\":\"c\"}\n{\"id\":\"d");
         let path = write(&dir, "audit.jsonl", &bytes);
-        let got = continue_file(&path, true, Some("id")).unwrap();
+        let got = continue_file(&path, true, Some(IdKey::new("id"))).unwrap();
         assert_eq!(got.records, 2);
         assert_eq!(got.kept_bytes, sealed_len);
         assert_eq!(got.chain, Some(chain));
@@ -242,7 +302,7 @@ mod tests {
         bytes.extend(seal);
         let path = write(&dir, "audit.jsonl", &bytes);
         let before = std::fs::read(&path).unwrap();
-        assert!(continue_file(&path, true, Some("id")).is_err());
+        assert!(continue_file(&path, true, Some(IdKey::new("id"))).is_err());
         assert_eq!(
             std::fs::read(&path).unwrap(),
             before,

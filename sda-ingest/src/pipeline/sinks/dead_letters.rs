@@ -46,6 +46,15 @@ impl Default for DeadLetterLimit {
     }
 }
 
+/// The `stage` of a notice line.
+const NOTICE_STAGE: &str = "dead_letter_limit";
+
+/// Whether a line of `dead_letter.jsonl` is a notice of suppressed dead letters, not a dead
+/// letter.
+pub fn is_notice(line: &crate::pipeline::sinks::JsonObject) -> bool {
+    line.get("stage").and_then(serde_json::Value::as_str) == Some(NOTICE_STAGE)
+}
+
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// What a notice line says.
@@ -137,7 +146,7 @@ impl<C: Clock + Clone> DeadLetterGate<C> {
                     "dead letters over the rate limit were counted but not written"
                 );
                 serde_json::to_vec(&Notice {
-                    stage: "dead_letter_limit",
+                    stage: NOTICE_STAGE,
                     reason_code: "suppressed",
                     source,
                     suppressed_reason: reason,
@@ -159,6 +168,7 @@ mod tests {
 
     fn letter(source: SensorKind, code: &'static str) -> Routed {
         Routed::DeadLetter(Arc::new(DeadLetter {
+            dead_letter_id: String::new(),
             stage: "normalize",
             reason_code: code,
             reason: String::new(),
@@ -218,6 +228,13 @@ mod tests {
         let notices = gate.notices(true);
         assert_eq!(notices.len(), 1);
         let notice: serde_json::Value = serde_json::from_slice(&notices[0]).unwrap();
+        assert!(is_notice(notice.as_object().unwrap()));
+        let letter = serde_json::to_value(&*match letter(SensorKind::Radar, "bad_magic") {
+            Routed::DeadLetter(letter) => letter,
+            Routed::Accepted(..) => unreachable!(),
+        })
+        .unwrap();
+        assert!(!is_notice(letter.as_object().unwrap()));
         assert_eq!(notice["source"], "radar");
         assert_eq!(notice["suppressed_reason"], "oversized");
         assert_eq!(notice["suppressed"], 15 + 19 + 15);
@@ -241,7 +258,8 @@ mod tests {
             quality: Default::default(),
             ingest: Default::default(),
         };
-        let mut items = vec![Routed::Accepted(Arc::new(obs)); 5];
+        let mut items =
+            vec![Routed::Accepted(Arc::new(obs), crate::pipeline::Origin::unplaced()); 5];
         gate.admit(&mut items, &Counters::default());
         assert_eq!(items.len(), 5);
     }

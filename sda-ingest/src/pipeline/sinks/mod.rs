@@ -5,7 +5,12 @@
 //! ends the run instead of silently losing records. Files are opened for appending: a fresh
 //! run has the app truncate them once at start ([`Existing::Append`]); a run that continues an
 //! earlier one's output ([`Existing::Continue`], see [`continuation`]) keeps them, cuts a torn
-//! tail off and skips the records whose id is already written.
+//! tail off and skips the records whose id is already written: observations and audit records
+//! by observation id, alerts by `alert_id`, dead letters by `dead_letter_id` (the input's
+//! position, see [`crate::pipeline::origin`]). A skipped dead letter is counted in
+//! `already_written` and as a duplicate of its source, so that each source's
+//! `read = delivered + dead_lettered + duplicates + dropped` still holds in a resumed run (whose
+//! replay reads it again); see [`count_dead_letters`].
 //!
 //! **Checkpoints.** Each sink takes checkpoint barriers explicitly: at a barrier it writes out
 //! and `fsync`s everything it received before it, and only then commits the checkpoint. So when
@@ -16,8 +21,8 @@ pub mod continuation;
 mod dead_letters;
 mod jsonl;
 
-pub use continuation::{Continued, Existing, continue_file};
-pub use dead_letters::{DeadLetterGate, DeadLetterLimit};
+pub use continuation::{Continued, Existing, IdKey, JsonObject, continue_file};
+pub use dead_letters::{DeadLetterGate, DeadLetterLimit, is_notice};
 pub use jsonl::{BUFFER_BYTES, Encode, JsonlFile, Tally};
 
 use std::collections::HashSet;
@@ -92,10 +97,10 @@ pub struct JsonlSpec<T> {
 /// Where a record's id is: in the item, and under which key in its line.
 #[derive(Debug)]
 pub struct RecordId<T> {
-    /// The JSON key of the id in a written line.
-    pub key: &'static str,
-    /// The id of an item.
-    pub of: fn(&T) -> &str,
+    /// The JSON key of the id in a written line, and which lines are not records.
+    pub key: IdKey,
+    /// The id of an item (`None`: the item is not a record the sink writes).
+    pub of: fn(&T) -> Option<&str>,
 }
 
 impl<T> Clone for RecordId<T> {
@@ -108,8 +113,8 @@ impl<T> Copy for RecordId<T> {}
 
 /// Observations and audit records go by the observation id, under `id`.
 const OBSERVATION_ID: RecordId<Arc<Delivered>> = RecordId {
-    key: "id",
-    of: |d| &d.observation.id,
+    key: IdKey::new("id"),
+    of: |d| Some(&d.observation.id),
 };
 
 impl<T> Clone for JsonlSpec<T> {
@@ -187,37 +192,58 @@ pub const ALERTS: JsonlSpec<Arc<ConjunctionAlert>> = JsonlSpec {
     encode: encode_alert,
     chained: false,
     id: Some(RecordId {
-        key: "alert_id",
-        of: |a| &a.alert_id,
+        key: IdKey::new("alert_id"),
+        of: |a| Some(&a.alert_id),
     }),
 };
 
+/// Counts dead-letter lines: written ones in their source's `dead_lettered`; skipped ones (a
+/// continued file already held their id: the same input read again after a crash) in
+/// `already_written` and, so that `read = delivered + dead_lettered + duplicates + dropped`
+/// holds per source, in their source's `duplicates`, as a skipped observation is.
+pub fn count_dead_letters(c: &Counters, tally: &Tally, fate: Fate) {
+    for (kind, n) in tally.by_source() {
+        let s = c.source(kind);
+        add(
+            match fate {
+                Fate::Written => &s.dead_lettered,
+                Fate::Unwritten => &s.unwritten,
+                Fate::Skipped => &s.duplicates,
+            },
+            n,
+        );
+    }
+    if fate == Fate::Skipped {
+        add(&c.already_written, tally.total());
+    }
+}
+
+/// The key of a dead letter's id in `dead_letter.jsonl` (see [`crate::pipeline::origin`]);
+/// the file's notice lines have none.
+pub const DEAD_LETTER_ID: IdKey = IdKey {
+    key: "dead_letter_id",
+    notice: Some(is_notice),
+};
+
 /// `dead_letter.jsonl`: records that failed to decode or validate, counted in their source's
-/// `dead_lettered`.
+/// `dead_lettered`, continued by their `dead_letter_id`.
 pub const DEAD_LETTER: JsonlSpec<Routed> = JsonlSpec {
     name: "dead_letter",
     file: files::DEAD_LETTER,
     source: |item| match item {
         Routed::DeadLetter(letter) => Some(letter.source),
-        Routed::Accepted(_) => None,
+        Routed::Accepted(..) => None,
     },
-    count: |c, tally, fate| {
-        for (kind, n) in tally.by_source() {
-            let s = c.source(kind);
-            add(
-                match fate {
-                    Fate::Written | Fate::Skipped => &s.dead_lettered,
-                    Fate::Unwritten => &s.unwritten,
-                },
-                n,
-            );
-        }
-    },
+    count: count_dead_letters,
     encode: encode_dead_letter,
     chained: false,
-    // Dead letters have no id of their own: a continued file is appended to, and a redelivered
-    // dead letter is written again (at least once).
-    id: None,
+    id: Some(RecordId {
+        key: DEAD_LETTER_ID,
+        of: |item| match item {
+            Routed::DeadLetter(letter) => Some(&letter.dead_letter_id),
+            Routed::Accepted(..) => None,
+        },
+    }),
 };
 
 /// One JSONL sink's file and counters: the writer that both the sink vertex and the hand-wired
@@ -310,7 +336,10 @@ impl<T> JsonlWriter<T> {
         let mut skipped = Tally::default();
         let source = self.spec.source;
         items.retain(|item| {
-            let fresh = ids.insert((id.of)(item).into());
+            let Some(key) = (id.of)(item) else {
+                return true;
+            };
+            let fresh = ids.insert(key.into());
             if !fresh {
                 skipped.add(source(item));
             }
@@ -341,6 +370,12 @@ impl<T> JsonlWriter<T> {
     /// unwritten first (see [`JsonlFile`]).
     pub async fn write(&mut self, items: &mut Vec<T>, idle: bool) -> anyhow::Result<()> {
         self.skip_written(items);
+        self.write_fresh(items, idle).await
+    }
+
+    /// Writes `items` as [`write`](Self::write) does, once [`skip_written`](Self::skip_written)
+    /// has taken out what the file holds.
+    async fn write_fresh(&mut self, items: &mut Vec<T>, idle: bool) -> anyhow::Result<()> {
         let result = self
             .file
             .write_batch(items, self.spec.encode, self.spec.source)
@@ -426,11 +461,12 @@ impl DeadLetterWriter {
     }
 
     /// Opens `dead_letter.jsonl` as [`open`](Self::open) does, treating what it holds as
-    /// `existing` says (continued, it is cut to its last complete line and appended to).
+    /// `existing` says (continued, it is cut to its last complete line, and dead letters whose
+    /// `dead_letter_id` it holds are skipped).
     ///
     /// # Errors
     ///
-    /// The file cannot be opened, or (continuing) read or cut.
+    /// The file cannot be opened, or (continuing) read, cut, or understood.
     pub async fn open_with(
         out_dir: &Path,
         limit: DeadLetterLimit,
@@ -455,20 +491,24 @@ impl DeadLetterWriter {
     /// Writes the dead letters of `items` that the limit admits, counts the others, and writes
     /// the notices that are due.
     ///
+    /// A continued file's dead letters are skipped first, before the limit: a replayed dead
+    /// letter is neither written again nor charged to the limit (nor fed to the recent ones).
+    ///
     /// # Errors
     ///
     /// Writing failed.
     pub async fn write(&mut self, items: &mut Vec<Routed>, idle: bool) -> anyhow::Result<()> {
+        self.writer.skip_written(items);
         self.gate.admit(items, &self.counters);
         if let Some(ring) = &self.recent {
             ring.extend(items.iter().filter_map(|item| match item {
                 Routed::DeadLetter(letter) => serde_json::to_value(&**letter).ok(),
-                Routed::Accepted(_) => None,
+                Routed::Accepted(..) => None,
             }));
         }
         let notices = self.gate.notices(false);
         self.writer.write_lines(notices).await?;
-        self.writer.write(items, idle).await
+        self.writer.write_fresh(items, idle).await
     }
 
     /// Writes out and syncs everything so far, then commits `token` (see
@@ -591,7 +631,7 @@ pub fn encode_audit(item: &Arc<Delivered>, buf: &mut Vec<u8>) -> serde_json::Res
 pub fn encode_dead_letter(item: &Routed, buf: &mut Vec<u8>) -> serde_json::Result<bool> {
     match item {
         Routed::DeadLetter(letter) => serde_json::to_writer(buf, &**letter).map(|()| true),
-        Routed::Accepted(_) => Ok(false),
+        Routed::Accepted(..) => Ok(false),
     }
 }
 
@@ -752,6 +792,106 @@ mod tests {
         assert_eq!((verified.records, verified.blocks), (4, 2));
         let c = counters.snapshot();
         assert_eq!((c.audited, c.already_written), (2, 1));
+    }
+
+    fn dead_letter(id: &str) -> Routed {
+        Routed::DeadLetter(Arc::new(crate::pipeline::DeadLetter {
+            dead_letter_id: id.into(),
+            stage: "normalize",
+            reason_code: "bad_magic",
+            reason: String::new(),
+            source: SensorKind::Radar,
+            id: None,
+            pass: None,
+            index: None,
+            record: None,
+            cursor: None,
+            bytes: None,
+            raw: None,
+            observation: None,
+            received_at: None,
+        }))
+    }
+
+    async fn write_letters(
+        dir: &Path,
+        existing: Existing,
+        limit: DeadLetterLimit,
+        ids: &[&str],
+    ) -> Arc<Counters> {
+        let counters = Arc::new(Counters::default());
+        let mut writer = DeadLetterWriter::open_with(dir, limit, counters.clone(), existing)
+            .await
+            .unwrap();
+        let mut items: Vec<_> = ids.iter().map(|id| dead_letter(id)).collect();
+        writer.write(&mut items, true).await.unwrap();
+        writer.finish().await.unwrap();
+        counters
+    }
+
+    fn letter_ids(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["dead_letter_id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_continued_dead_letter_file_writes_each_id_once_and_counts_the_rest_as_already_written()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        // A limit of one per second: the first run writes one letter and a notice line for the
+        // one it suppressed.
+        let one = DeadLetterLimit {
+            per_second: std::num::NonZeroU32::MIN,
+            burst: std::num::NonZeroU32::MIN,
+            notice_every: std::time::Duration::from_secs(3600),
+        };
+        write_letters(dir.path(), Existing::Append, one, &["a", "b"]).await;
+        let path = dir.path().join(files::DEAD_LETTER);
+        assert_eq!(letter_ids(&path), ["a"]);
+        let notices = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+        assert_eq!(notices, 1, "the suppressed letter has its notice line");
+        // A run killed mid-write left a torn line behind.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"{\"dead_letter_id\":\"c\",\"sta");
+        std::fs::write(&path, bytes).unwrap();
+
+        // The replay: "a" is in the file (skipped, and not charged to the limit, which admits
+        // one: "c"), "b" was suppressed (never written: suppressed again), "c" was torn.
+        let counters = write_letters(dir.path(), Existing::Continue, one, &["a", "c", "b"]).await;
+        assert_eq!(letter_ids(&path), ["a", "c"]);
+        let c = counters.snapshot();
+        let radar = c.sources["radar"];
+        assert_eq!(
+            (radar.dead_lettered, radar.suppressed, radar.duplicates),
+            (2, 1, 1)
+        );
+        assert_eq!(c.already_written, 1);
+
+        // Continued again, with room: everything is already there but "b".
+        let counters = write_letters(
+            dir.path(),
+            Existing::Continue,
+            DeadLetterLimit::default(),
+            &["c", "b", "a", "b"],
+        )
+        .await;
+        assert_eq!(letter_ids(&path), ["a", "c", "b"]);
+        let c = counters.snapshot();
+        assert_eq!(
+            (
+                c.sources["radar"].dead_lettered,
+                c.sources["radar"].duplicates
+            ),
+            (1, 3)
+        );
+        assert_eq!(c.already_written, 3);
     }
 
     #[tokio::test]
