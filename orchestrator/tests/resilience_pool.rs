@@ -276,14 +276,7 @@ async fn low_priority_pools_run_their_threads_under_sched_idle() {
     let pool = DedicatedPool::new(PoolConfig::new("idle").worker_threads(1).low_priority(true))
         .expect("pool starts");
     // SCHED_IDLE is policy 5.
-    let policy = pool
-        .submit(|| {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("procfs");
-            let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
-            after_comm.split(' ').nth(41 - 3).map(str::to_owned)
-        })
-        .await
-        .expect("runs");
+    let policy = pool.submit(policy_of_this_thread).await.expect("runs");
     assert_eq!(
         policy.as_deref(),
         Some("5"),
