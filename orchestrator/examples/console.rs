@@ -4,11 +4,14 @@
 //!
 //! The graph has ten sources, layers of operators (each taking from up to two vertices of the
 //! layer before it) and ten sinks; every source sends a number every few milliseconds, and one
-//! operator fails now and then so that restarts show.
+//! operator fails now and then so that restarts show. The first half of the sources advance an
+//! event-time watermark (a little behind the wall clock, more for later sensors) and the others
+//! do not, so that the console shows both watermark lags and edges with no watermark.
 
 use std::time::Duration;
 
 use sda_orchestrator::http::{ControlPlane, serve};
+use sda_orchestrator::time::EventTime;
 use sda_orchestrator::{
     OperatorContext, OperatorGraph, OperatorHandle, RestartPolicy, SinkContext, SourceContext,
     SourceHandle, SupervisorPolicy,
@@ -43,10 +46,16 @@ async fn main() -> anyhow::Result<()> {
                 RestartPolicy::default(),
                 move |mut ctx: SourceContext<u64>| async move {
                     let mut n = 0;
+                    let stamps = i < sources / 2;
+                    let behind = Duration::from_millis(250 * i as u64);
                     loop {
                         tokio::select! {
                             () = ctx.shutdown.cancelled() => return Ok(()),
                             () = tokio::time::sleep(Duration::from_millis(2 + i as u64)) => {}
+                        }
+                        if stamps {
+                            ctx.output
+                                .advance_watermark(EventTime::now().saturating_sub(behind));
                         }
                         ctx.output.send(n).await?;
                         n += 1;

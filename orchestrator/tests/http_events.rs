@@ -1,12 +1,16 @@
 #![cfg(feature = "http")]
 //! `GET /events` over a real socket with a real HTTP client: supervisor events arrive in
-//! order with their ids, a client that falls behind is told how many it missed, and
-//! `Last-Event-ID` resumes from the ring. Every test runs on loopback and is bounded in time.
+//! order with their ids, a client that falls behind is told how many it missed,
+//! `Last-Event-ID` resumes from the ring, and snapshots carry each edge's event-time watermark
+//! as `GET /edges` does. Every test runs on loopback and is bounded in time.
 
 use std::time::Duration;
 
 use sda_orchestrator::http::{ControlPlane, serve};
-use sda_orchestrator::{BuiltGraph, OperatorGraph, RestartPolicy, SinkContext};
+use sda_orchestrator::time::EventTime;
+use sda_orchestrator::{
+    BuiltGraph, OperatorGraph, RestartPolicy, SinkContext, SourceContext, SupervisorPolicy,
+};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -28,10 +32,15 @@ fn graph(recent: usize, live: usize) -> BuiltGraph {
 
 /// Serves the control plane of `built` on a free loopback port; the sender stops it.
 async fn start(built: &BuiltGraph) -> (String, oneshot::Sender<()>) {
+    start_plane(ControlPlane::for_graph(built)).await
+}
+
+/// Serves `plane` on a free loopback port; the sender stops it.
+async fn start_plane(plane: ControlPlane) -> (String, oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     // Snapshots far apart, so that only the first one (sent at once) shows up.
-    let plane = ControlPlane::for_graph(built).with_snapshot_interval(Duration::from_secs(3600));
+    let plane = plane.with_snapshot_interval(Duration::from_secs(3600));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, plane, async move {
         let _ = stopped.await;
@@ -243,6 +252,140 @@ async fn stopping_the_server_ends_the_streams() {
         stop.send(()).unwrap();
         // The stream ends well within the drain, instead of holding the server up.
         assert_eq!(reader.response.chunk().await.unwrap(), None);
+    })
+    .await
+    .expect("bounded");
+}
+
+/// `radar` -> `archive`: `radar` sends three items, advancing its watermark to `watermark`
+/// first when there is one; `archive` takes them.
+fn timed_graph(watermark: Option<EventTime>) -> BuiltGraph {
+    let mut graph = OperatorGraph::new();
+    let src = graph.add_source(
+        "radar",
+        RestartPolicy::Never,
+        move |mut ctx: SourceContext<u8>| async move {
+            if let Some(watermark) = watermark {
+                ctx.output.advance_watermark(watermark);
+            }
+            for n in 0..3 {
+                ctx.output.send(n).await?;
+            }
+            Ok(())
+        },
+    );
+    let out = graph.add_sink(
+        "archive",
+        RestartPolicy::Never,
+        |mut ctx: SinkContext<u8>| async move {
+            while ctx.input.recv().await.is_some() {}
+            Ok(())
+        },
+    );
+    graph.connect(&src, &out);
+    graph.build().unwrap()
+}
+
+/// `GET url`, as JSON.
+async fn get_json(url: &str) -> Value {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// Runs `built` to the end, then returns its first snapshot's only edge and its only edge in
+/// `GET /edges`, as the control plane serves them.
+async fn edge_after_running(built: BuiltGraph) -> (Value, Value) {
+    let plane = ControlPlane::for_graph(&built);
+    assert!(built.run(SupervisorPolicy::default()).await.is_clean());
+    let (url, _stop) = start_plane(plane).await;
+    let mut reader = Reader::open(&url, None).await;
+    let snapshot = reader.next().await;
+    assert_eq!(snapshot.event, "snapshot");
+    let edges = snapshot.data["edges"].as_array().unwrap().clone();
+    assert_eq!(edges.len(), 1, "{edges:?}");
+    let listed = get_json(&url.replace("/events", "/edges")).await;
+    let listed = listed["edges"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    (edges[0].clone(), listed[0].clone())
+}
+
+#[tokio::test]
+async fn snapshots_and_edges_carry_the_watermark_a_source_advanced_and_its_lag() {
+    tokio::time::timeout(BOUND, async {
+        let stamped = EventTime::now().saturating_sub(Duration::from_secs(5));
+        let (snapshot, listed) = edge_after_running(timed_graph(Some(stamped))).await;
+        for (what, edge) in [("snapshot", &snapshot), ("/edges", &listed)] {
+            assert_eq!(edge["name"], "radar->archive", "{what}: {edge}");
+            assert_eq!(
+                edge["watermark_unix_micros"].as_i64(),
+                Some(stamped.as_unix_micros()),
+                "{what}: {edge}"
+            );
+            // Five seconds behind when stamped, and behind by the test's run time more now.
+            let lag = edge["watermark_lag_seconds"].as_f64().unwrap();
+            assert!(
+                (5.0..5.0 + BOUND.as_secs_f64()).contains(&lag),
+                "{what}: lag {lag}"
+            );
+            assert_eq!(edge["idle"], false, "{what}: {edge}");
+        }
+        assert_eq!(snapshot["from"], "radar");
+        assert_eq!(snapshot["to"], "archive");
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn a_graph_that_never_uses_time_has_no_watermark_anywhere() {
+    tokio::time::timeout(BOUND, async {
+        let (snapshot, listed) = edge_after_running(timed_graph(None)).await;
+        for (what, edge) in [("snapshot", &snapshot), ("/edges", &listed)] {
+            assert_eq!(edge["name"], "radar->archive", "{what}: {edge}");
+            // The fields are there, and say that there is no watermark.
+            assert_eq!(
+                edge.get("watermark_unix_micros"),
+                Some(&Value::Null),
+                "{what}: {edge}"
+            );
+            assert_eq!(
+                edge.get("watermark_lag_seconds"),
+                Some(&Value::Null),
+                "{what}: {edge}"
+            );
+            assert_eq!(edge["idle"], false, "{what}: {edge}");
+        }
+        // The items went through: the edge was used, just never with event time.
+        assert_eq!(listed["sent"], 3);
+    })
+    .await
+    .expect("bounded");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_snapshots_watermark_fields() {
+    tokio::time::timeout(BOUND, async {
+        let built = graph(16, 16);
+        let (url, _stop) = start(&built).await;
+        let document = get_json(&url.replace("/events", "/openapi.json")).await;
+        let schemas = &document["components"]["schemas"];
+        for schema in ["EdgeRates", "EdgeSnapshot"] {
+            let properties = schemas[schema]["properties"].as_object().unwrap();
+            for field in ["watermark_unix_micros", "watermark_lag_seconds", "idle"] {
+                assert!(properties.contains_key(field), "{schema} lacks {field}");
+            }
+            let required: Vec<&str> = schemas[schema]["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            // Always sent; `null` when there is no watermark.
+            assert!(required.contains(&"idle"), "{schema}: {required:?}");
+            let lag = serde_json::to_string(&properties["watermark_lag_seconds"]).unwrap();
+            assert!(lag.contains("null"), "{schema}: the lag may be null: {lag}");
+        }
     })
     .await
     .expect("bounded");

@@ -1,7 +1,8 @@
 //! The operations console in a real browser: Debian's Chromium, headless, driven over the
 //! WebDriver protocol by Debian's `chromedriver` (both from `apt-get install chromium
 //! chromium-driver`; nothing is downloaded). It starts `sda-ingest`, loads `/`, waits until the
-//! graph shows all 19 vertices, pauses `optical` through the page with the token, checks
+//! graph shows all 19 vertices and an edge label shows its event-time watermark's lag behind
+//! the wall clock (the lag `/edges` reports), pauses `optical` through the page with the token, checks
 //! within 2 s that the page shows it paused and that `/operators` agrees, and saves a
 //! screenshot as `target/ci-artifacts/console.png`; then throttles `radar` with the page's
 //! throttle form and lifts the limit again, checking each through `/operators`.
@@ -12,6 +13,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,8 +49,11 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
+        // In a process group of its own, with the Chromium it starts: dropping the browser
+        // kills them all, also when a failed assertion unwinds past `close`.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -203,16 +208,23 @@ impl Browser {
         }
     }
 
-    /// Ends the session (closing Chromium) and stops `chromedriver`.
+    /// Ends the session (closing Chromium); dropping the browser then stops `chromedriver`.
     async fn close(mut self) {
-        if self.session.is_some() {
-            let path = self.session();
+        if let Some(session) = self.session.take() {
             let _ = self
                 .http
-                .delete(format!("{}{path}", self.base))
+                .delete(format!("{}/session/{session}", self.base))
                 .send()
                 .await;
         }
+    }
+}
+
+impl Drop for Browser {
+    /// Kills `chromedriver`'s process group: the driver and any Chromium it still runs.
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -240,6 +252,31 @@ fn base64(text: &str) -> Vec<u8> {
             bytes.into_iter().take(chunk.len().saturating_sub(1))
         })
         .collect()
+}
+
+/// The lag an edge label shows (`wm lag 2.9 y`), in seconds; `None` for any other label.
+fn shown_lag(label: &str) -> Option<f64> {
+    let (number, unit) = label.strip_prefix("wm lag ")?.split_once(' ')?;
+    let unit = match unit {
+        "s" => 1.0,
+        "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "y" => 365.25 * 86_400.0,
+        _ => return None,
+    };
+    Some(number.parse::<f64>().ok()? * unit)
+}
+
+/// `GET url`, as JSON.
+async fn get_json(url: &str) -> Value {
+    let response = reqwest::get(url).await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
 /// Where CI keeps what a run leaves for people to look at.
@@ -281,6 +318,42 @@ async fn the_console_shows_the_graph_and_pauses_a_source_with_the_token() {
                 == "running"
         })
         .await;
+
+    // The sources advance event-time watermarks as they run: the edge labels show how far each
+    // edge's watermark is behind the wall clock, as `/edges` reports it.
+    let labels = "return [...document.querySelectorAll('#graph g.edge')].map(g => \
+                  [g.getAttribute('data-edge'), (g.querySelector('tspan.wm') || {}).textContent])";
+    let lagging = |labels: &Value| -> Vec<(String, f64)> {
+        labels
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| Some((l[0].as_str()?.to_owned(), shown_lag(l[1].as_str()?)?)))
+            .collect()
+    };
+    browser
+        .wait("an edge label to show a watermark lag", || async {
+            !lagging(&browser.script(labels).await).is_empty()
+        })
+        .await;
+    let shown = lagging(&browser.script(labels).await);
+    let edges = get_json(&format!("{base}/edges")).await;
+    for (name, lag) in &shown {
+        let edge = edges["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} is not in /edges: {edges}"));
+        let reported = edge["watermark_lag_seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("the page shows a lag for {name}, /edges none: {edge}"));
+        // One decimal of its unit, and up to a snapshot interval and a request apart.
+        assert!(
+            (lag - reported).abs() <= (0.06 * reported.abs()).max(3.0),
+            "{name}: the page shows a lag of {lag} s, /edges {reported} s"
+        );
+    }
 
     browser.type_into("#token", TOKEN).await;
     let clicked = Instant::now();

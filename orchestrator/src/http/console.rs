@@ -3,8 +3,10 @@
 //!
 //! The page reads `/topology` once and lays the graph out left to right, one column per
 //! topological depth; `/events` then drives it: each `snapshot` colours the operators by state
-//! and the edges by fill level (with depth/capacity, restarts and throughput), each
-//! `supervisor` event joins the live log. Pause and resume ask for the bearer token (kept in
+//! and the edges by fill level (with depth/capacity, restarts and throughput) and labels each
+//! edge with how far its event-time watermark is behind the wall clock ("no watermark" before
+//! the first; in graphs too large to label, in the edge's tooltip and the selected operator's
+//! details), each `supervisor` event joins the live log. Pause and resume ask for the bearer token (kept in
 //! the page's memory only) and call the control endpoints.
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue};

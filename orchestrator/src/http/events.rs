@@ -6,8 +6,9 @@
 //!   `id` set to the event's id, so that a reconnecting client's `Last-Event-ID` resumes after
 //!   it from the bus's ring;
 //! * `snapshot`: every operator's state, restarts, uptime and items in/out per second, and
-//!   every edge's depth, capacity, blocked-seconds rate and dropped items; one at once, then
-//!   one per snapshot interval (no `id`);
+//!   every edge's depth, capacity, blocked-seconds rate, dropped items, event-time watermark
+//!   with its lag behind the wall clock, and whether it is idle; one at once, then one per
+//!   snapshot interval (no `id`);
 //! * `lagged`: `{"skipped": N}`, when the client fell behind the bus's live channel (or resumed
 //!   after events that left the ring) and missed `N` events.
 
@@ -71,6 +72,15 @@ pub(crate) struct EdgeRates {
     /// means one producer blocked the whole time.
     blocked_seconds_per_second: f64,
     dropped: u64,
+    /// The latest watermark its producer put on it, in microseconds since the Unix epoch;
+    /// `null` before the first (and always, in a graph that does not use event time).
+    watermark_unix_micros: Option<i64>,
+    /// How far that watermark is behind the wall clock when the snapshot was taken, in seconds
+    /// (negative when ahead); `null` when there is no watermark.
+    watermark_lag_seconds: Option<f64>,
+    /// Whether its consumer has marked it idle: left out of the consumer's watermark until it
+    /// speaks again.
+    idle: bool,
 }
 
 /// One `lagged` event.
@@ -227,6 +237,9 @@ impl Streaming {
                         old.map(|o| o.blocked_seconds),
                     ),
                     dropped: edge.dropped,
+                    watermark_unix_micros: edge.watermark_unix_micros,
+                    watermark_lag_seconds: edge.watermark_lag_seconds,
+                    idle: edge.idle,
                 }
             })
             .collect();

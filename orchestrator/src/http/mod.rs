@@ -6,9 +6,9 @@
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `GET /` | the operations console: one self-contained page (the graph laid out by topological depth, live state, the event log, pause/resume) |
+//! | `GET /` | the operations console: one self-contained page (the graph laid out by topological depth, live state, each edge's fill and event-time watermark lag, the event log, pause/resume) |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document of every route below |
-//! | `GET /events` | Server-Sent Events: `supervisor` (every supervisor decision and control action, with its id; `Last-Event-ID` resumes), `snapshot` (each operator's state and rates, each edge's fill, every second), `lagged` (events a slow client missed) |
+//! | `GET /events` | Server-Sent Events: `supervisor` (every supervisor decision and control action, with its id; `Last-Event-ID` resumes), `snapshot` (each operator's state and rates, each edge's fill and event-time watermark with its lag behind the wall clock, every second), `lagged` (events a slow client missed) |
 //! | `GET /edges` | `{"edges": [...]}`: each edge's [`EdgeSnapshot`](crate::monitor::EdgeSnapshot) |
 //! | `GET /{ring}` | for each ring given to [`ControlPlane::with_recent`] (such as `/dead-letters`): its latest items, `?limit=N` (1 to 1000, default 100) and `?reason=R` |
 //! | `GET /health` | `{"status": ..., "operators": {name: state}}` (see below) |

@@ -1,17 +1,20 @@
 "use strict";
 // The operations console: the graph from /topology, laid out left to right by topological
-// depth; live state from the /events stream; pause and resume through the control endpoints.
+// depth; live state from the /events stream (operator states and rates, edge fill and each
+// edge's event-time watermark lag); pause and resume through the control endpoints.
 // Everything the server sends is written with textContent, never parsed as HTML.
 (() => {
   const SVG = "http://www.w3.org/2000/svg";
   const STATES = ["running", "paused", "stalled", "restarting", "pending", "finished", "failed", "aborted"];
   const MAX_LOG = 300;
+  // A watermark at the end of time (i64::MAX microseconds): the edge never holds event time back.
+  const END_OF_TIME = 9.2e18;
   const $ = (id) => document.getElementById(id);
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
   const view = {
     nodes: new Map(), // name -> { group, rect, name, stats, title, row, data }
-    edges: [], // in declaration order: { path, label, title, data }
+    edges: [], // in declaration order: { path, fill, mark, title, data, rates } (labels' tspans)
     selected: null,
     throttle: false,
     compact: false,
@@ -44,6 +47,35 @@
     if (seconds < 60) return seconds.toFixed(0) + " s";
     if (seconds < 3600) return (seconds / 60).toFixed(1) + " min";
     return (seconds / 3600).toFixed(1) + " h";
+  }
+
+  // A time span of any size, to one decimal: seconds up to years.
+  function span(seconds) {
+    const units = [[365.25 * 86400, "y"], [86400, "d"], [3600, "h"], [60, "min"]];
+    for (const [size, unit] of units) if (seconds >= size) return (seconds / size).toFixed(1) + " " + unit;
+    return seconds.toFixed(1) + " s";
+  }
+
+  // An edge's event-time watermark, short enough for its label: how far it is behind the wall
+  // clock, "no watermark" before the first (or in a graph that does not use event time).
+  function watermark(edge) {
+    const micros = edge.watermark_unix_micros;
+    if (micros === null || micros === undefined) return "no watermark";
+    const lag = edge.watermark_lag_seconds;
+    return micros >= END_OF_TIME ? "wm ∞" : lag < 0 ? `wm ahead ${span(-lag)}` : `wm lag ${span(lag)}`;
+  }
+
+  // The same, spelt out for a tooltip.
+  function watermarkLong(edge) {
+    const micros = edge.watermark_unix_micros;
+    if (micros === null || micros === undefined) return "no event-time watermark yet";
+    const idle = edge.idle ? " (idle: left out of its consumer's watermark)" : "";
+    if (micros >= END_OF_TIME) return `watermark at the end of time: it never holds event time back${idle}`;
+    const lag = edge.watermark_lag_seconds;
+    const date = new Date(micros / 1000);
+    const at = Number.isNaN(date.getTime()) ? `${micros} µs after the Unix epoch` : date.toISOString();
+    const behind = lag < 0 ? `${span(-lag)} ahead of` : `${span(lag)} behind`;
+    return `watermark ${at}, ${behind} the wall clock${idle}`;
   }
 
   function shorten(text, max) {
@@ -127,7 +159,9 @@
     const w = view.compact ? 140 : 148;
     const h = view.compact ? 26 : 44;
     const gapY = view.compact ? 8 : 16;
-    const gapX = view.compact ? 56 : 60;
+    const labelled = topology.edges.length <= 60;
+    // Room between the columns for a label's two lines.
+    const gapX = labelled ? 84 : view.compact ? 56 : 60;
     const height = tallest * (h + gapY) + gapY;
     const width = columns.length * (w + gapX) - gapX + 40;
     graph.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -141,7 +175,6 @@
     const index = new Map(topology.vertices.map((v, i) => [v.name, i]));
     const edgeLayer = svg("g", { class: "edges" }, graph);
     const nodeLayer = svg("g", { class: "nodes" }, graph);
-    const labelled = topology.edges.length <= 60;
     const fanIn = new Map();
     const fanOut = new Map();
     for (const e of topology.edges) {
@@ -155,7 +188,8 @@
       const title = svg("title", {}, group);
       title.textContent = `${e.from} → ${e.to}`;
       let path = null;
-      let label = null;
+      let fill = null;
+      let mark = null;
       if (a && b) {
         const x1 = a.x + w, y1 = a.y + h / 2, x2 = b.x, y2 = b.y + h / 2;
         const bend = Math.max(30, (x2 - x1) / 2);
@@ -173,11 +207,15 @@
           const [lx, ly, anchor] = into && !outOf ? [x1 + 4, y1 - 4, "start"]
             : outOf && !into ? [x2 - 4, y2 - 4, "end"]
             : [(x1 + x2) / 2, (y1 + y2) / 2 - 4, "middle"];
-          label = svg("text", { x: lx, y: ly, "text-anchor": anchor }, group);
-          label.textContent = `0/${e.capacity}`;
+          // Two lines above the edge: its fill, then its watermark.
+          const label = svg("text", { x: lx, y: ly - 13, "text-anchor": anchor }, group);
+          fill = svg("tspan", { class: "fill" }, label);
+          mark = svg("tspan", { class: "wm", x: lx, dy: 13 }, label);
+          fill.textContent = `0/${e.capacity}`;
+          mark.textContent = "no watermark";
         }
       }
-      view.edges.push({ path, label, title, data: e });
+      view.edges.push({ path, fill, mark, title, data: e, rates: null });
     }
     for (const v of topology.vertices) {
       const p = position.get(index.get(v.name));
@@ -261,6 +299,15 @@
     }
   }
 
+  // What the edges say, and where: on their labels, or (in graphs too large to label) in their
+  // tooltips and the selected operator's details.
+  function legendEdges(labelled) {
+    const text = labelled
+      ? "edge labels: queued/capacity, then wm lag (how far the edge's event-time watermark is behind the wall clock; italic: idle)"
+      : "edges: hover one, or select an operator, for queued/capacity and wm lag (how far the event-time watermark is behind the wall clock)";
+    $("legend").append(html("span", {}, text));
+  }
+
   function setState(name, state) {
     const node = view.nodes.get(name);
     if (!node) return;
@@ -306,9 +353,15 @@
         drawn.path.setAttribute("stroke", fillColor(fill));
         drawn.path.setAttribute("stroke-width", (1.5 + 3 * Math.min(1, fill)).toFixed(1));
       }
-      if (drawn.label) drawn.label.textContent = `${edge.depth}/${edge.capacity}`;
+      drawn.rates = edge;
+      if (drawn.fill) drawn.fill.textContent = `${edge.depth}/${edge.capacity}`;
+      if (drawn.mark) {
+        drawn.mark.textContent = watermark(edge);
+        drawn.mark.classList.toggle("idle", edge.idle);
+      }
       drawn.title.textContent = `${edge.name}: ${edge.depth}/${edge.capacity} queued` +
-        ` · blocked ${edge.blocked_seconds_per_second.toFixed(2)} s/s · dropped ${edge.dropped}`;
+        ` · blocked ${edge.blocked_seconds_per_second.toFixed(2)} s/s · dropped ${edge.dropped}` +
+        `\n${watermarkLong(edge)}`;
     });
     const parts = Object.entries(counts).map(([state, n]) => `${n} ${state}`);
     $("summary").textContent = `${snapshot.operators.length} operators · ${snapshot.edges.length} edges · ${parts.join(", ")}`;
@@ -338,6 +391,12 @@
     add("uptime", duration(op.uptime_seconds));
     add("items in", `${rate(op.in_per_second)}/s`);
     add("items out", `${rate(op.out_per_second)}/s`);
+    // Its inputs, with their watermarks: what the graph's edge labels show, for graphs too
+    // large to label.
+    for (const edge of view.edges) {
+      if (edge.data.to !== name || !edge.rates) continue;
+      add(`from ${edge.data.from}`, `${edge.rates.depth}/${edge.rates.capacity} · ${watermark(edge.rates)}`);
+    }
     const children = [html("h2", {}, "Operator"), list];
     if (op.role === "source") {
       const buttons = html("p", {});
@@ -442,6 +501,7 @@
       const topology = await (await fetch("/topology")).json();
       $("fingerprint").textContent = topology.fingerprint || "–";
       draw(topology);
+      legendEdges(view.edges.some((e) => e.mark));
       table(topology);
       $("summary").textContent = `${topology.vertices.length} operators · ${topology.edges.length} edges`;
       document.body.setAttribute("data-vertices", String(topology.vertices.length));
