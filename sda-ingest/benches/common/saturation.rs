@@ -342,13 +342,12 @@ pub(crate) fn sized(
         .fold(1.0, f64::max);
     // Records scale with 1 / cadence; 5 % more, as they are not exactly proportional.
     let cadence_s = (probe_cadence_s / (shortfall * 1.05)).clamp(min_cadence_s, probe_cadence_s);
-    let mut fixture = Fixture::generate(cadence_s)?;
+    // Held once: the scenario keeps no copy of its streams.
+    let mut fixture = Fixture::generate_moving_streams(cadence_s)?;
     let generated = stream_lengths(&fixture.streams)
         .iter()
         .map(|(_, n)| n)
         .sum();
-    // The generated scenario's own copy is not needed by the runs.
-    fixture.scenario.streams = Streams::default();
     let mut streams: Streams = std::sync::Arc::try_unwrap(std::mem::take(&mut fixture.streams))
         .unwrap_or_else(|shared| (*shared).clone());
     for &(kind, need) in needs {
