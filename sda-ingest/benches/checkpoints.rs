@@ -403,6 +403,18 @@ fn saturated(
             spread(&ratio, 3)
         );
         if m > 0 {
+            let half = |h: usize| -> Vec<f64> {
+                figures[m]
+                    .iter()
+                    .zip(&figures[0])
+                    .map(|(f, b)| f.halves_per_s[h] / b.halves_per_s[h])
+                    .collect()
+            };
+            println!(
+                "              vs none over the window's first half {}  second half {}",
+                spread(&half(0), 3),
+                spread(&half(1), 3)
+            );
             let count: Vec<f64> = figures[m]
                 .iter()
                 .map(|f| f.in_window.len() as f64)

@@ -57,6 +57,9 @@ pub(crate) struct Saturated {
     pub(crate) offered_per_s: f64,
     /// Audit records written inside the window, per second of window.
     pub(crate) per_s: f64,
+    /// The same over the first and the second half of the window: the checkpointed state
+    /// grows during a run, so this shows whether the cost grows with it.
+    pub(crate) halves_per_s: [f64; 2],
     /// Source-to-audit latency of the records written inside the window, ms.
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
@@ -189,11 +192,16 @@ pub(crate) async fn run(
     shutdown.shutdown();
     let outcome = running.await;
     anyhow::ensure!(outcome.is_clean(), "run ended {outcome:?}");
-    let mut ms = window_latencies(dir, from, until)?;
+    let (mut ms, first_half) = window_latencies(dir, from, until)?;
     ms.sort_by(f64::total_cmp);
+    let half_s = window.as_secs_f64() / 2.0;
     Ok(Saturated {
         offered_per_s: offered(rate),
         per_s: ms.len() as f64 / window.as_secs_f64(),
+        halves_per_s: [
+            first_half as f64 / half_s,
+            (ms.len() - first_half) as f64 / half_s,
+        ],
         p50_ms: quantile(&ms, 0.5),
         p99_ms: quantile(&ms, 0.99),
         in_window: completed
@@ -210,8 +218,9 @@ pub(crate) async fn run(
 }
 
 /// `written_at − received_at`, ms, of every audit record written in `[from, until]` (Unix
-/// seconds), read a line at a time (the file is large).
-fn window_latencies(dir: &Path, from: f64, until: f64) -> anyhow::Result<Vec<f64>> {
+/// seconds), read a line at a time (the file is large); and how many of them were written in
+/// the first half of that window.
+fn window_latencies(dir: &Path, from: f64, until: f64) -> anyhow::Result<(Vec<f64>, usize)> {
     #[derive(serde::Deserialize)]
     struct Line {
         received_at: Option<f64>,
@@ -220,7 +229,8 @@ fn window_latencies(dir: &Path, from: f64, until: f64) -> anyhow::Result<Vec<f64
     let path = dir.join(files::AUDIT);
     let file =
         std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut ms = Vec::new();
+    let (mut ms, mut first_half) = (Vec::new(), 0);
+    let middle = (from + until) / 2.0;
     for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
         let line = line?;
         // The audit trail's chain lines seal the records; they are not records.
@@ -231,9 +241,12 @@ fn window_latencies(dir: &Path, from: f64, until: f64) -> anyhow::Result<Vec<f64
         if (from..=until).contains(&l.written_at) {
             let received = l.received_at.context("audit record without received_at")?;
             ms.push((l.written_at - received) * 1e3);
+            if l.written_at < middle {
+                first_half += 1;
+            }
         }
     }
-    Ok(ms)
+    Ok((ms, first_half))
 }
 
 /// The bytes of every file under `dir`.
