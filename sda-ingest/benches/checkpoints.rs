@@ -24,8 +24,8 @@
 //! first record through), and to its first completed checkpoint.
 //!
 //! `cargo bench -p sda-ingest --bench checkpoints`. Knobs: `SDA_BENCH_QUICK=1` (under a
-//! minute: 3 paced rounds of 1.5 s runs, one saturated round of 0.5 s + 2 s runs on a small
-//! scenario, one recovery), `SDA_BENCH_ROUNDS` (default 5), `SDA_BENCH_LIMIT_S` (paced run
+//! minute: 3 paced rounds of 1.5 s runs, one saturated round of 0.5 s + 1.5 s runs on a
+//! scenario with a sweep every 0.04 s, one recovery), `SDA_BENCH_ROUNDS` (default 5), `SDA_BENCH_LIMIT_S` (paced run
 //! length, default 4 s), `SDA_BENCH_RATE` (paced rate multiplier, default 100: 2,500
 //! records/s per source), `SDA_BENCH_SAT_ROUNDS` (default `SDA_BENCH_ROUNDS`),
 //! `SDA_BENCH_SAT_WARMUP_S` (2), `SDA_BENCH_SAT_WINDOW_S` (15), `SDA_BENCH_SAT_FACTOR`
@@ -275,11 +275,11 @@ fn saturated(
         Duration::from_secs_f64(env(name, if quick { quick_s } else { full_s }))
     };
     let warmup = secs("SDA_BENCH_SAT_WARMUP_S", 0.5, 2.0);
-    let window = secs("SDA_BENCH_SAT_WINDOW_S", 2.0, 15.0);
+    let window = secs("SDA_BENCH_SAT_WINDOW_S", 1.5, 15.0);
     let factor: f64 = env("SDA_BENCH_SAT_FACTOR", 2.0);
     let min_cadence: f64 = env(
         "SDA_BENCH_SAT_MIN_CADENCE_S",
-        if quick { 0.08 } else { 0.004 },
+        if quick { 0.04 } else { 0.004 },
     );
     let reserve = env("SDA_BENCH_SAT_DISK_RESERVE_GB", 3.0) * 1e9;
     // Offered during calibration: far above what two cores take.
@@ -298,32 +298,36 @@ fn saturated(
         common::load_average()
     );
     let run_s = (warmup + window).as_secs_f64();
-    // A rough capacity first, on a scenario long enough that no stream runs dry in its 2 s
-    // (quick: the paced runs' scenario, whose short streams do): it sizes the scenario.
+    // A rough capacity first, on a scenario long enough that no stream runs dry in its 2 s:
+    // it sizes the scenario. The quick mode takes the finest scenario it allows at once.
     let own_probe;
-    let (probe, probe_cadence_s) = if quick {
-        (probe, probe_cadence_s)
+    let (probe, probe_cadence_s, mut basis) = if quick {
+        (probe, probe_cadence_s, f64::INFINITY)
     } else {
         own_probe = Fixture::generate(0.05)?;
-        (&own_probe, 0.05)
+        let rough = rt.block_on(saturation::run(
+            &own_probe,
+            pool,
+            saturation::rate_for(probe_per_s),
+            None,
+            Duration::from_millis(500),
+            Duration::from_millis(1500),
+            &dir,
+        ))?;
+        (&own_probe, 0.05, rough.per_s)
     };
-    let rough = rt.block_on(saturation::run(
-        probe,
-        pool,
-        saturation::rate_for(probe_per_s),
-        None,
-        Duration::from_millis(500),
-        Duration::from_millis(1500),
-        &dir,
-    ))?;
-    let mut basis = rough.per_s;
     let mut attempts = 0;
     let (sized, calibration) = loop {
         attempts += 1;
         let needs = saturation::needs(basis, basis * factor / 8.0, run_s);
         let sized = saturation::sized(&probe.streams, probe_cadence_s, &needs, min_cadence)?;
+        let sized_for = if basis.is_finite() {
+            format!("sized for {basis:.0} obs/s")
+        } else {
+            "the finest allowed".to_owned()
+        };
         println!(
-            "  sized for {basis:.0} obs/s: a sweep every {:.4} s ({} records, generated in {:.1} s), streams cut to what a run can send: {:?}",
+            "  {sized_for}: a sweep every {:.4} s ({} records, generated in {:.1} s), streams cut to what a run can send: {:?}",
             sized.cadence_s,
             sized.generated,
             sized.fixture.generate_s,
