@@ -1,6 +1,6 @@
 //! Checkpoint barriers at the public API: alignment across fan-in, fan-out, filtered and
-//! priority edges; a restart in the middle of an alignment; an idle source; a sink that commits
-//! slowly; a checkpoint that times out and the one after it.
+//! priority edges; a restart in the middle of an alignment; an idle source; a source blocked on
+//! a full edge; a sink that commits slowly; a checkpoint that times out and the one after it.
 //!
 //! Every test runs on paused tokio time. Consistency is checked on the checkpoints themselves:
 //! each state recorded must hold exactly the items its sources sent before the positions
@@ -475,6 +475,85 @@ async fn an_idle_source_does_not_block_a_checkpoint() {
     // Paused before its first send: the position is the one it never got to record.
     for checkpoint in scratch.checkpoints() {
         assert_eq!(checkpoint.position::<u64>("quiet").unwrap(), None);
+    }
+}
+
+/// A source blocked by backpressure still gets its barrier out, in order: a send that waits
+/// for room on its only edge has put nothing there yet, so the barrier goes ahead of it at once
+/// with the position of what was sent before, instead of waiting for the room and then for the
+/// batch to be taken. Here a source sends batches as large as its edge (100 items) to a sink
+/// that takes 10 ms an item, so every send waits for the edge to empty: each checkpoint takes
+/// at most the time the sink needs for what is already queued (1 s), not that plus another
+/// batch, and each still records exactly the items before its position.
+#[tokio::test(start_paused = true)]
+async fn a_source_blocked_on_a_full_edge_gets_its_barrier_out_at_once() {
+    const CAPACITY: u64 = 100;
+    const PER_ITEM: Duration = Duration::from_millis(10);
+    let scratch = Scratch::new("blocked");
+    let mut graph = OperatorGraph::new().with_checkpoints(scratch.config(1_500));
+    let source = graph.add_source(
+        "source",
+        RestartPolicy::Never,
+        |mut ctx: SourceContext<u64>| async move {
+            let mut sent: u64 = 0;
+            while !ctx.shutdown.is_cancelled() {
+                let mut batch: Vec<u64> = (sent..sent + CAPACITY).collect();
+                ctx.output
+                    .send_batch_at(&mut batch, sent + CAPACITY)
+                    .await?;
+                sent += CAPACITY;
+            }
+            Ok(())
+        },
+    );
+    let sink = graph.add_sink(
+        "sink",
+        RestartPolicy::Never,
+        |mut ctx: SinkContext<u64>| async move {
+            let taken = ctx.state::<u64>()?;
+            while let Some(item) = ctx.input.recv().await {
+                tokio::time::sleep(PER_ITEM).await;
+                let mut taken = taken.lock();
+                assert_eq!(item, *taken, "items arrive in order");
+                *taken += 1;
+            }
+            Ok(())
+        },
+    );
+    graph.connect_with(
+        &source,
+        &sink,
+        EdgeOptions::new().capacity(CAPACITY as usize),
+    );
+    let built = graph.build().unwrap();
+    let monitor = built.monitor();
+    let mut events = monitor.events().subscribe();
+    let stop = built.shutdown_handle();
+    let running = tokio::spawn(built.run(policy()));
+    let completed = wait_for(&mut events, EventKind::CheckpointCompleted, 4).await;
+    let status = monitor.checkpoints();
+    stop.shutdown();
+    assert!(running.await.unwrap().is_clean());
+    assert_eq!(status.abandoned, 0, "{status:?}");
+    // "checkpoint {id} completed in {s} s, {n} bytes": at most a full edge's worth of the
+    // sink's time (plus the item in its hands), where waiting for the room first would add
+    // another full edge's worth.
+    let drain = PER_ITEM.as_secs_f64() * (CAPACITY + 1) as f64;
+    for reason in &completed {
+        let seconds: f64 = reason
+            .split(" completed in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no duration in {reason:?}"));
+        assert!(seconds <= drain + 1e-3, "{reason}: more than {drain} s");
+    }
+    let checkpoints = scratch.checkpoints();
+    assert!(checkpoints.len() >= 4);
+    for checkpoint in &checkpoints {
+        let position: u64 = checkpoint.position("source").unwrap().unwrap();
+        let taken: u64 = checkpoint.state("sink").unwrap().unwrap();
+        assert_eq!(taken, position, "checkpoint {}", checkpoint.id());
     }
 }
 

@@ -353,6 +353,18 @@ impl<T> Sender<T> {
         }
     }
 
+    /// Waits for room for a chunk of `items` items (at most [`max_chunk`](Sender::max_chunk)),
+    /// in order among the waiting senders, and takes it; `None` when the receiver is gone.
+    /// Nothing is queued until [`Room::push`]: a caller may order other things (a marker)
+    /// ahead of the chunk once its room is there.
+    pub(crate) async fn room(&self, items: usize) -> Option<Room<'_, T>> {
+        debug_assert!(items > 0 && items <= self.shared.capacity);
+        self.reserve(items).await.then_some(Room {
+            sender: self,
+            items: items.min(self.shared.capacity),
+        })
+    }
+
     /// Waits for room for `items` items; `false` when the receiver is gone.
     async fn reserve(&self, items: usize) -> bool {
         let mut reserve = Reserve {
@@ -361,6 +373,39 @@ impl<T> Sender<T> {
             id: None,
         };
         (&mut reserve).await
+    }
+}
+
+/// Room taken on a channel for one chunk, not yet used: [`push`](Room::push) queues the chunk
+/// in it; dropped unused, it is given back.
+pub(crate) struct Room<'a, T> {
+    sender: &'a Sender<T>,
+    /// The room held; 0 once used.
+    items: usize,
+}
+
+impl<T> Room<'_, T> {
+    /// Queues one item in room taken for one, waking the receiver if it is parked.
+    pub(crate) fn push_one(mut self, item: T) {
+        debug_assert_eq!(self.items, 1);
+        self.items = 0;
+        self.sender.push(Chunk::One(item));
+    }
+
+    /// Queues `batch` as one chunk in room taken for its items, waking the receiver if it is
+    /// parked.
+    pub(crate) fn push_many(mut self, batch: Vec<T>) {
+        debug_assert_eq!(batch.len(), self.items);
+        self.items = 0;
+        self.sender.push(Chunk::Many(batch));
+    }
+}
+
+impl<T> Drop for Room<'_, T> {
+    fn drop(&mut self) {
+        if self.items > 0 {
+            self.sender.shared.release(self.items);
+        }
     }
 }
 

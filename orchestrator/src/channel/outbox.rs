@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::chunked::{self, TrySend};
 use super::{EdgeTx, TxEnd};
-use crate::checkpoint::VertexCell;
+use crate::checkpoint::{SendGuard, VertexCell};
 use crate::control::PauseGate;
 use crate::time::EventTime;
 use crate::{Lane, Message};
@@ -60,7 +60,12 @@ pub struct SendError {
 ///
 /// In a graph that takes checkpoints (see [`checkpoint`](crate::checkpoint)), a source's
 /// barrier goes out between two sends, never inside one: a send that ends while a barrier is
-/// pending emits it, behind what it sent. A source that records where it is in its input
+/// pending emits it, behind what it sent. A send that waits for room on the source's only edge
+/// (a plain edge without a filter, and a batch no larger than its capacity) has put nothing on
+/// it yet, so a barrier requested while it waits goes out at once, ahead of it: backpressure
+/// does not hold a source's barrier back. A larger batch, or a send on several edges, holds
+/// the barrier until it ends, so a source that may fall behind its input sends in batches no
+/// larger than its edge. A source that records where it is in its input
 /// sends with [`send_at`](Outbox::send_at), so that the position a checkpoint records covers
 /// exactly the items before the barrier. Every outbox also carries watermarks
 /// ([`advance_watermark`](Outbox::advance_watermark)).
@@ -226,9 +231,8 @@ impl<T: Message> Outbox<T> {
             self.pass_gate(1).await;
         }
         if self.guarded {
-            // Counted in, so that a barrier is not emitted in the middle of this send.
-            let _guard = self.cell.enter_send();
-            return self.send_item(item).await;
+            // Counted out when the guard drops, with the result.
+            return self.send_item_counted(item).await.0;
         }
         self.send_item(item).await
     }
@@ -277,12 +281,11 @@ impl<T: Message> Outbox<T> {
         if self.is_gated() {
             self.pass_gate(1).await;
         }
-        let guard = if self.guarded {
-            self.cell.enter_send()
+        let (result, guard) = if self.guarded {
+            self.send_item_counted(item).await
         } else {
-            None
+            (self.send_item(item).await, None)
         };
-        let result = self.send_item(item).await;
         match guard {
             Some(guard) => guard.finish_at(position),
             None => self.cell.set_position(position),
@@ -309,17 +312,114 @@ impl<T: Message> Outbox<T> {
         if self.is_gated() {
             self.pass_gate(batch.len()).await;
         }
-        let guard = if self.guarded {
-            self.cell.enter_send()
+        let (result, guard) = if self.guarded {
+            self.send_batch_counted(batch).await
         } else {
-            None
+            (self.send_batch_items(batch).await, None)
         };
-        let result = self.send_batch_items(batch).await;
         match guard {
             Some(guard) => guard.finish_at(position),
             None => self.cell.set_position(position),
         }
         result
+    }
+
+    /// The only outgoing edge, when it is a plain edge without a filter: there a send either
+    /// puts all of its items on the edge at once or none, so it can wait for room before it is
+    /// counted in (see [`send_item_counted`](Outbox::send_item_counted)).
+    #[inline]
+    fn lone_plain(&self) -> Option<(&EdgeTx<T>, &chunked::Sender<T>)> {
+        match self.edges.as_slice() {
+            [edge] if edge.keep.is_none() => match &edge.tx {
+                TxEnd::Plain(tx) => Some((edge, tx)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A checkpointed source's `send`: counted in (see `SendGuard`) while it puts the item
+    /// on its edges, so that a barrier goes out before it or after it, never in the middle;
+    /// returns the guard still counted in, for the caller to finish with a position or drop.
+    ///
+    /// A send that has put nothing anywhere yet is not in the middle of anything, so on a lone
+    /// plain edge a send that finds the edge full waits for room counted out: a barrier
+    /// requested meanwhile goes out at once, ahead of the waiting item, with the position of
+    /// what was sent before it, instead of waiting behind it for the room. A source blocked by
+    /// backpressure thus still gets its barrier out, in order. Elsewhere (fan-out, filters,
+    /// priority lanes) the item may be on one edge while it waits for another, so the send is
+    /// counted in from its start and the barrier follows it.
+    async fn send_item_counted(&self, item: T) -> (Result<(), SendError>, Option<SendGuard<'_>>) {
+        let guard = self.cell.enter_send();
+        let Some((edge, tx)) = self.lone_plain() else {
+            return (self.send_item(item).await, guard);
+        };
+        match tx.try_send(item) {
+            Ok(()) => {
+                edge.info.sent.add(1);
+                (Ok(()), guard)
+            }
+            Err(TrySend::Closed(_)) => (Err(undelivered(edge, 1)), guard),
+            Err(TrySend::Full(item)) => {
+                // Nothing of this send is on the edge: counted out while it waits.
+                drop(guard);
+                Box::pin(self.wait_then_push(edge, tx, Waiting::One(item))).await
+            }
+        }
+    }
+
+    /// A checkpointed source's `send_batch`, counted in as
+    /// [`send_item_counted`](Outbox::send_item_counted) says: a batch that crosses a lone plain
+    /// edge as one chunk waits for its room counted out.
+    async fn send_batch_counted(
+        &self,
+        batch: &mut Vec<T>,
+    ) -> (Result<(), SendError>, Option<SendGuard<'_>>) {
+        let guard = self.cell.enter_send();
+        let lone = self
+            .lone_plain()
+            .filter(|(_, tx)| !batch.is_empty() && batch.len() <= tx.max_chunk());
+        let Some((edge, tx)) = lone else {
+            return (self.send_batch_items(batch).await, guard);
+        };
+        let count = batch.len();
+        match tx.try_send_chunk(std::mem::take(batch)) {
+            Ok(()) => {
+                edge.info.sent.add(count as u64);
+                (Ok(()), guard)
+            }
+            Err(TrySend::Closed(_)) => (Err(undelivered(edge, count)), guard),
+            Err(TrySend::Full(back)) => {
+                // Nothing of this batch is on the edge: counted out while it waits.
+                drop(guard);
+                Box::pin(self.wait_then_push(edge, tx, Waiting::Many(back))).await
+            }
+        }
+    }
+
+    /// Waits for room on `tx` for what is waiting, counted out; then counts the send in (which
+    /// emits a barrier requested meanwhile, ahead of it) and puts it on the edge. The wait is
+    /// timed as blocked.
+    async fn wait_then_push(
+        &self,
+        edge: &EdgeTx<T>,
+        tx: &chunked::Sender<T>,
+        waiting: Waiting<T>,
+    ) -> (Result<(), SendError>, Option<SendGuard<'_>>) {
+        let count = waiting.len();
+        let started = Instant::now();
+        let room = tx.room(count).await;
+        edge.info.blocked_nanos.add(elapsed_nanos(started));
+        let guard = self.cell.enter_send();
+        let Some(room) = room else {
+            return (Err(undelivered(edge, count)), guard);
+        };
+        match waiting {
+            Waiting::One(item) => room.push_one(item),
+            Waiting::Many(batch) => room.push_many(batch),
+        }
+        edge.info.sent.add(count as u64);
+        (Ok(()), guard)
     }
 
     /// `send` past the pause gate and the barrier protocol.
@@ -445,8 +545,8 @@ impl<T: Message> Outbox<T> {
             self.pass_gate(batch.len()).await;
         }
         if self.guarded {
-            let _guard = self.cell.enter_send();
-            return self.send_batch_items(batch).await;
+            // Counted out when the guard drops, with the result.
+            return self.send_batch_counted(batch).await.0;
         }
         self.send_batch_items(batch).await
     }
@@ -510,6 +610,21 @@ impl<T: Message> Outbox<T> {
             failed.get_or_insert(e);
         }
         failed.map_or(Ok(()), Err)
+    }
+}
+
+/// What a send waiting for room holds: one item, or a batch that crosses as one chunk.
+enum Waiting<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Waiting<T> {
+    fn len(&self) -> usize {
+        match self {
+            Waiting::One(_) => 1,
+            Waiting::Many(batch) => batch.len(),
+        }
     }
 }
 

@@ -13,7 +13,9 @@
 //!    at a time) by asking every source for barrier `k`. A source emits it between two sends,
 //!    never inside one, recording its position as of everything sent before it (see
 //!    [`Outbox::send_at`](crate::Outbox::send_at)); a source that is not sending gets its
-//!    barrier emitted for it at once, so an idle source never holds a checkpoint up.
+//!    barrier emitted for it at once, so an idle source never holds a checkpoint up, and so
+//!    does a source whose send waits for room on its only edge with nothing of it sent yet
+//!    (the barrier goes ahead of that send), so backpressure does not hold one up either.
 //! 2. The barrier travels on every outgoing edge, in order with the items, taking no room.
 //! 3. An inbox that receives barrier `k` on one incoming edge stops reading that edge until
 //!    `k` has arrived on every other live incoming edge (**alignment**); when it has, and the
@@ -70,6 +72,10 @@
 //!
 //! # Limits
 //!
+//! * A send that puts items on an edge and then waits (a batch larger than its edge, sent in
+//!   pieces; a fan-out waiting for one of its edges) holds its source's barrier until it ends:
+//!   a source that may fall behind its input sends in batches no larger than its edge, or a
+//!   barrier waits for its whole backlog.
 //! * A checkpoint is taken only while every source runs: once one has finished for good (or
 //!   shutdown has begun), no new checkpoint starts, and one in flight is abandoned when a vertex
 //!   that has not acknowledged it finishes.
@@ -140,7 +146,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-pub(crate) use cell::{Restored, VertexCell};
+pub(crate) use cell::{Restored, SendGuard, VertexCell};
 pub(crate) use coordinator::{Checkpoints, Running};
 pub use store::{CheckpointStore, StoredCheckpoint};
 

@@ -21,6 +21,7 @@ use sda_ingest::pipeline::operators::{
 use sda_ingest::pipeline::sinks::{self, DeadLetterWriter, JsonlSpec, JsonlWriter};
 use sda_ingest::pipeline::{CORRELATOR_QUEUE, Counters, Delivered, RawFrame, Routed, unix_now};
 use sda_ingest::simulator::pacing::TICK;
+use sda_ingest::simulator::replay::MAX_BATCH;
 use sda_ingest::simulator::{Pacing, Replay, SimStream};
 use sda_ingest_core::SensorKind;
 use sda_ingest_core::process::dedup::{DedupConfig, Deduplicator};
@@ -177,13 +178,27 @@ async fn source(
     let (started, mut sent) = (Instant::now(), 0u64);
     let mut batch = Vec::new();
     while sent < replay.total() {
-        let count = replay.due_frames(0, sent, started.elapsed(), unix_now(), &mut batch);
+        let count = replay.due_frames(
+            0,
+            sent,
+            started.elapsed(),
+            unix_now(),
+            MAX_BATCH,
+            &mut batch,
+        );
         send_all(&tx, &mut batch).await?;
         sent += count;
         counters
             .source(replay.kind())
             .frames
             .fetch_add(count, Ordering::Relaxed);
+        if count == MAX_BATCH as u64 {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            tokio::task::consume_budget().await;
+            continue;
+        }
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(TICK) => {}

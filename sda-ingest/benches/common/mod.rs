@@ -35,13 +35,29 @@ pub(crate) struct Fixture {
 impl Fixture {
     /// Generates the default scenario with sweeps every `cadence_s` seconds.
     pub(crate) fn generate(cadence_s: f64) -> anyhow::Result<Fixture> {
+        Self::generate_keeping(cadence_s, true)
+    }
+
+    /// [`generate`](Fixture::generate), with the streams moved into [`Fixture::streams`]
+    /// instead of copied: `scenario.streams` is left empty. For scenarios too large to hold
+    /// twice.
+    pub(crate) fn generate_moving_streams(cadence_s: f64) -> anyhow::Result<Fixture> {
+        Self::generate_keeping(cadence_s, false)
+    }
+
+    fn generate_keeping(cadence_s: f64, keep: bool) -> anyhow::Result<Fixture> {
         let config = ScenarioConfig {
             cadence_s,
             ..ScenarioConfig::default()
         };
         let t = Instant::now();
-        let scenario = Scenario::generate(&config)?;
+        let mut scenario = Scenario::generate(&config)?;
         let generate_s = t.elapsed().as_secs_f64();
+        let streams = if keep {
+            scenario.streams.clone()
+        } else {
+            std::mem::take(&mut scenario.streams)
+        };
         let catalog: Arc<[Propagator]> = scenario
             .catalog
             .objects
@@ -49,7 +65,7 @@ impl Fixture {
             .map(Propagator::new)
             .collect::<Result<_, _>>()?;
         Ok(Fixture {
-            streams: Arc::new(scenario.streams.clone()),
+            streams: Arc::new(streams),
             registry: Arc::new(scenario.sensors.clone()),
             scenario,
             catalog,

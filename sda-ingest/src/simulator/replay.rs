@@ -90,16 +90,19 @@ impl Replay {
     }
 
     /// Appends to `out` the frames from number `sent` on that are due `elapsed` after frame
-    /// `first` was, stamped `received_at`; returns how many it appended.
+    /// `first` was, at most `at_most` of them, stamped `received_at`; returns how many it
+    /// appended.
     pub fn due_frames(
         &self,
         first: u64,
         sent: u64,
         elapsed: std::time::Duration,
         received_at: f64,
+        at_most: usize,
         out: &mut Vec<RawFrame>,
     ) -> u64 {
-        let until = due(first, elapsed, self.per_s, self.total);
+        let until = due(first, elapsed, self.per_s, self.total)
+            .min(sent.saturating_add(u64::try_from(at_most).unwrap_or(u64::MAX)));
         for n in sent..until {
             out.push(self.frame(n, received_at));
         }
@@ -133,6 +136,14 @@ impl Replay {
         }
     }
 }
+
+/// The most frames one send of a replay carries: the default edge capacity, so that a batch
+/// crosses the source's edge as one chunk. A replay that has fallen behind its schedule, because the
+/// pipeline cannot take its rate, sends what is due in batches of this size, back to back:
+/// a checkpoint barrier goes out between two sends, so one send of the whole backlog (which
+/// grows while it is being sent) would hold every barrier for as long as the backlog takes to
+/// cross, and checkpoints would all but stop under saturation.
+pub const MAX_BATCH: usize = sda_orchestrator::graph::DEFAULT_EDGE_CAPACITY;
 
 /// A source replaying `stream` at `pacing`, counting frames in `counters`, advancing its
 /// watermark with `clock` from the epochs of what it has sent.
@@ -170,12 +181,27 @@ pub fn simulated(
                 if sent >= replay.total() {
                     break;
                 }
-                let count =
-                    replay.due_frames(first, sent, started.elapsed(), unix_now(), &mut batch);
+                let count = replay.due_frames(
+                    first,
+                    sent,
+                    started.elapsed(),
+                    unix_now(),
+                    MAX_BATCH,
+                    &mut batch,
+                );
                 ctx.output.send_batch_at(&mut batch, sent + count).await?;
                 clock.sent(&ctx.output, replay.latest_epoch(sent, sent + count));
                 position.fetch_add(count, Ordering::Relaxed);
                 add(&counters.source(replay.kind()).frames, count);
+                if count == MAX_BATCH as u64 {
+                    // Behind schedule: the next batch is due already. Sent at once, yielding
+                    // only when the task's budget is spent.
+                    if ctx.shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    tokio::task::consume_budget().await;
+                    continue;
+                }
                 tokio::select! {
                     () = ctx.shutdown.cancelled() => return Ok(()),
                     () = tokio::time::sleep(TICK) => {}
