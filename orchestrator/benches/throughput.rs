@@ -13,7 +13,8 @@
 //!
 //! Each run declares, builds and runs its pipeline on a 2-worker multi-thread runtime; the
 //! figures are medians over the rounds with min-max, and the ratio of medians (with the range of
-//! the per-round ratios).
+//! the per-round ratios). Each row ends with the median CPU time of a run (all threads, from
+//! `/proc/self/task/*/schedstat`), which a loaded machine moves less than the wall time.
 //!
 //! Run: `cargo bench -p sda-orchestrator --bench throughput`; `SDA_BENCH_QUICK=1` for a short
 //! run (under a minute); `SDA_BENCH_ROUNDS=N` to choose the rounds; `SDA_BENCH_ONLY=text` to
@@ -492,12 +493,33 @@ fn expected(shape: Shape, n: u64) -> u64 {
     }
 }
 
-fn timed<F: FnOnce() -> u64>(run: F, want: u64, what: &str) -> Duration {
+/// Runs `run`, checks it moved `want` items, and returns its wall time and the CPU time the
+/// process spent meanwhile (every thread; see [`process_cpu_seconds`]).
+fn timed<F: FnOnce() -> u64>(run: F, want: u64, what: &str) -> (Duration, f64) {
+    let cpu = process_cpu_seconds();
     let started = Instant::now();
     let got = run();
     let spent = started.elapsed();
+    let cpu = process_cpu_seconds() - cpu;
     assert_eq!(got, want, "{what} lost or duplicated items");
-    spent
+    (spent, cpu)
+}
+
+/// The CPU time the process's live threads have spent, in seconds, to the nanosecond: the sum
+/// of the first field of `/proc/self/task/*/schedstat` (Linux; 0 elsewhere). The runtime's
+/// workers live as long as the process, so the difference over a run is that run's CPU time,
+/// which a loaded machine moves far less than its wall time (time spent waiting for a core
+/// is not in it).
+fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -636,6 +658,7 @@ fn main() {
             }
             let want = expected(shape, n);
             let (mut hand, mut orch, mut ratios) = (Series::new(), Series::new(), Vec::new());
+            let (mut hand_cpu, mut orch_cpu) = (Series::new(), Series::new());
             let (mut peer, mut dfir) = (Series::new(), Series::new());
             for round in 0..rounds {
                 let run_hand = || {
@@ -659,8 +682,11 @@ fn main() {
                     let o = run_orch();
                     (run_hand(), o)
                 };
+                let ((h, h_cpu), (o, o_cpu)) = (h, o);
                 hand.seconds.push(h.as_secs_f64());
                 orch.seconds.push(o.as_secs_f64());
+                hand_cpu.seconds.push(h_cpu);
+                orch_cpu.seconds.push(o_cpu);
                 ratios.push(h.as_secs_f64() / o.as_secs_f64());
                 if shape == Shape::Chain && mode == Mode::Batched {
                     let started = Instant::now();
@@ -679,7 +705,7 @@ fn main() {
                 (min, max)
             });
             println!(
-                "{:<17} {:<11} hand-wired {:>10} [{} - {}] {:>10} | orchestrated {:>10} [{} - {}] {:>10} | orchestrated/hand-wired throughput {:.3} (per round {:.2} - {:.2})",
+                "{:<17} {:<11} hand-wired {:>10} [{} - {}] {:>10} | orchestrated {:>10} [{} - {}] {:>10} | orchestrated/hand-wired throughput {:.3} (per round {:.2} - {:.2}) | cpu hand-wired {} orchestrated {}",
                 shape.name(),
                 mode_name,
                 ms(hand.median()),
@@ -693,6 +719,8 @@ fn main() {
                 ratio,
                 spread.1.0,
                 spread.1.1,
+                ms(hand_cpu.median()),
+                ms(orch_cpu.median()),
             );
             if shape == Shape::Chain && mode == Mode::PerMessage {
                 per_message_chain_hand = n as f64 / hand.median();

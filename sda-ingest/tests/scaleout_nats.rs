@@ -3,7 +3,10 @@
 //! core mid-stream, and a broker outage under load. Each scenario is checked against a
 //! single-process run (`--role all`) of the same scenario: the core must write exactly the same
 //! observations and dead letters, each once (a dead letter JetStream redelivers after the
-//! core's crash has the `dead_letter_id` the edge gave it, and the core skips it).
+//! core's crash has the `dead_letter_id` the edge gave it, and the core skips it). A fourth
+//! sends radar over UDP into the edge through a broker outage: backpressure reaches the socket,
+//! the kernel's drops are counted, and every datagram is accounted for (read and in the core's
+//! files, or dropped by the kernel).
 
 mod common;
 
@@ -11,8 +14,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use common::lines_of;
 use common::nats::Broker;
-use common::peers::http;
+use common::peers::{PacedRadar, free_udp_port, http, udp_socket_state};
 use common::service::{Running, Service};
 use common::wait_until;
 use serde_json::Value;
@@ -359,4 +363,200 @@ fn a_broker_outage_under_load_loses_nothing_and_shows_in_the_retry_and_breaker_m
     );
     assert_eq!(n(&e, "lost"), 0);
     assert_exactly_once(&core_out, &reference);
+}
+
+/// A labelled sample of a Prometheus text: the first line of metric `name` that carries every
+/// `label="value"` pair of `labels`, in whatever order the exporter writes them.
+fn labelled(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .find(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// What the edge and the kernel say about radar at one moment of the outage.
+#[derive(Debug, Clone, Copy)]
+struct RadarMoment {
+    /// Datagrams the test had sent.
+    sent: u64,
+    /// Radar records the edge had read (`ingest_source_records_total{source="radar",stage="read"}`).
+    read: f64,
+    /// The edge's `kernel_dropped_total{source="radar"}`.
+    reported_drops: f64,
+    /// Bytes queued in the socket's receive buffer, and its drop counter, from `/proc/net/udp`.
+    queued: u64,
+    drops: u64,
+}
+
+fn radar_moment(edge: &str, port: u16, sender: &PacedRadar) -> RadarMoment {
+    let (_, text) = http(edge, "GET", "/metrics", None);
+    // The sender's count first, then the kernel's: the drops can only run ahead of it.
+    let sent = sender.sent();
+    let (queued, drops) = udp_socket_state(port).expect("the radar socket in /proc/net/udp");
+    let read = labelled(
+        &text,
+        "ingest_source_records_total",
+        &[("source", "radar"), ("stage", "read")],
+    )
+    .unwrap_or(0.0);
+    let reported_drops =
+        labelled(&text, "kernel_dropped_total", &[("source", "radar")]).unwrap_or(0.0);
+    RadarMoment {
+        sent,
+        read,
+        reported_drops,
+        queued,
+        drops,
+    }
+}
+
+/// Radar over UDP into an edge whose broker stops for 30 s: the edge's publisher holds, its
+/// edges fill, the radar source stops reading, the socket's small receive buffer fills and the
+/// kernel drops the rest, counted as it happens. Afterwards every datagram sent is read or
+/// counted as dropped by the kernel, and every one read is in the core's files exactly once.
+#[test]
+fn a_broker_outage_backs_up_into_the_radar_socket_whose_kernel_drops_are_counted() {
+    // Datagrams per second the radar peer sends throughout (the edge keeps up with it while
+    // the broker is up), and the most it may send (the run's time bound covers it).
+    const PER_SECOND: u64 = 1_000;
+    const OUTAGE: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start();
+    let (edge_out, core_out) = (dir.path().join("edge"), dir.path().join("core"));
+    std::fs::create_dir_all(&edge_out).unwrap();
+    let config = edge_out.join("sda.toml");
+    // A small receive queue (the kernel grants twice this, about 170 datagrams' worth), so
+    // that it fills within a second of the source stopping.
+    std::fs::write(&config, "radar_recv_buffer_bytes = 65536\n").unwrap();
+    let port = free_udp_port();
+    let radar_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut edge = Service::new()
+        .args(scenario("40"))
+        .args([
+            "--role",
+            "edge",
+            "--nats",
+            &broker.url(),
+            "--log-format",
+            "json",
+        ])
+        .args(["--radar-bind", &radar_addr.to_string()])
+        .args(["--config", config.to_str().unwrap(), "--out"])
+        .args([&edge_out])
+        .spawn();
+    let core = role("core", &broker, &core_out, "40");
+    let edge_addr = control(&mut edge);
+    let radar_in_core = || lines_of(&core_out, "observations.jsonl", "radar").len();
+
+    let sender = PacedRadar::start(radar_addr, PER_SECOND, PER_SECOND * 100);
+    wait_until("radar observations to reach the core", LIMIT, || {
+        radar_in_core() >= 1_000
+    });
+
+    let before = radar_moment(&edge_addr, port, &sender);
+    broker.stop();
+    let outage = std::time::Instant::now();
+    let mut opened = false;
+    let mut early: Option<RadarMoment> = None;
+    while outage.elapsed() < OUTAGE {
+        let (_, text) = http(&edge_addr, "GET", "/metrics", None);
+        opened |= metric(
+            &text,
+            "circuit_breaker_state{breaker=\"jetstream_publish\"}",
+        ) == Some(1.0);
+        // A third of the way in, long after the edges and the socket's queue have filled.
+        if early.is_none() && outage.elapsed() >= OUTAGE / 3 {
+            early = Some(radar_moment(&edge_addr, port, &sender));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let late = radar_moment(&edge_addr, port, &sender);
+    let in_core_during = radar_in_core() as u64;
+    let early = early.expect("a moment a third of the way in");
+    broker.restart();
+    let sent = sender.stop();
+
+    // Backpressure reached the socket: for the last two thirds of the outage the edge read
+    // nothing, while the peer kept sending, the kernel's queue stayed full and it dropped
+    // what did not fit; the edge reported the drops while they happened.
+    let offered = late.sent - early.sent;
+    assert!(
+        offered > PER_SECOND * 10,
+        "the peer kept sending: {early:?} {late:?}"
+    );
+    assert_eq!(
+        late.read, early.read,
+        "the edge read nothing more: {early:?} {late:?}"
+    );
+    assert!(
+        early.queued > 0 && late.queued > 0,
+        "the queue stayed full: {early:?} {late:?}"
+    );
+    let dropped = late.drops - early.drops;
+    assert!(
+        dropped <= offered && dropped + PER_SECOND / 10 >= offered,
+        "the kernel dropped what was offered ({dropped} of {offered}): {early:?} {late:?}"
+    );
+    assert!(
+        late.reported_drops >= early.drops as f64 && late.reported_drops > 0.0,
+        "the edge reported the drops during the outage: {early:?} {late:?}"
+    );
+    assert!(opened, "the publisher's breaker opened during the outage");
+
+    // The edge reads its queue again, the core resumes, and every record the edge read
+    // reaches the core's files. The peer has stopped and the queue is empty, so the kernel's
+    // count is final, and so is what the edge read: the rest.
+    wait_until("the edge to read its queue again", LIMIT, || {
+        udp_socket_state(port).is_some_and(|(queued, _)| queued == 0)
+    });
+    let (_, kernel_drops) = udp_socket_state(port).expect("the radar socket in /proc/net/udp");
+    let read = sent - kernel_drops;
+    assert!(
+        in_core_during < read,
+        "the edge held records through the outage ({in_core_during} in the core, {read} read)"
+    );
+    let radar_letters_in_core = || lines_of(&core_out, "dead_letter.jsonl", "radar").len();
+    wait_until("the core to write every radar record read", LIMIT, || {
+        (radar_in_core() + radar_letters_in_core()) as u64 >= read
+    });
+    wait_until("the edge to report the kernel's drops", LIMIT, || {
+        let (_, text) = http(&edge_addr, "GET", "/metrics", None);
+        labelled(&text, "kernel_dropped_total", &[("source", "radar")]) == Some(kernel_drops as f64)
+    });
+    let edge = edge.terminate();
+    let core = core.terminate();
+    assert_eq!(edge.code(), Some(0), "{}", edge.stderr);
+    assert_eq!(core.code(), Some(0), "{}", core.stderr);
+    assert!(
+        edge.stderr.contains("radar held by backpressure"),
+        "the edge said its radar source was held"
+    );
+    let (e, c) = (edge.summary(), core.summary());
+    eprintln!(
+        "radar through the outage: sent {sent}, read {read}, kernel_dropped {kernel_drops}; \
+         before the outage {before:?}, a third in {early:?}, at its end {late:?}"
+    );
+    // Every datagram sent was read or dropped by the kernel: sent = read + kernel_dropped.
+    assert_eq!(n(&e["sources"]["radar"], "read"), read, "{e}");
+    assert_eq!(n(&e, "kernel_dropped"), kernel_drops, "{e}");
+    assert!(kernel_drops >= late.drops, "{e}");
+    // Every record read is in the core's files once, as an observation or a dead letter.
+    let ids: Vec<String> = lines_of(&core_out, "observations.jsonl", "radar")
+        .iter()
+        .map(|line| line["id"].as_str().expect("an id").to_owned())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a radar observation written twice");
+    assert_eq!(
+        (ids.len() + radar_letters_in_core()) as u64,
+        read,
+        "edge {e}\ncore {c}"
+    );
+    assert_eq!((n(&e, "lost"), n(&c, "lost")), (0, 0));
+    sda_ingest::audit_chain::verify_file(&core_out.join("audit.jsonl")).expect("an intact chain");
 }

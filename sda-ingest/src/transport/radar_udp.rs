@@ -12,7 +12,10 @@
 //! kernel's drop counter for the socket is read from `/proc/self/net/udp` (Linux) into
 //! `kernel_dropped`: datagrams that were sent to the service but never received. A paused radar
 //! source stops reading, so while it is paused its queue fills and then the kernel drops; it
-//! says so when it pauses.
+//! says so when it pauses. So does backpressure: when the pipeline downstream takes nothing for
+//! a second or more (a broker outage at a scale-out edge, a stalled sink), the source holds its
+//! batch and stops reading, says so once per stall, and keeps reading the drop counter every
+//! second meanwhile, so the drops are reported while they happen.
 //!
 //! **Allowlist.** With an allowlist, datagrams from any other address are counted
 //! (`disallowed`) and dropped without being decoded.
@@ -176,6 +179,17 @@ fn warn_paused(held: u64) {
     );
 }
 
+/// Says that backpressure has reached the radar socket: the pipeline downstream takes
+/// nothing, so the source stops reading and the kernel's queue fills, then drops.
+fn warn_held(held: u64) {
+    tracing::warn!(
+        held,
+        "radar held by backpressure: the pipeline downstream takes nothing, datagrams queue \
+         in the socket's receive buffer, and the kernel drops them once it is full (counted \
+         in kernel_dropped)"
+    );
+}
+
 struct Reader<'a> {
     socket: &'a RadarSocket,
     counters: &'a Counters,
@@ -235,12 +249,41 @@ impl Reader<'_> {
                 }
             }
             let count = self.batch.len() as u64;
-            if ctx.is_paused() {
+            let paused = ctx.is_paused();
+            if paused {
                 // The send below waits, holding the batch, until the source is resumed.
                 warn_paused(count);
             }
             let latest = SourceClock::latest_of(&self.batch);
-            ctx.output.send_batch(&mut self.batch).await?;
+            // The send waits while the pipeline downstream is full (a broker outage at the
+            // edge, a slow sink) or paused: the socket's queue fills and the kernel drops.
+            // Its drop counter is still read every second meanwhile, so the drops show in
+            // `kernel_dropped_total` while they happen, not only once reading resumes.
+            {
+                let send = ctx.output.send_batch(&mut self.batch);
+                tokio::pin!(send);
+                let (waiting_since, mut held) = (Instant::now(), false);
+                loop {
+                    tokio::select! {
+                        sent = &mut send => {
+                            sent?;
+                            break;
+                        }
+                        () = tokio::time::sleep_until(self.next_drops_read) => {
+                            read_drops(self.socket, self.counters, &mut self.next_drops_read);
+                            // Said once per stall, and only for a real one (a second or
+                            // more), not for the moment a full edge takes to drain.
+                            if !held && !paused && waiting_since.elapsed() >= DROPS_EVERY {
+                                held = true;
+                                warn_held(count);
+                            }
+                        }
+                    }
+                }
+                if held {
+                    tracing::info!("radar reading again: the pipeline took the held batch");
+                }
+            }
             self.clock.sent(&ctx.output, latest);
             position.fetch_add(count, Ordering::Relaxed);
             add(&self.counters.source(SensorKind::Radar).frames, count);
@@ -273,12 +316,16 @@ impl Reader<'_> {
 
     /// Reads the kernel's drop counter into `kernel_dropped`.
     fn read_drops(&mut self) {
-        self.next_drops_read = Instant::now() + DROPS_EVERY;
-        if let Some(drops) = self.socket.kernel_drops() {
-            self.counters
-                .kernel_dropped
-                .fetch_max(drops, Ordering::Relaxed);
-            metrics::counter!("kernel_dropped_total", "source" => "radar").absolute(drops);
-        }
+        read_drops(self.socket, self.counters, &mut self.next_drops_read);
+    }
+}
+
+/// Reads the kernel's drop counter of `socket` into `kernel_dropped` and
+/// `kernel_dropped_total{source="radar"}`, and sets when to read it next.
+fn read_drops(socket: &RadarSocket, counters: &Counters, next_read: &mut Instant) {
+    *next_read = Instant::now() + DROPS_EVERY;
+    if let Some(drops) = socket.kernel_drops() {
+        counters.kernel_dropped.fetch_max(drops, Ordering::Relaxed);
+        metrics::counter!("kernel_dropped_total", "source" => "radar").absolute(drops);
     }
 }

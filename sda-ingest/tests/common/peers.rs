@@ -1,10 +1,13 @@
-//! Test peers for the transports: radar datagrams (valid and broken in each way), a UDP sender,
-//! the kernel's view of a UDP socket, a free loopback port, and a bare HTTP/1.1 request for the
-//! control plane.
+//! Test peers for the transports: radar datagrams (valid and broken in each way), a UDP sender
+//! (all at once, or paced in a thread), the kernel's view of a UDP socket, a free loopback
+//! port, and a bare HTTP/1.1 request for the control plane.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use sda_ingest_core::wire::radar::{MAX_DATAGRAM_LEN, RadarRecord};
 
@@ -59,6 +62,56 @@ pub(crate) fn send_datagrams(from: &str, to: SocketAddr, datagrams: &[Vec<u8>]) 
     let socket = UdpSocket::bind(from).unwrap();
     for datagram in datagrams {
         socket.send_to(datagram, to).unwrap();
+    }
+}
+
+/// A thread that sends valid radar datagrams (sequence 0, 1, 2, …) from loopback to one
+/// address at a steady rate, each due at its scheduled time, until stopped or until it has
+/// sent `limit`.
+pub(crate) struct PacedRadar {
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl PacedRadar {
+    /// Starts sending `per_second` datagrams to `to`, at most `limit` of them.
+    pub(crate) fn start(to: SocketAddr, per_second: u64, limit: u64) -> PacedRadar {
+        let (sent, stop) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (count, stopped) = (sent.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let started = Instant::now();
+            let mut next = 0_u64;
+            while next < limit && !stopped.load(Ordering::Relaxed) {
+                // Every datagram due by now (the schedule, not the last send, sets the pace).
+                let due = (started.elapsed().as_secs_f64() * per_second as f64) as u64;
+                while next < due.min(limit) {
+                    let seq = u32::try_from(next).expect("fewer than 2^32 datagrams");
+                    socket.send_to(&radar(seq), to).unwrap();
+                    next += 1;
+                    // Counted once the kernel has it: on loopback, queued or dropped by then.
+                    count.store(next, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        PacedRadar { sent, stop, thread }
+    }
+
+    /// Datagrams sent so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Stops sending and returns how many datagrams were sent.
+    pub(crate) fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the sender thread");
+        self.sent.load(Ordering::SeqCst)
     }
 }
 
