@@ -40,7 +40,6 @@ use common::{load_average, prepare_out_dir, quantile, runtime, scratch};
 use sda_ingest::app::CorrelatorSettings;
 use sda_ingest::catalog::{CatalogFeed, FeedStart, SharedCatalog, SourcesDone, read_catalog};
 use sda_ingest::pipeline::operators::{CorrelatorConfig, PropagatorRuntime};
-use sda_ingest::pipeline::sinks::files;
 use sda_ingest::pipeline::{Counters, FaultInjection, Parts, build_topology, unix_now};
 use sda_ingest::simulator::{BASE_RECORDS_PER_S, Pacing};
 use sda_ingest::transport::Transports;
@@ -240,21 +239,10 @@ fn main() -> anyhow::Result<()> {
 /// Every record of `audit.jsonl` in `dir`: when it was received (UTC Unix seconds) and its
 /// source-to-audit latency (ms).
 fn audit(dir: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
-    #[derive(serde::Deserialize)]
-    struct Line {
-        received_at: Option<f64>,
-        written_at: f64,
-    }
-    let text = std::fs::read_to_string(dir.join(files::AUDIT))?;
-    text.lines()
-        // The audit trail's chain lines seal the records; they are not records.
-        .filter(|line| !sda_ingest::audit_chain::is_chain_line(line.as_bytes()))
-        .map(|line| {
-            let l: Line = serde_json::from_str(line)?;
-            let received = l.received_at.context("audit record without received_at")?;
-            Ok((received, (l.written_at - received) * 1e3))
-        })
-        .collect()
+    Ok(common::audit_times(dir)?
+        .into_iter()
+        .map(|(received, written)| (received, (written - received) * 1e3))
+        .collect())
 }
 
 /// One replacement of the file, UTC Unix seconds.

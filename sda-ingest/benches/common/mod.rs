@@ -237,6 +237,27 @@ pub(crate) async fn run_built(
     })
 }
 
+/// `(received_at, written_at)` of every record of `audit.jsonl` in `dir`, UTC Unix seconds, in
+/// file order (the chain lines that seal the records are not records).
+pub(crate) fn audit_times(dir: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        received_at: Option<f64>,
+        written_at: f64,
+    }
+    let path: PathBuf = dir.join(files::AUDIT);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .filter(|line| !sda_ingest::audit_chain::is_chain_line(line.as_bytes()))
+        .map(|line| {
+            let l: Line = serde_json::from_str(line)?;
+            let received = l.received_at.context("audit record without received_at")?;
+            Ok((received, l.written_at))
+        })
+        .collect()
+}
+
 /// Source-to-audit latencies of one run, from `audit.jsonl`.
 pub(crate) struct Latencies {
     /// `written_at − received_at` of every record, milliseconds, sorted.
@@ -248,25 +269,11 @@ pub(crate) struct Latencies {
 impl Latencies {
     /// Reads `audit.jsonl` in `dir`.
     pub(crate) fn read(dir: &Path) -> anyhow::Result<Latencies> {
-        #[derive(serde::Deserialize)]
-        struct Line {
-            received_at: Option<f64>,
-            written_at: f64,
-        }
-        let path: PathBuf = dir.join(files::AUDIT);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
         let (mut ms, mut first, mut last) = (Vec::new(), f64::INFINITY, f64::NEG_INFINITY);
-        for line in text.lines() {
-            // The audit trail's chain lines seal the records; they are not records.
-            if sda_ingest::audit_chain::is_chain_line(line.as_bytes()) {
-                continue;
-            }
-            let l: Line = serde_json::from_str(line)?;
-            let received = l.received_at.context("audit record without received_at")?;
-            ms.push((l.written_at - received) * 1e3);
+        for (received, written) in audit_times(dir)? {
+            ms.push((written - received) * 1e3);
             first = first.min(received);
-            last = last.max(l.written_at);
+            last = last.max(written);
         }
         ms.sort_by(f64::total_cmp);
         Ok(Latencies {
@@ -332,17 +339,25 @@ pub(crate) fn process_cpu_seconds() -> f64 {
 /// CPU time process `pid` (`"self"`, or a number) has used so far, seconds, as
 /// [`process_cpu_seconds`].
 pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
-    // The command name in field 2 may hold spaces; the fields after its closing ')' do not.
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    stat_file_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU time, seconds, in a `/proc/.../stat` file: NaN when unreadable.
+fn stat_file_cpu_seconds(path: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 1..];
-            let mut fields = rest.split_whitespace().skip(11);
-            let user: f64 = fields.next()?.parse().ok()?;
-            let system: f64 = fields.next()?.parse().ok()?;
-            Some(user + system)
-        });
-    ticks.map_or(f64::NAN, |t| t / CLOCK_TICKS_PER_S)
+        .and_then(|stat| stat_cpu_seconds(&stat))
+        .unwrap_or(f64::NAN)
+}
+
+/// User + system CPU time, seconds, in the text of a `/proc/.../stat` file. The command name
+/// in field 2 may hold spaces; the fields after its closing ')' do not.
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / CLOCK_TICKS_PER_S)
 }
 
 /// `sysconf(_SC_CLK_TCK)`, 100 on every Linux configuration in use.
@@ -362,13 +377,12 @@ pub(crate) fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let name = stat[open + 1..close].to_owned();
-        let mut fields = stat[close + 1..].split_whitespace().skip(11);
-        let (Some(user), Some(system)) = (fields.next(), fields.next()) else {
+        let Some(seconds) = stat_cpu_seconds(&stat) else {
             continue;
         };
-        let ticks = user.parse::<f64>().unwrap_or(0.0) + system.parse::<f64>().unwrap_or(0.0);
-        *by_name.entry(name).or_insert(0.0) += ticks / CLOCK_TICKS_PER_S;
+        *by_name
+            .entry(stat[open + 1..close].to_owned())
+            .or_insert(0.0) += seconds;
     }
     by_name
 }
@@ -376,14 +390,5 @@ pub(crate) fn thread_cpu_seconds() -> std::collections::BTreeMap<String, f64> {
 /// CPU time of the calling thread so far (user + system), seconds, from
 /// `/proc/thread-self/stat` (Linux; NaN elsewhere); resolution one clock tick (10 ms).
 pub(crate) fn thread_self_cpu_seconds() -> f64 {
-    let ticks = std::fs::read_to_string("/proc/thread-self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 1..];
-            let mut fields = rest.split_whitespace().skip(11);
-            let user: f64 = fields.next()?.parse().ok()?;
-            let system: f64 = fields.next()?.parse().ok()?;
-            Some(user + system)
-        });
-    ticks.map_or(f64::NAN, |t| t / CLOCK_TICKS_PER_S)
+    stat_file_cpu_seconds("/proc/thread-self/stat")
 }

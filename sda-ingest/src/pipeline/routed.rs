@@ -140,38 +140,34 @@ impl DeadLetter {
         windows: &sda_ingest_core::process::event_time::EventTimeConfig,
     ) -> DeadLetter {
         let end = windows.window_end(windows.window_of(obs.epoch));
-        let source = super::sinks::source_of(&obs);
-        DeadLetter {
-            dead_letter_id: origin.dead_letter_id(source, Part::Observation),
-            stage: "validate",
-            reason_code: LATE,
-            reason: format!(
-                "arrived after its event-time window closed: the window ends at {end}, the \
-                 watermark is {watermark_s} and the allowed lateness {} s",
-                windows.allowed_lateness_s
-            ),
-            source,
-            id: Some(obs.id.clone()),
-            pass: None,
-            index: None,
-            record: None,
-            cursor: None,
-            bytes: None,
-            raw: None,
-            received_at: obs.ingest.received_at,
-            observation: Some(obs),
-        }
+        let reason = format!(
+            "arrived after its event-time window closed: the window ends at {end}, the \
+             watermark is {watermark_s} and the allowed lateness {} s",
+            windows.allowed_lateness_s
+        );
+        DeadLetter::of_observation(LATE, reason, obs, origin)
     }
 
     /// The dead letter of an observation, from `origin`, that `validate` rejected for
     /// `reason`.
     pub fn rejected(reason: RejectReason, obs: Observation, origin: Origin) -> DeadLetter {
+        DeadLetter::of_observation(reason.code(), reason.describe().to_owned(), obs, origin)
+    }
+
+    /// A dead letter of `validate`'s for a decoded observation: no raw bytes, the observation
+    /// itself kept.
+    fn of_observation(
+        reason_code: &'static str,
+        reason: String,
+        obs: Observation,
+        origin: Origin,
+    ) -> DeadLetter {
         let source = super::sinks::source_of(&obs);
         DeadLetter {
             dead_letter_id: origin.dead_letter_id(source, Part::Observation),
             stage: "validate",
-            reason_code: reason.code(),
-            reason: reason.describe().to_owned(),
+            reason_code,
+            reason,
             source,
             id: Some(obs.id.clone()),
             pass: None,

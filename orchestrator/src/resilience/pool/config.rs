@@ -70,8 +70,9 @@ impl PoolConfig {
     /// runtime stops CPU-bound tasks from hogging the main runtime's *workers*, but only the OS
     /// scheduler decides who gets a *core*, and at equal priority a main-runtime thread woken by
     /// I/O may wait a scheduler slice (milliseconds) behind a pool thread. At the lowest priority
-    /// the pool still uses every idle cycle, yet yields the core at once to anything else
-    /// (`SCHED_IDLE`: a waking thread of any other policy preempts it immediately), which
+    /// the pool still uses every idle cycle, yet yields the core to anything else (under
+    /// `SCHED_IDLE` the kernel preempts it for a waking thread of any other policy, within
+    /// what the kernel's preemption model and tick allow), which
     /// also means it can be starved by other busy processes. If the OS refuses, a warning is
     /// logged and the threads keep their normal priority.
     ///

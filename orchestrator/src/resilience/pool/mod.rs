@@ -375,7 +375,7 @@ impl Drop for Shared {
 /// Drops the calling thread to the lowest OS priority; see [`PoolConfig::low_priority`].
 ///
 /// On Linux that is the `SCHED_IDLE` policy: a thread of any other policy that wakes up takes
-/// the core from an idle-policy thread at once, whereas a thread at niceness 19 is only weighted
+/// the core from an idle-policy thread at its wake-up, whereas a thread at niceness 19 is only weighted
 /// down (the scheduler may still let it finish its slice, milliseconds, before a woken I/O
 /// thread runs). Where `SCHED_IDLE` is refused, or on other systems, niceness is the fallback.
 fn lower_current_thread_priority() {
