@@ -390,16 +390,13 @@ pub async fn run(
             running.await
         }
     };
-    reporter.abort();
-    publisher.abort();
+    stop_tasks([reporter, publisher]).await;
     crate::telemetry::publish_counters(&counters.snapshot());
     if let Some(control) = control {
         control.stop().await;
     }
     control_audit.stop().await;
-    for peer in peers {
-        peer.abort();
-    }
+    stop_tasks(peers).await;
     shut_down_pool(&pool).await;
     let summary = Summary::new(
         counters.snapshot_with(frames_lost(&monitor)),
@@ -412,6 +409,19 @@ pub async fn run(
     );
     summary.log();
     Ok(summary)
+}
+
+/// Aborts `tasks` and waits (at most a second in all) until each has ended: an aborted task is
+/// only gone once the runtime has dropped it, and the exit counts tasks still alive.
+async fn stop_tasks(tasks: impl IntoIterator<Item = tokio::task::JoinHandle<()>>) {
+    let tasks: Vec<_> = tasks.into_iter().collect();
+    for task in &tasks {
+        task.abort();
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(1), futures::future::join_all(tasks));
+    if ended.await.is_err() {
+        tracing::warn!("a reporter or simulator peer did not end within 1 s of being aborted");
+    }
 }
 
 /// What start-up prepares: the pipeline's parts, its counters and the simulator's peers.
