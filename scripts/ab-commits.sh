@@ -26,6 +26,10 @@
 #               with and without the correlator, each against its hand-wired twin; wall time
 #               per observation (from obs/s) and CPU time per record, four metrics.
 #
+# The benches' own knobs pass through the environment: SDA_BENCH_QUICK=1 makes each run short
+# (the throughput row then moves 100,000 items), for a check of the script in a few minutes
+# once the binaries exist.
+#
 # Printed per metric and label: the median of its time per item over the rounds with min-max,
 # the median of the within-run ratio against the hand-wired baseline (which the load moves
 # less), and against the first label: the throughput ratio of each round (first's time / this
