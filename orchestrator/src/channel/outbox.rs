@@ -234,7 +234,14 @@ impl<T: Message> Outbox<T> {
             // Counted out when the guard drops, with the result.
             return self.send_item_counted(item).await.0;
         }
-        self.send_item(item).await
+        // Tried without waiting in this future's own poll; only the wait is a future of its own
+        // (boxed). An `async fn` awaited here instead is a second state machine polled through
+        // a call on every send; it was the largest entry of the per-message chain's profile
+        // (see BENCHMARKS.md, what checkpoint-aligned acknowledgement costs when unused).
+        match self.try_item(item) {
+            Ok(sent) => sent,
+            Err(rest) => Box::pin(self.wait_rest(rest)).await,
+        }
     }
 
     /// Sends `item` as [`send`](Outbox::send) does and records `position` as the source's
@@ -284,7 +291,11 @@ impl<T: Message> Outbox<T> {
         let (result, guard) = if self.guarded {
             self.send_item_counted(item).await
         } else {
-            (self.send_item(item).await, None)
+            let sent = match self.try_item(item) {
+                Ok(sent) => sent,
+                Err(rest) => Box::pin(self.wait_rest(rest)).await,
+            };
+            (sent, None)
         };
         match guard {
             Some(guard) => guard.finish_at(position),
@@ -422,41 +433,65 @@ impl<T: Message> Outbox<T> {
         (Ok(()), guard)
     }
 
-    /// `send` past the pause gate and the barrier protocol.
-    ///
-    /// Every edge is tried without waiting first; what waits (for a full edge) is boxed, so that
-    /// the future of a send that finds room is small: a large future is copied on every call
-    /// of `send`, which is most of the cost of a send that does not wait.
-    #[inline]
+    /// `send` past the pause gate and the barrier protocol, for the counted paths (which wait
+    /// inside a future of their own anyway): [`try_item`](Outbox::try_item), then the wait.
     async fn send_item(&self, item: T) -> Result<(), SendError> {
+        match self.try_item(item) {
+            Ok(sent) => sent,
+            Err(rest) => Box::pin(self.wait_rest(rest)).await,
+        }
+    }
+
+    /// `send` past the pause gate and the barrier protocol, as far as it goes without waiting:
+    /// `Ok` with the send's outcome when every edge took the item (or is closed), or the
+    /// [`Rest`] to wait for when an edge is full.
+    #[inline]
+    fn try_item(&self, item: T) -> Result<Result<(), SendError>, Rest<T>> {
         match self.edges.as_slice() {
             // The common case, one edge (of any kind, filtered or not), without the general
             // path's loop: the filter, one attempt, and a wait only when the edge (or the
             // item's lane) is full.
             [edge] => {
                 if !keeps(edge, &item) {
-                    return Ok(());
+                    return Ok(Ok(()));
                 }
                 match try_send_on(edge, item) {
-                    Ok(()) => Ok(()),
-                    Err(TrySend::Closed(_)) => Err(undelivered(edge, 1)),
-                    Err(TrySend::Full(item)) => Box::pin(send_on(edge, item)).await,
+                    Ok(()) => Ok(Ok(())),
+                    Err(TrySend::Closed(_)) => Ok(Err(undelivered(edge, 1))),
+                    Err(TrySend::Full(item)) => Err(Rest::One(item)),
                 }
             }
-            [] => Err(SendError {
+            [] => Ok(Err(SendError {
                 edge: String::new(),
                 undelivered: 1,
-            }),
+            })),
             _ => {
                 let mut failed = None;
                 let mut item = Some(item);
                 match self.send_now(0, &mut item, &mut failed) {
-                    None => failed.map_or(Ok(()), Err),
-                    Some((index, piece)) => {
-                        Box::pin(self.send_rest(index, piece, item, failed)).await
-                    }
+                    None => Ok(failed.map_or(Ok(()), Err)),
+                    Some((index, piece)) => Err(Rest::Many {
+                        index,
+                        piece,
+                        item,
+                        failed,
+                    }),
                 }
             }
+        }
+    }
+
+
+    /// The waiting part of a send that [`try_item`](Outbox::try_item) could not finish.
+    async fn wait_rest(&self, rest: Rest<T>) -> Result<(), SendError> {
+        match rest {
+            Rest::One(item) => send_on(&self.edges[0], item).await,
+            Rest::Many {
+                index,
+                piece,
+                item,
+                failed,
+            } => self.send_rest(index, piece, item, failed).await,
         }
     }
 
@@ -828,4 +863,18 @@ async fn send_chunk<T>(
 
 fn elapsed_nanos(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What a send still has to do once an edge was found full.
+enum Rest<T> {
+    /// The one edge is full: wait for room for the item.
+    One(T),
+    /// A fan-out: edge `index` is full with `piece`; `item` is still to go to the edges after
+    /// it (`None` once the last edge has it), and `failed` is the first closed edge met.
+    Many {
+        index: usize,
+        piece: T,
+        item: Option<T>,
+        failed: Option<SendError>,
+    },
 }
