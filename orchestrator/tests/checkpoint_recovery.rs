@@ -189,8 +189,7 @@ fn pipeline(
 async fn run(graph: OperatorGraph, stop: CancellationToken, crash: bool) {
     let built = graph.build().unwrap();
     let shutdown = built.shutdown_handle();
-    let running = built.run(policy());
-    tokio::pin!(running);
+    let mut running = Box::pin(built.run(policy()));
     tokio::select! {
         outcome = &mut running => panic!("the graph ended on its own: {outcome:?}"),
         () = stop.cancelled() => {}
@@ -198,6 +197,12 @@ async fn run(graph: OperatorGraph, stop: CancellationToken, crash: bool) {
     if crash {
         // The run future is dropped: every vertex is aborted where it is, nothing drains, the
         // coordinator stops. What the store holds stays, as a database's would.
+        drop(running);
+        // A checkpoint write already on the blocking pool goes on (in a real crash it would
+        // die with the process): let it end, so that the directory does not change under the
+        // next build. The clock is paused and does not advance while a blocking task runs, so
+        // this sleep ends only once the write has.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         return;
     }
     shutdown.shutdown();
