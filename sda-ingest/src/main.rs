@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     runtime.block_on(signals.close());
     // Dropping the runtime waits for its blocking threads (a file write stuck on a dead disk
     // would wait forever): bound it, and say what was still running.
-    let alive = runtime.metrics().num_alive_tasks();
+    let alive = alive_tasks_after_settling(&runtime);
     if alive > 0 {
         tracing::warn!(
             tasks = alive,
@@ -117,6 +117,24 @@ fn verify_audit(dir: &std::path::Path) -> ExitCode {
     }
     ExitCode::from(if intact { 0 } else { 1 })
 }
+
+/// Tasks still alive once the runtime has had a moment to release those that have ended: a
+/// task whose `JoinHandle` has completed is taken off the runtime's list by its worker thread
+/// just after, so a count taken at once can include a task that has already ended (the signal
+/// listener, closed just before, was seen this way). Waits at most [`SETTLE`].
+fn alive_tasks_after_settling(runtime: &tokio::runtime::Runtime) -> usize {
+    let started = std::time::Instant::now();
+    loop {
+        let alive = runtime.metrics().num_alive_tasks();
+        if alive == 0 || started.elapsed() >= SETTLE {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// How long the exit lets ended tasks be released before it counts those still running.
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// The longest the process waits at exit for tasks and blocking threads still running.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
