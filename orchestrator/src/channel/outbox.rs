@@ -481,7 +481,6 @@ impl<T: Message> Outbox<T> {
         }
     }
 
-
     /// The waiting part of a send that [`try_item`](Outbox::try_item) could not finish.
     async fn wait_rest(&self, rest: Rest<T>) -> Result<(), SendError> {
         match rest {

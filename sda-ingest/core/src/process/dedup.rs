@@ -77,11 +77,63 @@ impl Default for DedupConfig {
 /// assert_eq!(dedup.check(&obs, Duration::ZERO), Verdict::New);
 /// assert_eq!(dedup.check(&obs, Duration::from_secs(1)), Verdict::Duplicate);
 /// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Serialized (as a checkpoint stores it) as its configuration and its keys in arrival order,
+/// each with its arrival time in nanoseconds; the set of keys is rebuilt from them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "Snapshot")]
 pub struct Deduplicator {
     config: DedupConfig,
     seen: HashSet<u64, FastHash>,
     order: VecDeque<(u64, Duration)>,
+}
+
+/// What a [`Deduplicator`] deserializes from: the set of keys is the keys of `order`, and an
+/// arrival time as a number of nanoseconds is a third of the size of a `Duration`'s
+/// `{"secs":…,"nanos":…}`.
+#[derive(Deserialize)]
+struct Snapshot {
+    config: DedupConfig,
+    /// `(fingerprint, arrival in nanoseconds)`, oldest first.
+    order: Vec<(u64, u64)>,
+}
+
+impl Serialize for Deduplicator {
+    /// As [`Snapshot`], straight from the window (no copy of it is made).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Order<'a>(&'a VecDeque<(u64, Duration)>);
+        impl Serialize for Order<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(
+                    self.0
+                        .iter()
+                        .map(|(key, at)| (key, u64::try_from(at.as_nanos()).unwrap_or(u64::MAX))),
+                )
+            }
+        }
+        let mut snapshot = serializer.serialize_struct("Snapshot", 2)?;
+        snapshot.serialize_field("config", &self.config)?;
+        snapshot.serialize_field("order", &Order(&self.order))?;
+        snapshot.end()
+    }
+}
+
+impl From<Snapshot> for Deduplicator {
+    fn from(snapshot: Snapshot) -> Self {
+        let order: VecDeque<(u64, Duration)> = snapshot
+            .order
+            .into_iter()
+            .map(|(key, nanos)| (key, Duration::from_nanos(nanos)))
+            .collect();
+        let mut seen = HashSet::with_capacity_and_hasher(order.len(), FastHash::default());
+        seen.extend(order.iter().map(|(key, _)| *key));
+        Deduplicator {
+            config: snapshot.config,
+            seen,
+            order,
+        }
+    }
 }
 
 impl Default for Deduplicator {
@@ -237,6 +289,37 @@ mod tests {
             ..a.clone()
         };
         assert_eq!(d.check(&jitter, T0), Verdict::Duplicate);
+    }
+
+    #[test]
+    fn a_window_restored_from_its_serialized_form_remembers_and_evicts_the_same() {
+        let config = DedupConfig {
+            max_age: Duration::from_secs(10),
+            max_entries: 100,
+        };
+        let mut original = Deduplicator::new(config);
+        for seq in 0..5 {
+            original.check(
+                &obs(seq, 1.0e6 + f64::from(seq)),
+                Duration::from_millis(1_500) * seq,
+            );
+        }
+        let json = serde_json::to_string(&original).unwrap();
+        let mut restored: Deduplicator = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored.len(), 5);
+        for seq in 0..5 {
+            assert!(restored.has_seen(&obs(seq, 1.0e6 + f64::from(seq))));
+        }
+        // At 12 s, the keys that arrived before 2 s are forgotten, in both.
+        let later = Duration::from_secs(12);
+        let probe = obs(0, 1.0e6);
+        assert_eq!(original.check(&probe, later), Verdict::New);
+        assert_eq!(restored.check(&probe, later), Verdict::New);
+        assert_eq!(restored.len(), original.len());
+        assert_eq!(
+            serde_json::to_string(&restored).unwrap(),
+            serde_json::to_string(&original).unwrap()
+        );
     }
 
     #[test]

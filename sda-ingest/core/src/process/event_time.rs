@@ -166,15 +166,54 @@ pub struct ClosedWindow<T> {
     pub start_s: f64,
     /// Its end (exclusive), UTC Unix seconds.
     pub end_s: f64,
-    /// What was inserted in it, in arrival order.
+    /// What was kept of its records, in arrival order (records counted with
+    /// [`EventWindows::insert_epoch`] keep nothing here).
     pub items: Vec<T>,
+    /// How many records it received, kept or not.
+    pub records: u64,
+    /// The latest epoch among them, UTC Unix seconds.
+    pub latest_s: f64,
+}
+
+/// A record whose window had already closed when it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Late;
+
+/// One open window: what is kept of its records, how many it received and the latest epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Open<T> {
+    items: Vec<T>,
+    records: u64,
+    latest_s: f64,
+}
+
+impl<T> Open<T> {
+    fn count(&mut self, epoch: f64) {
+        self.records += 1;
+        self.latest_s = self.latest_s.max(epoch);
+    }
+}
+
+impl<T> Default for Open<T> {
+    fn default() -> Self {
+        Open {
+            items: Vec::new(),
+            records: 0,
+            // The lowest finite number rather than -inf: a checkpoint stores it as JSON. A
+            // window exists only once a record arrived in it, so it never closes with this.
+            latest_s: f64::MIN,
+        }
+    }
 }
 
 /// Tumbling event-time windows holding items until the watermark closes them.
 ///
 /// Only windows that received something exist; closing them hands them out in window order,
 /// so the results of a sequence of closes do not depend on how the watermark advanced (one
-/// jump or many steps close the same windows in the same order).
+/// jump or many steps close the same windows in the same order). A window keeps the items
+/// inserted in it, and of every record (kept or only counted with
+/// [`insert_epoch`](EventWindows::insert_epoch)) its count and latest epoch: a caller that
+/// needs only the epoch of most records keeps its state, and its checkpoints, small.
 ///
 /// # Examples
 ///
@@ -192,13 +231,16 @@ pub struct ClosedWindow<T> {
 /// assert_eq!(closed[0].items, ["a", "b"]);
 /// // Its window closed: a record for it is late and is given back.
 /// assert_eq!(windows.insert(9.0, "late"), Err("late"));
-/// assert_eq!(windows.close_all()[0].items, ["c"]);
+/// // A record of which only the epoch matters is counted, not kept.
+/// windows.insert_epoch(28.5).unwrap();
+/// let last = &windows.close_all()[0];
+/// assert_eq!((last.items.as_slice(), last.records, last.latest_s), (&["c"][..], 2, 28.5));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventWindows<T> {
     config: EventTimeConfig,
     /// The open windows that received something, by index.
-    open: BTreeMap<i64, Vec<T>>,
+    open: BTreeMap<i64, Open<T>>,
     /// Every window with an index below this is closed.
     closed_below: Option<i64>,
 }
@@ -224,12 +266,35 @@ impl<T> EventWindows<T> {
     ///
     /// The item back when its window has already closed: it is late.
     pub fn insert(&mut self, epoch: f64, item: T) -> Result<(), T> {
+        match self.window(epoch) {
+            Some(window) => {
+                window.count(epoch);
+                window.items.push(item);
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    /// Counts a record taken at `epoch` in its window, keeping nothing of it but its epoch
+    /// (in the window's latest epoch).
+    ///
+    /// # Errors
+    ///
+    /// [`Late`] when its window has already closed.
+    pub fn insert_epoch(&mut self, epoch: f64) -> Result<(), Late> {
+        let window = self.window(epoch).ok_or(Late)?;
+        window.count(epoch);
+        Ok(())
+    }
+
+    /// The open window of `epoch`, made if it received nothing yet; `None` when it has closed.
+    fn window(&mut self, epoch: f64) -> Option<&mut Open<T>> {
         let index = self.config.window_of(epoch);
         if self.closed_below.is_some_and(|below| index < below) {
-            return Err(item);
+            return None;
         }
-        self.open.entry(index).or_default().push(item);
-        Ok(())
+        Some(self.open.entry(index).or_default())
     }
 
     /// Closes every window the watermark `watermark_s` closes and hands them out in order.
@@ -255,18 +320,25 @@ impl<T> EventWindows<T> {
         let closed = std::mem::replace(&mut self.open, still_open);
         closed
             .into_iter()
-            .map(|(index, items)| ClosedWindow {
+            .map(|(index, window)| ClosedWindow {
                 index,
                 start_s: self.config.window_start(index),
                 end_s: self.config.window_end(index),
-                items,
+                items: window.items,
+                records: window.records,
+                latest_s: window.latest_s,
             })
             .collect()
     }
 
-    /// Items held in open windows.
-    pub fn held(&self) -> usize {
-        self.open.values().map(Vec::len).sum()
+    /// Records counted in open windows, kept or not.
+    pub fn held(&self) -> u64 {
+        self.open.values().map(|w| w.records).sum()
+    }
+
+    /// Items kept in open windows.
+    pub fn kept(&self) -> usize {
+        self.open.values().map(|w| w.items.len()).sum()
     }
 
     /// Open windows that hold something.
@@ -305,6 +377,26 @@ mod tests {
         assert_eq!(indices, [0, 1, 2, 3]); // [40, 50) closes at 55
         assert_eq!(jumped[0].items, [1, 5]);
         assert_eq!(one_jump.held(), 1);
+    }
+
+    #[test]
+    fn a_record_counted_by_its_epoch_closes_with_its_window_and_can_be_late() {
+        let mut windows = EventWindows::new(config());
+        windows.insert(12.0, "kept").unwrap();
+        windows.insert_epoch(18.5).unwrap();
+        windows.insert_epoch(11.0).unwrap();
+        assert_eq!((windows.held(), windows.kept()), (3, 1));
+        let closed = windows.close(25.0);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].items, ["kept"]);
+        assert_eq!((closed[0].records, closed[0].latest_s), (3, 18.5));
+        assert_eq!(windows.insert_epoch(19.9), Err(Late));
+        // A window that only counted records still closes, with nothing kept.
+        windows.insert_epoch(33.0).unwrap();
+        let last = windows.close_all();
+        assert_eq!(last.len(), 1);
+        assert_eq!((last[0].index, last[0].items.len()), (3, 0));
+        assert_eq!((last[0].records, last[0].latest_s), (1, 33.0));
     }
 
     #[test]

@@ -219,8 +219,9 @@ impl From<DedicatedPool> for PropagatorRuntime {
     }
 }
 
-/// One observation as a window holds it: its epoch and, when it fixes a point and was
-/// associated, its fix.
+/// One observation as association leaves it: its epoch and, when it fixes a point and was
+/// associated, its fix. Its window keeps the fix; of an observation without one it keeps only
+/// the count and the epoch (most observations fix no point, and the windows are checkpointed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowEntry {
     /// The observation's epoch, UTC Unix seconds.
@@ -256,8 +257,9 @@ pub struct CorrelatorState {
     /// Objects screening has left out (SGP4 failed) and the log has named, for this catalog.
     #[serde(skip)]
     left_out: HashSet<u32>,
-    /// Observations waiting for their event-time window to close.
-    windows: EventWindows<WindowEntry>,
+    /// Observations waiting for their event-time window to close: their fixes, and the count
+    /// and latest epoch of each window.
+    windows: EventWindows<Fix>,
     /// Each object's latest fused state: from the last closed window that fixed it.
     fused: HashMap<u32, FusedState>,
 }
@@ -318,14 +320,20 @@ impl CorrelatorState {
                     index: 0,
                     start_s: f64::NEG_INFINITY,
                     end_s: f64::INFINITY,
-                    items: entries,
+                    records: entries.len() as u64,
+                    latest_s: entries.iter().map(|e| e.epoch).fold(f64::MIN, f64::max),
+                    items: entries.into_iter().filter_map(|e| e.fix).collect(),
                 });
                 0
             }
             Windowing::EventTime(_) => {
                 let mut late = 0;
                 for entry in entries {
-                    if let Err(entry) = self.windows.insert(entry.epoch, entry) {
+                    let in_time = match entry.fix {
+                        Some(fix) => self.windows.insert(entry.epoch, fix).is_ok(),
+                        None => self.windows.insert_epoch(entry.epoch).is_ok(),
+                    };
+                    if !in_time {
                         // Fold its epoch in anyway: screening must still reach past it.
                         self.observe_epochs(std::iter::once(entry.epoch));
                         late += 1;
@@ -338,7 +346,7 @@ impl CorrelatorState {
 
     /// The windows the input watermark `watermark` closes, in order (none in
     /// [`Windowing::Arrival`], or without a watermark).
-    pub fn close(&mut self, watermark: Option<EventTime>) -> Vec<ClosedWindow<WindowEntry>> {
+    pub fn close(&mut self, watermark: Option<EventTime>) -> Vec<ClosedWindow<Fix>> {
         match (self.config.windowing, watermark) {
             (Windowing::EventTime(_), Some(w)) => {
                 self.windows.close(w.as_unix_micros() as f64 / 1e6)
@@ -348,18 +356,17 @@ impl CorrelatorState {
     }
 
     /// Every window still open, in order: the input has ended.
-    pub fn close_all(&mut self) -> Vec<ClosedWindow<WindowEntry>> {
+    pub fn close_all(&mut self) -> Vec<ClosedWindow<Fix>> {
         self.windows.close_all()
     }
 
     /// A window closed: its fixes are fused into the objects' states and screening's horizon
     /// moves to its latest epoch plus the lookahead.
-    pub fn apply(&mut self, window: ClosedWindow<WindowEntry>) {
-        let fixes: Vec<Fix> = window.items.iter().filter_map(|e| e.fix).collect();
-        for state in fusion::fuse(&fixes) {
+    pub fn apply(&mut self, window: ClosedWindow<Fix>) {
+        for state in fusion::fuse(&window.items) {
             self.fused.insert(state.norad_id, state);
         }
-        self.observe_epochs(window.items.iter().map(|e| e.epoch));
+        self.observe_epochs(std::iter::once(window.latest_s));
     }
 
     /// The fused state of `norad_id`, if a closed window has fixed it.
@@ -591,7 +598,7 @@ impl Correlator {
         self.apply_all(closed).await
     }
 
-    async fn apply_all(&self, closed: Vec<ClosedWindow<WindowEntry>>) -> Result<(), PoolError> {
+    async fn apply_all(&self, closed: Vec<ClosedWindow<Fix>>) -> Result<(), PoolError> {
         for window in closed {
             self.state.lock().apply(window);
             self.screen_due(false).await?;
