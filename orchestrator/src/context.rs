@@ -97,7 +97,7 @@ macro_rules! state_accessors {
         /// type before.
         pub fn state<S>(&self) -> Result<State<S>, CheckpointError>
         where
-            S: Serialize + DeserializeOwned + Default + Send + 'static,
+            S: Serialize + DeserializeOwned + Default + Clone + Send + 'static,
         {
             self.meta.cell.state(DEFAULT_STATE_KEY)
         }
@@ -110,7 +110,7 @@ macro_rules! state_accessors {
         /// As [`state`](Self::state).
         pub fn state_named<S>(&self, key: &str) -> Result<State<S>, CheckpointError>
         where
-            S: Serialize + DeserializeOwned + Default + Send + 'static,
+            S: Serialize + DeserializeOwned + Default + Clone + Send + 'static,
         {
             self.meta.cell.state(key)
         }

@@ -946,10 +946,7 @@ impl<T> Inbox<T> {
             self.token = Some(CheckpointToken::new(id, Arc::clone(&self.cell), ack));
             true
         } else {
-            match ack {
-                Ok(ack) => self.cell.ack(id, ack),
-                Err(reason) => self.cell.decline(id, reason),
-            }
+            self.cell.ack(id, ack);
             false
         }
     }

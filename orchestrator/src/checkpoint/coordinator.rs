@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::cell::{Completed, VertexCell};
-use super::store::{CheckpointStore, Snapshot};
+use super::cell::{CapturedState, Completed, VertexCell};
+use super::store::{CheckpointStore, Snapshot, VertexStates};
 use super::{CheckpointConfig, CheckpointStatus};
 use crate::Role;
 use crate::events::{Draft, EventKind, Severity};
@@ -26,8 +26,9 @@ pub(crate) const TARGET: &str = "sda_orchestrator::checkpoint";
 pub(crate) enum Ack {
     /// A source's position as its barrier left it (`None` when it records none).
     Source(Option<serde_json::Value>),
-    /// An operator's or sink's states, by key, as JSON.
-    States(Vec<(String, Vec<u8>)>),
+    /// An operator's or sink's states, by key, as the barrier found them (serialized with the
+    /// checkpoint's write, off the vertex's path).
+    States(Vec<(String, CapturedState)>),
 }
 
 /// What the vertices and the coordinator share: the checkpoint in flight.
@@ -140,6 +141,30 @@ enum Outcome {
     Abandoned(String),
 }
 
+/// Serializes the states the vertices captured at the barrier (see [`CapturedState`]).
+fn serialize_states(
+    captured: Vec<(usize, String, Vec<(String, CapturedState)>)>,
+) -> Result<Vec<VertexStates>, super::CheckpointError> {
+    captured
+        .into_iter()
+        .map(|(index, vertex, states)| {
+            let states = states
+                .into_iter()
+                .map(|(key, state)| {
+                    let bytes = state
+                        .serialize()
+                        .map_err(|e| super::CheckpointError::Decode {
+                            what: format!("state `{key}` of `{vertex}`"),
+                            reason: e.to_string(),
+                        })?;
+                    Ok((key, bytes))
+                })
+                .collect::<Result<_, super::CheckpointError>>()?;
+            Ok((index, vertex, states))
+        })
+        .collect()
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -226,14 +251,7 @@ impl Checkpoints {
             }
             if finished {
                 // Finished for good: its state is final, and it is taken as it is.
-                let ack = match self.cells[index].state_ack() {
-                    Ok(ack) => ack,
-                    Err(reason) => {
-                        tracing::warn!(target: TARGET, operator = %op.name, reason, "no checkpoint: a finished vertex's state did not serialize");
-                        return None;
-                    }
-                };
-                acks[index] = Some(ack);
+                acks[index] = Some(self.cells[index].state_ack());
             } else {
                 expected[index] = true;
             }
@@ -344,23 +362,25 @@ impl Checkpoints {
                 _ => {}
             }
         }
-        let snapshot = Snapshot {
-            id,
-            started_unix_ms: now.saturating_sub(u64::try_from(elapsed.as_millis()).unwrap_or(0)),
-            completed_unix_ms: now,
-            fingerprint: self.fingerprint.clone(),
-            positions,
-            states,
-        };
+        let started_unix_ms = now.saturating_sub(u64::try_from(elapsed.as_millis()).unwrap_or(0));
+        let fingerprint = self.fingerprint.clone();
         let store = self.store.clone();
         let keep = self.config.keep();
-        // File I/O runs on the blocking pool, bounded by what is left of the timeout. A write
-        // that finishes after that leaves a complete, consistent checkpoint that resuming may
-        // use; it is still counted as abandoned here.
+        // Serialization and file I/O run on the blocking pool, bounded by what is left of the
+        // timeout. A write that finishes after that leaves a complete, consistent checkpoint
+        // that resuming may use; it is still counted as abandoned here.
         let deadline = started + self.config.timeout();
         let written = timeout_at(
             deadline,
             tokio::task::spawn_blocking(move || {
+                let snapshot = Snapshot {
+                    id,
+                    started_unix_ms,
+                    completed_unix_ms: now,
+                    fingerprint,
+                    positions,
+                    states: serialize_states(states)?,
+                };
                 let size = store.write(&snapshot)?;
                 if let Err(error) = store.prune(keep, snapshot.id) {
                     tracing::warn!(target: TARGET, %error, "old checkpoints could not be removed");

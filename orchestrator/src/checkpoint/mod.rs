@@ -285,10 +285,12 @@ pub enum CheckpointError {
 /// [`SinkContext::state`](crate::SinkContext::state)). Every incarnation of the vertex gets the
 /// same value, so state kept here survives an in-process restart without any code; a graph
 /// that resumes from a checkpoint starts it from the value recorded there (else from
-/// `S::default()`). The value is serialized with `serde_json` when a checkpoint's barrier is
-/// aligned at the vertex, while the operator is between items.
+/// `S::default()`). When a checkpoint's barrier is aligned at the vertex, while the operator is
+/// between items, the value is cloned; the clone is serialized with `serde_json` as the
+/// checkpoint is written, on the blocking pool. The vertex is held only for the copy, which for
+/// a large state is a small part of the cost of serializing it.
 ///
-/// Lock it briefly, between receives: the inbox locks it to take a snapshot, so a task that
+/// Lock it briefly, between receives: the inbox locks it to take its copy, so a task that
 /// holds the lock while it waits for its own input would wait for itself. (The guard is not
 /// `Send`, so holding it across an `.await` in a vertex's future does not compile.)
 ///
@@ -396,7 +398,7 @@ impl<S> State<S> {
 #[must_use = "a checkpoint completes only once its token is committed; dropping it abandons it"]
 pub struct CheckpointToken {
     id: u64,
-    pending: Option<(Arc<VertexCell>, Result<Ack, String>)>,
+    pending: Option<(Arc<VertexCell>, Ack)>,
 }
 
 impl std::fmt::Debug for CheckpointToken {
@@ -408,7 +410,7 @@ impl std::fmt::Debug for CheckpointToken {
 }
 
 impl CheckpointToken {
-    pub(crate) fn new(id: u64, cell: Arc<VertexCell>, ack: Result<Ack, String>) -> Self {
+    pub(crate) fn new(id: u64, cell: Arc<VertexCell>, ack: Ack) -> Self {
         CheckpointToken {
             id,
             pending: Some((cell, ack)),
@@ -424,10 +426,7 @@ impl CheckpointToken {
     /// the checkpoint is done.
     pub fn commit(mut self) {
         if let Some((cell, ack)) = self.pending.take() {
-            match ack {
-                Ok(ack) => cell.ack(self.id, ack),
-                Err(reason) => cell.decline(self.id, reason),
-            }
+            cell.ack(self.id, ack);
         }
     }
 }
