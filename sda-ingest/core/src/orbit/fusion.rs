@@ -15,6 +15,8 @@
 //! separation at closest approach moves by the difference of the two objects' offsets
 //! ([`fused_miss_km`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::frames::{self, norm, scale, sub};
@@ -96,8 +98,8 @@ pub struct FusedState {
 }
 
 /// Fuses `fixes` per object, in NORAD order: each object's offset is the inverse-variance
-/// weighted mean of its residuals. The fixes are summed in a fixed order (object, epoch,
-/// residual), so the result does not depend on the order they arrived in, to the last bit.
+/// weighted mean of its residuals ([`Fusion`], so the result does not depend on the order
+/// the fixes come in, to the last bit).
 ///
 /// # Examples
 ///
@@ -115,52 +117,88 @@ pub struct FusedState {
 /// assert_eq!(fused[0].fixes, 2);
 /// ```
 pub fn fuse(fixes: &[Fix]) -> Vec<FusedState> {
-    let mut sorted: Vec<&Fix> = fixes.iter().collect();
-    sorted.sort_by(|x, y| {
-        x.norad_id
-            .cmp(&y.norad_id)
-            .then(x.epoch.total_cmp(&y.epoch))
-            .then_with(|| {
-                (x.residual_km.iter().zip(&y.residual_km))
-                    .map(|(a, b)| a.total_cmp(b))
-                    .find(|o| o.is_ne())
-                    .unwrap_or(std::cmp::Ordering::Equal)
+    let mut fusion = Fusion::default();
+    for fix in fixes {
+        fusion.add(fix);
+    }
+    fusion.states()
+}
+
+/// Fixes being fused, added one at a time: per object, how many, the sum of their weights
+/// and of their weighted residuals — all a fused state needs, so an event-time window holds
+/// this (one entry per object) rather than every fix it received, and its checkpoints stay
+/// small.
+///
+/// The sums are kept in fixed point (`i128` units of 2⁻⁶⁴), where addition is exact, so they
+/// do not depend on the order of the fixes: replayed after a crash, or arriving interleaved
+/// differently from several sensors, the same fixes give the same state to the last bit.
+/// Each term is rounded once, when it is converted (products under 2⁻⁶⁴ ≈ 5·10⁻²⁰ are lost,
+/// far below any sensor's noise), and clamped to ±2¹⁰⁴ (a weight above 10¹² — a sigma under
+/// a micrometre — or a residual beyond 10¹² km is not a measurement).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    by_object: BTreeMap<u32, Sums>,
+}
+
+/// One object's sums in a [`Fusion`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Sums {
+    fixes: u32,
+    /// Σ w, fixed point.
+    weight: i128,
+    /// Σ w·r per axis, fixed point.
+    weighted: [i128; 3],
+}
+
+/// 2⁶⁴: one in fixed point.
+const FIXED_ONE: f64 = 18_446_744_073_709_551_616.0;
+/// The largest magnitude of one term, in fixed-point units: 2¹⁰⁴ (2⁴⁰ ≈ 10¹² in value).
+const FIXED_MAX: f64 = 20_282_409_603_651_670_423_947_251_286_016.0;
+
+/// `x` in fixed point, clamped to [`FIXED_MAX`].
+fn fixed(x: f64) -> i128 {
+    // Scaling by a power of two is exact; the cast truncates the rest of the fraction.
+    (x * FIXED_ONE).clamp(-FIXED_MAX, FIXED_MAX) as i128
+}
+
+impl Fusion {
+    /// Adds `fix` (skipped when its weight `1 / sigma²` is not finite).
+    pub fn add(&mut self, fix: &Fix) {
+        let w = 1.0 / (fix.sigma_km * fix.sigma_km);
+        if !w.is_finite() || fix.residual_km.iter().any(|r| !r.is_finite()) {
+            return;
+        }
+        let sums = self.by_object.entry(fix.norad_id).or_default();
+        sums.fixes += 1;
+        // Wrapping addition is associative and commutative, and at most 2¹⁰⁴ a term it cannot
+        // wrap before 2²³ terms of the largest size.
+        sums.weight = sums.weight.wrapping_add(fixed(w));
+        for (acc, r) in sums.weighted.iter_mut().zip(fix.residual_km) {
+            *acc = acc.wrapping_add(fixed(w * r));
+        }
+    }
+
+    /// Whether no fix has been added.
+    pub fn is_empty(&self) -> bool {
+        self.by_object.is_empty()
+    }
+
+    /// The fused state of every object with a fix, in NORAD order.
+    pub fn states(&self) -> Vec<FusedState> {
+        self.by_object
+            .iter()
+            .filter(|(_, sums)| sums.weight > 0)
+            .map(|(&norad_id, sums)| {
+                let total = sums.weight as f64 / FIXED_ONE;
+                FusedState {
+                    norad_id,
+                    offset_km: sums.weighted.map(|x| (x as f64 / FIXED_ONE) / total),
+                    sigma_km: 1.0 / total.sqrt(),
+                    fixes: sums.fixes,
+                }
             })
-            .then(x.sigma_km.total_cmp(&y.sigma_km))
-    });
-    let mut fused: Vec<FusedState> = Vec::new();
-    let mut weights: Vec<f64> = Vec::new();
-    for f in sorted {
-        let w = 1.0 / (f.sigma_km * f.sigma_km);
-        if !w.is_finite() {
-            continue;
-        }
-        match fused.last_mut() {
-            Some(last) if last.norad_id == f.norad_id => {
-                for (acc, r) in last.offset_km.iter_mut().zip(f.residual_km) {
-                    *acc += w * r;
-                }
-                last.fixes += 1;
-                if let Some(total) = weights.last_mut() {
-                    *total += w;
-                }
-            }
-            _ => {
-                fused.push(FusedState {
-                    norad_id: f.norad_id,
-                    offset_km: scale(f.residual_km, w),
-                    sigma_km: 0.0,
-                    fixes: 1,
-                });
-                weights.push(w);
-            }
-        }
+            .collect()
     }
-    for (state, total) in fused.iter_mut().zip(weights) {
-        state.offset_km = scale(state.offset_km, 1.0 / total);
-        state.sigma_km = 1.0 / total.sqrt();
-    }
-    fused
 }
 
 /// The separation at closest approach corrected by fused states, km: `relative_km` is B's
@@ -220,6 +258,73 @@ mod tests {
         let mut reversed = fixes;
         reversed.reverse();
         assert_eq!(fuse(&reversed), fused);
+    }
+
+    proptest::proptest! {
+        /// The sums are exact: any order of the same fixes gives the same states to the last
+        /// bit, and they agree with the weighted mean computed in floating point.
+        #[test]
+        fn fusion_is_exact_whatever_the_order(
+            fixes in proptest::collection::vec(
+                (0_u32..4, -50.0_f64..50.0, -50.0_f64..50.0, -50.0_f64..50.0, 0.001_f64..5.0),
+                1..60,
+            ),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let fixes: Vec<Fix> = fixes
+                .into_iter()
+                .enumerate()
+                .map(|(n, (norad_id, x, y, z, sigma_km))| Fix {
+                    norad_id,
+                    epoch: n as f64,
+                    residual_km: [x, y, z],
+                    sigma_km,
+                })
+                .collect();
+            let mut shuffled = fixes.clone();
+            // A deterministic shuffle from the seed.
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let fused = fuse(&fixes);
+            proptest::prop_assert_eq!(&fuse(&shuffled), &fused);
+            for state in &fused {
+                let mine: Vec<&Fix> = fixes.iter().filter(|f| f.norad_id == state.norad_id).collect();
+                let total: f64 = mine.iter().map(|f| 1.0 / (f.sigma_km * f.sigma_km)).sum();
+                for axis in 0..3 {
+                    let mean = mine
+                        .iter()
+                        .map(|f| f.residual_km[axis] / (f.sigma_km * f.sigma_km))
+                        .sum::<f64>()
+                        / total;
+                    proptest::prop_assert!((state.offset_km[axis] - mean).abs() <= 1e-9 * (1.0 + mean.abs()));
+                }
+                proptest::prop_assert!((state.sigma_km - 1.0 / total.sqrt()).abs() <= 1e-12 * state.sigma_km.max(1.0));
+                proptest::prop_assert_eq!(state.fixes as usize, mine.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_fusion_survives_its_serialized_form() {
+        let mut fusion = Fusion::default();
+        for (n, sigma_km) in [0.05, 0.02, 1.0e-3].into_iter().enumerate() {
+            fusion.add(&Fix {
+                norad_id: 40_000 + n as u32 % 2,
+                epoch: n as f64,
+                residual_km: [0.3, -0.1 * n as f64, 7.0e-9],
+                sigma_km,
+            });
+        }
+        let json = serde_json::to_string(&fusion).unwrap();
+        let back: Fusion = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, fusion);
+        assert_eq!(back.states(), fusion.states());
+        assert_eq!(fusion.states().len(), 2);
     }
 
     #[test]

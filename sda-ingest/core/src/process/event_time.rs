@@ -159,17 +159,17 @@ impl OutOfOrderness {
 
 /// A window that has closed, with what arrived in it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClosedWindow<T> {
+pub struct ClosedWindow<A> {
     /// The window's index ([`EventTimeConfig::window_of`]).
     pub index: i64,
     /// Its start, UTC Unix seconds.
     pub start_s: f64,
     /// Its end (exclusive), UTC Unix seconds.
     pub end_s: f64,
-    /// What was kept of its records, in arrival order (records counted with
-    /// [`EventWindows::insert_epoch`] keep nothing here).
-    pub items: Vec<T>,
-    /// How many records it received, kept or not.
+    /// What its records left in its accumulator (for `EventWindows<Vec<T>>`, the items
+    /// inserted, in arrival order).
+    pub contents: A,
+    /// How many records it received.
     pub records: u64,
     /// The latest epoch among them, UTC Unix seconds.
     pub latest_s: f64,
@@ -179,25 +179,18 @@ pub struct ClosedWindow<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Late;
 
-/// One open window: what is kept of its records, how many it received and the latest epoch.
+/// One open window: its accumulator, how many records it received and their latest epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Open<T> {
-    items: Vec<T>,
+struct Open<A> {
+    contents: A,
     records: u64,
     latest_s: f64,
 }
 
-impl<T> Open<T> {
-    fn count(&mut self, epoch: f64) {
-        self.records += 1;
-        self.latest_s = self.latest_s.max(epoch);
-    }
-}
-
-impl<T> Default for Open<T> {
+impl<A: Default> Default for Open<A> {
     fn default() -> Self {
         Open {
-            items: Vec::new(),
+            contents: A::default(),
             records: 0,
             // The lowest finite number rather than -inf: a checkpoint stores it as JSON. A
             // window exists only once a record arrived in it, so it never closes with this.
@@ -206,14 +199,18 @@ impl<T> Default for Open<T> {
     }
 }
 
-/// Tumbling event-time windows holding items until the watermark closes them.
+/// Tumbling event-time windows, each with an accumulator `A` that its records are added to
+/// until the watermark closes it.
 ///
 /// Only windows that received something exist; closing them hands them out in window order,
 /// so the results of a sequence of closes do not depend on how the watermark advanced (one
-/// jump or many steps close the same windows in the same order). A window keeps the items
-/// inserted in it, and of every record (kept or only counted with
-/// [`insert_epoch`](EventWindows::insert_epoch)) its count and latest epoch: a caller that
-/// needs only the epoch of most records keeps its state, and its checkpoints, small.
+/// jump or many steps close the same windows in the same order). Besides its accumulator a
+/// window counts its records and keeps their latest epoch.
+///
+/// The accumulator is what a window holds until it closes, and what a checkpoint stores: a
+/// `Vec` of the records (with [`insert`](EventWindows::insert)) keeps everything, while an
+/// aggregate updated as records arrive ([`insert_with`](EventWindows::insert_with), Flink's
+/// incremental window aggregation) keeps the state as small as the result needs.
 ///
 /// # Examples
 ///
@@ -228,24 +225,31 @@ impl<T> Default for Open<T> {
 /// assert!(windows.close(14.9).is_empty());
 /// let closed = windows.close(15.0); // [0, 10) closes at 10 + 5
 /// assert_eq!(closed.len(), 1);
-/// assert_eq!(closed[0].items, ["a", "b"]);
+/// assert_eq!(closed[0].contents, ["a", "b"]);
 /// // Its window closed: a record for it is late and is given back.
 /// assert_eq!(windows.insert(9.0, "late"), Err("late"));
 /// // A record of which only the epoch matters is counted, not kept.
 /// windows.insert_epoch(28.5).unwrap();
 /// let last = &windows.close_all()[0];
-/// assert_eq!((last.items.as_slice(), last.records, last.latest_s), (&["c"][..], 2, 28.5));
+/// assert_eq!((last.contents.as_slice(), last.records, last.latest_s), (&["c"][..], 2, 28.5));
+///
+/// // An aggregate per window: a sum.
+/// let mut sums = EventWindows::<f64>::new(EventTimeConfig { window_s: 10.0, allowed_lateness_s: 0.0 });
+/// for (epoch, value) in [(1.0, 2.5), (4.0, 0.5), (12.0, 1.0)] {
+///     sums.insert_with(epoch, |sum| *sum += value).unwrap();
+/// }
+/// assert_eq!(sums.close(10.0)[0].contents, 3.0);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventWindows<T> {
+pub struct EventWindows<A> {
     config: EventTimeConfig,
     /// The open windows that received something, by index.
-    open: BTreeMap<i64, Open<T>>,
+    open: BTreeMap<i64, Open<A>>,
     /// Every window with an index below this is closed.
     closed_below: Option<i64>,
 }
 
-impl<T> EventWindows<T> {
+impl<A: Default> EventWindows<A> {
     /// No window yet.
     pub fn new(config: EventTimeConfig) -> Self {
         EventWindows {
@@ -260,45 +264,35 @@ impl<T> EventWindows<T> {
         &self.config
     }
 
-    /// Puts `item`, taken at `epoch`, in its window.
+    /// Adds a record taken at `epoch` to its window: counted, its epoch kept if the latest,
+    /// and `add` applied to the window's accumulator.
     ///
     /// # Errors
     ///
-    /// The item back when its window has already closed: it is late.
-    pub fn insert(&mut self, epoch: f64, item: T) -> Result<(), T> {
-        match self.window(epoch) {
-            Some(window) => {
-                window.count(epoch);
-                window.items.push(item);
-                Ok(())
-            }
-            None => Err(item),
+    /// [`Late`] when its window has already closed (`add` is not called).
+    pub fn insert_with(&mut self, epoch: f64, add: impl FnOnce(&mut A)) -> Result<(), Late> {
+        let index = self.config.window_of(epoch);
+        if self.closed_below.is_some_and(|below| index < below) {
+            return Err(Late);
         }
+        let window = self.open.entry(index).or_default();
+        window.records += 1;
+        window.latest_s = window.latest_s.max(epoch);
+        add(&mut window.contents);
+        Ok(())
     }
 
-    /// Counts a record taken at `epoch` in its window, keeping nothing of it but its epoch
-    /// (in the window's latest epoch).
+    /// Counts a record taken at `epoch` in its window, leaving the accumulator as it is.
     ///
     /// # Errors
     ///
     /// [`Late`] when its window has already closed.
     pub fn insert_epoch(&mut self, epoch: f64) -> Result<(), Late> {
-        let window = self.window(epoch).ok_or(Late)?;
-        window.count(epoch);
-        Ok(())
-    }
-
-    /// The open window of `epoch`, made if it received nothing yet; `None` when it has closed.
-    fn window(&mut self, epoch: f64) -> Option<&mut Open<T>> {
-        let index = self.config.window_of(epoch);
-        if self.closed_below.is_some_and(|below| index < below) {
-            return None;
-        }
-        Some(self.open.entry(index).or_default())
+        self.insert_with(epoch, |_| {})
     }
 
     /// Closes every window the watermark `watermark_s` closes and hands them out in order.
-    pub fn close(&mut self, watermark_s: f64) -> Vec<ClosedWindow<T>> {
+    pub fn close(&mut self, watermark_s: f64) -> Vec<ClosedWindow<A>> {
         // The first window that is still open: the one holding `watermark - lateness`.
         let first_open = self
             .config
@@ -307,11 +301,11 @@ impl<T> EventWindows<T> {
     }
 
     /// Closes every window (the input has ended) and hands them out in order.
-    pub fn close_all(&mut self) -> Vec<ClosedWindow<T>> {
+    pub fn close_all(&mut self) -> Vec<ClosedWindow<A>> {
         self.close_below(i64::MAX)
     }
 
-    fn close_below(&mut self, below: i64) -> Vec<ClosedWindow<T>> {
+    fn close_below(&mut self, below: i64) -> Vec<ClosedWindow<A>> {
         if self.closed_below.is_some_and(|b| b >= below) {
             return Vec::new();
         }
@@ -324,26 +318,37 @@ impl<T> EventWindows<T> {
                 index,
                 start_s: self.config.window_start(index),
                 end_s: self.config.window_end(index),
-                items: window.items,
+                contents: window.contents,
                 records: window.records,
                 latest_s: window.latest_s,
             })
             .collect()
     }
 
-    /// Records counted in open windows, kept or not.
+    /// Records counted in open windows.
     pub fn held(&self) -> u64 {
         self.open.values().map(|w| w.records).sum()
-    }
-
-    /// Items kept in open windows.
-    pub fn kept(&self) -> usize {
-        self.open.values().map(|w| w.items.len()).sum()
     }
 
     /// Open windows that hold something.
     pub fn open_windows(&self) -> usize {
         self.open.len()
+    }
+}
+
+impl<T> EventWindows<Vec<T>> {
+    /// Puts `item`, taken at `epoch`, in its window.
+    ///
+    /// # Errors
+    ///
+    /// The item back when its window has already closed: it is late.
+    pub fn insert(&mut self, epoch: f64, item: T) -> Result<(), T> {
+        let mut item = Some(item);
+        match self.insert_with(epoch, |items| items.extend(item.take())) {
+            Ok(()) => Ok(()),
+            // Late: `add` was not called, so the item is still here to give back.
+            Err(Late) => item.map_or(Ok(()), Err),
+        }
     }
 }
 
@@ -375,7 +380,7 @@ mod tests {
         assert_eq!(jumped, stepped);
         let indices: Vec<i64> = jumped.iter().map(|w| w.index).collect();
         assert_eq!(indices, [0, 1, 2, 3]); // [40, 50) closes at 55
-        assert_eq!(jumped[0].items, [1, 5]);
+        assert_eq!(jumped[0].contents, [1, 5]);
         assert_eq!(one_jump.held(), 1);
     }
 
@@ -385,17 +390,17 @@ mod tests {
         windows.insert(12.0, "kept").unwrap();
         windows.insert_epoch(18.5).unwrap();
         windows.insert_epoch(11.0).unwrap();
-        assert_eq!((windows.held(), windows.kept()), (3, 1));
+        assert_eq!(windows.held(), 3);
         let closed = windows.close(25.0);
         assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].items, ["kept"]);
+        assert_eq!(closed[0].contents, ["kept"]);
         assert_eq!((closed[0].records, closed[0].latest_s), (3, 18.5));
         assert_eq!(windows.insert_epoch(19.9), Err(Late));
         // A window that only counted records still closes, with nothing kept.
         windows.insert_epoch(33.0).unwrap();
         let last = windows.close_all();
         assert_eq!(last.len(), 1);
-        assert_eq!((last[0].index, last[0].items.len()), (3, 0));
+        assert_eq!((last[0].index, last[0].contents.len()), (3, 0));
         assert_eq!((last[0].records, last[0].latest_s), (1, 33.0));
     }
 
@@ -405,7 +410,7 @@ mod tests {
         windows.insert(12.0, "x").unwrap();
         assert!(windows.close(24.0).is_empty()); // [10, 20) closes at 25
         assert_eq!(windows.insert(19.9, "in time"), Ok(()));
-        assert_eq!(windows.close(25.0)[0].items, ["x", "in time"]);
+        assert_eq!(windows.close(25.0)[0].contents, ["x", "in time"]);
         assert_eq!(windows.insert(19.9, "late"), Err("late"));
         assert!(config().is_late(19.9, Some(25.0)));
         assert!(!config().is_late(20.0, Some(25.0)));

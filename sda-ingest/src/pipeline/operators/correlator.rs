@@ -25,7 +25,7 @@ use sda_ingest_core::orbit::associate::IndexedCatalog;
 use sda_ingest_core::orbit::conjunction::{
     Conjunction, Screening, ScreeningConfig, ScreeningPlan, merge,
 };
-use sda_ingest_core::orbit::fusion::{self, Fix, FusedState};
+use sda_ingest_core::orbit::fusion::{self, Fix, FusedState, Fusion};
 use sda_ingest_core::orbit::propagate::PropagateError;
 use sda_ingest_core::process::event_time::{ClosedWindow, EventTimeConfig, EventWindows};
 use sda_orchestrator::checkpoint::State;
@@ -220,8 +220,8 @@ impl From<DedicatedPool> for PropagatorRuntime {
 }
 
 /// One observation as association leaves it: its epoch and, when it fixes a point and was
-/// associated, its fix. Its window keeps the fix; of an observation without one it keeps only
-/// the count and the epoch (most observations fix no point, and the windows are checkpointed).
+/// associated, its fix. Its window adds the fix to its [`Fusion`] and counts the observation;
+/// nothing else of it is kept (the windows are checkpointed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowEntry {
     /// The observation's epoch, UTC Unix seconds.
@@ -257,9 +257,9 @@ pub struct CorrelatorState {
     /// Objects screening has left out (SGP4 failed) and the log has named, for this catalog.
     #[serde(skip)]
     left_out: HashSet<u32>,
-    /// Observations waiting for their event-time window to close: their fixes, and the count
-    /// and latest epoch of each window.
-    windows: EventWindows<Fix>,
+    /// Observations waiting for their event-time window to close: each window's fixes, fused
+    /// as they arrive, and its count and latest epoch.
+    windows: EventWindows<Fusion>,
     /// Each object's latest fused state: from the last closed window that fixed it.
     fused: HashMap<u32, FusedState>,
 }
@@ -322,7 +322,13 @@ impl CorrelatorState {
                     end_s: f64::INFINITY,
                     records: entries.len() as u64,
                     latest_s: entries.iter().map(|e| e.epoch).fold(f64::MIN, f64::max),
-                    items: entries.into_iter().filter_map(|e| e.fix).collect(),
+                    contents: entries.iter().filter_map(|e| e.fix).fold(
+                        Fusion::default(),
+                        |mut fusion, fix| {
+                            fusion.add(&fix);
+                            fusion
+                        },
+                    ),
                 });
                 0
             }
@@ -330,9 +336,10 @@ impl CorrelatorState {
                 let mut late = 0;
                 for entry in entries {
                     let in_time = match entry.fix {
-                        Some(fix) => self.windows.insert(entry.epoch, fix).is_ok(),
-                        None => self.windows.insert_epoch(entry.epoch).is_ok(),
-                    };
+                        Some(fix) => self.windows.insert_with(entry.epoch, |f| f.add(&fix)),
+                        None => self.windows.insert_epoch(entry.epoch),
+                    }
+                    .is_ok();
                     if !in_time {
                         // Fold its epoch in anyway: screening must still reach past it.
                         self.observe_epochs(std::iter::once(entry.epoch));
@@ -346,7 +353,7 @@ impl CorrelatorState {
 
     /// The windows the input watermark `watermark` closes, in order (none in
     /// [`Windowing::Arrival`], or without a watermark).
-    pub fn close(&mut self, watermark: Option<EventTime>) -> Vec<ClosedWindow<Fix>> {
+    pub fn close(&mut self, watermark: Option<EventTime>) -> Vec<ClosedWindow<Fusion>> {
         match (self.config.windowing, watermark) {
             (Windowing::EventTime(_), Some(w)) => {
                 self.windows.close(w.as_unix_micros() as f64 / 1e6)
@@ -356,14 +363,14 @@ impl CorrelatorState {
     }
 
     /// Every window still open, in order: the input has ended.
-    pub fn close_all(&mut self) -> Vec<ClosedWindow<Fix>> {
+    pub fn close_all(&mut self) -> Vec<ClosedWindow<Fusion>> {
         self.windows.close_all()
     }
 
     /// A window closed: its fixes are fused into the objects' states and screening's horizon
     /// moves to its latest epoch plus the lookahead.
-    pub fn apply(&mut self, window: ClosedWindow<Fix>) {
-        for state in fusion::fuse(&window.items) {
+    pub fn apply(&mut self, window: ClosedWindow<Fusion>) {
+        for state in window.contents.states() {
             self.fused.insert(state.norad_id, state);
         }
         self.observe_epochs(std::iter::once(window.latest_s));
@@ -598,7 +605,7 @@ impl Correlator {
         self.apply_all(closed).await
     }
 
-    async fn apply_all(&self, closed: Vec<ClosedWindow<Fix>>) -> Result<(), PoolError> {
+    async fn apply_all(&self, closed: Vec<ClosedWindow<Fusion>>) -> Result<(), PoolError> {
         for window in closed {
             self.state.lock().apply(window);
             self.screen_due(false).await?;
