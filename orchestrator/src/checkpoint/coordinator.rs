@@ -141,9 +141,12 @@ enum Outcome {
     Abandoned(String),
 }
 
+/// One vertex's states as its barrier captured them: its index, its name, its states by key.
+type CapturedStates = (usize, String, Vec<(String, CapturedState)>);
+
 /// Serializes the states the vertices captured at the barrier (see [`CapturedState`]).
 fn serialize_states(
-    captured: Vec<(usize, String, Vec<(String, CapturedState)>)>,
+    captured: Vec<CapturedStates>,
 ) -> Result<Vec<VertexStates>, super::CheckpointError> {
     captured
         .into_iter()
