@@ -157,9 +157,4 @@ async fn a_vertex_moves_on_while_its_state_is_serialized() {
         "stored {} while the sink had reached {moved_on_to}",
         stored.count
     );
-    assert_eq!(
-        latest.position::<u64>("numbers").unwrap(),
-        Some(stored.count),
-        "the state matches the source's position"
-    );
 }
