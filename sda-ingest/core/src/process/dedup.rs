@@ -99,7 +99,8 @@ struct Snapshot {
 }
 
 impl Serialize for Deduplicator {
-    /// As [`Snapshot`], straight from the window (no copy of it is made).
+    /// Its configuration and its keys in arrival order with their arrival times in
+    /// nanoseconds, straight from the window (no copy of it is made).
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         struct Order<'a>(&'a VecDeque<(u64, Duration)>);
