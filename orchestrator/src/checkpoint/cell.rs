@@ -419,19 +419,22 @@ impl VertexCell {
     /// source's lock.
     fn emit_pending(&self, source: &SourceCell, inner: &mut SourceInner) {
         let id = std::mem::take(&mut inner.pending);
+        if id != 0 {
+            let position = inner.json();
+            self.push(Marks::barrier(id));
+            match position {
+                Ok(position) => self.ack(id, Ack::Source(position)),
+                Err(e) => self.decline(
+                    id,
+                    format!("the position of `{}` did not serialize: {e}", self.name),
+                ),
+            }
+        }
+        // Cleared only now that the barrier is on the edges: a send that starts meanwhile sees
+        // the flag, waits for the lock held here and puts its item behind the barrier. Cleared
+        // before the push, such a send (on another thread) could put its item on the edge
+        // ahead of the barrier whose position does not cover it.
         source.state.fetch_and(!PENDING, Ordering::AcqRel);
-        if id == 0 {
-            return;
-        }
-        let position = inner.json();
-        self.push(Marks::barrier(id));
-        match position {
-            Ok(position) => self.ack(id, Ack::Source(position)),
-            Err(e) => self.decline(
-                id,
-                format!("the position of `{}` did not serialize: {e}", self.name),
-            ),
-        }
     }
 }
 
