@@ -292,7 +292,9 @@ const SENDER: usize = 2;
 /// `state` holds the number of sends in progress and a flag for a pending barrier, so that a
 /// send costs two atomic operations when no barrier is pending. A barrier is emitted by whoever
 /// sees it pending with no send in progress: the coordinator when it requests it, or the send
-/// that ends last; a send that starts while one is pending emits it first. (A send counts
+/// that ends last; a send that starts while one is pending emits it first (or, when another
+/// thread is emitting it, waits for the lock: the flag stays up until the barrier is on the
+/// edges). (A send counts
 /// itself in only while it may have items on an edge: one that waits for room on a lone plain
 /// edge with nothing sent yet waits counted out, see `Outbox::send_item_counted`.) The emission and the
 /// position it records happen under `inner`'s lock, where `send_at` also records the position
