@@ -68,10 +68,9 @@ pub(crate) trait ErasedState: Send + Sync {
 /// A state's value as a barrier found it, serialized (as JSON) when the checkpoint is written.
 ///
 /// A barrier is aligned at a vertex while the vertex waits for it, so whatever is done there
-/// holds the vertex — and, at saturation, everything upstream of it. A copy is a fraction of the
-/// cost of serializing (a state of 60 MiB of JSON is a few MiB of memory to copy), so the
-/// vertex only copies its states and the serialization runs with the write, on the blocking
-/// pool: Flink's asynchronous snapshots, with a clone in place of copy-on-write.
+/// holds the vertex — and, at saturation, everything upstream of it. The vertex only copies its
+/// states there (a clone, no encoding) and the serialization runs with the write, on the
+/// blocking pool: Flink's asynchronous snapshots, with a clone in place of copy-on-write.
 pub(crate) struct CapturedState(Box<dyn FnOnce() -> Result<Vec<u8>, serde_json::Error> + Send>);
 
 impl CapturedState {

@@ -287,8 +287,8 @@ pub enum CheckpointError {
 /// that resumes from a checkpoint starts it from the value recorded there (else from
 /// `S::default()`). When a checkpoint's barrier is aligned at the vertex, while the operator is
 /// between items, the value is cloned; the clone is serialized with `serde_json` as the
-/// checkpoint is written, on the blocking pool. The vertex is held only for the copy, which for
-/// a large state is a small part of the cost of serializing it.
+/// checkpoint is written, on the blocking pool. The vertex is held only for the copy, not for
+/// the encoding.
 ///
 /// Lock it briefly, between receives: the inbox locks it to take its copy, so a task that
 /// holds the lock while it waits for its own input would wait for itself. (The guard is not

@@ -181,3 +181,27 @@ impl DeadLetter {
         }
     }
 }
+
+#[cfg(test)]
+impl DeadLetter {
+    /// A dead letter from `normalize` with `id`, `source` and `reason_code` and nothing else:
+    /// for tests of the sinks, which read only those.
+    pub(crate) fn bare(id: &str, source: SensorKind, reason_code: &'static str) -> DeadLetter {
+        DeadLetter {
+            dead_letter_id: id.into(),
+            stage: "normalize",
+            reason_code,
+            reason: String::new(),
+            source,
+            id: None,
+            pass: None,
+            index: None,
+            record: None,
+            cursor: None,
+            bytes: None,
+            raw: None,
+            observation: None,
+            received_at: None,
+        }
+    }
+}

@@ -117,11 +117,7 @@ pub struct FusedState {
 /// assert_eq!(fused[0].fixes, 2);
 /// ```
 pub fn fuse(fixes: &[Fix]) -> Vec<FusedState> {
-    let mut fusion = Fusion::default();
-    for fix in fixes {
-        fusion.add(fix);
-    }
-    fusion.states()
+    fixes.iter().collect::<Fusion>().states()
 }
 
 /// Fixes being fused, added one at a time: per object, how many, the sum of their weights
@@ -178,11 +174,6 @@ impl Fusion {
         }
     }
 
-    /// Whether no fix has been added.
-    pub fn is_empty(&self) -> bool {
-        self.by_object.is_empty()
-    }
-
     /// The fused state of every object with a fix, in NORAD order.
     pub fn states(&self) -> Vec<FusedState> {
         self.by_object
@@ -198,6 +189,17 @@ impl Fusion {
                 }
             })
             .collect()
+    }
+}
+
+impl<'a> FromIterator<&'a Fix> for Fusion {
+    /// The fusion of `fixes`, each [added](Fusion::add).
+    fn from_iter<I: IntoIterator<Item = &'a Fix>>(fixes: I) -> Self {
+        let mut fusion = Fusion::default();
+        for fix in fixes {
+            fusion.add(fix);
+        }
+        fusion
     }
 }
 

@@ -322,13 +322,7 @@ impl CorrelatorState {
                     end_s: f64::INFINITY,
                     records: entries.len() as u64,
                     latest_s: entries.iter().map(|e| e.epoch).fold(f64::MIN, f64::max),
-                    contents: entries.iter().filter_map(|e| e.fix).fold(
-                        Fusion::default(),
-                        |mut fusion, fix| {
-                            fusion.add(&fix);
-                            fusion
-                        },
-                    ),
+                    contents: entries.iter().filter_map(|e| e.fix.as_ref()).collect(),
                 });
                 0
             }

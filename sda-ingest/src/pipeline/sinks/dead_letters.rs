@@ -167,22 +167,7 @@ mod tests {
     use crate::pipeline::DeadLetter;
 
     fn letter(source: SensorKind, code: &'static str) -> Routed {
-        Routed::DeadLetter(Arc::new(DeadLetter {
-            dead_letter_id: String::new(),
-            stage: "normalize",
-            reason_code: code,
-            reason: String::new(),
-            source,
-            id: None,
-            pass: None,
-            index: None,
-            record: None,
-            cursor: None,
-            bytes: None,
-            raw: None,
-            observation: None,
-            received_at: None,
-        }))
+        Routed::DeadLetter(Arc::new(DeadLetter::bare("", source, code)))
     }
 
     fn limit(per_second: u32, burst: u32) -> DeadLetterLimit {

@@ -795,22 +795,11 @@ mod tests {
     }
 
     fn dead_letter(id: &str) -> Routed {
-        Routed::DeadLetter(Arc::new(crate::pipeline::DeadLetter {
-            dead_letter_id: id.into(),
-            stage: "normalize",
-            reason_code: "bad_magic",
-            reason: String::new(),
-            source: SensorKind::Radar,
-            id: None,
-            pass: None,
-            index: None,
-            record: None,
-            cursor: None,
-            bytes: None,
-            raw: None,
-            observation: None,
-            received_at: None,
-        }))
+        Routed::DeadLetter(Arc::new(crate::pipeline::DeadLetter::bare(
+            id,
+            SensorKind::Radar,
+            "bad_magic",
+        )))
     }
 
     async fn write_letters(
