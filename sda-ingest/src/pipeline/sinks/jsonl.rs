@@ -2,11 +2,11 @@
 //! only once its bytes are in the file. The sinks and the hand-wired benchmark baseline share
 //! it.
 //!
-//! **When a line counts as written.** `tokio::fs::File` hands each write to a blocking thread
-//! and returns before the bytes reach the file; an error of that write is only reported by the
-//! *next* operation on the file. So a buffer handed over is "in flight" until the next write or
-//! flush comes back successfully, and only then are its lines counted as written. This keeps
-//! encoding the next buffer overlapped with writing the last one, and the count exact.
+//! **When a line counts as written.** A full buffer is handed to a blocking thread, which
+//! writes it (`write_all` on the file) while the sink encodes the next one; the buffer is "in
+//! flight" until that write has come back successfully — checked at the next hand-over or
+//! flush — and only then are its lines counted as written. This keeps encoding the next buffer
+//! overlapped with writing the last one, and the count exact.
 //!
 //! **When a write fails.** The lines in flight and in the buffer are counted as unwritten, and
 //! the file is truncated back to the end of the last line known to be written, so a partial last
@@ -15,15 +15,19 @@
 //!
 //! **Chained files.** A file opened with [`JsonlFile::open_chained`] is hash-chained (see
 //! [`crate::audit_chain`]): every buffer handed to the file ends with one chain line sealing
-//! its lines. A chain line is not a record and is never counted. The chain's state follows the
-//! file's: a failed write that truncates the file back also takes the chain back, so the file
-//! always ends with an intact block.
+//! its lines. A chain line is not a record and is never counted. The seal is computed on the
+//! blocking thread that writes the buffer, not on the sink's task: hashing every byte costs
+//! about as much as encoding it, and the sink's task is on the pipeline's path. The chain's state
+//! follows the file's: a failed write that truncates the file back also takes the chain back, so
+//! the file always ends with an intact block.
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use sda_ingest_core::SensorKind;
-use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use crate::audit_chain::ChainState;
 
@@ -75,13 +79,17 @@ impl Tally {
 /// A JSONL file opened for appending, with the lines not yet known to be in it.
 #[derive(Debug)]
 pub struct JsonlFile {
-    file: tokio::fs::File,
+    /// The file, while no write is in flight (the write's thread holds it meanwhile).
+    file: Option<std::fs::File>,
+    /// The write in flight, if any.
+    flight: Option<JoinHandle<Flight>>,
     buf: Vec<u8>,
+    /// The buffer of the last write, cleared, for the next one.
+    spare: Vec<u8>,
     /// Lines in `buf`.
     pending: Tally,
     /// Lines handed to the file whose write has not been confirmed yet.
     in_flight: Tally,
-    in_flight_bytes: u64,
     /// The file's length through the last line known to be written.
     committed: u64,
     /// Lines whose fate was decided since the last [`JsonlFile::take_settled`].
@@ -89,29 +97,20 @@ pub struct JsonlFile {
     unwritten: Tally,
     name: &'static str,
     path: PathBuf,
-    /// The hash chain of a chained file; `None` for a plain one.
-    chain: Option<Chain>,
+    /// Where the chain of a chained file stands through the last line known to be written;
+    /// `None` for a plain file.
+    chain: Option<ChainState>,
 }
 
-/// A chained file's chain, where it stands for each part of the file.
-#[derive(Debug, Clone, Copy)]
-struct Chain {
-    /// After the last block handed to the file.
-    sealed: ChainState,
-    /// After the block in flight.
-    in_flight: ChainState,
-    /// After the last block known to be in the file.
-    confirmed: ChainState,
-}
-
-impl Chain {
-    fn at(state: ChainState) -> Self {
-        Chain {
-            sealed: state,
-            in_flight: state,
-            confirmed: state,
-        }
-    }
+/// What a write on the blocking thread gives back.
+#[derive(Debug)]
+struct Flight {
+    file: std::fs::File,
+    /// The buffer written (with its chain line), to be reused.
+    buf: Vec<u8>,
+    result: std::io::Result<()>,
+    /// The chain's state after the block, for a chained file.
+    sealed: Option<ChainState>,
 }
 
 impl JsonlFile {
@@ -133,11 +132,12 @@ impl JsonlFile {
             .with_context(|| format!("{name}: cannot read the length of {}", path.display()))?
             .len();
         Ok(JsonlFile {
-            file,
+            file: Some(file.into_std().await),
+            flight: None,
             buf: Vec::with_capacity(BUFFER_BYTES + 4096),
+            spare: Vec::with_capacity(BUFFER_BYTES + 4096),
             pending: Tally::default(),
             in_flight: Tally::default(),
-            in_flight_bytes: 0,
             committed,
             written: Tally::default(),
             unwritten: Tally::default(),
@@ -165,7 +165,7 @@ impl JsonlFile {
                 .map(|verified| verified.state)
                 .with_context(|| format!("{name}: {} is not intact", path.display()))?
         };
-        file.chain = Some(Chain::at(state));
+        file.chain = Some(state);
         Ok(file)
     }
 
@@ -181,13 +181,13 @@ impl JsonlFile {
         chain: Option<ChainState>,
     ) -> anyhow::Result<Self> {
         let mut file = JsonlFile::open(name, path).await?;
-        file.chain = chain.map(Chain::at);
+        file.chain = chain;
         Ok(file)
     }
 
     /// Where the chain of a chained file stands through the last line known to be written.
     pub fn chain_state(&self) -> Option<ChainState> {
-        self.chain.map(|chain| chain.confirmed)
+        self.chain
     }
 
     /// Encodes every item of `items` (leaving it empty) into the buffer, counting each line
@@ -229,37 +229,66 @@ impl JsonlFile {
         Ok(())
     }
 
-    /// Hands the buffer to the file. Its success confirms the write before it.
+    /// Hands the buffer to the file (to a blocking thread that seals it, for a chained file, and
+    /// writes it). Waits for the write before it first, whose success confirms it.
     async fn hand_over(&mut self) -> anyhow::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Some(chain) = &mut self.chain {
-            let seal = chain.sealed.seal(&self.buf);
-            self.buf.extend_from_slice(&seal);
-        }
-        if let Err(e) = self.file.write_all(&self.buf).await {
-            return Err(self.fail(e).await);
-        }
-        self.confirm();
-        if let Some(chain) = &mut self.chain {
-            chain.in_flight = chain.sealed;
-        }
+        self.settle().await?;
+        let Some(mut file) = self.file.take() else {
+            return Err(self.lost_file().await);
+        };
+        let mut buf = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        let chain = self.chain;
         self.in_flight = std::mem::take(&mut self.pending);
-        self.in_flight_bytes = self.buf.len() as u64;
-        self.buf.clear();
+        self.flight = Some(tokio::task::spawn_blocking(move || {
+            let sealed = chain.map(|mut state| {
+                let seal = state.seal(&buf);
+                buf.extend_from_slice(&seal);
+                state
+            });
+            let result = file.write_all(&buf);
+            Flight {
+                file,
+                buf,
+                result,
+                sealed,
+            }
+        }));
         Ok(())
     }
 
-    /// The write in flight is known to be done: its lines are in the file.
-    fn confirm(&mut self) {
-        self.written.merge(&self.in_flight);
-        self.committed += self.in_flight_bytes;
-        self.in_flight = Tally::default();
-        self.in_flight_bytes = 0;
-        if let Some(chain) = &mut self.chain {
-            chain.confirmed = chain.in_flight;
+    /// Waits for the write in flight, if any: confirms its lines, or fails with them.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let Some(flight) = self.flight.take() else {
+            return Ok(());
+        };
+        let Flight {
+            file,
+            mut buf,
+            result,
+            sealed,
+        } = match flight.await {
+            Ok(flight) => flight,
+            Err(e) => {
+                let error = std::io::Error::other(format!("the write's thread failed: {e}"));
+                return Err(self.fail(error).await);
+            }
+        };
+        self.file = Some(file);
+        if let Err(e) = result {
+            return Err(self.fail(e).await);
         }
+        self.written.merge(&self.in_flight);
+        self.in_flight = Tally::default();
+        self.committed += buf.len() as u64;
+        if sealed.is_some() {
+            self.chain = sealed;
+        }
+        buf.clear();
+        self.spare = buf;
+        Ok(())
     }
 
     /// Writes everything buffered and waits until the file has it.
@@ -269,11 +298,7 @@ impl JsonlFile {
     /// Writing failed.
     pub async fn flush(&mut self) -> anyhow::Result<()> {
         self.hand_over().await?;
-        if let Err(e) = self.file.flush().await {
-            return Err(self.fail(e).await);
-        }
-        self.confirm();
-        Ok(())
+        self.settle().await
     }
 
     /// Flushes and asks the disk to keep the data (`fsync`).
@@ -283,10 +308,26 @@ impl JsonlFile {
     /// Writing or syncing failed.
     pub async fn finish(&mut self) -> anyhow::Result<()> {
         self.flush().await?;
-        self.file
-            .sync_data()
-            .await
-            .with_context(|| format!("{}: cannot sync {}", self.name, self.path.display()))
+        let Some(file) = self.file.take() else {
+            return Err(self.lost_file().await);
+        };
+        let (file, synced) = tokio::task::spawn_blocking(move || {
+            let synced = file.sync_data();
+            (file, synced)
+        })
+        .await
+        .with_context(|| format!("{}: the sync's thread failed", self.name))?;
+        self.file = Some(file);
+        synced.with_context(|| format!("{}: cannot sync {}", self.name, self.path.display()))
+    }
+
+    /// The file went with a write's thread that did not come back (it panicked, or the runtime
+    /// is shutting down): nothing more can be written.
+    async fn lost_file(&mut self) -> anyhow::Error {
+        self.fail(std::io::Error::other(
+            "the file was lost with a write's thread",
+        ))
+        .await
     }
 
     /// Takes the lines whose fate was decided since the last call: `(written, unwritten)`.
@@ -298,31 +339,42 @@ impl JsonlFile {
     }
 
     /// A write failed: everything not confirmed is unwritten, and the file goes back to its last
-    /// complete line.
+    /// complete line (and a chained file's chain to its last intact block, where it stands).
     async fn fail(&mut self, error: std::io::Error) -> anyhow::Error {
         self.unwritten.merge(&self.in_flight);
         self.unwritten.merge(&self.pending);
         let lost = self.in_flight.total() + self.pending.total();
         self.in_flight = Tally::default();
-        self.in_flight_bytes = 0;
         self.pending = Tally::default();
         self.buf.clear();
-        if let Some(chain) = &mut self.chain {
-            *chain = Chain::at(chain.confirmed);
-        }
         let error = anyhow::Error::new(error).context(format!(
             "{}: cannot write {}; {lost} line(s) not written",
             self.name,
             self.path.display()
         ));
-        match self.file.set_len(self.committed).await {
+        let committed = self.committed;
+        let truncated = match self.file.take() {
+            Some(file) => tokio::task::spawn_blocking(move || {
+                let truncated = file.set_len(committed);
+                (Some(file), truncated)
+            })
+            .await
+            .unwrap_or_else(|e| (None, Err(std::io::Error::other(e.to_string())))),
+            None => (
+                None,
+                Err(std::io::Error::other(
+                    "the file was lost with a write's thread",
+                )),
+            ),
+        };
+        self.file = truncated.0;
+        match truncated.1 {
             Ok(()) => error,
             Err(truncate) => error.context(format!(
-                "{}: cannot truncate {} to its last complete line at byte {} ({truncate}); \
-                 a partial line may follow it",
+                "{}: cannot truncate {} to its last complete line at byte {committed} \
+                 ({truncate}); a partial line may follow it",
                 self.name,
                 self.path.display(),
-                self.committed
             )),
         }
     }
