@@ -236,6 +236,19 @@ impl Running {
     }
 }
 
+/// A test that fails (or forgets to wait) while its binary runs does not leave the binary
+/// running after it, holding its ports, its output folder and the harness's pipes: the handle
+/// kills it when dropped. After [`Running::wait`] or [`Running::terminate`] it has ended, and
+/// this does nothing.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A binary that has ended.
 pub(crate) struct Finished {
     /// How it ended.
