@@ -131,9 +131,9 @@ impl ChainState {
     /// empty block gets no chain line.
     pub fn seal(&mut self, block: &[u8]) -> Vec<u8> {
         // Each line's locator comes from a fast hash over the line; the block's SHA-256 is one
-        // pass over all of its lines. This runs on the audit sink's path once per write (about
-        // 64 KiB), so its cost per line matters; the line ends are found with `memchr` (the
-        // lines are a few hundred bytes).
+        // pass over all of its lines. This runs once per write of the audit trail (about 64 KiB,
+        // every record's line), so its cost per line matters; the line ends are found with
+        // `memchr` (the lines are a few hundred bytes).
         let mut short = String::new();
         let mut lines = 0u64;
         let mut start = 0;
@@ -347,9 +347,7 @@ pub fn verify(mut reader: impl BufRead) -> Result<Verified, ChainError> {
                 why: e.to_string(),
             })?;
         let seal = seal.chain;
-        let hash: [u8; 32] = std::mem::replace(&mut block_sha, Sha256::new())
-            .finalize()
-            .into();
+        let hash: [u8; 32] = std::mem::take(&mut block_sha).finalize().into();
         check_block(&state, &seal, &pending, &hash, start, number)?;
         records += pending.len() as u64;
         state = ChainState {

@@ -21,15 +21,17 @@
 //! follows the file's: a failed write that truncates the file back also takes the chain back, so
 //! the file always ends with an intact block.
 
-use std::path::{Path, PathBuf};
-
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use sda_ingest_core::SensorKind;
 use tokio::task::JoinHandle;
 
 use crate::audit_chain::ChainState;
+
+/// Why a file can no longer be written: it went with a write's thread that did not come back.
+const LOST_FILE: &str = "the file was lost with a write's thread";
 
 /// A sink writes its buffer out once it holds this much.
 pub const BUFFER_BYTES: usize = 64 * 1024;
@@ -324,10 +326,7 @@ impl JsonlFile {
     /// The file went with a write's thread that did not come back (it panicked, or the runtime
     /// is shutting down): nothing more can be written.
     async fn lost_file(&mut self) -> anyhow::Error {
-        self.fail(std::io::Error::other(
-            "the file was lost with a write's thread",
-        ))
-        .await
+        self.fail(std::io::Error::other(LOST_FILE)).await
     }
 
     /// Takes the lines whose fate was decided since the last call: `(written, unwritten)`.
@@ -353,22 +352,17 @@ impl JsonlFile {
             self.path.display()
         ));
         let committed = self.committed;
-        let truncated = match self.file.take() {
+        let (file, truncated) = match self.file.take() {
             Some(file) => tokio::task::spawn_blocking(move || {
                 let truncated = file.set_len(committed);
                 (Some(file), truncated)
             })
             .await
             .unwrap_or_else(|e| (None, Err(std::io::Error::other(e.to_string())))),
-            None => (
-                None,
-                Err(std::io::Error::other(
-                    "the file was lost with a write's thread",
-                )),
-            ),
+            None => (None, Err(std::io::Error::other(LOST_FILE))),
         };
-        self.file = truncated.0;
-        match truncated.1 {
+        self.file = file;
+        match truncated {
             Ok(()) => error,
             Err(truncate) => error.context(format!(
                 "{}: cannot truncate {} to its last complete line at byte {committed} \
